@@ -1,0 +1,108 @@
+"""Read settings from the environment.
+
+Each helper returns the parsed value, or the default when the variable is
+unset. A value that is set but cannot be parsed is *not* silently replaced:
+the problem is recorded in ``PROBLEMS`` and reported by ``manage.py check``
+(see ``migrator.checks``), which Django runs before every management command,
+so a bad configuration stops a run at start-up with a message naming the
+variable to fix, never half-way through with a traceback.
+"""
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    message: str
+    hint: str
+
+
+PROBLEMS: list[Problem] = []
+
+
+def _report(name: str, message: str, hint: str) -> None:
+    PROBLEMS.append(Problem(name, message, hint))
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    _report(name, f"{name}={raw!r} is not a boolean.", f"Set {name} to true or false.")
+    return default
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        _report(name, f"{name}={raw!r} is not a whole number.", f"Set {name} to a whole number, e.g. {default}.")
+        return default
+    if minimum is not None and value < minimum:
+        _report(name, f"{name}={value} is below {minimum}.", f"Set {name} to at least {minimum}.")
+        return default
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        _report(name, f"{name}={raw!r} is not a number.", f"Set {name} to a number, e.g. {default}.")
+        return default
+    if minimum is not None and value < minimum:
+        _report(name, f"{name}={value} is below {minimum}.", f"Set {name} to at least {minimum}.")
+        return default
+    return value
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        _report(name, f"{name}={raw!r} is not one of {', '.join(choices)}.", f"Set {name} to one of: {', '.join(choices)}.")
+        return default
+    return value
+
+
+def env_url(name: str, default: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    """A URL with one of ``schemes`` and a host; trailing slashes are dropped."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in schemes or not (parts.hostname or parts.path and parts.scheme == "sqlite"):
+        _report(
+            name,
+            f"{name} is not a valid {'/'.join(schemes)} URL.",
+            f"Set {name} to a URL such as {default}.",
+        )
+        return default
+    return raw.strip().rstrip("/")
+
+
+def env_list(name: str, default: tuple[str, ...] = ()) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]

@@ -1,0 +1,172 @@
+"""Settings for the painting migration console.
+
+Everything comes from the environment (see the README's configuration
+section). The defaults run on a fresh machine against the embedded services
+started by ``bin/local-mongo``, ``bin/local-images`` and ``bin/local-pds``.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from config.env import (
+    PROBLEMS,
+    _report,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and env_bool("REQUIRE_SECRET_KEY", False):
+        _report("SECRET_KEY", "SECRET_KEY is not set.", "Set SECRET_KEY to a long random string.")
+    # A development key, derived per checkout so that none is committed.
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        import secrets
+
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    SECRET_KEY = key_file.read_text().strip()
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ("127.0.0.1", "localhost", "testserver"))
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "migrator",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Databases -------------------------------------------------------------
+# The migration state table lives in the project's own database: SQLite by
+# default, PostgreSQL when DATABASE_URL points at one.
+DEFAULT_DATABASE_URL = f"sqlite:///{VAR_DIR / 'console.sqlite3'}"
+DATABASE_URL = env_url("DATABASE_URL", DEFAULT_DATABASE_URL, schemes=("sqlite", "postgres", "postgresql"))
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and a busy timeout let the console, the command and the workers
+    # share one SQLite file.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The source of truth: aesthetic.computer's MongoDB, reached only through
+# migrator.source.
+MONGODB_URI = env_url("MONGODB_URI", "mongodb://127.0.0.1:27017/", schemes=("mongodb", "mongodb+srv"))
+MONGODB_DB = env_str("MONGODB_DB", "aesthetic")
+
+# --- Images ------------------------------------------------------------------
+# Full paintings: user paintings at {USER_MEDIA_URL}/@{handle}/painting/{slug}.png,
+# guest paintings at {GUEST_MEDIA_URL}/{slug}.png. The defaults point at
+# bin/local-images.
+USER_MEDIA_URL = env_url("USER_MEDIA_URL", "http://127.0.0.1:8765/media")
+GUEST_MEDIA_URL = env_url("GUEST_MEDIA_URL", "http://127.0.0.1:8765/guest")
+IMAGE_FETCH_MAX_BYTES = env_int("IMAGE_FETCH_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
+IMAGE_FETCH_CONNECT_TIMEOUT = env_float("IMAGE_FETCH_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+IMAGE_FETCH_READ_TIMEOUT = env_float("IMAGE_FETCH_READ_TIMEOUT", 20.0, minimum=0.1)
+IMAGE_FETCH_TOTAL_TIMEOUT = env_float("IMAGE_FETCH_TOTAL_TIMEOUT", 60.0, minimum=0.1)
+THUMBNAIL_MAX_PIXELS = env_int("THUMBNAIL_MAX_PIXELS", 8192 * 8192, minimum=1)
+
+# --- ATProto -----------------------------------------------------------------
+PDS_URL = env_url("PDS_URL", "http://127.0.0.1:2583")
+PDS_ADMIN_PASSWORD = env_str("PDS_ADMIN_PASSWORD", "")
+PDS_RATE_LIMIT_BYPASS_KEY = env_str("PDS_RATE_LIMIT_BYPASS_KEY", "")
+PDS_HANDLE_DOMAIN = env_str("PDS_HANDLE_DOMAIN", ".test")
+ANON_HANDLE = env_str("ANON_HANDLE", "anon" + (PDS_HANDLE_DOMAIN if PDS_HANDLE_DOMAIN.startswith(".") else "." + PDS_HANDLE_DOMAIN))
+LEXICON_DIR = BASE_DIR / "lexicons"
+PAINTING_COLLECTION = "computer.aesthetic.painting"
+
+# What to do with paintings marked nuked in MongoDB: "flag" migrates them with
+# nuked: true (the plan's default), "skip" leaves them out.
+NUKED_PAINTINGS = env_choice("NUKED_PAINTINGS", "flag", ("flag", "skip"))
+
+# --- Jobs (django-q2) --------------------------------------------------------
+REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss"))
+Q_CLUSTER = {
+    "name": "migrator",
+    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    # A running job is never re-delivered: a job may run for at most
+    # `timeout` seconds and is retried only after `retry`, which is longer.
+    "timeout": 600,
+    "retry": 720,
+    "max_attempts": 3,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "catch_up": False,
+    "label": "Jobs",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- The rest ---------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+LOGIN_URL = "admin:login"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "migrator": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO"), "propagate": False},
+        # The SDK's HTTP client logs full request lines; keep it quiet.
+        "httpx": {"level": "WARNING"},
+    },
+}
+
+CONFIG_PROBLEMS = PROBLEMS

@@ -1,0 +1,134 @@
+"""The migration state: one row per MongoDB painting, and its audit trail.
+
+Rows are written only by ``migrator.services``; every status change there
+also appends a ``MigrationEvent``.
+"""
+
+from django.db import models
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "Pending"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    MIGRATED = "migrated", "Migrated"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"
+
+
+class SkipReason(models.TextChoices):
+    IMAGE_MISSING = "image_missing", "Image missing"
+    NO_ACCOUNT = "no_account", "No ATProto account"
+    NO_HANDLE = "no_handle", "Owner has no handle"
+    NUKED = "nuked", "Nuked"
+    INVALID_RECORD = "invalid_record", "Record invalid against the lexicon"
+    INVALID_IMAGE = "invalid_image", "Image unreadable"
+    MISSING_SLUG = "missing_slug", "Missing slug"
+    BAD_WHEN = "bad_when", "`when` is not a date"
+    TOO_LONG = "too_long", "Code or slug too long for the lexicon"
+    BAD_CODE = "bad_code", "Missing code"
+    DUPLICATE_CODE = "duplicate_code", "Duplicate code"
+    MANUAL = "manual", "Skipped by staff"
+
+
+class ErrorKind(models.TextChoices):
+    PERMANENT = "permanent", "Permanent"
+    TRANSIENT = "transient", "Transient"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+
+
+class PaintingMigration(models.Model):
+    ref = models.CharField("MongoDB _id", max_length=24, unique=True)
+    slug = models.CharField(max_length=255, blank=True)
+    code = models.CharField(max_length=64, blank=True, db_index=True)
+    owner = models.CharField("owner (auth0 sub)", max_length=255, blank=True, db_index=True)
+    owner_handle = models.CharField(max_length=255, blank=True, db_index=True)
+    account_did = models.CharField("account DID", max_length=255, blank=True, db_index=True)
+    when = models.DateTimeField(null=True, blank=True)
+    nuked = models.BooleanField(default=False)
+    has_recording = models.BooleanField(default=False)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    skip_reason = models.CharField(max_length=32, choices=SkipReason.choices, blank=True, db_index=True)
+    skip_detail = models.CharField(max_length=500, blank=True)
+
+    rkey = models.CharField(max_length=32, blank=True, db_index=True)
+    record_uri = models.CharField(max_length=512, blank=True)
+    record_cid = models.CharField(max_length=128, blank=True)
+    thumbnail_size = models.PositiveIntegerField("thumbnail bytes", null=True, blank=True)
+    thumbnail_mime = models.CharField(max_length=32, blank=True)
+    thumbnail_fallback = models.CharField(max_length=32, blank=True)
+    thumbnail_cid = models.CharField(max_length=128, blank=True)
+
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    error_kind = models.CharField(max_length=16, choices=ErrorKind.choices, blank=True, db_index=True)
+    claimed_by = models.CharField(max_length=128, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    migrated_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["-when", "-id"]
+        indexes = [models.Index(fields=["status", "account_did"], name="painting_status_account")]
+        permissions = [("run_migration", "Can start, retry and skip painting migrations")]
+
+    def __str__(self) -> str:
+        return f"{self.owner_handle and '@' + self.owner_handle or 'anonymous'}/{self.slug or self.ref}"
+
+    @property
+    def is_anonymous(self) -> bool:
+        return not self.owner
+
+
+class MigrationEvent(models.Model):
+    """Append-only audit trail: one row per status change or notable step."""
+
+    painting = models.ForeignKey(PaintingMigration, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    message = models.TextField(blank=True)
+    actor = models.CharField(max_length=150)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '∅'} → {self.to_status or '∅'} by {self.actor}"
+
+
+class Account(models.Model):
+    """An ATProto account the migration writes to, with its reusable session.
+
+    Holds secrets (the anonymous account's password, session tokens), so it is
+    deliberately not registered in the admin and never logged.
+    """
+
+    did = models.CharField(max_length=255, unique=True)
+    handle = models.CharField(max_length=255, blank=True)
+    is_anonymous = models.BooleanField(default=False)
+    password = models.TextField(blank=True)
+    session = models.TextField(blank=True)
+    session_refreshed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.handle or self.did
+
+    def __repr__(self) -> str:
+        return f"<Account {self.did} {self.handle!r}>"
+
+
+class SyncCursor(models.Model):
+    """Where an incremental job (seeding, live sync) left off in MongoDB."""
+
+    name = models.CharField(max_length=64, unique=True)
+    position = models.CharField(max_length=64, blank=True)
+    ran_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.position}"

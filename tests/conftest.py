@@ -1,0 +1,6 @@
+"""Shared fixtures. Each outside world has its own plugin module under
+tests/plugins/, listed here."""
+
+pytest_plugins = [
+    "tests.plugins.mongo",
+]
