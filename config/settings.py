@@ -114,6 +114,9 @@ IMAGE_FETCH_CONNECT_TIMEOUT = env_float("IMAGE_FETCH_CONNECT_TIMEOUT", 5.0, mini
 IMAGE_FETCH_READ_TIMEOUT = env_float("IMAGE_FETCH_READ_TIMEOUT", 20.0, minimum=0.1)
 IMAGE_FETCH_TOTAL_TIMEOUT = env_float("IMAGE_FETCH_TOTAL_TIMEOUT", 60.0, minimum=0.1)
 THUMBNAIL_MAX_PIXELS = env_int("THUMBNAIL_MAX_PIXELS", 8192 * 8192, minimum=1)
+# Origins (scheme://host[:port]) besides the two above that image redirects may
+# lead to, e.g. the storage bucket behind a media URL. Empty: none.
+IMAGE_REDIRECT_ORIGINS = env_list("IMAGE_REDIRECT_ORIGINS")
 
 # --- ATProto -----------------------------------------------------------------
 PDS_URL = env_url("PDS_URL", "http://127.0.0.1:2583")
