@@ -1,0 +1,126 @@
+// Starts a mock PLC directory and the reference PDS, both on 127.0.0.1.
+//
+// Configured by the environment that bin/local-pds prepares (PDS_PORT,
+// PDS_DATA_DIRECTORY, PDS_ADMIN_PASSWORD, PDS_RATE_LIMITS_ENABLED, ...). When
+// both servers answer it prints one line of JSON on stdout:
+//   {"pds_url": ..., "plc_url": ..., "admin_password": ..., "data_dir": ..., "pid": ...}
+// It stops cleanly on SIGTERM/SIGINT, and when stdin is a pipe that closes
+// (the parent that started it died).
+
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+
+import { PDS, envToCfg, envToSecrets, readEnv } from '@atproto/pds'
+import plcServer from '@did-plc/server'
+
+const { PlcServer, Database } = plcServer
+const HOST = '127.0.0.1'
+
+// Express listens on every interface; make an app listen on HOST only.
+function bindToLoopback(app) {
+  const listen = app.listen.bind(app)
+  app.listen = (port, ...rest) => listen(port, HOST, ...rest)
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer()
+    probe.once('error', reject)
+    probe.listen(0, HOST, () => {
+      const { port } = probe.address()
+      probe.close(() => resolve(port))
+    })
+  })
+}
+
+async function startPlc(port) {
+  const plc = PlcServer.create({ db: Database.mock(), port })
+  bindToLoopback(plc.app)
+  const server = await plc.start()
+  return { plc, url: `http://${HOST}:${server.address().port}` }
+}
+
+function setDefault(name, value) {
+  if (!process.env[name]) process.env[name] = value
+}
+
+function preparePdsEnv({ port, plcUrl, dataDir }) {
+  const env = process.env
+  env.PDS_PORT = String(port)
+  env.PDS_DID_PLC_URL = plcUrl
+  // Only the hostname "localhost" makes the PDS describe itself with http://.
+  setDefault('PDS_HOSTNAME', 'localhost')
+  setDefault('PDS_DEV_MODE', 'true')
+  setDefault('PDS_DATA_DIRECTORY', dataDir)
+  setDefault('PDS_BLOBSTORE_DISK_LOCATION', path.join(dataDir, 'blobs'))
+  setDefault('PDS_BLOBSTORE_DISK_TMP_LOCATION', path.join(dataDir, 'tmp'))
+  setDefault('PDS_ADMIN_PASSWORD', crypto.randomBytes(16).toString('hex'))
+  setDefault('PDS_JWT_SECRET', crypto.randomBytes(32).toString('hex'))
+  setDefault('PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX', crypto.randomBytes(32).toString('hex'))
+  setDefault('PDS_SERVICE_HANDLE_DOMAINS', '.test')
+  setDefault('PDS_INVITE_REQUIRED', 'false')
+  setDefault('PDS_RATE_LIMITS_ENABLED', 'false')
+  setDefault('LOG_ENABLED', 'false')
+}
+
+async function startPds() {
+  const env = readEnv()
+  const pds = await PDS.create(envToCfg(env), envToSecrets(env))
+  bindToLoopback(pds.app)
+  await pds.start()
+  return pds
+}
+
+function stopOn(stop) {
+  process.once('SIGTERM', stop)
+  process.once('SIGINT', stop)
+  // A pipe on stdin belongs to a parent process; its end means the parent is
+  // gone. A terminal or /dev/null says nothing about the parent, so ignore it.
+  const stdin = fs.fstatSync(0)
+  if (stdin.isFIFO() || stdin.isSocket()) {
+    process.stdin.on('end', stop)
+    process.stdin.on('close', stop)
+    process.stdin.resume()
+  }
+}
+
+async function main() {
+  const dataDir = process.env.PDS_DATA_DIRECTORY
+  if (!dataDir) throw new Error('PDS_DATA_DIRECTORY is not set')
+  fs.mkdirSync(dataDir, { recursive: true })
+  const port = Number(process.env.PDS_PORT || 0) || (await freePort())
+
+  const { plc, url: plcUrl } = await startPlc(Number(process.env.PLC_PORT || 0))
+  preparePdsEnv({ port, plcUrl, dataDir })
+  const pds = await startPds()
+
+  let stopping = false
+  stopOn(async () => {
+    if (stopping) return
+    stopping = true
+    await pds.destroy().catch(() => {})
+    await plc.destroy().catch(() => {})
+    // bin/local-pds made a temporary data folder: it goes with the server.
+    if (process.env.LOCAL_PDS_REMOVE_DATA_DIR === '1') {
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    }
+    process.exit(0)
+  })
+
+  const ready = {
+    pds_url: `http://${HOST}:${port}`,
+    plc_url: plcUrl,
+    admin_password: process.env.PDS_ADMIN_PASSWORD,
+    data_dir: dataDir,
+    rate_limits: process.env.PDS_RATE_LIMITS_ENABLED === 'true',
+    pid: process.pid,
+  }
+  process.stdout.write(JSON.stringify(ready) + '\n')
+}
+
+main().catch((err) => {
+  console.error(`local-pds: ${err.stack || err}`)
+  process.exit(1)
+})
