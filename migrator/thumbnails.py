@@ -60,6 +60,7 @@ class Thumbnail:
     fallback: str  # "png", "png-quantized-256", "jpeg-q85", ... "png-solid"
     source_width: int
     source_height: int
+    source_format: str  # as decoded, whatever the file was called: "PNG", "JPEG", ...
 
     @property
     def size(self) -> int:
@@ -101,6 +102,7 @@ def make_thumbnail(
         fallback=fallback,
         source_width=source_width,
         source_height=source_height,
+        source_format=image.format or "",
     )
 
 
