@@ -24,6 +24,7 @@ class SkipReason(models.TextChoices):
     INVALID_RECORD = "invalid_record", "Record invalid against the lexicon"
     INVALID_IMAGE = "invalid_image", "Image unreadable"
     MISSING_SLUG = "missing_slug", "Missing slug"
+    BAD_SLUG = "bad_slug", "Slug unusable in a URL"
     BAD_WHEN = "bad_when", "`when` is not a date"
     TOO_LONG = "too_long", "Code or slug too long for the lexicon"
     BAD_CODE = "bad_code", "Missing code"

@@ -1,0 +1,10 @@
+"""Services: every write to the migration state. See ``state`` for the
+status machine; the other modules build on it."""
+
+from migrator.services.state import (  # noqa: F401
+    ALLOWED_TRANSITIONS,
+    IllegalTransition,
+    painting_note,
+    painting_transition,
+    paintings_transition,
+)

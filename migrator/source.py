@@ -1,0 +1,223 @@
+"""The MongoDB boundary: the only module that talks to aesthetic.computer's
+database (pymongo only).
+
+It streams paintings with cursors (never a whole collection in memory), reads
+owners' handles and ATProto credentials, and writes ``atproto.rkey`` back.
+Write-backs always address documents by ``_id``: that is the one lookup every
+MongoDB serves from an index.
+"""
+
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from django.conf import settings
+from pymongo import MongoClient, UpdateOne
+from pymongo.database import Database
+
+PAINTING_FIELDS = {"_id": 1, "code": 1, "slug": 1, "when": 1, "user": 1, "nuked": 1, "atproto": 1, "bucket": 1}
+BATCH_SIZE = 1000
+
+_clients: dict[tuple[int, str], MongoClient] = {}
+_clients_lock = threading.Lock()
+
+
+class SourceError(Exception):
+    """MongoDB could not be read or written. Always transient: retry later."""
+
+
+def database() -> Database:
+    """The configured database, through one client per process.
+
+    The client is created on first use (never at import) and again after a
+    fork, since a MongoClient must not cross one (django-q2 forks workers).
+    """
+    key = (os.getpid(), settings.MONGODB_URI)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = MongoClient(settings.MONGODB_URI, tz_aware=True, serverSelectionTimeoutMS=10_000, appname="painting-migrator")
+            _clients[key] = client
+    return client[settings.MONGODB_DB]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A user's ATProto account as MongoDB keeps it (``users.atproto``)."""
+
+    did: str
+    handle: str
+    password: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return self.handle or self.did
+
+
+def paintings_query(
+    *,
+    anonymous: bool | None = None,
+    owner: str | None = None,
+    migrated: bool | None = None,
+    refs: Iterable[str] | None = None,
+    after_ref: str | None = None,
+) -> dict:
+    """The MongoDB filter for paintings.
+
+    ``anonymous`` True keeps guest paintings (no ``user`` field at all), False
+    keeps user paintings; ``owner`` is an auth0 sub; ``migrated`` tests for
+    ``atproto.rkey``; ``after_ref`` resumes after an ObjectId (hex).
+    """
+    query: dict = {}
+    if anonymous is True:
+        query["user"] = {"$exists": False}
+    elif anonymous is False:
+        query["user"] = {"$exists": True}
+    if owner is not None:
+        query["user"] = owner
+    if migrated is not None:
+        query["atproto.rkey"] = {"$exists": migrated}
+    id_filter = {}
+    if refs is not None:
+        id_filter["$in"] = [object_id(ref) for ref in refs]
+    if after_ref:
+        id_filter["$gt"] = object_id(after_ref)
+    if id_filter:
+        query["_id"] = id_filter
+    return query
+
+
+def object_id(ref: str) -> ObjectId:
+    try:
+        return ObjectId(ref)
+    except (InvalidId, TypeError) as error:
+        raise ValueError(f"{ref!r} is not a MongoDB ObjectId.") from error
+
+
+def paintings_stream(*, batch_size: int = BATCH_SIZE, limit: int = 0, **filters) -> Iterator[dict]:
+    """Yield painting documents in ``_id`` order, fetched ``batch_size`` at a
+    time. Takes the filters of ``paintings_query``."""
+    cursor = (
+        database()
+        .paintings.find(paintings_query(**filters), PAINTING_FIELDS, batch_size=batch_size, no_cursor_timeout=False)
+        .sort("_id", 1)
+        .limit(limit)
+    )
+    with cursor:
+        yield from cursor
+
+
+def paintings_batches(*, batch_size: int = BATCH_SIZE, **filters) -> Iterator[list[dict]]:
+    """``paintings_stream`` in lists of at most ``batch_size`` documents."""
+    batch: list[dict] = []
+    for document in paintings_stream(batch_size=batch_size, **filters):
+        batch.append(document)
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def paintings_count(**filters) -> int:
+    return database().paintings.count_documents(paintings_query(**filters))
+
+
+def owner_for_handle(handle: str) -> str | None:
+    """The auth0 sub behind an aesthetic.computer handle (``@jeffrey`` or
+    ``jeffrey``), or None when no one has it."""
+    document = database()["@handles"].find_one({"handle": handle.removeprefix("@")}, {"_id": 1})
+    return document["_id"] if document else None
+
+
+def handles_for(owners: Iterable[str]) -> dict[str, str]:
+    """Map auth0 subs to their handles (without ``@``); unknown subs are absent."""
+    owners = list(set(owners))
+    if not owners:
+        return {}
+    cursor = database()["@handles"].find({"_id": {"$in": owners}}, {"handle": 1})
+    return {document["_id"]: document["handle"] for document in cursor if document.get("handle")}
+
+
+def credentials_for(owners: Iterable[str]) -> dict[str, Credentials]:
+    """Map auth0 subs to their ATProto credentials. A user without a usable
+    ``atproto`` entry (no handle or password) is absent."""
+    owners = list(set(owners))
+    if not owners:
+        return {}
+    cursor = database().users.find({"_id": {"$in": owners}}, {"atproto": 1})
+    found = {}
+    for document in cursor:
+        atproto = document.get("atproto") or {}
+        if isinstance(atproto, dict) and atproto.get("handle") and atproto.get("password"):
+            found[document["_id"]] = Credentials(
+                did=atproto.get("did") or "", handle=atproto["handle"], password=atproto["password"]
+            )
+    return found
+
+
+def duplicate_codes() -> dict[str, str]:
+    """Codes used by more than one painting, each mapped to the ref of the
+    painting that keeps it (the oldest ``_id``)."""
+    pipeline = [
+        {"$match": {"code": {"$type": "string"}}},
+        {"$group": {"_id": "$code", "count": {"$sum": 1}, "first": {"$min": "$_id"}}},
+        {"$match": {"count": {"$gt": 1}}},
+    ]
+    return {group["_id"]: str(group["first"]) for group in database().paintings.aggregate(pipeline)}
+
+
+@dataclass(frozen=True)
+class WriteBack:
+    ref: str
+    rkey: str
+    uri: str
+
+
+def rkeys_write_back(write_backs: Iterable[WriteBack]) -> int:
+    """Set ``atproto.rkey`` and ``atproto.uri`` on each painting, in one bulk
+    write. Returns how many documents matched."""
+    operations = [
+        UpdateOne({"_id": object_id(item.ref)}, {"$set": {"atproto.rkey": item.rkey, "atproto.uri": item.uri}})
+        for item in write_backs
+    ]
+    if not operations:
+        return 0
+    return database().paintings.bulk_write(operations, ordered=False).matched_count
+
+
+def rkeys_clear(refs: Iterable[str]) -> int:
+    """Remove ``atproto`` from paintings whose record was deleted."""
+    ids = [object_id(ref) for ref in refs]
+    if not ids:
+        return 0
+    return database().paintings.update_many({"_id": {"$in": ids}}, {"$unset": {"atproto": ""}}).matched_count
+
+
+def corpus_replace(*, users: list[dict], handles: list[dict], paintings: Iterable[dict], batch_size: int = BATCH_SIZE) -> None:
+    """Replace the ``users``, ``@handles`` and ``paintings`` collections with
+    a sample corpus (``make_sample_data``), with production's lookup indexes.
+
+    ``code`` gets a plain index, not production's unique one: the sample
+    carries a duplicate code on purpose, as legacy data does.
+    """
+    db = database()
+    for name in ("users", "@handles", "paintings"):
+        db.drop_collection(name)
+    if users:
+        db.users.insert_many(users, ordered=False)
+    if handles:
+        db["@handles"].insert_many(handles, ordered=False)
+        db["@handles"].create_index("handle", unique=True)
+    batch: list[dict] = []
+    for painting in paintings:
+        batch.append(painting)
+        if len(batch) >= batch_size:
+            db.paintings.insert_many(batch, ordered=False)
+            batch = []
+    if batch:
+        db.paintings.insert_many(batch, ordered=False)
+    db.paintings.create_index("code")
+    db.paintings.create_index("user")
