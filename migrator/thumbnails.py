@@ -116,6 +116,9 @@ def _open(content: bytes, *, max_pixels: int) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ThumbnailError(f"The image is too large to decode safely: {error}") from error
     except UnidentifiedImageError as error:
+        format = _format_by_signature(content)
+        if format:
+            raise ThumbnailError(f"The {format} image is truncated or corrupt ({len(content):,} bytes).") from error
         raise ThumbnailError(f"Not an image ({_describe(content)}).") from error
     except (OSError, SyntaxError, ValueError) as error:
         raise ThumbnailError(f"The image header is corrupt: {error}") from error
@@ -138,6 +141,22 @@ def _open(content: bytes, *, max_pixels: int) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as error:
         raise ThumbnailError(f"The {image.format} image is truncated or corrupt: {error}") from error
     return image
+
+
+SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF8": "GIF",
+    b"BM": "BMP",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+
+
+def _format_by_signature(content: bytes) -> str | None:
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "WEBP"
+    return next((format for signature, format in SIGNATURES.items() if content.startswith(signature)), None)
 
 
 def _describe(content: bytes) -> str:
@@ -177,7 +196,7 @@ def _to_8bit_grey(image: Image.Image) -> Image.Image:
     """Scale 16-bit, 32-bit integer and float greyscale to 0..255 (a plain
     convert would clip everything above 255 to white)."""
     if image.mode.startswith("I;16"):
-        low, high = 0, 65535
+        low, high = 0, 65535  # 257 = 65535 / 255: white stays white
     else:
         low, high = image.getextrema()
         if 0 <= low and high <= 255:
