@@ -126,6 +126,20 @@ PDS_HANDLE_DOMAIN = env_str("PDS_HANDLE_DOMAIN", ".test")
 ANON_HANDLE = env_str("ANON_HANDLE", "anon" + (PDS_HANDLE_DOMAIN if PDS_HANDLE_DOMAIN.startswith(".") else "." + PDS_HANDLE_DOMAIN))
 LEXICON_DIR = BASE_DIR / "lexicons"
 PAINTING_COLLECTION = "computer.aesthetic.painting"
+# The account whose repository publishes lexicons (deploy_lexicon). With no
+# password set, the command creates or reuses a local account for the demo.
+LEXICON_ACCOUNT_HANDLE = env_str("LEXICON_ACCOUNT_HANDLE", "lexicon" + (PDS_HANDLE_DOMAIN if PDS_HANDLE_DOMAIN.startswith(".") else "." + PDS_HANDLE_DOMAIN))
+LEXICON_ACCOUNT_PASSWORD = env_str("LEXICON_ACCOUNT_PASSWORD", "")
+# How migrator.pds waits: per-request timeout; transient failures retried with
+# capped exponential backoff and jitter; a 429 waited out up to
+# PDS_RATE_LIMIT_MAX_WAIT seconds (longer: the call fails as rate limited);
+# calls spread out once ratelimit-remaining drops to PDS_RATE_LIMIT_LOW_WATER.
+PDS_TIMEOUT = env_float("PDS_TIMEOUT", 30.0, minimum=0.1)
+PDS_RETRY_ATTEMPTS = env_int("PDS_RETRY_ATTEMPTS", 5, minimum=1)
+PDS_RETRY_BASE_DELAY = env_float("PDS_RETRY_BASE_DELAY", 0.5, minimum=0.0)
+PDS_RETRY_MAX_DELAY = env_float("PDS_RETRY_MAX_DELAY", 30.0, minimum=0.0)
+PDS_RATE_LIMIT_MAX_WAIT = env_float("PDS_RATE_LIMIT_MAX_WAIT", 300.0, minimum=0.0)
+PDS_RATE_LIMIT_LOW_WATER = env_int("PDS_RATE_LIMIT_LOW_WATER", 10, minimum=0)
 
 # What to do with paintings marked nuked in MongoDB: "flag" migrates them with
 # nuked: true (the plan's default), "skip" leaves them out.

@@ -3,4 +3,5 @@ tests/plugins/, listed here."""
 
 pytest_plugins = [
     "tests.plugins.mongo",
+    "tests.plugins.pds",
 ]

@@ -1,0 +1,34 @@
+"""The one module that talks ATProto (through the ``atproto`` SDK).
+
+    repo = repo_for(did=..., password=...)      # one session per account, reused
+    blob = repo.blob_upload(png, mime_type="image/png")
+    repo.record_create(collection=..., rkey=tid, record={...})
+    repo.apply_writes([Write("create", collection, rkey, record), ...])   # <= 200
+
+Every failure is a PdsError whose ``kind`` is "permanent", "transient" or
+"rate_limited" (migrator.models.ErrorKind); transient failures and 429s are
+retried here first, as settings.PDS_RETRY_* and PDS_RATE_LIMIT_* allow.
+"""
+
+from .accounts import account_create, account_did, admin_password_update
+from .errors import PdsError, RecordConflict
+from .repo import MAX_WRITES_PER_CALL, RecordRef, Repo, StoredRecord, Write, record_json
+from .sessions import LOGINS, forget_sessions, login_count, repo_for
+
+__all__ = [
+    "LOGINS",
+    "MAX_WRITES_PER_CALL",
+    "PdsError",
+    "RecordConflict",
+    "RecordRef",
+    "Repo",
+    "StoredRecord",
+    "Write",
+    "account_create",
+    "account_did",
+    "admin_password_update",
+    "forget_sessions",
+    "login_count",
+    "record_json",
+    "repo_for",
+]

@@ -1,0 +1,80 @@
+"""Accounts on the PDS: creation (with an admin invite code when the PDS
+requires one), lookup by handle, and the operator's password reset."""
+
+import logging
+
+from atproto import models
+from atproto_client.client.session import Session
+from django.conf import settings
+from django.utils import timezone
+
+from migrator.models import Account
+
+from .calls import Pacing, RetryPolicy, call
+from .client import admin_client, sdk_client
+from .errors import PdsError
+
+log = logging.getLogger("migrator.pds")
+
+
+def _call(action: str, request):
+    return call(action, request, pacing=Pacing(), policy=RetryPolicy.from_settings())
+
+
+def account_create(*, handle: str, password: str, email: str, keep_session: bool = True) -> str:
+    """Create the account; returns its DID. With ``keep_session`` the session
+    that creation returns is stored in Account, so no login is needed later.
+    Raises PdsError (permanent when the handle is taken or invalid)."""
+    client = sdk_client()
+    data = models.ComAtprotoServerCreateAccount.Data(
+        handle=handle, password=password, email=email, invite_code=_invite_code_if_required(client)
+    )
+    log.info("Creating the account %s", handle)
+    created = _call(f"create the account {handle}", lambda: client.com.atproto.server.create_account(data))
+    log.info("Created the account %s: %s", handle, created.did)
+    if keep_session:
+        _keep_session(client, created)
+    client.request.close()
+    return created.did
+
+
+def _invite_code_if_required(client) -> str | None:
+    server = _call("describe the server", lambda: client.com.atproto.server.describe_server())
+    if not server.invite_code_required:
+        return None
+    admin = admin_client()
+    data = models.ComAtprotoServerCreateInviteCode.Data(use_count=1)
+    return _call("create an invite code", lambda: admin.com.atproto.server.create_invite_code(data)).code
+
+
+def _keep_session(client, created) -> None:
+    client.login(session_string=_session_string(created), fetch_bsky_profile=False)
+    fields = {"handle": created.handle, "session": client.export_session_string(), "session_refreshed_at": timezone.now()}
+    Account.objects.update_or_create(did=created.did, defaults=fields)
+
+
+def _session_string(created) -> str:
+    return Session(created.handle, created.did, created.access_jwt, created.refresh_jwt, settings.PDS_URL).encode()
+
+
+def account_did(handle: str) -> str | None:
+    """The DID the PDS resolves ``handle`` to, or None when no account has it."""
+    client = sdk_client()
+    params = models.ComAtprotoIdentityResolveHandle.Params(handle=handle)
+    try:
+        return _call(f"resolve {handle}", lambda: client.com.atproto.identity.resolve_handle(params)).did
+    except PdsError as error:
+        if error.status == 400:  # "Unable to resolve handle"
+            return None
+        raise
+    finally:
+        client.request.close()
+
+
+def admin_password_update(*, did: str, password: str) -> None:
+    """Set the account's password as the PDS operator (needs PDS_ADMIN_PASSWORD)."""
+    client = admin_client()
+    data = models.ComAtprotoAdminUpdateAccountPassword.Data(did=did, password=password)
+    log.info("Setting a new password for %s", did)
+    _call(f"set the password of {did}", lambda: client.com.atproto.admin.update_account_password(data))
+    client.request.close()

@@ -1,0 +1,195 @@
+"""One account's repository: blobs and records, through its reusable session."""
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from atproto import Client, models
+from atproto_client.models.blob_ref import BlobRef
+
+from .calls import Pacing, RetryPolicy, call
+from .errors import PdsError, RecordConflict, classify
+
+MAX_WRITES_PER_CALL = 200  # the PDS answers 400 above this
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    uri: str
+    cid: str
+
+    @property
+    def rkey(self) -> str:
+        return self.uri.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    uri: str
+    cid: str
+    value: dict
+
+    @property
+    def rkey(self) -> str:
+        return self.uri.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Write:
+    """One applyWrites operation: "create", "update" or "delete"."""
+
+    action: str
+    collection: str
+    rkey: str
+    record: dict | None = None
+
+    def __post_init__(self):
+        if self.action not in ("create", "update", "delete"):
+            raise ValueError(f"unknown write action {self.action!r}")
+        if (self.record is None) != (self.action == "delete"):
+            raise ValueError(f"a {self.action} takes {'no' if self.action == 'delete' else 'a'} record")
+
+
+def record_json(record: dict, collection: str) -> dict:
+    """The record as JSON for the PDS: "$type" set, SDK BlobRefs in their JSON form."""
+    converted = {key: _json_value(value) for key, value in record.items()}
+    converted.setdefault("$type", collection)
+    return converted
+
+
+def _json_value(value):
+    if isinstance(value, BlobRef):
+        return value.model_dump(mode="json", by_alias=True)
+    if isinstance(value, dict):
+        return {key: _json_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_value(item) for item in value]
+    return value
+
+
+@dataclass(eq=False)
+class Repo:
+    """The repository of one account. Get one with ``repo_for``; every method
+    raises PdsError (see migrator.pds.errors) and nothing else from the SDK."""
+
+    did: str
+    handle: str
+    client: Client = field(repr=False)
+    pacing: Pacing = field(repr=False)
+    policy: RetryPolicy = field(repr=False)
+    renew_session: Callable[[], None] | None = field(default=None, repr=False)
+
+    def _call(self, action: str, request):
+        return call(action, request, pacing=self.pacing, policy=self.policy, renew_session=self.renew_session)
+
+    def blob_upload(self, content: bytes, *, mime_type: str) -> BlobRef:
+        """Upload bytes; returns the BlobRef to put in the record that uses it.
+        Upload right before that record: an unreferenced blob is never served."""
+        response = self._call(
+            f"upload a {len(content)}-byte blob for {self.did}",
+            lambda: self.client.com.atproto.repo.upload_blob(content, headers={"Content-Type": mime_type}),
+        )
+        return response.blob
+
+    def record_create(self, *, collection: str, rkey: str, record: dict, validate: bool | None = None) -> RecordRef:
+        """Create the record at ``rkey``. Raises RecordConflict if it exists."""
+        data = models.ComAtprotoRepoCreateRecord.Data(
+            repo=self.did, collection=collection, rkey=rkey, record=record_json(record, collection), validate_=validate
+        )
+        writes = [Write("create", collection, rkey, record)]
+        response = self._write(f"create {collection}/{rkey}", writes, lambda: self.client.com.atproto.repo.create_record(data))
+        return RecordRef(uri=response.uri, cid=response.cid)
+
+    def record_put(self, *, collection: str, rkey: str, record: dict, validate: bool | None = None) -> RecordRef:
+        """Create or overwrite the record at ``rkey``."""
+        data = models.ComAtprotoRepoPutRecord.Data(
+            repo=self.did, collection=collection, rkey=rkey, record=record_json(record, collection), validate_=validate
+        )
+        response = self._call(f"put {collection}/{rkey}", lambda: self.client.com.atproto.repo.put_record(data))
+        return RecordRef(uri=response.uri, cid=response.cid)
+
+    def record_delete(self, *, collection: str, rkey: str) -> None:
+        """Delete the record; deleting a missing record succeeds."""
+        data = models.ComAtprotoRepoDeleteRecord.Data(repo=self.did, collection=collection, rkey=rkey)
+        self._call(f"delete {collection}/{rkey}", lambda: self.client.com.atproto.repo.delete_record(data))
+
+    def record_get(self, *, collection: str, rkey: str) -> StoredRecord | None:
+        """The record at ``rkey``, or None when there is none."""
+        params = models.ComAtprotoRepoGetRecord.Params(repo=self.did, collection=collection, rkey=rkey)
+        try:
+            response = self._call(f"get {collection}/{rkey}", lambda: self.client.com.atproto.repo.get_record(params))
+        except PdsError as error:
+            if error.error == "RecordNotFound":
+                return None
+            raise
+        return StoredRecord(uri=response.uri, cid=response.cid or "", value=_plain(response.value))
+
+    def records_list(self, *, collection: str, limit: int = 100, cursor: str | None = None) -> tuple[list[StoredRecord], str | None]:
+        """One page of records (newest rkey first) and the cursor of the next page (None at the end)."""
+        params = models.ComAtprotoRepoListRecords.Params(repo=self.did, collection=collection, limit=limit, cursor=cursor)
+        response = self._call(f"list {collection}", lambda: self.client.com.atproto.repo.list_records(params))
+        records = [StoredRecord(uri=r.uri, cid=r.cid, value=_plain(r.value)) for r in response.records]
+        return records, (response.cursor if records else None)
+
+    def apply_writes(self, writes: Sequence[Write], *, validate: bool | None = None) -> list[RecordRef | None]:
+        """Apply up to 200 writes atomically: all of them or none. Returns, per
+        write, the new RecordRef (None for a delete). A create whose rkey exists,
+        or an update/delete whose rkey does not, fails the whole batch with
+        RecordConflict."""
+        if not 0 < len(writes) <= MAX_WRITES_PER_CALL:
+            raise ValueError(f"applyWrites takes 1 to {MAX_WRITES_PER_CALL} writes, not {len(writes)}")
+        data = models.ComAtprotoRepoApplyWrites.Data(repo=self.did, writes=[_sdk_write(w) for w in writes], validate=validate)
+        action = f"apply {len(writes)} writes for {self.did}"
+        response = self._write(action, writes, lambda: self.client.com.atproto.repo.apply_writes(data))
+        return [RecordRef(uri=r.uri, cid=r.cid) if hasattr(r, "uri") else None for r in response.results or []]
+
+    def _write(self, action: str, writes: Sequence[Write], request):
+        """``request()`` with retries, except that a 500 caused by the records'
+        state fails at once: the PDS answers 500 for a create of an existing
+        rkey and for an update or delete of a missing one, and no retry helps."""
+
+        def checked_request():
+            try:
+                return request()
+            except Exception as exc:
+                error = classify(exc, action)
+                raise (self._conflict(error, writes) if error.status == 500 else error) from None
+
+        return self._call(action, checked_request)
+
+    def _conflict(self, error: PdsError, writes: Sequence[Write]) -> PdsError:
+        """A RecordConflict naming the writes that met the wrong state, else ``error``."""
+        existing, missing = {}, []
+        for write in writes:
+            stored = self.record_get(collection=write.collection, rkey=write.rkey)
+            if write.action == "create" and stored:
+                existing[write.rkey] = stored.value
+            elif write.action != "create" and not stored:
+                missing.append(write.rkey)
+        if not existing and not missing:
+            return error
+        return RecordConflict(
+            f"{error.message} ({len(existing)} records exist already, {len(missing)} are missing)",
+            existing=existing,
+            missing=missing,
+        )
+
+
+def _sdk_write(write: Write):
+    if write.action == "create":
+        record = record_json(write.record, write.collection)
+        return models.ComAtprotoRepoApplyWrites.Create(collection=write.collection, rkey=write.rkey, value=record)
+    if write.action == "update":
+        record = record_json(write.record, write.collection)
+        return models.ComAtprotoRepoApplyWrites.Update(collection=write.collection, rkey=write.rkey, value=record)
+    return models.ComAtprotoRepoApplyWrites.Delete(collection=write.collection, rkey=write.rkey)
+
+
+def _plain(value) -> dict:
+    """A record value as plain JSON (the SDK returns models or dicts)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) if isinstance(item, (dict, list)) or hasattr(item, "model_dump") else item for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return value

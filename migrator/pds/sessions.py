@@ -1,0 +1,118 @@
+"""One session per account, reused across the run and across runs.
+
+A session lives in Account.session (not in the admin, never logged) and in a
+per-process cache of Repo objects. The SDK refreshes the access token 15
+minutes before it expires; every new token is written back to the Account
+row. A login (createSession costs ~360 ms of PDS CPU and is rate limited to
+30 per 5 minutes) happens only when no stored session works.
+"""
+
+import logging
+import threading
+from collections import Counter
+
+from atproto_client.client.session import SessionEvent
+from django.utils import timezone
+
+from migrator.models import Account
+
+from .calls import Pacing, RetryPolicy, call
+from .client import sdk_client
+from .errors import PERMANENT, PdsError
+from .repo import Repo
+
+log = logging.getLogger("migrator.pds")
+
+# Logins per DID in this process, so tests and reports can count them.
+LOGINS: Counter = Counter()
+_repos: dict[str, Repo] = {}
+_lock = threading.Lock()
+
+
+def repo_for(*, did: str = "", handle: str = "", password: str = "") -> Repo:
+    """The Repo of the account ``did`` (or ``handle``), logged in once.
+
+    Uses the cached Repo, else the session stored in Account, else logs in
+    with ``password``. Raises PdsError (permanent when there is neither a
+    working session nor a password).
+    """
+    key = did or handle
+    if not key:
+        raise ValueError("repo_for needs a did or a handle")
+    with _lock:
+        repo = _repos.get(key)
+        if repo is None:
+            repo = _open(did=did, handle=handle, password=password)
+            _repos[repo.did] = repo
+            if repo.handle:
+                _repos[repo.handle] = repo
+    return repo
+
+
+def forget_sessions() -> None:
+    """Drop the cached Repos (as a new process would start). Stored sessions stay."""
+    with _lock:
+        for repo in set(_repos.values()):
+            repo.client.request.close()
+        _repos.clear()
+
+
+def login_count(did: str) -> int:
+    return LOGINS[did]
+
+
+def _open(*, did: str, handle: str, password: str) -> Repo:
+    account = _stored_account(did=did, handle=handle)
+    pacing = Pacing()
+    client = sdk_client(pacing)
+    password = password or (account.password if account else "")
+    repo = Repo(did=did, handle=handle, client=client, pacing=pacing, policy=RetryPolicy.from_settings())
+    repo.renew_session = lambda: _renew(repo, password)
+    client.on_session_change(lambda event, session: _store(event, session, password))
+    if account and account.session:
+        client.login(session_string=account.session, fetch_bsky_profile=False)  # no request
+    else:
+        _login(repo, did or handle, password)
+    session = client._session
+    repo.did, repo.handle = session.did, session.handle
+    return repo
+
+
+def _stored_account(*, did: str, handle: str) -> Account | None:
+    if did:
+        return Account.objects.filter(did=did).first()
+    return Account.objects.filter(handle=handle).order_by("-updated_at").first()
+
+
+def _login(repo: Repo, identifier: str, password: str) -> None:
+    if not password:
+        raise PdsError(f"no working session for {identifier} and no password to log in", PERMANENT)
+    log.info("Logging in as %s", identifier)
+    call(
+        f"log in as {identifier}",
+        lambda: repo.client.login(identifier, password, fetch_bsky_profile=False),
+        pacing=repo.pacing,
+        policy=repo.policy,
+    )
+    LOGINS[repo.client._session.did] += 1
+
+
+def _renew(repo: Repo, password: str) -> None:
+    """After the PDS refused the access token: refresh, else log in again."""
+    log.info("Refreshing the session of %s", repo.did)
+    try:
+        # The SDK refreshes on its own only by the token's exp claim; a token
+        # the PDS refuses earlier (revoked, server restarted) needs this.
+        repo.client._refresh_and_set_session()
+    except Exception:
+        log.info("The session of %s cannot be refreshed; logging in", repo.did)
+        _login(repo, repo.did, password)
+
+
+def _store(event: SessionEvent, session, password: str) -> None:
+    if event == SessionEvent.IMPORT:
+        return
+    fields = {"handle": session.handle, "session": session.encode(), "session_refreshed_at": timezone.now()}
+    updated = Account.objects.filter(did=session.did).update(**fields)
+    if not updated:
+        Account.objects.create(did=session.did, **fields)

@@ -1,0 +1,156 @@
+"""The reference PDS, started once per test session by bin/local-pds.
+
+Tests reach it only through ``settings.PDS_URL`` and ``migrator.pds``, as the
+product reaches a real PDS. A second PDS with production rate limits (and a
+bypass key) starts only if a test asks for it.
+"""
+
+import itertools
+import json
+import os
+import secrets
+import selectors
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# A fresh clone installs the PDS first (about 90 s on 2 cores).
+START_TIMEOUT = 400
+_account_numbers = itertools.count(1)
+
+
+@dataclass
+class LocalPds:
+    url: str
+    admin_password: str
+    data_dir: str
+    pid: int
+    rate_limit_bypass_key: str = ""
+
+    def __repr__(self) -> str:
+        return f"<LocalPds {self.url} pid={self.pid}>"
+
+
+def start_local_pds(data_dir: Path, log: Path, **env: str) -> tuple[LocalPds, subprocess.Popen]:
+    admin_password = secrets.token_hex(16)
+    command = [str(ROOT / "bin" / "local-pds"), "--port", "0", "--data-dir", str(data_dir)]
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,  # closing it (or our death) stops the server
+        stdout=subprocess.PIPE,
+        stderr=log.open("wb"),
+        env={**os.environ, "PDS_ADMIN_PASSWORD": admin_password, **env},
+    )
+    ready = json.loads(_read_ready_line(process, log))
+    server = LocalPds(
+        url=ready["pds_url"],
+        admin_password=ready["admin_password"],
+        data_dir=ready["data_dir"],
+        pid=ready["pid"],
+        rate_limit_bypass_key=env.get("PDS_RATE_LIMIT_BYPASS_KEY", ""),
+    )
+    return server, process
+
+
+def _read_ready_line(process: subprocess.Popen, log: Path) -> str:
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout=START_TIMEOUT) or process.poll() is not None:
+            process.kill()
+            raise RuntimeError(f"bin/local-pds did not start; its log:\n{log.read_text()[-3000:]}")
+    return process.stdout.readline().decode()
+
+
+def stop_local_pds(server: LocalPds, process: subprocess.Popen) -> None:
+    os.kill(server.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.kill(server.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def local_pds(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pds")
+    server, process = start_local_pds(folder / "data", folder / "log.txt")
+    yield server
+    stop_local_pds(server, process)
+
+
+@pytest.fixture(scope="session")
+def rate_limited_pds(tmp_path_factory):
+    """A second PDS with production rate limits and an operator bypass key."""
+    folder = tmp_path_factory.mktemp("pds-rate-limited")
+    server, process = start_local_pds(
+        folder / "data",
+        folder / "log.txt",
+        PDS_RATE_LIMITS_ENABLED="true",
+        PDS_RATE_LIMIT_BYPASS_KEY=secrets.token_hex(16),
+    )
+    yield server
+    stop_local_pds(server, process)
+
+
+def _point_settings_at(server: LocalPds, settings) -> None:
+    from migrator import pds
+
+    settings.PDS_URL = server.url
+    settings.PDS_ADMIN_PASSWORD = server.admin_password
+    settings.PDS_RATE_LIMIT_BYPASS_KEY = ""
+    # Small waits so retries run in milliseconds.
+    settings.PDS_RETRY_BASE_DELAY = 0.01
+    settings.PDS_RETRY_MAX_DELAY = 0.05
+    pds.forget_sessions()
+
+
+@pytest.fixture
+def pds(local_pds, settings, db):
+    """The local PDS, with the settings that point the product at it."""
+    _point_settings_at(local_pds, settings)
+    yield local_pds
+    from migrator import pds as pds_module
+
+    pds_module.forget_sessions()
+
+
+@pytest.fixture
+def pds_with_rate_limits(rate_limited_pds, settings, db):
+    _point_settings_at(rate_limited_pds, settings)
+    yield rate_limited_pds
+    from migrator import pds as pds_module
+
+    pds_module.forget_sessions()
+
+
+@dataclass
+class TestAccount:
+    did: str
+    handle: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"<TestAccount {self.handle} {self.did}>"
+
+
+def create_test_account(prefix: str = "user") -> TestAccount:
+    """A new account on the PDS that settings point at; no session stored."""
+    from django.conf import settings
+
+    from migrator import pds
+
+    handle = f"{prefix}{next(_account_numbers)}x{secrets.token_hex(3)}{settings.PDS_HANDLE_DOMAIN}"
+    password = secrets.token_urlsafe(12)
+    did = pds.account_create(handle=handle, password=password, email=f"{handle}@example.test", keep_session=False)
+    return TestAccount(did=did, handle=handle, password=password)
+
+
+@pytest.fixture
+def pds_account(pds):
+    """A fresh account on the local PDS."""
+    return create_test_account()

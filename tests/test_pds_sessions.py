@@ -1,0 +1,113 @@
+"""migrator.pds sessions against the real local PDS: one login per account."""
+
+import base64
+import json
+
+import pytest
+
+from migrator import pds
+from migrator.models import Account
+from tests.plugins.pds import create_test_account
+
+pytestmark = pytest.mark.pds
+COLLECTION = "computer.aesthetic.painting"
+
+
+def _write_one(repo):
+    """A call that needs the access token (reads of public records do not)."""
+    repo.record_put(collection=COLLECTION, rkey="3kzzzzzzzzzzz", record={"ref": "x"})
+
+
+def test_a_run_logs_in_once_per_account_however_many_writes(pds_account):
+    for n in range(5):
+        repo = pds.repo_for(did=pds_account.did, password=pds_account.password)
+        repo.record_put(collection=COLLECTION, rkey=f"3kaaaaaaaaaa{n}", record={"ref": str(n)})
+    assert pds.login_count(pds_account.did) == 1
+
+
+def test_the_next_run_reuses_the_stored_session(pds_account):
+    pds.repo_for(did=pds_account.did, password=pds_account.password).records_list(collection=COLLECTION)
+    pds.forget_sessions()  # as a new process would start
+
+    repo = pds.repo_for(did=pds_account.did)  # no password: only the stored session can work
+    _write_one(repo)
+    assert pds.login_count(pds_account.did) == 1
+
+
+def test_the_session_is_stored_on_the_account_not_the_password(pds_account):
+    pds.repo_for(did=pds_account.did, password=pds_account.password)
+    account = Account.objects.get(did=pds_account.did)
+    assert account.handle == pds_account.handle
+    assert account.session and account.session_refreshed_at
+    assert account.password == ""
+    assert pds_account.password not in account.session
+
+
+def _with_expired_access_token(session: str) -> str:
+    """The stored session with its access token replaced by one whose exp is
+    in the past: the SDK must refresh before the next call."""
+    handle, did, access, refresh, endpoint = session.split(":::")
+    header, payload, signature = access.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["exp"] = claims["iat"] - 60
+    aged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return ":::".join([handle, did, f"{header}.{aged}.{signature}", refresh, endpoint])
+
+
+def test_an_expired_access_token_is_refreshed_without_a_login(pds_account):
+    pds.repo_for(did=pds_account.did, password=pds_account.password)
+    pds.forget_sessions()
+    account = Account.objects.get(did=pds_account.did)
+    before = account.session
+    account.session = _with_expired_access_token(account.session)
+    account.save()
+
+    _write_one(pds.repo_for(did=pds_account.did))
+
+    account.refresh_from_db()
+    assert account.session != before  # refreshed tokens written back
+    assert pds.login_count(pds_account.did) == 1
+
+
+def test_a_token_the_pds_refuses_is_refreshed_and_the_call_retried(pds_account):
+    pds.repo_for(did=pds_account.did, password=pds_account.password)
+    pds.forget_sessions()
+    account = Account.objects.get(did=pds_account.did)
+    handle, did, access, refresh, endpoint = account.session.split(":::")
+    account.session = ":::".join([handle, did, _with_bad_signature(access), refresh, endpoint])
+    account.save()
+
+    _write_one(pds.repo_for(did=pds_account.did))
+    assert pds.login_count(pds_account.did) == 1
+
+
+def _with_bad_signature(token: str) -> str:
+    return token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+
+
+def test_a_session_the_pds_refuses_falls_back_to_one_login(pds_account):
+    pds.repo_for(did=pds_account.did, password=pds_account.password)
+    pds.forget_sessions()
+    account = Account.objects.get(did=pds_account.did)
+    handle, did, access, refresh, endpoint = account.session.split(":::")
+    account.session = ":::".join([handle, did, _with_bad_signature(access), _with_bad_signature(refresh), endpoint])
+    account.save()
+
+    _write_one(pds.repo_for(did=pds_account.did, password=pds_account.password))
+    assert pds.login_count(pds_account.did) == 2
+
+
+@pytest.mark.usefixtures("pds")
+def test_a_wrong_password_is_a_permanent_error_that_does_not_show_it():
+    account = create_test_account()
+    with pytest.raises(pds.PdsError) as failure:
+        pds.repo_for(handle=account.handle, password="wrong-password")
+    assert failure.value.permanent
+    assert "wrong-password" not in str(failure.value) + repr(failure.value)
+
+
+def test_a_repo_repr_shows_no_tokens(pds_account):
+    repo = pds.repo_for(did=pds_account.did, password=pds_account.password)
+    session = Account.objects.get(did=pds_account.did).session
+    for token in session.split(":::")[2:4]:
+        assert token not in repr(repo)
