@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
+from atproto_core.exceptions import AtProtocolError
 from django.conf import settings
 
 from .errors import PdsError, classify, is_token_error
@@ -82,7 +83,7 @@ def call(
         _pace(action, pacing, policy)
         try:
             return request()
-        except Exception as exc:  # the SDK raises many types; classify maps them all
+        except (AtProtocolError, PdsError) as exc:  # anything else is a bug: let it through
             error = classify(exc, action)
         attempt += 1
         if renew_session and not renewed and is_token_error(error):
@@ -101,11 +102,10 @@ def _retry_delay(error: PdsError, attempt: int, pacing: Pacing, policy: RetryPol
         return None
     if not error.rate_limited:
         return policy.backoff(attempt)
-    wait = error.retry_after
-    if wait is None and pacing.reset_at is not None:
-        wait = max(pacing.reset_at - now(), 0.0)
-    if wait is None:
-        wait = policy.backoff(attempt)
+    # retry-after and ratelimit-reset can disagree by seconds: wait for both.
+    waits = [error.retry_after, pacing.reset_at and max(pacing.reset_at - now(), 0.0)]
+    waits = [wait for wait in waits if wait is not None]
+    wait = max(waits) if waits else policy.backoff(attempt)
     if wait > policy.rate_limit_max_wait:
         return None  # the caller reschedules; holding a worker that long helps no one
     return wait

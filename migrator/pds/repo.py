@@ -1,10 +1,13 @@
 """One account's repository: blobs and records, through its reusable session."""
 
+import json
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from atproto import Client, models
+from atproto_core.exceptions import AtProtocolError
 from atproto_client.models.blob_ref import BlobRef
+from atproto_client.models.utils import get_model_as_json
 
 from .calls import Pacing, RetryPolicy, call
 from .errors import PdsError, RecordConflict, classify
@@ -150,7 +153,7 @@ class Repo:
         def checked_request():
             try:
                 return request()
-            except Exception as exc:
+            except AtProtocolError as exc:
                 error = classify(exc, action)
                 raise (self._conflict(error, writes) if error.status == 500 else error) from None
 
@@ -185,11 +188,7 @@ def _sdk_write(write: Write):
 
 
 def _plain(value) -> dict:
-    """A record value as plain JSON (the SDK returns models or dicts)."""
+    """A record value as plain JSON (the SDK returns a DotDict or a model)."""
     if isinstance(value, dict):
-        return {key: _plain(item) if isinstance(item, (dict, list)) or hasattr(item, "model_dump") else item for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return value
+        return value
+    return json.loads(get_model_as_json(value))
