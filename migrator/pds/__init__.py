@@ -10,7 +10,7 @@ Every failure is a PdsError whose ``kind`` is "permanent", "transient" or
 retried here first, as settings.PDS_RETRY_* and PDS_RATE_LIMIT_* allow.
 """
 
-from .accounts import account_create, account_did, admin_password_update
+from .accounts import account_create, account_did, account_ensure, admin_password_update
 from .errors import PdsError, RecordConflict
 from .repo import MAX_WRITES_PER_CALL, RecordRef, Repo, StoredRecord, Write, record_json
 from .sessions import LOGINS, forget_sessions, login_count, repo_for
@@ -26,6 +26,7 @@ __all__ = [
     "Write",
     "account_create",
     "account_did",
+    "account_ensure",
     "admin_password_update",
     "forget_sessions",
     "login_count",

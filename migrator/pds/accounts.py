@@ -2,6 +2,7 @@
 requires one), lookup by handle, and the operator's password reset."""
 
 import logging
+import secrets
 
 from atproto import models
 from atproto_client.client.session import Session
@@ -78,3 +79,28 @@ def admin_password_update(*, did: str, password: str) -> None:
     log.info("Setting a new password for %s", did)
     _call(f"set the password of {did}", lambda: client.com.atproto.admin.update_account_password(data))
     client.request.close()
+
+
+def account_ensure(*, handle: str, password: str = "", anonymous: bool = False) -> tuple[str, str]:
+    """Make sure the account ``handle`` exists and its password is in Account.
+
+    Returns (did, what happened: "created", "existed" or "password reset").
+    Creates it with ``password`` (or a random one) when it is missing. When it
+    exists but no password is stored (a fresh console database), the PDS
+    operator sets a new one. Raises PdsError.
+    """
+    did = account_did(handle)
+    if did is None:
+        password = password or secrets.token_urlsafe(24)
+        did = account_create(handle=handle, password=password, email=f"{handle.split('.')[0]}@example.test")
+        outcome = "created"
+    else:
+        stored = Account.objects.filter(did=did).exclude(password="").first()
+        if stored and not password:
+            password, outcome = stored.password, "existed"
+        else:
+            password = password or secrets.token_urlsafe(24)
+            admin_password_update(did=did, password=password)
+            outcome = "password reset"
+    Account.objects.update_or_create(did=did, defaults={"handle": handle, "password": password, "is_anonymous": anonymous})
+    return did, outcome
