@@ -26,17 +26,33 @@ def account_create(*, handle: str, password: str, email: str, keep_session: bool
     """Create the account; returns its DID. With ``keep_session`` the session
     that creation returns is stored in Account, so no login is needed later.
     Raises PdsError (permanent when the handle is taken or invalid)."""
-    client = sdk_client()
-    data = models.ComAtprotoServerCreateAccount.Data(
-        handle=handle, password=password, email=email, invite_code=_invite_code_if_required(client)
-    )
-    log.info("Creating the account %s", handle)
-    created = _call(f"create the account {handle}", lambda: client.com.atproto.server.create_account(data))
-    log.info("Created the account %s: %s", handle, created.did)
+    did, session = account_register(handle=handle, password=password, email=email)
     if keep_session:
-        _keep_session(client, created)
-    client.request.close()
-    return created.did
+        session_keep(did=did, handle=handle, session=session)
+    return did
+
+
+def account_register(*, handle: str, password: str, email: str) -> tuple[str, str]:
+    """Create the account; returns (DID, session string). Touches no database,
+    so it may run in threads. Raises PdsError."""
+    client = sdk_client()
+    try:
+        data = models.ComAtprotoServerCreateAccount.Data(
+            handle=handle, password=password, email=email, invite_code=_invite_code_if_required(client)
+        )
+        log.info("Creating the account %s", handle)
+        created = _call(f"create the account {handle}", lambda: client.com.atproto.server.create_account(data))
+    finally:
+        client.request.close()
+    log.info("Created the account %s: %s", handle, created.did)
+    session = Session(created.handle, created.did, created.access_jwt, created.refresh_jwt, settings.PDS_URL)
+    return created.did, session.encode()
+
+
+def session_keep(*, did: str, handle: str, session: str) -> None:
+    """Store a session for the account (as repo_for will look for it)."""
+    fields = {"handle": handle, "session": session, "session_refreshed_at": timezone.now()}
+    Account.objects.update_or_create(did=did, defaults=fields)
 
 
 def _invite_code_if_required(client) -> str | None:
@@ -46,16 +62,6 @@ def _invite_code_if_required(client) -> str | None:
     admin = admin_client()
     data = models.ComAtprotoServerCreateInviteCode.Data(use_count=1)
     return _call("create an invite code", lambda: admin.com.atproto.server.create_invite_code(data)).code
-
-
-def _keep_session(client, created) -> None:
-    client.login(session_string=_session_string(created), fetch_bsky_profile=False)
-    fields = {"handle": created.handle, "session": client.export_session_string(), "session_refreshed_at": timezone.now()}
-    Account.objects.update_or_create(did=created.did, defaults=fields)
-
-
-def _session_string(created) -> str:
-    return Session(created.handle, created.did, created.access_jwt, created.refresh_jwt, settings.PDS_URL).encode()
 
 
 def account_did(handle: str) -> str | None:
