@@ -1,0 +1,69 @@
+"""Shared pieces of the benchmarks: run a manage.py command in a child
+process and read its wall time and peak RSS."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    peak_rss_mb: float
+    output: str
+
+
+def manage(*arguments: str, env: dict[str, str]) -> Run:
+    """Run ``manage.py`` with ``arguments``; raise if it fails."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", *arguments],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"manage.py {' '.join(arguments)} failed:\n{output}")
+    return Run(time.monotonic() - started, usage.ru_maxrss / 1024, output)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def local_mongo():
+    """A throwaway in-memory MongoDB wire-protocol server in its own process
+    (``bin/local-mongo``); yields its URI.
+
+    Its own process, not this one: a child's peak RSS as the kernel reports it
+    survives exec, so a fat benchmark process would inflate every figure.
+    """
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "bin" / "local-mongo"), "--port", str(port), "--memory"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready = server.stdout.readline()
+        if "listening" not in ready:
+            raise SystemExit(f"bin/local-mongo did not start: {ready}")
+        yield f"mongodb://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

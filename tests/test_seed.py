@@ -1,0 +1,162 @@
+"""Seeding the state table from a real MongoDB wire-protocol server."""
+
+import datetime as dt
+import io
+
+import pytest
+from bson import ObjectId
+from django.core.management import call_command
+
+from migrator.models import MigrationEvent, PaintingMigration, SkipReason, Status
+
+pytestmark = pytest.mark.django_db
+
+
+def run(command, *args, **options) -> str:
+    out = io.StringIO()
+    call_command(command, *args, stdout=out, **options)
+    return out.getvalue()
+
+
+@pytest.fixture
+def corpus(mongo_db):
+    run("make_sample_data", scale=1.0, seed=7, no_images=True)
+    return mongo_db
+
+
+def test_the_sample_corpus_seeds_to_the_plans_counts(corpus):
+    output = run("seed_paintings")
+
+    assert "new:        3903" in output
+    assert "anonymous:  1064" in output
+    assert "2839 paintings by 984 users (978 with ATProto accounts, 6 without)" in output
+    assert "@ac25namuc (384)" in output
+    assert PaintingMigration.objects.count() == 3903
+    assert PaintingMigration.objects.filter(owner="").count() == 1064
+
+
+def test_every_seeded_row_has_its_first_event(corpus):
+    run("seed_paintings")
+    assert MigrationEvent.objects.filter(from_status="").count() == 3903
+    assert not PaintingMigration.objects.filter(events__isnull=True).exists()
+
+
+def test_reseeding_reports_only_what_changed(corpus):
+    run("seed_paintings")
+    template = corpus.paintings.find_one({"user": {"$exists": False}, "slug": {"$regex": r"^\d"}})
+    corpus.paintings.insert_many(
+        [
+            {"_id": ObjectId(), "code": f"new{number}", "slug": f"2025.10.2.10.0.{number:02d}.000", "when": dt.datetime(2025, 10, 2, tzinfo=dt.UTC), "bucket": template["bucket"]}
+            for number in range(10)
+        ]
+    )
+    edited = [document["_id"] for document in corpus.paintings.find({"nuked": {"$exists": False}, "slug": {"$regex": r"^\d"}}).limit(3)]
+    corpus.paintings.update_many({"_id": {"$in": edited}}, {"$set": {"nuked": True}})
+
+    output = run("seed_paintings")
+
+    assert "new:        10\n" in output
+    assert "updated:    3\n" in output
+    assert "unchanged:  3900\n" in output
+    assert PaintingMigration.objects.filter(ref__in=[str(ref) for ref in edited], nuked=True).count() == 3
+    for ref in edited:
+        assert MigrationEvent.objects.filter(painting__ref=str(ref), message__contains="nuked False → True").exists()
+
+
+def test_reseeding_twice_changes_nothing(corpus):
+    run("seed_paintings")
+    events = MigrationEvent.objects.count()
+    output = run("seed_paintings")
+    assert "new:        0" in output and "updated:    0" in output and "unchanged:  3903" in output
+    assert MigrationEvent.objects.count() == events
+
+
+def painting(**fields):
+    document = {"_id": ObjectId(), "code": "a3b", "slug": "2023.8.24.16.21.09.123", "when": dt.datetime(2023, 8, 24, 16, 21, 9, tzinfo=dt.UTC)}
+    document.update(fields)
+    return document
+
+
+@pytest.mark.parametrize(
+    ("change", "reason", "words"),
+    [
+        ({"slug": None}, SkipReason.MISSING_SLUG, "no slug"),
+        ({"when": "2023-08-24"}, SkipReason.BAD_WHEN, "not a date (str '2023-08-24')"),
+        ({"code": "x" * 11}, SkipReason.TOO_LONG, "code is 11 characters; the lexicon allows 10"),
+        ({"slug": "2023." + "1" * 70}, SkipReason.TOO_LONG, "slug is 75 characters; the lexicon allows 64"),
+        ({"slug": "../../etc/passwd"}, SkipReason.BAD_SLUG, "characters a URL cannot carry"),
+        ({"code": None}, SkipReason.BAD_CODE, "no code"),
+    ],
+)
+def test_malformed_documents_are_skipped_with_a_readable_reason(mongo_db, change, reason, words):
+    document = painting(**{key: value for key, value in change.items() if value is not None})
+    for key in [key for key, value in change.items() if value is None]:
+        document.pop(key)
+    mongo_db.paintings.insert_one(document)
+
+    output = run("seed_paintings")
+
+    row = PaintingMigration.objects.get(ref=str(document["_id"]))
+    assert (row.status, row.skip_reason) == (Status.SKIPPED, reason)
+    assert words in row.skip_detail
+    assert row.events.get().message.endswith(row.skip_detail)
+    assert "problems:   1" in output
+
+
+def test_the_later_of_two_paintings_with_one_code_is_skipped(mongo_db):
+    first, second = painting(code="dup"), painting(code="dup", slug="2023.8.24.16.21.10.000")
+    mongo_db.paintings.insert_many([second, first])
+    run("seed_paintings")
+    keeper, duplicate = sorted(PaintingMigration.objects.all(), key=lambda row: row.ref)
+    assert keeper.status == Status.PENDING
+    assert duplicate.skip_reason == SkipReason.DUPLICATE_CODE
+    assert keeper.ref in duplicate.skip_detail
+
+
+def test_users_without_an_account_or_handle_are_skipped(mongo_db):
+    mongo_db.users.insert_many([{"_id": "auth0|blocked"}, {"_id": "auth0|nohandle", "atproto": {"handle": "x.test", "password": "p", "did": "did:plc:x"}}])
+    mongo_db["@handles"].insert_one({"_id": "auth0|blocked", "handle": "blocked"})
+    mongo_db.paintings.insert_many([painting(user="auth0|blocked"), painting(user="auth0|nohandle", code="b4c")])
+    run("seed_paintings")
+    assert PaintingMigration.objects.get(owner="auth0|blocked").skip_reason == SkipReason.NO_ACCOUNT
+    assert PaintingMigration.objects.get(owner="auth0|nohandle").skip_reason == SkipReason.NO_HANDLE
+
+
+def test_a_fixed_document_becomes_pending_again(mongo_db):
+    document = painting(when="yesterday")
+    mongo_db.paintings.insert_one(document)
+    run("seed_paintings")
+    mongo_db.paintings.update_one({"_id": document["_id"]}, {"$set": {"when": dt.datetime(2023, 1, 1, tzinfo=dt.UTC)}})
+
+    output = run("seed_paintings")
+
+    row = PaintingMigration.objects.get()
+    assert (row.status, row.skip_reason) == (Status.PENDING, "")
+    assert "updated:    1" in output
+    assert row.events.filter(from_status=Status.SKIPPED, to_status=Status.PENDING).exists()
+
+
+def test_a_migrated_row_keeps_its_rkey_and_history(mongo_db):
+    document = painting(atproto={"rkey": "3k2yihcrp6f2c", "uri": "at://did:plc:abc/computer.aesthetic.painting/3k2yihcrp6f2c"})
+    mongo_db.paintings.insert_one(document)
+    run("seed_paintings")
+    row = PaintingMigration.objects.get()
+    assert (row.status, row.rkey) == (Status.MIGRATED, "3k2yihcrp6f2c")
+
+    mongo_db.paintings.update_one({"_id": document["_id"]}, {"$unset": {"atproto": ""}, "$set": {"nuked": True}})
+    run("seed_paintings")
+
+    row.refresh_from_db()
+    assert row.rkey == "3k2yihcrp6f2c"
+    assert row.nuked
+    # The record is stale (nuked changed): it goes back to pending to be rewritten under its key.
+    assert row.status == Status.PENDING
+    assert list(row.events.values_list("to_status", flat=True)) == [Status.PENDING, Status.MIGRATED, Status.MIGRATED]
+
+
+def test_nuked_paintings_are_skipped_when_configured(mongo_db, settings):
+    settings.NUKED_PAINTINGS = "skip"
+    mongo_db.paintings.insert_many([painting(nuked=True), painting(nuked=False, code="zz9")])
+    run("seed_paintings")
+    assert PaintingMigration.objects.get(nuked=True).skip_reason == SkipReason.NUKED
+    assert PaintingMigration.objects.get(nuked=False).status == Status.PENDING
