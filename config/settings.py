@@ -165,6 +165,16 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# A cache every process shares: django-q2 keeps its cluster's heartbeat there,
+# and the console reads it to show whether workers are alive.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
+    )
+}
+
 # --- The rest ---------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -5,17 +5,13 @@ becomes. No I/O here beyond reading the lexicon file once.
 
 import datetime as dt
 import json
-import re
 from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
 
+from migrator.images import ImageError, painting_image_url, painting_recording_url
 from migrator.models import SkipReason
-
-# Slugs are timestamps ("2023.8.24.16.21.09.123"); a guest slug may carry its
-# recording's slug after a colon. Anything else cannot be put in a URL safely.
-SLUG_PATTERN = re.compile(r"^[0-9A-Za-z._-]+(:[0-9A-Za-z._-]+)?$")
 
 
 @cache
@@ -82,8 +78,6 @@ def painting_problem(document: dict, fields: SourceFields, *, duplicate_of: str 
     limits = lexicon_limits()
     if not fields.slug:
         return Problem(SkipReason.MISSING_SLUG, "The document has no slug.")
-    if not SLUG_PATTERN.match(fields.slug):
-        return Problem(SkipReason.BAD_SLUG, f"The slug {fields.slug[:80]!r} has characters a URL cannot carry.")
     if fields.when is None:
         value = document.get("when")
         shown = "missing" if value is None else f"{type(value).__name__} {str(value)[:40]!r}"
@@ -94,6 +88,50 @@ def painting_problem(document: dict, fields: SourceFields, *, duplicate_of: str 
         return Problem(SkipReason.TOO_LONG, f"The slug is {len(fields.slug)} characters; the lexicon allows {limits['slug']}.")
     if len(fields.code) > limits["code"]:
         return Problem(SkipReason.TOO_LONG, f"The code is {len(fields.code)} characters; the lexicon allows {limits['code']}.")
+    try:
+        painting_image_url(handle=None, slug=fields.slug)
+    except ImageError:
+        return Problem(SkipReason.BAD_SLUG, f"The slug {fields.slug[:80]!r} cannot be part of an image URL.")
     if duplicate_of and duplicate_of != fields.ref:
         return Problem(SkipReason.DUPLICATE_CODE, f"The code {fields.code!r} is also used by painting {duplicate_of}, which keeps it.")
     return None
+
+
+def datetime_string(when: dt.datetime) -> str:
+    """ATProto's datetime format: UTC, milliseconds, a Z."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def painting_record(
+    *,
+    ref: str,
+    slug: str,
+    code: str,
+    when: dt.datetime,
+    owner_handle: str | None,
+    nuked: bool,
+    has_recording: bool,
+    thumbnail,
+) -> dict:
+    """The ``computer.aesthetic.painting`` record for a painting.
+
+    ``owner_handle`` is None for a guest painting; ``thumbnail`` is the blob
+    reference the PDS returned for the uploaded thumbnail. ``nuked`` is
+    always written, so un-nuking is an explicit change of the record.
+    Raises ImageError (permanent) for a handle or slug unfit for a URL.
+    """
+    record = {
+        "$type": settings.PAINTING_COLLECTION,
+        "slug": slug,
+        "code": code,
+        "thumbnail": thumbnail,
+        "imageUrl": painting_image_url(handle=owner_handle, slug=slug),
+        "when": datetime_string(when),
+        "ref": ref,
+        "nuked": nuked,
+    }
+    if has_recording:
+        record["recordingUrl"] = painting_recording_url(handle=owner_handle, slug=slug)
+    return record

@@ -84,7 +84,7 @@ def painting(**fields):
         ({"when": "2023-08-24"}, SkipReason.BAD_WHEN, "not a date (str '2023-08-24')"),
         ({"code": "x" * 11}, SkipReason.TOO_LONG, "code is 11 characters; the lexicon allows 10"),
         ({"slug": "2023." + "1" * 70}, SkipReason.TOO_LONG, "slug is 75 characters; the lexicon allows 64"),
-        ({"slug": "../../etc/passwd"}, SkipReason.BAD_SLUG, "characters a URL cannot carry"),
+        ({"slug": "../../etc/passwd"}, SkipReason.BAD_SLUG, "cannot be part of an image URL"),
         ({"code": None}, SkipReason.BAD_CODE, "no code"),
     ],
 )
