@@ -1,0 +1,428 @@
+"""compare_paintings and paintings_verify, against the real local PDS and a
+real MongoDB wire-protocol server.
+
+Each test builds a small finished migration without the engine (paintings
+and users in MongoDB, accounts on the PDS, one record per painting at its
+TID with an uploaded thumbnail, rkeys written back, rows marked migrated),
+then plants one kind of difference.
+"""
+
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass, field
+
+import pytest
+from bson import ObjectId
+from django.core.management import CommandError, call_command
+
+from migrator import pds, source
+from migrator.models import Account, MigrationEvent, PaintingMigration, Status
+from migrator.records import painting_record, source_fields
+from migrator.services.compare import ACTOR, Kind, paintings_compare, paintings_verify
+from migrator.services.seed import paintings_seed
+from migrator.services.state import painting_transition
+from migrator.tid import tid_for_painting
+from tests.plugins.pds import create_test_account
+
+pytestmark = pytest.mark.pds
+COLLECTION = "computer.aesthetic.painting"
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
+
+
+@dataclass
+class World:
+    mongo: object
+    passwords: dict = field(default_factory=dict)  # did -> password
+    users: dict = field(default_factory=dict)  # aesthetic.computer handle -> (sub, TestAccount)
+    anonymous_did: str = ""
+    refs: dict = field(default_factory=dict)  # name -> ref
+
+    def repo(self, did: str) -> pds.Repo:
+        return pds.repo_for(did=did, password=self.passwords[did])
+
+    def row(self, name: str) -> PaintingMigration:
+        return PaintingMigration.objects.get(ref=self.refs[name])
+
+    def document(self, name: str) -> dict:
+        return self.mongo.paintings.find_one({"_id": ObjectId(self.refs[name])})
+
+    def record(self, name: str) -> pds.StoredRecord | None:
+        row = self.row(name)
+        rkey = tid_for_painting(when=row.when, ref=row.ref)
+        return self.repo(row.account_did).record_get(collection=COLLECTION, rkey=rkey)
+
+    def records(self, did: str) -> list[pds.StoredRecord]:
+        found, cursor = [], None
+        while True:
+            page, cursor = self.repo(did).records_list(collection=COLLECTION, cursor=cursor)
+            found += page
+            if not cursor:
+                return found
+
+
+def when(n: int) -> dt.datetime:
+    return dt.datetime(2023, 8, 24, 16, 21, 9, tzinfo=dt.UTC) + dt.timedelta(minutes=n)
+
+
+def slug(n: int) -> str:
+    return f"2023.8.24.16.{n // 60}.{n % 60}.000"
+
+
+@pytest.fixture
+def world(mongo_db, pds) -> World:
+    world = World(mongo=mongo_db)
+    anonymous = create_test_account("anon")
+    Account.objects.create(did=anonymous.did, handle=anonymous.handle, password=anonymous.password, is_anonymous=True)
+    world.anonymous_did = anonymous.did
+    world.passwords[anonymous.did] = anonymous.password
+    for handle in ("jeffrey", "amelia"):
+        account = create_test_account(handle)
+        sub = f"auth0|{handle}"
+        world.users[handle] = (sub, account)
+        world.passwords[account.did] = account.password
+        mongo_db.users.insert_one({"_id": sub, "atproto": {"did": account.did, "handle": account.handle, "password": account.password}})
+        mongo_db["@handles"].insert_one({"_id": sub, "handle": handle})
+    paintings = {
+        "jeffrey-1": {"user": "auth0|jeffrey"},
+        "jeffrey-2": {"user": "auth0|jeffrey", "nuked": True},
+        "jeffrey-3": {"user": "auth0|jeffrey"},
+        "amelia-1": {"user": "auth0|amelia"},
+        "amelia-2": {"user": "auth0|amelia"},
+        "guest-1": {},
+        "guest-2": {"slug": f"{slug(7)}:{slug(8)}"},  # with a recording
+        "guest-3": {},
+    }
+    for n, (name, extra) in enumerate(paintings.items()):
+        document = {"_id": ObjectId(), "code": f"c{n}x", "slug": slug(n), "when": when(n), "bucket": "art", **extra}
+        mongo_db.paintings.insert_one(document)
+        world.refs[name] = str(document["_id"])
+    paintings_seed(actor="test")
+    migrate(world)
+    return world
+
+
+def migrate(world: World) -> None:
+    """What the engine does, by hand: a record per pending painting at its
+    TID, rkeys written back to MongoDB, rows marked migrated."""
+    for row in PaintingMigration.objects.filter(status=Status.PENDING):
+        document = source_fields(source.database().paintings.find_one({"_id": ObjectId(row.ref)}))
+        repo = world.repo(row.account_did)
+        blob = repo.blob_upload(PNG, mime_type="image/png")
+        record = painting_record(
+            ref=row.ref, slug=row.slug, code=row.code, when=row.when, owner_handle=row.owner_handle or None,
+            nuked=document.nuked, has_recording=row.has_recording, thumbnail=blob,
+        )  # fmt: skip
+        rkey = tid_for_painting(when=row.when, ref=row.ref)
+        (written,) = repo.apply_writes([pds.Write("create", COLLECTION, rkey, record)])
+        source.rkeys_write_back([source.WriteBack(ref=row.ref, rkey=rkey, uri=written.uri)])
+        painting_transition(
+            row, to=Status.MIGRATED, actor="test", rkey=rkey, record_uri=written.uri, record_cid=written.cid,
+            migrated_at=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+
+
+def compare(*args) -> tuple[str, int]:
+    out = io.StringIO()
+    try:
+        call_command("compare_paintings", *args, stdout=out)
+    except CommandError as error:
+        return out.getvalue(), error.returncode
+    return out.getvalue(), 0
+
+
+def compare_json(*args) -> tuple[dict, int]:
+    output, status = compare("--json", *args)
+    return json.loads(output), status
+
+
+def kinds(report) -> dict[str, int]:
+    return {str(kind): count for kind, count in report.counts.items() if count}
+
+
+def test_a_finished_migration_compares_clean(world):
+    report = paintings_compare()
+
+    assert report.clean
+    assert report.paintings == 8 and report.records == 8
+    assert len(report.accounts) == 3
+    output, status = compare()
+    assert status == 0 and "No differences." in output
+
+
+def test_a_deleted_record_is_a_painting_without_a_record_and_repair_sends_it_back_to_pending(world):
+    row = world.row("jeffrey-1")
+    world.repo(row.account_did).record_delete(collection=COLLECTION, rkey=row.rkey)
+
+    result, status = compare_json()
+    assert status == 1
+    assert result["counts"] == {"missing_record": 1}
+    assert result["examples"]["missing_record"][0]["ref"] == row.ref
+
+    result, status = compare_json("--repair")
+    assert status == 0 and result["repaired"] == {"missing_record": 1}
+    row.refresh_from_db()
+    assert row.status == Status.PENDING and row.rkey == "" and row.migrated_at is None
+    assert "atproto" not in world.document("jeffrey-1")  # the engine writes it back after re-migrating
+    event = row.events.first()
+    assert (event.from_status, event.to_status, event.actor) == ("migrated", "pending", ACTOR)
+    assert paintings_compare().clean
+
+
+def test_a_record_whose_painting_is_gone_is_reported_and_never_deleted(world):
+    ghost = str(ObjectId())
+    repo = world.repo(world.anonymous_did)
+    record = painting_record(ref=ghost, slug=slug(50), code="zzz", when=when(50), owner_handle=None, nuked=False,
+                             has_recording=False, thumbnail=repo.blob_upload(PNG, mime_type="image/png"))  # fmt: skip
+    rkey = tid_for_painting(when=when(50), ref=ghost)
+    repo.record_create(collection=COLLECTION, rkey=rkey, record=record)
+
+    result, status = compare_json("--repair")
+
+    assert status == 1 and result["counts"] == {"orphan_record": 1}
+    orphan = result["examples"]["orphan_record"][0]
+    assert (orphan["ref"], orphan["did"], orphan["rkey"], orphan["repair"]) == (ghost, world.anonymous_did, rkey, "")
+    assert repo.record_get(collection=COLLECTION, rkey=rkey) is not None
+    assert kinds(paintings_compare()) == {"orphan_record": 1}
+
+
+def test_a_second_record_for_one_ref_is_a_duplicate_and_repair_keeps_the_one_at_the_paintings_tid(world):
+    row = world.row("amelia-1")
+    repo = world.repo(row.account_did)
+    original = world.record("amelia-1")
+    later = tid_for_painting(when=when(99), ref=row.ref)  # what a clock-based retry would have written
+    repo.record_create(collection=COLLECTION, rkey=later, record=original.value)
+
+    report = paintings_compare()
+    assert kinds(report) == {"duplicate_record": 1}
+    assert report.examples[Kind.DUPLICATE_RECORD][0].rkey == later
+
+    paintings_compare(repair=True)
+
+    assert [record.rkey for record in world.records(row.account_did) if record.value["ref"] == row.ref] == [row.rkey]
+    assert row.events.filter(actor=ACTOR, message__contains=f"deleted the duplicate record at://{row.account_did}/{COLLECTION}/{later}").exists()
+    assert paintings_compare().clean
+
+
+def test_duplicates_with_no_record_at_the_tid_keep_the_oldest(world):
+    row = world.row("guest-1")
+    repo = world.repo(row.account_did)
+    value = world.record("guest-1").value
+    repo.record_delete(collection=COLLECTION, rkey=row.rkey)
+    older, newer = (tid_for_painting(when=when(n), ref=row.ref) for n in (90, 91))
+    for rkey in (newer, older):
+        repo.record_create(collection=COLLECTION, rkey=rkey, record=value)
+
+    report = paintings_compare(repair=True)
+
+    assert report.counts[Kind.DUPLICATE_RECORD] == 1 and report.examples[Kind.DUPLICATE_RECORD][0].rkey == newer
+    assert report.counts[Kind.RKEY_MISMATCH] == 1 and report.counts[Kind.STATE_MISMATCH] == 1
+    assert world.document("guest-1")["atproto"]["rkey"] == older
+    assert world.row("guest-1").rkey == older
+    assert paintings_compare().clean
+
+
+def test_a_record_field_that_differs_from_mongodb_is_a_mismatch_and_repair_rewrites_it_keeping_the_thumbnail(world):
+    row = world.row("guest-2")
+    repo = world.repo(row.account_did)
+    stored = world.record("guest-2")
+    tampered = {**stored.value, "code": "zzz", "nuked": True}
+    del tampered["recordingUrl"]
+    repo.record_put(collection=COLLECTION, rkey=row.rkey, record=tampered)
+
+    report = paintings_compare()
+    (difference,) = report.examples[Kind.FIELD_MISMATCH]
+    assert kinds(report) == {"field_mismatch": 1, "state_mismatch": 1}  # the cid changed too
+    assert "code: record 'zzz', MongoDB 'c6x'" in difference.detail
+    assert "nuked: record True, MongoDB False" in difference.detail
+    assert "recordingUrl: record None, MongoDB 'http://" in difference.detail
+
+    paintings_compare(repair=True)
+
+    rewritten = world.record("guest-2")
+    assert rewritten.value["code"] == "c6x" and rewritten.value["nuked"] is False
+    assert rewritten.value["recordingUrl"].endswith(f"{slug(8)}.zip")
+    assert rewritten.value["thumbnail"] == stored.value["thumbnail"]
+    assert world.row("guest-2").record_cid == rewritten.cid
+    assert paintings_compare().clean
+
+
+def test_a_nuked_painting_is_migrated_with_the_flag_and_un_nuking_it_is_a_mismatch(world):
+    assert world.record("jeffrey-2").value["nuked"] is True
+    world.mongo.paintings.update_one({"_id": ObjectId(world.refs["jeffrey-2"])}, {"$unset": {"nuked": ""}})
+
+    report = paintings_compare()
+    assert "nuked: record True, MongoDB False" in report.examples[Kind.FIELD_MISMATCH][0].detail
+
+
+def test_an_rkey_in_mongodb_that_differs_from_the_record_is_written_back(world):
+    world.mongo.paintings.update_one({"_id": ObjectId(world.refs["amelia-2"])}, {"$set": {"atproto.rkey": "3zzzzzzzzzzzz"}})
+    world.mongo.paintings.update_one({"_id": ObjectId(world.refs["guest-3"])}, {"$unset": {"atproto.uri": ""}})
+
+    result, status = compare_json("--repair")
+
+    assert status == 0 and result["repaired"] == {"rkey_mismatch": 2}
+    row = world.row("amelia-2")
+    assert world.document("amelia-2")["atproto"] == {"rkey": row.rkey, "uri": row.record_uri}
+    assert world.document("guest-3")["atproto"]["uri"] == world.row("guest-3").record_uri
+    assert row.events.filter(actor=ACTOR, message__contains="wrote atproto.rkey").exists()
+    assert paintings_compare().clean
+
+
+def test_a_state_row_that_disagrees_with_the_record_is_corrected(world):
+    PaintingMigration.objects.filter(ref=world.refs["jeffrey-3"]).update(rkey="3zzzzzzzzzzzz", record_uri="")
+    pending = world.row("amelia-1")
+    painting_transition(pending, to=Status.PENDING, actor="test", rkey="", record_uri="")  # a crash before the state write
+
+    report = paintings_compare(repair=True)
+
+    assert report.counts == {Kind.STATE_MISMATCH: 2} and report.repaired == {Kind.STATE_MISMATCH: 2}
+    corrected = world.row("jeffrey-3")
+    assert corrected.rkey == tid_for_painting(when=corrected.when, ref=corrected.ref)
+    assert corrected.record_uri.endswith(corrected.rkey)
+    pending.refresh_from_db()
+    assert pending.status == Status.MIGRATED and pending.record_uri.endswith(pending.rkey)
+    assert pending.events.first().actor == ACTOR
+    assert paintings_compare().clean
+
+
+def test_a_skipped_painting_with_a_record_is_reported_only(world):
+    row = world.row("amelia-2")
+    painting_transition(row, to=Status.SKIPPED, actor="test", skip_reason="manual")
+
+    report = paintings_compare(repair=True)
+
+    (difference,) = report.examples[Kind.STATE_MISMATCH]
+    assert "skipped (Skipped by staff)" in difference.detail and not difference.repaired
+    assert world.row("amelia-2").status == Status.SKIPPED
+
+
+def test_a_migrated_row_whose_painting_left_mongodb_is_reported(world):
+    world.mongo.paintings.delete_one({"_id": ObjectId(world.refs["guest-1"])})
+
+    report = paintings_compare(repair=True)
+
+    assert kinds(report) == {"orphan_record": 1, "state_mismatch": 1}
+    assert report.examples[Kind.STATE_MISMATCH][0].detail == "The state says migrated, but MongoDB has no such painting."
+    assert world.row("guest-1").status == Status.MIGRATED
+
+
+def test_dry_run_shows_the_repairs_and_changes_nothing(world):
+    row = world.row("jeffrey-1")
+    world.repo(row.account_did).record_delete(collection=COLLECTION, rkey=row.rkey)
+    world.mongo.paintings.update_one({"_id": ObjectId(world.refs["amelia-2"])}, {"$set": {"atproto.rkey": "3zzzzzzzzzzzz"}})
+    events = MigrationEvent.objects.count()
+    documents = list(world.mongo.paintings.find())
+
+    output, status = compare("--repair", "--dry-run")
+
+    assert status == 1
+    assert "would repair" in output
+    assert "repair: would clear MongoDB atproto and the state's rkey; back to pending" in output
+    assert "repair: would write rkey" in output
+    assert MigrationEvent.objects.count() == events
+    assert list(world.mongo.paintings.find()) == documents
+    assert world.row("jeffrey-1").status == Status.MIGRATED
+    assert kinds(paintings_compare()) == {"missing_record": 1, "rkey_mismatch": 1}
+
+
+def test_the_table_names_each_kind_with_its_count_and_examples(world):
+    for name in ("guest-1", "guest-3"):
+        row = world.row(name)
+        world.repo(row.account_did).record_delete(collection=COLLECTION, rkey=row.rkey)
+
+    output, status = compare("--examples", "1")
+
+    assert status == 1
+    assert "Compared 8 MongoDB paintings with 6 records in 3 accounts." in output
+    assert "Paintings without a record" in output and "Total" in output
+    assert "Paintings without a record (2, first 1):" in output
+
+
+def test_user_narrows_to_one_account_and_its_paintings(world):
+    row = world.row("amelia-1")
+    world.repo(row.account_did).record_delete(collection=COLLECTION, rkey=row.rkey)
+
+    result, status = compare_json("--user", "@jeffrey")
+    assert status == 0 and result["paintings"] == 3 and result["accounts"] == [world.users["jeffrey"][1].did]
+
+    result, status = compare_json("--user", "@amelia")
+    assert status == 1 and result["counts"] == {"missing_record": 1}
+
+    result, status = compare_json("--anonymous")
+    assert status == 0 and result["paintings"] == 3 and result["accounts"] == [world.anonymous_did]
+
+
+def test_an_unknown_handle_is_an_error(world):
+    output, status = compare("--user", "@nobody")
+    assert status == 2
+
+
+def test_a_record_in_another_users_repo_is_in_the_wrong_account(world):
+    jeffrey = world.users["jeffrey"][1].did
+    stored = world.record("amelia-1")
+    world.repo(jeffrey).record_create(collection=COLLECTION, rkey=stored.uri.rsplit("/", 1)[1], record=stored.value)
+
+    assert kinds(paintings_compare()) == {"duplicate_record": 1}
+    narrowed = paintings_compare(handle="@jeffrey")
+    assert kinds(narrowed) == {"wrong_account": 1}
+
+    paintings_compare(repair=True)
+    assert paintings_compare().clean
+    assert world.record("amelia-1") is not None
+
+
+def test_listing_pages_through_more_than_100_records(world):
+    repo = world.repo(world.anonymous_did)
+    blob = repo.blob_upload(PNG, mime_type="image/png")
+    writes = []
+    for n in range(100, 230):
+        document = {"_id": ObjectId(), "code": f"p{n}", "slug": slug(n), "when": when(n)}
+        world.mongo.paintings.insert_one(document)
+        record = painting_record(ref=str(document["_id"]), slug=slug(n), code=f"p{n}", when=when(n), owner_handle=None,
+                                 nuked=False, has_recording=False, thumbnail=blob)  # fmt: skip
+        writes.append(pds.Write("create", COLLECTION, tid_for_painting(when=when(n), ref=str(document["_id"])), record))
+    repo.apply_writes(writes)
+
+    report = paintings_compare(batch_size=50)
+
+    assert report.records == 138 and report.paintings == 138
+    assert kinds(report) == {"state_mismatch": 130}  # records for paintings never seeded
+    assert report.examples[Kind.STATE_MISMATCH][0].detail.startswith("Not in the state table")
+
+
+def test_verify_notes_each_painting_and_names_what_differs(world):
+    row = world.row("jeffrey-1")
+    world.repo(row.account_did).record_delete(collection=COLLECTION, rkey=row.rkey)
+    world.mongo.paintings.update_one({"_id": ObjectId(world.refs["amelia-1"])}, {"$set": {"code": "new"}})
+
+    report = paintings_verify(PaintingMigration.objects.all(), actor="admin:alice")
+
+    assert (report.checked, report.matching) == (8, 6)
+    assert any("no record at" in line and row.rkey in line for line in report.differences)
+    assert any("code: record 'c3x', MongoDB 'new'" in line for line in report.differences)
+    assert MigrationEvent.objects.filter(actor="admin:alice", message__startswith="Verified against the PDS").count() == 8
+    assert world.row("amelia-2").events.first().message.startswith("Verified against the PDS: the record at://")
+
+
+def test_verify_of_a_pending_painting_expects_no_record(world):
+    row = world.row("guest-3")
+    world.repo(row.account_did).record_delete(collection=COLLECTION, rkey=row.rkey)
+    source.rkeys_clear([row.ref])
+    painting_transition(row, to=Status.PENDING, actor="test", rkey="")
+
+    report = paintings_verify(PaintingMigration.objects.filter(pk=row.pk), actor="admin:alice")
+
+    assert (report.checked, report.matching, report.differences) == (1, 1, [])
+    assert "no record, as expected for a pending painting" in row.events.first().message
+
+
+def test_compare_logs_in_at_most_once_per_account(world):
+    pds.forget_sessions()
+    before = sum(pds.LOGINS.values())
+    paintings_compare()
+    paintings_compare()
+    assert sum(pds.LOGINS.values()) - before <= 3
