@@ -4,4 +4,6 @@ tests/plugins/, listed here."""
 pytest_plugins = [
     "tests.plugins.mongo",
     "tests.plugins.pds",
+    "tests.plugins.console",
+    "tests.plugins.browser",
 ]

@@ -1,0 +1,417 @@
+"""The console: the paintings list, its actions, the painting page, and the
+dashboard (migrator.admin_views).
+
+Every field is read-only; state changes only through the actions, which call
+the same services as the management commands (migrator.services.*). Only
+staff with ``migrator.run_migration`` see or run actions; other staff watch.
+``Account`` holds secrets and is deliberately not registered.
+"""
+
+import json
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
+
+from migrator import admin_views, selectors
+from migrator.admin_views import STATUS_COLOURS
+from migrator.models import MigrationEvent, PaintingMigration, Status
+
+DRY_RUN_LIMIT = 25  # a dry run fetches every image: keep the page quick
+
+
+def actor_for(request: HttpRequest) -> str:
+    return f"staff:{request.user.get_username()}"
+
+
+def selection_of(request: HttpRequest) -> dict:
+    """The changelist selection an intermediate page posts back: the ticked
+    ids, or "all that match the filters" (then the page's URL keeps them)."""
+    return {
+        "select_across": request.POST.get("select_across") == "1",
+        "ids": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+    }
+
+
+def status_badge(status: str) -> str:
+    return format_html(
+        '<span class="painting-status" style="background:{}">{}</span>',
+        STATUS_COLOURS.get(status, "#6b7280"),
+        Status(status).label if status in Status.values else status,
+    )
+
+
+def plural(count: int, noun: str = "painting") -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+class AnonymousFilter(admin.SimpleListFilter):
+    title = "owner"
+    parameter_name = "anonymous"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Anonymous"), ("no", "A user")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(owner="")
+        if self.value() == "no":
+            return queryset.exclude(owner="")
+        return queryset
+
+
+class HasErrorFilter(admin.SimpleListFilter):
+    title = "error"
+    parameter_name = "has_error"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Has an error"), ("no", "No error")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(last_error="")
+        if self.value() == "no":
+            return queryset.filter(last_error="")
+        return queryset
+
+
+class AccountFilter(admin.SimpleListFilter):
+    """An account typed in (a DID or an @handle), not a list of links: there
+    are a thousand accounts, and listing them would cost a GROUP BY per page."""
+
+    title = "account"
+    parameter_name = "account"
+    template = "admin/migrator/account_filter.html"
+
+    def lookups(self, request, model_admin):
+        return []
+
+    def has_output(self) -> bool:
+        return True
+
+    def queryset(self, request, queryset):
+        value = (self.value() or "").strip()
+        if not value:
+            return queryset
+        if value.startswith("did:"):
+            return queryset.filter(account_did=value)
+        return queryset.filter(owner_handle=value.removeprefix("@"))
+
+    def choices(self, changelist):
+        others = {key: value for key, value in changelist.params.items() if key not in (self.parameter_name, "p")}
+        yield {
+            "value": self.value() or "",
+            "parameter_name": self.parameter_name,
+            "others": sorted(others.items()),
+            "clear_url": changelist.get_query_string(remove=[self.parameter_name]),
+        }
+
+
+class MigrationEventInline(admin.TabularInline):
+    model = MigrationEvent
+    verbose_name = "event"
+    verbose_name_plural = "Audit trail (newest first)"
+    fields = ("at", "transition", "actor", "message")
+    readonly_fields = fields
+    ordering = ("-at", "-id")
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    @admin.display(description="change")
+    def transition(self, event: MigrationEvent) -> str:
+        if event.from_status == event.to_status:
+            return format_html("{} <small>(note)</small>", status_badge(event.to_status))
+        return format_html("{} → {}", status_badge(event.from_status) if event.from_status else "∅", status_badge(event.to_status))
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PaintingMigration)
+class PaintingMigrationAdmin(admin.ModelAdmin):
+    list_display = (
+        "badge",
+        "thumbnail",
+        "owner_column",
+        "code",
+        "slug",
+        "when",
+        "attempts",
+        "short_error",
+        "record_link",
+    )
+    list_display_links = ("slug",)
+    list_filter = (
+        "status",
+        "skip_reason",
+        "error_kind",
+        AnonymousFilter,
+        "nuked",
+        HasErrorFilter,
+        AccountFilter,
+        "when",
+    )
+    search_fields = ("=ref", "=code", "slug", "owner_handle", "=rkey", "=account_did")
+    search_help_text = "Slug or handle (contains); code, ref, rkey or DID (exact)."
+    list_per_page = 100
+    # The full count is a scan of 100,000 rows on every page: show "x results"
+    # of the filtered set only.
+    show_full_result_count = False
+    list_select_related = False
+    actions = ("migrate_selected", "retry_failed", "dry_run", "skip_with_reason", "verify_against_pds")
+    inlines = (MigrationEventInline,)
+    fieldsets = (
+        ("Painting", {"fields": ("painting_summary", "source_fields")}),
+        ("Migration", {"fields": ("badge", "skip_reason", "skip_detail", "error_with_class", "claimed_by", "claimed_at", "migrated_at")}),
+        ("Record", {"fields": ("record_summary", "record_as_written")}),
+        ("Bookkeeping", {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
+    )
+
+    # --- Permissions: read-only for everyone; actions need run_migration.
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_run_migration_permission(self, request) -> bool:
+        return request.user.has_perm("migrator.run_migration")
+
+    def changelist_view(self, request, extra_context=None):
+        # Without the permission there are no actions to pick; a POST naming
+        # one anyway is refused outright rather than silently ignored.
+        if request.method == "POST" and "action" in request.POST and not self.has_run_migration_permission(request):
+            raise PermissionDenied
+        return super().changelist_view(request, extra_context)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [name for _, options in self.fieldsets for name in options["fields"]]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("dashboard/", view(admin_views.dashboard_view), name="migrator_dashboard"),
+            path("dashboard/status.json", view(admin_views.dashboard_json), name="migrator_dashboard_json"),
+            path("dashboard/retry-group/", view(admin_views.retry_group), name="migrator_retry_group"),
+            *super().get_urls(),
+        ]
+
+    # --- Changelist columns: each reads only its own row (no query per row).
+
+    @admin.display(description="status", ordering="status")
+    def badge(self, painting: PaintingMigration) -> str:
+        return status_badge(painting.status)
+
+    @admin.display(description="owner", ordering="owner_handle")
+    def owner_column(self, painting: PaintingMigration) -> str:
+        if not painting.owner:
+            return mark_safe('<span class="painting-muted">anonymous</span>')
+        if not painting.owner_handle:
+            return format_html('<span class="painting-muted" title="{}">no handle</span>', painting.owner)
+        return f"@{painting.owner_handle}"
+
+    @admin.display(description="error")
+    def short_error(self, painting: PaintingMigration) -> str:
+        if not painting.last_error:
+            return ""
+        first_line = painting.last_error.strip().splitlines()[0] if painting.last_error.strip() else ""
+        return format_html(
+            '<span class="painting-error" title="{}">{}{}</span>',
+            painting.last_error[:1000],
+            f"[{painting.error_kind}] " if painting.error_kind else "",
+            Truncator(first_line).chars(70),
+        )
+
+    @admin.display(description="thumbnail")
+    def thumbnail(self, painting: PaintingMigration) -> str:
+        if not (painting.thumbnail_cid and painting.account_did):
+            return ""
+        return format_html(
+            '<img class="painting-thumb" src="{}" width="48" height="48" loading="lazy" alt="">',
+            selectors.blob_url(did=painting.account_did, cid=painting.thumbnail_cid),
+        )
+
+    @admin.display(description="record")
+    def record_link(self, painting: PaintingMigration) -> str:
+        if not (painting.rkey and painting.account_did and painting.record_uri):
+            return ""
+        return format_html(
+            '<a href="{}" title="{}" target="_blank" rel="noopener">{}</a>',
+            selectors.record_url(did=painting.account_did, rkey=painting.rkey),
+            painting.record_uri,
+            painting.rkey,
+        )
+
+    # --- Painting page sections.
+
+    @admin.display(description="painting")
+    def painting_summary(self, painting: PaintingMigration) -> str:
+        return format_html(
+            "{} · code <code>{}</code> · slug <code>{}</code> · ref <code>{}</code>",
+            self.owner_column(painting),
+            painting.code or "—",
+            painting.slug or "—",
+            painting.ref,
+        )
+
+    @admin.display(description="source document (as mirrored from MongoDB)")
+    def source_fields(self, painting: PaintingMigration) -> str:
+        rows = [
+            ("_id", painting.ref),
+            ("code", painting.code),
+            ("slug", painting.slug),
+            ("user", painting.owner or "(anonymous)"),
+            ("handle", f"@{painting.owner_handle}" if painting.owner_handle else ""),
+            ("account DID", painting.account_did),
+            ("when", painting.when.isoformat() if painting.when else "(not a date)"),
+            ("nuked", "yes" if painting.nuked else "no"),
+            ("recording", "yes" if painting.has_recording else "no"),
+        ]
+        return format_html(
+            '<table class="painting-fields">{}</table>',
+            format_html_join("", "<tr><th>{}</th><td><code>{}</code></td></tr>", rows),
+        )
+
+    @admin.display(description="error")
+    def error_with_class(self, painting: PaintingMigration) -> str:
+        if not painting.last_error:
+            return format_html("none · {}", plural(painting.attempts, "attempt"))
+        return format_html(
+            '<strong>{}</strong> · {}<pre class="painting-pre">{}</pre>',
+            painting.get_error_kind_display() or "unclassified",
+            plural(painting.attempts, "attempt"),
+            painting.last_error,
+        )
+
+    @admin.display(description="record")
+    def record_summary(self, painting: PaintingMigration) -> str:
+        if not painting.rkey:
+            return "not written yet"
+        thumbnail = ""
+        if painting.thumbnail_cid:
+            thumbnail = format_html(
+                '<br><img class="painting-thumb-large" src="{}" alt="thumbnail"> {} bytes {} ({})',
+                selectors.blob_url(did=painting.account_did, cid=painting.thumbnail_cid),
+                painting.thumbnail_size or "?",
+                painting.thumbnail_mime,
+                painting.thumbnail_fallback or "as is",
+            )
+        return format_html(
+            "rkey <code>{}</code> · uri <code>{}</code> · cid <code>{}</code> {}{}",
+            painting.rkey,
+            painting.record_uri or "—",
+            painting.record_cid or "—",
+            self.record_link(painting),
+            thumbnail,
+        )
+
+    @admin.display(description="record as the PDS holds it")
+    def record_as_written(self, painting: PaintingMigration) -> str:
+        if painting.status != Status.MIGRATED:
+            return "The painting is not migrated."
+        record = selectors.painting_record_as_written(painting)
+        if record.problem:
+            return format_html('<span class="painting-error">{}</span>', record.problem)
+        note = "" if record.cid == painting.record_cid else format_html(
+            '<p class="painting-error">The PDS holds cid {}, the state table says {}.</p>', record.cid, painting.record_cid
+        )
+        return format_html('{}<pre class="painting-pre">{}</pre>', note, json.dumps(record.value, indent=2, sort_keys=True))
+
+    # --- Actions: one service call each, a one-line report of counts.
+
+    @admin.action(description="Migrate selected", permissions=["run_migration"])
+    def migrate_selected(self, request, paintings: QuerySet):
+        from migrator.services.engine import paintings_enqueue
+
+        selected = paintings.count()
+        queued = paintings_enqueue(paintings, actor=actor_for(request))
+        self._report(request, f"Queued {plural(queued)}", selected - queued, "were not pending or failed")
+
+    @admin.action(description="Retry failed", permissions=["run_migration"])
+    def retry_failed(self, request, paintings: QuerySet):
+        from migrator.services.engine import paintings_retry
+
+        selected = paintings.count()
+        queued = paintings_retry(paintings, actor=actor_for(request))
+        self._report(request, f"Queued {plural(queued)} for another try", selected - queued, "had not failed")
+
+    @admin.action(description="Dry run (preview, then migrate)", permissions=["run_migration"])
+    def dry_run(self, request, paintings: QuerySet):
+        from migrator.services.engine import paintings_preview
+
+        selected = paintings.count()
+        previews = paintings_preview(list(paintings.order_by("id")[:DRY_RUN_LIMIT]))
+        outcomes = {outcome: sum(1 for p in previews if p.outcome == outcome) for outcome in ("migrate", "skip", "fail")}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Dry run: what migrating would write",
+            "opts": self.model._meta,
+            "previews": [admin_views.preview_context(preview) for preview in previews],
+            "outcomes": outcomes,
+            "selected": selected,
+            "limit": DRY_RUN_LIMIT,
+            "selection": selection_of(request),
+        }
+        return TemplateResponse(request, "admin/migrator/dry_run.html", context)
+
+    @admin.action(description="Skip with reason…", permissions=["run_migration"])
+    def skip_with_reason(self, request, paintings: QuerySet):
+        from migrator.services.engine import paintings_skip
+
+        detail = request.POST.get("skip_detail", "").strip()
+        if "apply" in request.POST and detail:
+            selected = paintings.count()
+            skipped = paintings_skip(paintings, actor=actor_for(request), detail=detail[:500])
+            self._report(request, f"Skipped {plural(skipped)}", selected - skipped, "were migrated, running or already skipped")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Skip paintings",
+            "opts": self.model._meta,
+            "paintings": paintings.order_by("id")[:200],
+            "selected": paintings.count(),
+            "selection": selection_of(request),
+            "missing_detail": "apply" in request.POST,
+        }
+        return TemplateResponse(request, "admin/migrator/skip_form.html", context)
+
+    @admin.action(description="Verify against the PDS", permissions=["run_migration"])
+    def verify_against_pds(self, request, paintings: QuerySet):
+        from migrator.services.compare import paintings_verify
+
+        from migrator.source import SourceError
+
+        try:
+            report = paintings_verify(paintings, actor=actor_for(request))
+        except SourceError as error:
+            self.message_user(request, f"MongoDB could not be read, nothing was verified: {error}", messages.ERROR)
+            return
+        differing = report.checked - report.matching
+        level = messages.WARNING if report.differences else messages.SUCCESS
+        self.message_user(request, f"Checked {plural(report.checked)}: {report.matching} match the PDS, {differing} differ.", level)
+        for difference in report.differences[:10]:
+            self.message_user(request, difference, messages.WARNING)
+        if len(report.differences) > 10:
+            self.message_user(request, f"… and {len(report.differences) - 10} more differences (see compare_paintings).", messages.WARNING)
+
+    def _report(self, request, done: str, left_out: int, why: str) -> None:
+        message = done if not left_out else f"{done}; {left_out} {why}"
+        self.message_user(request, message + ".", messages.SUCCESS if not left_out else messages.WARNING)

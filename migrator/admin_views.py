@@ -1,0 +1,125 @@
+"""The console's own admin pages: the dashboard, its polling endpoint, the
+retry of a failure group, and the dry-run preview's per-painting context.
+Mounted by PaintingMigrationAdmin.get_urls (behind admin_site.admin_view)."""
+
+import base64
+import datetime as dt
+import json
+
+from django.contrib import messages
+from django.contrib.admin import site
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_POST
+
+from migrator import selectors
+from migrator.models import PaintingMigration, Status
+
+STATUS_COLOURS = {
+    Status.PENDING: "#6b7280",
+    Status.QUEUED: "#2563eb",
+    Status.RUNNING: "#7c3aed",
+    Status.MIGRATED: "#15803d",
+    Status.SKIPPED: "#b45309",
+    Status.FAILED: "#b91c1c",
+}
+
+REFRESH_SECONDS = 5
+
+
+def _require_view(request: HttpRequest) -> None:
+    if not request.user.has_perm("migrator.view_paintingmigration"):
+        raise PermissionDenied
+
+
+def dashboard_view(request: HttpRequest) -> HttpResponse:
+    _require_view(request)
+    board = selectors.dashboard()
+    total = board.total or 1
+    bar = [
+        {
+            "status": status,
+            "label": Status(status).label,
+            "count": count,
+            "percent": 100.0 * count / total,
+            "colour": STATUS_COLOURS[status],
+        }
+        for status, count in board.by_status.items()
+    ]
+    context = {
+        **site.each_context(request),
+        "title": "Migration dashboard",
+        "opts": PaintingMigration._meta,
+        "board": board,
+        "bar": bar,
+        "done_percent": 100.0 * (board.by_status[Status.MIGRATED] + board.by_status[Status.SKIPPED]) / total,
+        "can_run": request.user.has_perm("migrator.run_migration"),
+        "refresh_seconds": REFRESH_SECONDS,
+        "eta_text": duration_text(board.eta),
+        "status": status_json(board),
+    }
+    return TemplateResponse(request, "admin/migrator/dashboard.html", context)
+
+
+def dashboard_json(request: HttpRequest) -> JsonResponse:
+    """The few figures the dashboard polls while a migration runs."""
+    _require_view(request)
+    return JsonResponse(status_json(selectors.dashboard(with_details=False)))
+
+
+def status_json(board: selectors.Dashboard) -> dict:
+    return {**board.as_json(), "eta_text": duration_text(board.eta)}
+
+
+def duration_text(duration: dt.timedelta | None) -> str:
+    """"2 h 05 min", "4 min 10 s", "12 s"; an en dash when there is no estimate."""
+    if duration is None:
+        return "–"
+    seconds = int(duration.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {seconds:02d} s"
+    return f"{seconds} s"
+
+
+@require_POST
+def retry_group(request: HttpRequest) -> HttpResponse:
+    """Retry every failed painting of one failure group (selectors.failure_groups)."""
+    if not request.user.has_perm("migrator.run_migration"):
+        raise PermissionDenied
+    from migrator.services.engine import paintings_retry
+
+    key = request.POST.get("group", "")
+    paintings = selectors.failure_group_paintings(key)
+    found = paintings.count()
+    queued = paintings_retry(paintings, actor=f"staff:{request.user.get_username()}")
+    if not found:
+        messages.warning(request, "No failed paintings are left in that group.")
+    else:
+        message = f"Queued {queued} failed painting{'' if queued == 1 else 's'} of the group for another try"
+        left_out = found - queued
+        messages.success(request, message + (f"; {left_out} moved meanwhile." if left_out else "."))
+    return redirect("admin:migrator_dashboard")
+
+
+def preview_context(preview) -> dict:
+    """What the dry-run page shows of one engine Preview: the record as
+    indented JSON, the thumbnail as a data: URI, the validation result."""
+    thumbnail = preview.thumbnail
+    data_uri = ""
+    if thumbnail is not None:
+        data_uri = f"data:{thumbnail.mime_type};base64,{base64.b64encode(thumbnail.content).decode()}"
+    return {
+        "painting": preview.painting,
+        "outcome": preview.outcome,
+        "message": preview.message,
+        "problems": preview.problems,
+        "record_json": json.dumps(preview.record, indent=2, sort_keys=True, default=str) if preview.record is not None else "",
+        "thumbnail": thumbnail,
+        "thumbnail_uri": data_uri,
+    }

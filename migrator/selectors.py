@@ -1,0 +1,310 @@
+"""Read-only queries behind the console: the dashboard's figures, failure
+groups, per-account progress, the job cluster's health, and the record as
+the PDS holds it. Nothing here writes; writes go through migrator.services.
+"""
+
+import datetime as dt
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db.models import Count, Max, Q, QuerySet
+from django.utils import timezone
+
+from migrator.models import PaintingMigration, Status
+
+log = logging.getLogger("migrator.selectors")
+
+# Statuses whose paintings still have work ahead of them.
+REMAINING = (Status.PENDING, Status.QUEUED, Status.RUNNING, Status.FAILED)
+# Statuses that mean a migration is under way: the dashboard keeps refreshing.
+IN_FLIGHT = (Status.QUEUED, Status.RUNNING)
+THROUGHPUT_WINDOWS = (1, 5, 15)  # minutes
+
+
+def paintings_by_status() -> dict[str, int]:
+    """Painting count for every status (zero included), in the machine's order."""
+    counts = dict(PaintingMigration.objects.order_by().values_list("status").annotate(n=Count("id")))
+    return {status: counts.get(status, 0) for status in Status.values}
+
+
+def paintings_throughput(*, now: dt.datetime | None = None) -> dict[int, int]:
+    """Paintings migrated in the last 1, 5 and 15 minutes, keyed by minutes.
+    One query, served by the index on ``migrated_at``."""
+    now = now or timezone.now()
+    longest = max(THROUGHPUT_WINDOWS)
+    recent = PaintingMigration.objects.filter(migrated_at__gte=now - dt.timedelta(minutes=longest))
+    counts = recent.aggregate(
+        **{f"m{minutes}": Count("id", filter=Q(migrated_at__gte=now - dt.timedelta(minutes=minutes))) for minutes in THROUGHPUT_WINDOWS}
+    )
+    return {minutes: counts[f"m{minutes}"] for minutes in THROUGHPUT_WINDOWS}
+
+
+def migration_eta(*, remaining: int, throughput: dict[int, int]) -> dt.timedelta | None:
+    """Time left at the recent rate: the 5-minute rate, else the 15-minute one.
+    None when nothing is moving (no rate to extrapolate) or nothing remains."""
+    if not remaining:
+        return None
+    for minutes in (5, 15, 1):
+        if throughput.get(minutes):
+            per_second = throughput[minutes] / (minutes * 60)
+            return dt.timedelta(seconds=round(remaining / per_second))
+    return None
+
+
+# What varies between two occurrences of the same failure: identifiers,
+# numbers, quoted values. Replaced so that the occurrences group together.
+_NORMALIZERS = (
+    (re.compile(r"did:[a-z]+:[A-Za-z0-9._:%-]+"), "<did>"),
+    (re.compile(r"at://\S+"), "<uri>"),
+    (re.compile(r"https?://\S+"), "<url>"),
+    (re.compile(r"'[^']*'|\"[^\"]*\""), "<value>"),
+    (re.compile(r"\b[0-9a-f]{24}\b"), "<ref>"),
+    (re.compile(r"\b[a-z2-7]{13}\b"), "<rkey>"),
+    (re.compile(r"\b(?:baf|bafy)[a-z2-7]{20,}\b"), "<cid>"),
+    (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
+)
+
+
+def error_signature(last_error: str) -> str:
+    """The first line of an error with its particulars blanked out, so that
+    "timed out after 30 s fetching /a.png" and "... 31 s ... /b.png" match."""
+    first_line = (last_error or "").strip().splitlines()[0] if (last_error or "").strip() else "(no message)"
+    for pattern, placeholder in _NORMALIZERS:
+        first_line = pattern.sub(placeholder, first_line)
+    return first_line[:200]
+
+
+def failure_group_key(error_kind: str, signature: str) -> str:
+    return hashlib.sha1(f"{error_kind}\n{signature}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class FailureGroup:
+    key: str
+    error_kind: str
+    signature: str
+    count: int
+    example_id: int
+    example_error: str
+
+
+def failure_groups(*, limit: int = 20) -> list[FailureGroup]:
+    """Failed paintings grouped by error class (error_kind and the normalized
+    first line of last_error), largest group first, at most ``limit``."""
+    groups: dict[str, FailureGroup] = {}
+    failed = PaintingMigration.objects.filter(status=Status.FAILED).order_by("id")
+    for painting_id, error_kind, last_error in failed.values_list("id", "error_kind", "last_error").iterator(2000):
+        signature = error_signature(last_error)
+        key = failure_group_key(error_kind, signature)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = FailureGroup(key, error_kind, signature, 1, painting_id, last_error[:500])
+        else:
+            group.count += 1
+    return sorted(groups.values(), key=lambda group: (-group.count, group.signature))[:limit]
+
+
+def failure_group_paintings(key: str) -> QuerySet:
+    """The failed paintings of the group ``key`` (see ``failure_groups``)."""
+    failed = PaintingMigration.objects.filter(status=Status.FAILED)
+    ids = [
+        painting_id
+        for painting_id, error_kind, last_error in failed.values_list("id", "error_kind", "last_error").iterator(2000)
+        if failure_group_key(error_kind, error_signature(last_error)) == key
+    ]
+    return PaintingMigration.objects.filter(id__in=ids)
+
+
+@dataclass
+class AccountProgress:
+    account_did: str
+    handle: str
+    total: int
+    migrated: int
+    skipped: int
+    failed: int
+    remaining: int
+
+    @property
+    def label(self) -> str:
+        if not self.account_did:
+            return "no ATProto account"
+        return f"@{self.handle}" if self.handle else "anonymous"
+
+    @property
+    def done_percent(self) -> float:
+        return 100.0 * (self.migrated + self.skipped) / self.total if self.total else 100.0
+
+
+def accounts_progress(*, limit: int = 15) -> list[AccountProgress]:
+    """The accounts with the most paintings still to migrate, first."""
+    rows = (
+        PaintingMigration.objects.order_by()
+        .values("account_did")
+        .annotate(
+            handle=Max("owner_handle"),
+            total=Count("id"),
+            migrated=Count("id", filter=Q(status=Status.MIGRATED)),
+            skipped=Count("id", filter=Q(status=Status.SKIPPED)),
+            failed=Count("id", filter=Q(status=Status.FAILED)),
+            remaining=Count("id", filter=Q(status__in=REMAINING)),
+        )
+        .order_by("-remaining", "-total", "account_did")[:limit]
+    )
+    return [AccountProgress(**row) for row in rows]
+
+
+@dataclass
+class ClusterHealth:
+    """What the django-q2 cluster says about itself. ``problem`` is set when
+    the broker or the cache could not be read (the page shows it, never fails)."""
+
+    clusters: list[dict] = field(default_factory=list)
+    workers: int = 0
+    queued_jobs: int | None = None
+    schedules: list[dict] = field(default_factory=list)
+    problem: str = ""
+
+    @property
+    def alive(self) -> bool:
+        return self.workers > 0
+
+
+def cluster_health() -> ClusterHealth:
+    """Clusters from their heartbeats in the shared cache (django_q.status.Stat),
+    the broker's queue length, and each schedule's last and next run."""
+    from django_q.brokers import get_broker
+    from django_q.models import Schedule, Task
+    from django_q.status import Stat
+
+    health = ClusterHealth()
+    try:
+        for stat in Stat.get_all():
+            health.clusters.append(
+                {"cluster": stat.cluster_id, "host": stat.host, "status": stat.status, "workers": len(stat.workers), "uptime": stat.uptime()}
+            )
+            health.workers += len(stat.workers)
+        health.queued_jobs = get_broker().queue_size()
+    except Exception as error:  # any broker or cache failure: show it, keep the page
+        log.warning("cluster health unavailable: %s", error)
+        health.problem = f"The job cluster's state could not be read: {error.__class__.__name__}: {error}"
+    schedules = list(Schedule.objects.order_by("next_run")[:10])
+    last_tasks = Task.objects.in_bulk([schedule.task for schedule in schedules if schedule.task])
+    for schedule in schedules:
+        task = last_tasks.get(schedule.task)
+        health.schedules.append(
+            {
+                "name": schedule.name or schedule.func,
+                "next_run": schedule.next_run,
+                "last_run": task.stopped if task else None,
+                "last_ok": task.success if task else None,
+            }
+        )
+    return health
+
+
+@dataclass
+class Dashboard:
+    by_status: dict[str, int]
+    throughput: dict[int, int]
+    eta: dt.timedelta | None
+    failures: list[FailureGroup]
+    accounts: list[AccountProgress]
+    cluster: ClusterHealth
+    at: dt.datetime
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def remaining(self) -> int:
+        return sum(self.by_status[status] for status in REMAINING)
+
+    @property
+    def in_flight(self) -> bool:
+        """A migration is running: something is queued or running, or
+        paintings were migrated in the last minute."""
+        return any(self.by_status[status] for status in IN_FLIGHT) or bool(self.throughput[1])
+
+    def as_json(self) -> dict:
+        return {
+            "at": self.at.isoformat(),
+            "total": self.total,
+            "remaining": self.remaining,
+            "by_status": self.by_status,
+            "throughput": {f"{minutes}m": count for minutes, count in self.throughput.items()},
+            "eta_seconds": int(self.eta.total_seconds()) if self.eta else None,
+            "in_flight": self.in_flight,
+            "failure_groups": len(self.failures),
+            "workers": self.cluster.workers,
+            "queued_jobs": self.cluster.queued_jobs,
+        }
+
+
+def dashboard(*, now: dt.datetime | None = None, with_details: bool = True) -> Dashboard:
+    """Everything the dashboard shows. ``with_details=False`` leaves out the
+    failure groups and per-account rows (the polling endpoint needs neither)."""
+    now = now or timezone.now()
+    by_status = paintings_by_status()
+    throughput = paintings_throughput(now=now)
+    remaining = sum(by_status[status] for status in REMAINING)
+    return Dashboard(
+        by_status=by_status,
+        throughput=throughput,
+        eta=migration_eta(remaining=remaining, throughput=throughput),
+        failures=failure_groups() if with_details else [],
+        accounts=accounts_progress() if with_details else [],
+        cluster=cluster_health(),
+        at=now,
+    )
+
+
+@dataclass(frozen=True)
+class RecordAsWritten:
+    """The record the PDS holds for a painting: ``value`` (JSON) and ``cid``,
+    or ``problem`` saying why it could not be read."""
+
+    value: dict | None = None
+    cid: str = ""
+    problem: str = ""
+
+
+def painting_record_as_written(painting: PaintingMigration) -> RecordAsWritten:
+    """Read the painting's record from the PDS (a public getRecord: no login).
+    Fails soft: an unreachable PDS or a missing record becomes ``problem``."""
+    from migrator.pds import PdsError, Repo
+    from migrator.pds.calls import Pacing, RetryPolicy
+    from migrator.pds.client import sdk_client
+
+    if not (painting.account_did and painting.rkey):
+        return RecordAsWritten(problem="No record has been written for this painting yet.")
+    pacing = Pacing()
+    # One attempt, no waiting: a console page must not hang on a slow PDS.
+    policy = RetryPolicy(attempts=1, base_delay=0, max_delay=0, rate_limit_max_wait=0, low_water=0)
+    repo = Repo(did=painting.account_did, handle="", client=sdk_client(pacing), pacing=pacing, policy=policy)
+    try:
+        stored = repo.record_get(collection=settings.PAINTING_COLLECTION, rkey=painting.rkey)
+    except PdsError as error:
+        return RecordAsWritten(problem=f"The PDS at {settings.PDS_URL} could not be read ({error.kind}): {error.message}")
+    finally:
+        repo.client.request.close()
+    if stored is None:
+        return RecordAsWritten(problem=f"The PDS has no record at {painting.rkey} in {painting.account_did}.")
+    return RecordAsWritten(value=stored.value, cid=stored.cid)
+
+
+def blob_url(*, did: str, cid: str) -> str:
+    """Where the PDS serves a blob (its public sync.getBlob)."""
+    return f"{settings.PDS_URL.rstrip('/')}/xrpc/com.atproto.sync.getBlob?{urlencode({'did': did, 'cid': cid})}"
+
+
+def record_url(*, did: str, rkey: str) -> str:
+    """The record as JSON from the PDS (its public repo.getRecord)."""
+    query = urlencode({"repo": did, "collection": settings.PAINTING_COLLECTION, "rkey": rkey})
+    return f"{settings.PDS_URL.rstrip('/')}/xrpc/com.atproto.repo.getRecord?{query}"
+

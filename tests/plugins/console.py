@@ -1,0 +1,70 @@
+"""The console's people and paintings: a staff member who may run the
+migration, one who may only watch, and a painting factory."""
+
+import datetime as dt
+import itertools
+
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from migrator.models import ErrorKind, PaintingMigration, Status
+
+PASSWORD = "correct horse battery staple"
+_refs = itertools.count(1)
+
+
+def staff_user(username: str, *codenames: str) -> User:
+    user = User.objects.create_user(username, f"{username}@example.test", PASSWORD, is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="migrator", codename__in=codenames))
+    return user
+
+
+@pytest.fixture
+def runner(db) -> User:
+    """Staff with migrator.run_migration: may migrate, retry, skip."""
+    return staff_user("runner", "view_paintingmigration", "view_migrationevent", "run_migration")
+
+
+@pytest.fixture
+def watcher(db) -> User:
+    """Staff who may look at everything and change nothing."""
+    return staff_user("watcher", "view_paintingmigration", "view_migrationevent")
+
+
+def make_painting(**fields) -> PaintingMigration:
+    number = next(_refs)
+    defaults = {
+        "ref": f"{number:024x}",
+        "slug": f"2024.5.{number}.12.30.00.000",
+        "code": f"c{number:04d}",
+        "owner": f"auth0|{number % 7}",
+        "owner_handle": f"painter{number % 7}",
+        "account_did": f"did:plc:painter{number % 7}",
+        "when": dt.datetime(2024, 5, 1, tzinfo=dt.UTC) + dt.timedelta(hours=number),
+        "status": Status.PENDING,
+    }
+    return PaintingMigration.objects.create(**{**defaults, **fields})
+
+
+def make_failed(**fields) -> PaintingMigration:
+    return make_painting(
+        status=Status.FAILED,
+        attempts=3,
+        error_kind=ErrorKind.TRANSIENT,
+        last_error="Timed out after 30 s reading http://127.0.0.1:8765/media/x.png\nTraceback ...",
+        **fields,
+    )
+
+
+def make_migrated(**fields) -> PaintingMigration:
+    return make_painting(
+        status=Status.MIGRATED,
+        rkey="3kabcdefghij2",
+        record_uri="at://did:plc:painter1/computer.aesthetic.painting/3kabcdefghij2",
+        record_cid="bafyreirecord",
+        thumbnail_cid="bafkreithumb",
+        thumbnail_size=2048,
+        thumbnail_mime="image/png",
+        attempts=1,
+        **fields,
+    )

@@ -1,0 +1,283 @@
+"""The console through Django's test client: every page, every filter, every
+action, as a staff member who may run the migration and as one who may only
+watch."""
+
+import re
+
+import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from migrator.models import Account, MigrationEvent, PaintingMigration, SkipReason, Status
+from tests.plugins.console import make_failed, make_migrated, make_painting
+
+CHANGELIST = reverse("admin:migrator_paintingmigration_changelist")
+DASHBOARD = reverse("admin:migrator_dashboard")
+DASHBOARD_JSON = reverse("admin:migrator_dashboard_json")
+RETRY_GROUP = reverse("admin:migrator_retry_group")
+
+
+def change_url(painting) -> str:
+    return reverse("admin:migrator_paintingmigration_change", args=[painting.pk])
+
+
+def texts(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def run_action(client, action: str, paintings, **extra):
+    data = {"action": action, "index": 0, "_selected_action": [p.pk for p in paintings], **extra}
+    return client.post(CHANGELIST, data, follow=True)
+
+
+@pytest.fixture
+def corpus(db):
+    return {
+        "pending": make_painting(),
+        "anonymous": make_painting(owner="", owner_handle="", account_did="did:plc:anon"),
+        "nuked": make_painting(nuked=True),
+        "failed": make_failed(),
+        "failed_too": make_failed(),
+        "migrated": make_migrated(),
+        "skipped": make_painting(status=Status.SKIPPED, skip_reason=SkipReason.IMAGE_MISSING, skip_detail="404"),
+    }
+
+
+@pytest.fixture
+def as_runner(client, runner):
+    client.force_login(runner)
+    return client
+
+
+@pytest.fixture
+def as_watcher(client, watcher):
+    client.force_login(watcher)
+    return client
+
+
+def test_the_list_shows_badges_owners_errors_thumbnails_and_record_links(as_runner, corpus):
+    html = as_runner.get(CHANGELIST).content.decode()
+    assert 'class="painting-status"' in html
+    assert "anonymous" in html and "@painter" in html
+    assert "Timed out after 30 s" in html
+    assert "com.atproto.sync.getBlob?did=did%3Aplc%3Apainter" in html and "cid=bafkreithumb" in html
+    assert "com.atproto.repo.getRecord?repo=" in html and "rkey=3kabcdefghij2" in html
+
+
+@pytest.mark.parametrize(
+    "query, expected, left_out",
+    [
+        ("status__exact=failed", ["failed", "failed_too"], ["pending", "migrated"]),
+        ("skip_reason__exact=image_missing", ["skipped"], ["pending"]),
+        ("error_kind__exact=transient", ["failed"], ["pending"]),
+        ("anonymous=yes", ["anonymous"], ["pending"]),
+        ("anonymous=no", ["pending"], ["anonymous"]),
+        ("nuked__exact=1", ["nuked"], ["pending"]),
+        ("has_error=yes", ["failed"], ["pending"]),
+        ("has_error=no", ["pending"], ["failed"]),
+        ("account=did:plc:anon", ["anonymous"], ["pending"]),
+        ("when__gte=2000-01-01+00:00:00%2B00:00&when__lt=2100-01-01+00:00:00%2B00:00", ["pending"], []),
+    ],
+)
+def test_each_filter_narrows_the_list(as_runner, corpus, query, expected, left_out):
+    html = as_runner.get(f"{CHANGELIST}?{query}").content.decode()
+    for name in expected:
+        assert change_url(corpus[name]) in html, name
+    for name in left_out:
+        assert change_url(corpus[name]) not in html, name
+
+
+def test_the_account_filter_takes_a_handle_too(as_runner, corpus):
+    handle = corpus["pending"].owner_handle
+    html = as_runner.get(f"{CHANGELIST}?account=@{handle}").content.decode()
+    assert change_url(corpus["pending"]) in html
+    assert change_url(corpus["anonymous"]) not in html
+
+
+@pytest.mark.parametrize("field", ["slug", "code", "ref", "owner_handle", "rkey", "account_did"])
+def test_search_finds_a_painting_by(as_runner, corpus, field):
+    painting = corpus["migrated"]
+    html = as_runner.get(CHANGELIST, {"q": getattr(painting, field)}).content.decode()
+    assert change_url(painting) in html
+
+
+def test_nothing_can_be_added_changed_or_deleted(as_runner, corpus):
+    painting = corpus["pending"]
+    assert as_runner.get(reverse("admin:migrator_paintingmigration_add")).status_code == 403
+    assert as_runner.get(reverse("admin:migrator_paintingmigration_delete", args=[painting.pk])).status_code == 403
+    html = as_runner.get(change_url(painting)).content.decode()
+    form = html.split('id="paintingmigration_form"')[1].split("</form>")[0]
+    assert 'name="_save"' not in form and "<select" not in form and "<textarea" not in form and 'type="text"' not in form
+
+
+def test_the_painting_page_shows_the_audit_trail_newest_first(as_runner, corpus):
+    painting = corpus["failed"]
+    MigrationEvent.objects.create(painting=painting, from_status="pending", to_status="queued", actor="command:backfill", message="first step")
+    MigrationEvent.objects.create(painting=painting, from_status="queued", to_status="failed", actor="worker:1", message="second step")
+    html = as_runner.get(change_url(painting)).content.decode()
+    assert html.index("second step") < html.index("first step")
+    assert "Transient" in html and "3 attempts" in html and "Traceback" in html
+    assert painting.ref in html and painting.code in html
+
+
+def test_the_painting_page_fails_soft_when_the_pds_is_unreachable(as_runner, corpus, settings):
+    settings.PDS_URL = "http://127.0.0.1:9"  # discard: nothing listens
+    html = as_runner.get(change_url(corpus["migrated"])).content.decode()
+    assert "could not be read" in html
+    assert "3kabcdefghij2" in html
+
+
+def test_the_dashboard_shows_progress_failures_accounts_and_the_cluster(as_runner, corpus):
+    response = as_runner.get(DASHBOARD)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="count-failed">2<' in html
+    assert "Timed out after &lt;n&gt; s reading &lt;url&gt;" in html
+    assert "Retry 2" in html
+    assert "@painter" in html and "anonymous" in html
+    assert "No cluster is running" in html
+
+
+def test_the_dashboard_json_reports_counts_and_whether_work_is_in_flight(as_runner, corpus):
+    status = as_runner.get(DASHBOARD_JSON).json()
+    assert status["by_status"]["failed"] == 2
+    assert status["total"] == 7
+    assert status["in_flight"] is False
+    make_painting(status=Status.QUEUED)
+    assert as_runner.get(DASHBOARD_JSON).json()["in_flight"] is True
+
+
+def test_the_admin_index_links_to_the_dashboard(as_runner, corpus):
+    assert DASHBOARD in as_runner.get(reverse("admin:index")).content.decode()
+
+
+def test_migrate_selected_queues_pending_and_failed_and_reports_the_rest(as_runner, corpus):
+    chosen = [corpus["pending"], corpus["failed"], corpus["migrated"]]
+    response = run_action(as_runner, "migrate_selected", chosen)
+    assert "Queued 2 paintings; 1 were not pending or failed." in texts(response)
+    assert PaintingMigration.objects.get(pk=corpus["pending"].pk).status == Status.QUEUED
+    assert MigrationEvent.objects.filter(painting=corpus["failed"], actor="staff:runner", to_status=Status.QUEUED).exists()
+
+
+def test_retry_failed_queues_only_the_failed(as_runner, corpus):
+    response = run_action(as_runner, "retry_failed", [corpus["failed"], corpus["pending"]])
+    assert "Queued 1 painting for another try; 1 had not failed." in texts(response)
+    assert PaintingMigration.objects.get(pk=corpus["failed"].pk).status == Status.QUEUED
+    assert PaintingMigration.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
+
+
+def test_skip_asks_for_a_reason_then_skips_with_it(as_runner, corpus):
+    chosen = [corpus["pending"], corpus["migrated"]]
+    form = run_action(as_runner, "skip_with_reason", chosen)
+    assert 'name="skip_detail"' in form.content.decode()
+    assert PaintingMigration.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
+    done = run_action(as_runner, "skip_with_reason", chosen, skip_detail="Test painting, not art", apply="1")
+    assert "Skipped 1 painting; 1 were migrated, running or already skipped." in texts(done)
+    skipped = PaintingMigration.objects.get(pk=corpus["pending"].pk)
+    assert (skipped.status, skipped.skip_reason, skipped.skip_detail) == (Status.SKIPPED, SkipReason.MANUAL, "Test painting, not art")
+
+
+def test_skip_across_every_filtered_painting_keeps_the_filter(as_runner, corpus):
+    url = f"{CHANGELIST}?status__exact=failed"
+    data = {"action": "skip_with_reason", "index": 0, "select_across": "1", "_selected_action": [corpus["failed"].pk]}
+    form = as_runner.post(url, data)
+    assert 'name="select_across" value="1"' in form.content.decode()
+    done = as_runner.post(url, {**data, "skip_detail": "broken uploads", "apply": "1"}, follow=True)
+    assert "Skipped 2 paintings." in texts(done)
+    assert PaintingMigration.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
+
+
+def test_dry_run_previews_then_migrate_these_queues(as_runner, corpus, monkeypatch):
+    from migrator.services import engine
+    from migrator.thumbnails import Thumbnail
+
+    thumbnail = Thumbnail(b"\x89PNG fake", "image/png", 512, 512, "png", 64, 64, "PNG")
+
+    def preview(paintings):
+        return [
+            engine.Preview(painting=p, outcome="migrate", message="Would create it.", record={"slug": p.slug}, thumbnail=thumbnail)
+            for p in paintings
+        ]
+
+    # The engine's preview fetches images over HTTP; its own tests cover that.
+    monkeypatch.setattr(engine, "paintings_preview", preview)
+    page = run_action(as_runner, "dry_run", [corpus["pending"]])
+    html = page.content.decode()
+    assert "data:image/png;base64," in html and corpus["pending"].slug in html
+    assert "Valid against the lexicon" in html and "1 would migrate" in html
+    assert PaintingMigration.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
+    done = run_action(as_runner, "migrate_selected", [corpus["pending"]])
+    assert "Queued 1 painting." in texts(done)
+
+
+def test_dry_run_through_the_real_engine_reports_a_missing_image(as_runner, corpus, settings):
+    settings.USER_MEDIA_URL = "http://127.0.0.1:9/media"  # nothing listens
+    html = run_action(as_runner, "dry_run", [corpus["pending"]]).content.decode()
+    assert "Migrate these 1 painting" in html
+    assert PaintingMigration.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
+
+
+def test_verify_reports_counts_and_differences(as_runner, corpus, mongo_db):
+    response = run_action(as_runner, "verify_against_pds", [corpus["pending"], corpus["failed"]])
+    messages = texts(response)
+    assert "Checked 2 paintings: 0 match the PDS, 2 differ." in messages
+    assert any("MongoDB has no such painting" in message for message in messages)
+
+
+def test_retry_a_failure_group_from_the_dashboard(as_runner, corpus):
+    board = as_runner.get(DASHBOARD).content.decode()
+    key = re.search(r'name="group" value="([0-9a-f]+)"', board).group(1)
+    response = as_runner.post(RETRY_GROUP, {"group": key}, follow=True)
+    assert "Queued 2 failed paintings of the group for another try." in texts(response)
+    assert PaintingMigration.objects.filter(status=Status.FAILED).count() == 0
+
+
+def test_a_watcher_sees_every_page_but_no_actions(as_watcher, corpus):
+    for url in (CHANGELIST, DASHBOARD, DASHBOARD_JSON, change_url(corpus["failed"])):
+        assert as_watcher.get(url).status_code == 200, url
+    assert 'name="action"' not in as_watcher.get(CHANGELIST).content.decode()
+    assert "Retry 2" not in as_watcher.get(DASHBOARD).content.decode()
+
+
+@pytest.mark.parametrize("action", ["migrate_selected", "retry_failed", "dry_run", "skip_with_reason", "verify_against_pds"])
+def test_a_watcher_cannot_run_an_action(as_watcher, corpus, action):
+    before = dict(PaintingMigration.objects.values_list("id", "status"))
+    response = run_action(as_watcher, action, [corpus["pending"], corpus["failed"]], skip_detail="no", apply="1")
+    assert response.status_code == 403
+    assert dict(PaintingMigration.objects.values_list("id", "status")) == before
+    assert not MigrationEvent.objects.filter(actor="staff:watcher").exists()
+
+
+def test_a_watcher_cannot_retry_a_failure_group(as_watcher, corpus):
+    from migrator import selectors
+
+    key = selectors.failure_groups()[0].key
+    assert as_watcher.post(RETRY_GROUP, {"group": key}).status_code == 403
+    assert PaintingMigration.objects.filter(status=Status.FAILED).count() == 2
+
+
+def test_staff_without_view_permission_are_refused(client, db, corpus):
+    from tests.plugins.console import staff_user
+
+    client.force_login(staff_user("stranger"))
+    assert client.get(DASHBOARD).status_code == 403
+    assert client.get(DASHBOARD_JSON).status_code == 403
+    assert client.get(CHANGELIST).status_code == 403
+
+
+def test_no_page_shows_a_secret(as_runner, corpus):
+    password, session = "hunter2-anon-password-XYZ", "eyJhbGciOiJIUzI1NiJ9.session-string-ABC"
+    Account.objects.create(did="did:plc:anon", handle="anon.test", is_anonymous=True, password=password, session=session)
+    urls = [
+        reverse("admin:index"),
+        CHANGELIST,
+        f"{CHANGELIST}?q=anon",
+        DASHBOARD,
+        DASHBOARD_JSON,
+        reverse("admin:app_list", args=["migrator"]),
+        *(change_url(painting) for painting in corpus.values()),
+    ]
+    for url in urls:
+        html = as_runner.get(url).content.decode()
+        assert password not in html and session not in html, url
+    assert as_runner.get("/admin/migrator/account/").status_code == 404
