@@ -329,6 +329,21 @@ def test_dry_run_shows_the_repairs_and_changes_nothing(world):
     assert kinds(paintings_compare()) == {"missing_record": 1, "rkey_mismatch": 1}
 
 
+def test_repair_does_what_the_dry_run_showed_and_then_compares_clean(world):
+    world.mongo.paintings.update_one({"_id": ObjectId(world.refs["amelia-2"])}, {"$set": {"atproto.rkey": "3zzzzzzzzzzzz", "code": "q"}})
+    row = world.row("guest-1")
+    world.repo(row.account_did).record_delete(collection=COLLECTION, rkey=row.rkey)
+
+    planned, status = compare_json("--repair", "--dry-run")
+    assert status == 1
+    done, status = compare_json("--repair")
+
+    assert status == 0
+    assert planned["counts"] == planned["repairable"] == done["counts"] == done["repaired"]
+    assert planned["counts"] == {"missing_record": 1, "field_mismatch": 1, "rkey_mismatch": 1}
+    assert compare()[1] == 0
+
+
 def test_the_table_names_each_kind_with_its_count_and_examples(world):
     for name in ("guest-1", "guest-3"):
         row = world.row(name)

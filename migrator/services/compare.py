@@ -337,7 +337,9 @@ def _compare_batch(documents: list[dict], *, scope: Scope, index: RecordIndex, a
     for painting in paintings:
         row = rows.get(painting.ref)
         judge = PaintingJudge(painting, row, records.get(painting.ref, []), handles.get(painting.owner, ""), scope, actor)
-        yield from judge.differences()
+        # Judge everything before any fix runs, so a repair finds what a
+        # dry run shows and one fix never makes the next check see a change.
+        yield from list(judge.differences())
 
 
 @dataclass
@@ -467,7 +469,7 @@ class PaintingJudge:
             stale = [name for name, value in fields.items() if getattr(row, name) != value and (name != "record_cid" or row.record_cid)]
             if not stale:
                 return
-            detail = "The state's " + ", ".join(f"{name} {getattr(row, name) or 'unset'!r}" for name in stale) + f" differ from {keeper.uri}."
+            detail = "The state's " + ", ".join(f"{name} {getattr(row, name) or 'unset'!r}" for name in stale) + f" do not match {keeper.uri}."
 
             def fix():
                 fields["record_cid"] = self.rewritten_cid or keeper.cid
