@@ -12,6 +12,7 @@ import json
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -50,6 +51,25 @@ def status_badge(status: str) -> str:
 
 def plural(count: int, noun: str = "painting") -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+class NarrowSortPaginator(Paginator):
+    """Sorts and slices only the ids, then fetches the page's rows.
+
+    Without an index matching the list's order, SQLite sorts every matching
+    row in full to return 100 of them (~250 ms at 100,000 rows); sorting the
+    ids alone costs a tenth of that. One more query, whatever the row count.
+    """
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        rows = {row.pk: row for row in self.object_list.order_by().filter(pk__in=ids)}
+        return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
 
 
 class AnonymousFilter(admin.SimpleListFilter):
@@ -168,6 +188,7 @@ class PaintingMigrationAdmin(admin.ModelAdmin):
     search_fields = ("=ref", "=code", "slug", "owner_handle", "=rkey", "=account_did")
     search_help_text = "Slug or handle (contains); code, ref, rkey or DID (exact)."
     list_per_page = 100
+    paginator = NarrowSortPaginator
     # The full count is a scan of 100,000 rows on every page: show "x results"
     # of the filtered set only.
     show_full_result_count = False
