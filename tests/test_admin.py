@@ -281,3 +281,20 @@ def test_no_page_shows_a_secret(as_runner, corpus):
         html = as_runner.get(url).content.decode()
         assert password not in html and session not in html, url
     assert as_runner.get("/admin/migrator/account/").status_code == 404
+
+
+def test_the_list_costs_the_same_queries_for_a_page_of_few_or_many_rows(as_runner, db):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert as_runner.get(CHANGELIST).status_code == 200
+        return len(captured)
+
+    for _ in range(101):
+        make_failed()
+    few = queries()
+    for _ in range(150):
+        make_migrated(rkey="")
+    assert queries() == few
