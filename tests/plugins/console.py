@@ -47,24 +47,24 @@ def make_painting(**fields) -> PaintingMigration:
 
 
 def make_failed(**fields) -> PaintingMigration:
-    return make_painting(
-        status=Status.FAILED,
-        attempts=3,
-        error_kind=ErrorKind.TRANSIENT,
-        last_error="Timed out after 30 s reading http://127.0.0.1:8765/media/x.png\nTraceback ...",
-        **fields,
-    )
+    defaults = {
+        "status": Status.FAILED,
+        "attempts": 3,
+        "error_kind": ErrorKind.TRANSIENT,
+        "last_error": "Timed out after 30 s reading http://127.0.0.1:8765/media/x.png\nTraceback ...",
+    }
+    return make_painting(**{**defaults, **fields})
 
 
 def make_migrated(**fields) -> PaintingMigration:
-    return make_painting(
-        status=Status.MIGRATED,
-        rkey="3kabcdefghij2",
-        record_uri="at://did:plc:painter1/computer.aesthetic.painting/3kabcdefghij2",
-        record_cid="bafyreirecord",
-        thumbnail_cid="bafkreithumb",
-        thumbnail_size=2048,
-        thumbnail_mime="image/png",
-        attempts=1,
-        **fields,
-    )
+    defaults = {
+        "status": Status.MIGRATED,
+        "rkey": "3kabcdefghij2",
+        "record_uri": "at://did:plc:painter1/computer.aesthetic.painting/3kabcdefghij2",
+        "record_cid": "bafyreirecord",
+        "thumbnail_cid": "bafkreithumb",
+        "thumbnail_size": 2048,
+        "thumbnail_mime": "image/png",
+        "attempts": 1,
+    }
+    return make_painting(**{**defaults, **fields})
