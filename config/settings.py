@@ -113,6 +113,9 @@ IMAGE_FETCH_MAX_BYTES = env_int("IMAGE_FETCH_MAX_BYTES", 50 * 1024 * 1024, minim
 IMAGE_FETCH_CONNECT_TIMEOUT = env_float("IMAGE_FETCH_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 IMAGE_FETCH_READ_TIMEOUT = env_float("IMAGE_FETCH_READ_TIMEOUT", 20.0, minimum=0.1)
 IMAGE_FETCH_TOTAL_TIMEOUT = env_float("IMAGE_FETCH_TOTAL_TIMEOUT", 60.0, minimum=0.1)
+# Where make_sample_data draws the sample corpus's images and bin/local-images
+# serves them from. Outside VAR_DIR on purpose: the demo keeps them between runs.
+SAMPLE_IMAGES_DIR = Path(env_str("SAMPLE_IMAGES_DIR", str(BASE_DIR / "var" / "sample" / "images")))
 THUMBNAIL_MAX_PIXELS = env_int("THUMBNAIL_MAX_PIXELS", 8192 * 8192, minimum=1)
 # Origins (scheme://host[:port]) besides the two above that image redirects may
 # lead to, e.g. the storage bucket behind a media URL. Empty: none.
@@ -128,7 +131,7 @@ LEXICON_DIR = BASE_DIR / "lexicons"
 PAINTING_COLLECTION = "computer.aesthetic.painting"
 # The account whose repository publishes lexicons (deploy_lexicon). With no
 # password set, the command creates or reuses a local account for the demo.
-LEXICON_ACCOUNT_HANDLE = env_str("LEXICON_ACCOUNT_HANDLE", "lexicon" + (PDS_HANDLE_DOMAIN if PDS_HANDLE_DOMAIN.startswith(".") else "." + PDS_HANDLE_DOMAIN))
+LEXICON_ACCOUNT_HANDLE = env_str("LEXICON_ACCOUNT_HANDLE", "lexicons" + (PDS_HANDLE_DOMAIN if PDS_HANDLE_DOMAIN.startswith(".") else "." + PDS_HANDLE_DOMAIN))
 LEXICON_ACCOUNT_PASSWORD = env_str("LEXICON_ACCOUNT_PASSWORD", "")
 # How migrator.pds waits: per-request timeout; transient failures retried with
 # capped exponential backoff and jitter; a 429 waited out up to
@@ -144,6 +147,23 @@ PDS_RATE_LIMIT_LOW_WATER = env_int("PDS_RATE_LIMIT_LOW_WATER", 10, minimum=0)
 # What to do with paintings marked nuked in MongoDB: "flag" migrates them with
 # nuked: true (the plan's default), "skip" leaves them out.
 NUKED_PAINTINGS = env_choice("NUKED_PAINTINGS", "flag", ("flag", "skip"))
+
+# --- The migration run -------------------------------------------------------
+# Paintings per job (one account each). A batch's records go in one applyWrites.
+MIGRATION_BATCH_SIZE = env_int("MIGRATION_BATCH_SIZE", 50, minimum=1)
+# Threads fetching images and making thumbnails within a batch.
+THUMBNAIL_THREADS = env_int("THUMBNAIL_THREADS", 4, minimum=1)
+# A painting claimed longer than this by a worker that went silent is
+# released for another to take (its next run reconciles with the PDS).
+MIGRATION_LEASE_SECONDS = env_int("MIGRATION_LEASE_SECONDS", 900, minimum=60)
+# Live sync: the upload function signs its calls to /hooks/painting with
+# this shared secret (HMAC-SHA256 over timestamp and body). Unset: the hook is off.
+SYNC_WEBHOOK_SECRET = env_str("SYNC_WEBHOOK_SECRET", "")
+SYNC_WEBHOOK_MAX_AGE = env_int("SYNC_WEBHOOK_MAX_AGE", 300, minimum=1)
+# Live sync schedule: minutes between incremental syncs, and between full
+# re-reads of MongoDB (which catch edits such as nuking).
+SYNC_EVERY_MINUTES = env_int("SYNC_EVERY_MINUTES", 1, minimum=1)
+SYNC_FULL_EVERY_MINUTES = env_int("SYNC_FULL_EVERY_MINUTES", 60, minimum=1)
 
 # --- Jobs (django-q2) --------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss"))

@@ -154,6 +154,27 @@ def fetch_image(url: str, *, max_bytes: int | None = None) -> bytes:
     raise ImageError(f"More than {MAX_REDIRECTS} redirects fetching {url}.", ErrorKind.PERMANENT, url=url)
 
 
+def resource_exists(url: str) -> bool:
+    """Whether ``url`` (on a configured origin) answers a HEAD with 200.
+    Recordings are optional: a 404 means none. Other failures raise
+    ImageError as fetch_image does."""
+    if _origin(url) not in _allowed_origins():
+        raise ImageError(f"Refusing to look up {url}: not on a configured image host.", ErrorKind.PERMANENT, url=url)
+    timeout = (settings.IMAGE_FETCH_CONNECT_TIMEOUT, settings.IMAGE_FETCH_READ_TIMEOUT)
+    try:
+        response = _session().head(url, allow_redirects=False, timeout=timeout)
+    except requests.RequestException as error:
+        raise ImageError(f"Could not look up {url}: {error}", ErrorKind.TRANSIENT, url=url) from error
+    if response.status_code in (404, 410):
+        return False
+    if response.status_code in (405, 501):  # storage that cannot answer HEAD: none known
+        return False
+    if response.is_redirect:  # storage that redirects: the object is there
+        return True
+    _check_status(response, url)
+    return True
+
+
 def _allowed_origins() -> set[tuple[str, str, int | None]]:
     bases = [settings.USER_MEDIA_URL, settings.GUEST_MEDIA_URL, *settings.IMAGE_REDIRECT_ORIGINS]
     return {_origin(base) for base in bases}

@@ -40,11 +40,11 @@ def account_register(*, handle: str, password: str, email: str) -> tuple[str, st
         data = models.ComAtprotoServerCreateAccount.Data(
             handle=handle, password=password, email=email, invite_code=_invite_code_if_required(client)
         )
-        log.info("Creating the account %s", handle)
+        log.debug("Creating the account %s", handle)
         created = _call(f"create the account {handle}", lambda: client.com.atproto.server.create_account(data))
     finally:
         client.request.close()
-    log.info("Created the account %s: %s", handle, created.did)
+    log.debug("Created the account %s: %s", handle, created.did)
     session = Session(created.handle, created.did, created.access_jwt, created.refresh_jwt, settings.PDS_URL)
     return created.did, session.encode()
 

@@ -50,6 +50,7 @@ class SeedReport:
     owners_with_account: set = field(default_factory=set)
     owner_handles: dict = field(default_factory=dict)
     problems: Counter = field(default_factory=Counter)
+    last_ref: str = ""
 
     @property
     def users(self) -> int:
@@ -77,13 +78,20 @@ def paintings_seed(
     actor: str,
     batch_size: int = 1000,
     on_batch: Callable[[SeedReport], None] | None = None,
+    after_ref: str | None = None,
+    refs: list[str] | None = None,
 ) -> SeedReport:
-    """Upsert the state table from MongoDB and return the counts."""
+    """Upsert the state table from MongoDB and return the counts.
+
+    ``after_ref`` reads only paintings inserted after that ObjectId (live
+    sync); ``refs`` only those paintings (the upload hook).
+    """
     report = SeedReport()
     duplicates = source.duplicate_codes()
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
-    for documents in source.paintings_batches(batch_size=batch_size):
+    for documents in source.paintings_batches(batch_size=batch_size, after_ref=after_ref, refs=refs):
         _seed_batch(documents, duplicates=duplicates, anonymous_did=anonymous_did, actor=actor, report=report)
+        report.last_ref = max(report.last_ref, str(documents[-1]["_id"]))
         if on_batch:
             on_batch(report)
     return report
@@ -238,6 +246,8 @@ def _status_action(row: PaintingMigration, desired: Desired) -> tuple[str, str, 
     the run; reasons set by staff or by a run are left alone."""
     problem, fields = desired.problem, desired.source
     if row.status in (Status.PENDING, Status.FAILED):
+        if problem and row.rkey:
+            return None  # a record exists: the run removes it before skipping
         if problem:
             return Status.SKIPPED, f"Skipped: {problem.detail}", _reason(problem)
         if fields.rkey and not row.rkey:

@@ -20,14 +20,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--scale", type=float, default=1.0, help="1.0 = the plan's 3,903 paintings (default 1.0).")
         parser.add_argument("--seed", type=int, default=1, help="Random seed; the same seed writes the same corpus (default 1).")
-        parser.add_argument("--images", type=Path, default=None, help="Folder for the PNG files (default var/sample/images).")
+        parser.add_argument("--images", type=Path, default=None, help="Folder for the PNG files (default SAMPLE_IMAGES_DIR, var/sample/images).")
         parser.add_argument("--no-images", action="store_true", help="Write only the MongoDB documents.")
         parser.add_argument("--workers", type=int, default=None, help="Processes drawing images (default: one per core).")
 
     def handle(self, *args, scale, seed, images, no_images, workers, **options):
         if scale <= 0:
             raise CommandError("--scale must be above 0.")
-        images = images or settings.VAR_DIR / "sample" / "images"
+        images = images or settings.SAMPLE_IMAGES_DIR
         started = time.monotonic()
         corpus = corpus_plan(scale=scale, seed=seed, handle_domain=settings.PDS_HANDLE_DOMAIN)
         try:

@@ -1,0 +1,172 @@
+import signal
+import sys
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+from migrator import source
+from migrator.models import PaintingMigration, SkipReason, Status
+from migrator.services import engine
+from migrator.services.seed import paintings_seed
+
+ACTOR = "command:backfill_paintings"
+
+
+def _worker_start() -> None:
+    """In each worker process: nothing inherited that must not cross a fork."""
+    from migrator import pds
+
+    connections.close_all()
+    pds.forget_sessions()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+
+
+def _batch(ids: list[int]) -> dict:
+    return engine.paintings_migrate(ids, actor=f"{ACTOR}:{engine.worker_name()}").as_dict()
+
+
+class Command(BaseCommand):
+    help = (
+        "Migrate paintings from MongoDB to ATProto. Seeds the state table first, then migrates "
+        "pending and failed paintings in batches of one account each on --workers processes; "
+        "resumes where it stopped (migrated paintings are left alone). Ctrl-C stops cleanly "
+        "after the batches in flight."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dry-run", action="store_true", help="Show what would be written; write nothing anywhere.")
+        parser.add_argument("--limit", type=int, default=0, help="Migrate at most N paintings.")
+        parser.add_argument("--user", help="Only this user's paintings (@handle).")
+        parser.add_argument("--anonymous", action="store_true", help="Only anonymous (guest) paintings.")
+        parser.add_argument("--workers", type=int, default=2, help="Processes migrating at once (default 2).")
+        parser.add_argument("--queue", action="store_true", help="Enqueue django-q2 jobs instead of running here (run manage.py qcluster).")
+        parser.add_argument("--no-seed", action="store_true", help="Do not re-read MongoDB into the state table first.")
+
+    def handle(self, *args, dry_run, limit, user, anonymous, workers, queue, no_seed, **options):
+        if user and anonymous:
+            raise CommandError("--user and --anonymous exclude each other.")
+        if workers < 1:
+            raise CommandError("--workers must be at least 1.")
+        if not (no_seed or dry_run):
+            report = paintings_seed(actor=ACTOR)
+            self.stdout.write(f"Seeded from MongoDB: {report.new} new, {report.updated} updated, {report.unchanged} unchanged.")
+        released = 0 if dry_run else engine.paintings_release_stale(actor=ACTOR)
+        if released:
+            self.stdout.write(f"Released {released} paintings left running by a stopped worker.")
+        paintings = self._selection(user=user, anonymous=anonymous, limit=limit)
+        total = paintings.count()
+        if dry_run:
+            return self._dry_run(paintings)
+        if queue:
+            queued = engine.paintings_enqueue(paintings, actor=ACTOR)
+            self.stdout.write(f"Queued {queued} paintings as django-q2 jobs. Run: python manage.py qcluster")
+            return
+        self.stdout.write(f"Migrating {total} paintings on {workers} worker{'s' if workers > 1 else ''}…")
+        self._run(paintings, total=total, workers=workers)
+
+    def _selection(self, *, user, anonymous, limit):
+        paintings = PaintingMigration.objects.filter(status__in=engine.RUNNABLE)
+        if user:
+            owner = source.owner_for_handle(user)
+            if owner is None:
+                raise CommandError(f"No aesthetic.computer user has the handle {user}.")
+            paintings = paintings.filter(owner=owner)
+        if anonymous:
+            paintings = paintings.filter(owner="")
+        if limit:
+            ids = list(paintings.order_by("when", "id").values_list("id", flat=True)[:limit])
+            paintings = PaintingMigration.objects.filter(id__in=ids)
+        return paintings
+
+    def _dry_run(self, paintings):
+        outcomes = {"migrate": 0, "skip": 0, "fail": 0}
+        for ids in engine.batches_for(paintings):
+            for preview in engine.paintings_preview(PaintingMigration.objects.filter(id__in=ids)):
+                outcomes[preview.outcome] += 1
+                self.stdout.write(f"  {preview.outcome:<7} {preview.painting}  {preview.message}")
+                for problem in preview.problems:
+                    self.stdout.write(f"          - {problem}")
+        self.stdout.write(
+            f"Dry run: {outcomes['migrate']} paintings would be migrated, {outcomes['skip']} skipped, "
+            f"{outcomes['fail']} would fail. No changes made."
+        )
+
+    def _run(self, paintings, *, total: int, workers: int) -> None:
+        result = engine.BatchResult()
+        started = time.monotonic()
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            if stopping:
+                raise KeyboardInterrupt
+            stopping = True
+            self.stderr.write("\nStopping after the batches in flight (Ctrl-C again to abort)…")
+
+        previous = signal.signal(signal.SIGINT, stop)
+        batches = engine.batches_for(paintings)
+
+        def record(counts):
+            result.add(engine.BatchResult(counts["migrated"], counts["adopted"], Counter(counts["skipped"]), Counter(counts["failed"])))
+            self._progress(result.total, total, started)
+
+        try:
+            if workers == 1:  # in this process: simplest to debug
+                for batch in batches:
+                    if stopping:
+                        break
+                    record(_batch(batch))
+                return self._summary(result, time.monotonic() - started, stopped=stopping)
+            connections.close_all()  # the workers open their own
+            with ProcessPoolExecutor(max_workers=workers, initializer=_worker_start) as pool:
+                running = set()
+                while True:
+                    while not stopping and len(running) < workers * 2:
+                        batch = next(batches, None)
+                        if batch is None:
+                            break
+                        running.add(pool.submit(_batch, batch))
+                    if not running:
+                        break
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        record(future.result())
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        self._summary(result, time.monotonic() - started, stopped=stopping)
+
+    def _progress(self, done: int, total: int, started: float) -> None:
+        elapsed = max(time.monotonic() - started, 1e-6)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate else 0
+        width = 30
+        filled = int(width * done / total) if total else width
+        line = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {rate * 60:,.0f}/min  ETA {eta:,.0f}s "
+        if sys.stderr.isatty() or settings.DEBUG:
+            self.stderr.write(line, ending="")
+        elif done == total or done % 500 < settings.MIGRATION_BATCH_SIZE:
+            self.stderr.write(line.strip())
+
+    def _summary(self, result, elapsed: float, *, stopped: bool) -> None:
+        out = self.stdout.write
+        out("")
+        out(f"{'Stopped' if stopped else 'Finished'} in {elapsed:.1f}s: {result.total} paintings "
+            f"({result.total / elapsed * 60 if elapsed else 0:,.0f}/min).")
+        out(f"  migrated: {result.migrated}" + (f" ({result.adopted} adopted from earlier attempts)" if result.adopted else ""))
+        out(f"  skipped:  {sum(result.skipped.values())}")
+        for reason, count in result.skipped.most_common():
+            out(f"    {SkipReason(reason).label}: {count}")
+        out(f"  failed:   {sum(result.failed.values())}")
+        for error, count in result.failed.most_common(10):
+            out(f"    {count} × {error}")
+        remaining = PaintingMigration.objects.filter(status__in=engine.RUNNABLE).count()
+        if remaining:
+            out(f"{remaining} paintings remain pending or failed: run this command again to resume.")
+        left = PaintingMigration.objects.filter(status=Status.RUNNING).count()
+        if left:
+            out(f"{left} paintings are running elsewhere.")
+

@@ -1,0 +1,75 @@
+"""Live sync: paintings uploaded (or changed) after the backfill reach
+ATProto without staff action.
+
+A django-q2 schedule calls ``paintings_sync`` every minute: it reads the
+paintings inserted since the last run (and, every SYNC_FULL_EVERY_MINUTES,
+all of them, to catch edits such as nuking), queues what is pending, and
+re-queues paintings that failed for a passing reason. The upload function
+can also call ``/hooks/painting`` right after its insert, which seeds and
+queues that one painting at once (``painting_sync``).
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from migrator.models import ErrorKind, PaintingMigration, Status, SyncCursor
+from migrator.services.engine import paintings_enqueue
+from migrator.services.seed import paintings_seed
+
+CURSOR = "paintings_sync"
+# A failure for a passing reason waits this long before its next attempt,
+# doubling with each attempt (capped), so a PDS that is down is not hammered.
+RETRY_BASE = timedelta(minutes=1)
+RETRY_CAP = timedelta(hours=1)
+
+
+@dataclass
+class SyncResult:
+    full: bool
+    new: int
+    updated: int
+    queued: int
+    retried: int
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def paintings_sync(*, actor: str) -> SyncResult:
+    cursor, _ = SyncCursor.objects.get_or_create(name=CURSOR)
+    full_due = cursor.ran_at is None or timezone.now() - cursor.ran_at >= timedelta(minutes=settings.SYNC_FULL_EVERY_MINUTES)
+    full = full_due or not cursor.position
+    report = paintings_seed(actor=actor, after_ref=None if full else cursor.position)
+    cursor.position = max(cursor.position, report.last_ref)
+    if full:
+        cursor.ran_at = timezone.now()
+    cursor.save()
+    retried = paintings_enqueue(_retry_due(), actor=actor)
+    queued = paintings_enqueue(PaintingMigration.objects.filter(status=Status.PENDING), actor=actor)
+    return SyncResult(full=full, new=report.new, updated=report.updated, queued=queued, retried=retried)
+
+
+def _retry_due():
+    """Failed paintings whose error was passing and whose wait is over."""
+    now = timezone.now()
+    due = Q()
+    for attempts in range(1, 8):
+        wait = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_CAP)
+        due |= Q(attempts=attempts, updated_at__lt=now - wait)
+    due |= Q(attempts__gte=8, updated_at__lt=now - RETRY_CAP)
+    return PaintingMigration.objects.filter(status=Status.FAILED, error_kind__in=[ErrorKind.TRANSIENT, ErrorKind.RATE_LIMITED]).filter(due)
+
+
+def painting_sync(ref: str, *, actor: str) -> PaintingMigration | None:
+    """Seed one painting from MongoDB and queue it. None when MongoDB has no
+    such painting."""
+    paintings_seed(actor=actor, refs=[ref])
+    painting = PaintingMigration.objects.filter(ref=ref).first()
+    if painting is not None:
+        paintings_enqueue(PaintingMigration.objects.filter(pk=painting.pk), actor=actor)
+        painting.refresh_from_db()
+    return painting

@@ -1,0 +1,264 @@
+"""The migration engine against a real PDS, a real MongoDB wire-protocol
+server and real HTTP images."""
+
+import datetime
+import io
+
+import pytest
+from django.core.management import call_command
+
+from migrator import source
+from migrator.models import ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
+from migrator.services import engine
+from migrator.services.seed import paintings_seed
+from migrator.tid import tid_for_painting
+
+pytestmark = [pytest.mark.pds, pytest.mark.django_db]
+
+
+def migrate_all() -> engine.BatchResult:
+    paintings_seed(actor="test")
+    result = engine.BatchResult()
+    for batch in engine.batches_for(PaintingMigration.objects.filter(status__in=engine.RUNNABLE)):
+        result.add(engine.paintings_migrate(batch, actor="test"))
+    return result
+
+
+def names(world):
+    return list(world.users)
+
+
+def assert_exactly_one_record_each(world, refs):
+    records = world.records()
+    for ref in refs:
+        assert len(records[ref]) == 1, f"{ref} has {len(records[ref])} records"
+        record = records[ref][0]
+        row = PaintingMigration.objects.get(ref=ref)
+        assert (row.status, row.rkey, row.record_uri) == (Status.MIGRATED, record.rkey, record.uri)
+        assert world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})["atproto"] == {"rkey": record.rkey, "uri": record.uri}
+
+
+def test_it_migrates_user_and_anonymous_paintings(world):
+    ann, bo = names(world)
+    refs = [world.add_painting(handle=ann), world.add_painting(handle=ann), world.add_painting(handle=bo), world.add_painting()]
+
+    result = migrate_all()
+
+    assert result.migrated == 4
+    assert_exactly_one_record_each(world, refs)
+    record = world.records()[refs[0]][0]
+    document = world.paintings[refs[0]]
+    assert record.rkey == tid_for_painting(when=document["when"], ref=refs[0])
+    assert record.value["imageUrl"].endswith(f"/media/@{ann}/painting/{document['slug']}.png")
+    assert record.value["thumbnail"]["mimeType"] == "image/png"
+    assert record.uri.startswith(f"at://{world.users[ann].did}/")
+    assert world.records()[refs[3]][0].uri.startswith(f"at://{world.anonymous_did}/")
+
+
+def test_every_step_leaves_an_event(world):
+    ref = world.add_painting(handle=names(world)[0])
+    migrate_all()
+    messages = list(MigrationEvent.objects.filter(painting__ref=ref).order_by("at", "id").values_list("to_status", "message"))
+    assert [status for status, _ in messages] == ["pending", "running", "running", "migrated"]
+    assert messages[2][1].startswith("Writing record")
+    assert messages[3][1].startswith("Wrote record at://")
+
+
+def test_a_missing_image_skips_only_that_painting(world):
+    ann = names(world)[0]
+    good, missing = world.add_painting(handle=ann), world.add_painting(handle=ann, image=False)
+
+    result = migrate_all()
+
+    assert result.migrated == 1 and result.skipped == {SkipReason.IMAGE_MISSING: 1}
+    row = PaintingMigration.objects.get(ref=missing)
+    assert (row.status, row.skip_reason) == (Status.SKIPPED, SkipReason.IMAGE_MISSING)
+    assert "404" in row.skip_detail
+    assert_exactly_one_record_each(world, [good])
+
+
+def test_an_unreadable_image_is_skipped_with_its_reason(world):
+    ann = names(world)[0]
+    ref = world.add_painting(handle=ann)
+    document = world.paintings[ref]
+    (world.images / "media" / f"@{ann}" / "painting" / f"{document['slug']}.png").write_bytes(b"<html>not an image</html>")
+    migrate_all()
+    row = PaintingMigration.objects.get(ref=ref)
+    assert (row.status, row.skip_reason) == (Status.SKIPPED, SkipReason.INVALID_IMAGE)
+
+
+def test_an_unreachable_pds_fails_the_paintings_as_retryable(world, settings):
+    ref = world.add_painting(handle=names(world)[0])
+    from migrator import pds
+
+    pds.forget_sessions()
+    settings.PDS_URL = "http://127.0.0.1:9"  # nothing listens: connection refused
+    settings.PDS_RETRY_ATTEMPTS = 1
+    from migrator.models import Account
+
+    Account.objects.update(session="")  # no stored session to fall back on
+
+    migrate_all()
+
+    row = PaintingMigration.objects.get(ref=ref)
+    assert (row.status, row.error_kind) == (Status.FAILED, ErrorKind.TRANSIENT)
+    assert row.last_error
+    assert world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]}).get("atproto") is None
+
+
+def test_nuked_paintings_are_migrated_with_the_flag(world):
+    ref = world.add_painting(handle=names(world)[0], nuked=True)
+    migrate_all()
+    assert world.records()[ref][0].value["nuked"] is True
+
+
+def test_guest_recordings_get_their_url(world):
+    ref = world.add_painting(slug="2024.1.1.0.0.01.000:2024.1.1.0.0.00.500")
+    migrate_all()
+    assert world.records()[ref][0].value["recordingUrl"].endswith("/guest/2024.1.1.0.0.00.500.zip")
+
+
+def test_a_user_recording_found_on_storage_gets_its_url(world):
+    ann = names(world)[0]
+    ref = world.add_painting(handle=ann)
+    document = world.paintings[ref]
+    (world.images / "media" / f"@{ann}" / "painting" / f"{document['slug']}.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    migrate_all()
+    assert world.records()[ref][0].value["recordingUrl"].endswith(f"{document['slug']}.zip")
+    assert PaintingMigration.objects.get(ref=ref).has_recording
+
+
+def test_a_second_worker_never_takes_a_claimed_painting(world):
+    ref = world.add_painting(handle=names(world)[0])
+    paintings_seed(actor="test")
+    ids = list(PaintingMigration.objects.values_list("id", flat=True))
+    first = engine.paintings_migrate(ids, actor="worker:1")
+    second = engine.paintings_migrate(ids, actor="worker:2")
+    assert (first.migrated, second.total) == (1, 0)
+    assert MigrationEvent.objects.filter(painting__ref=ref, to_status=Status.RUNNING, message__startswith="Claimed").count() == 1
+
+
+class Crash(BaseException):
+    """Stands in for the process dying: not an Exception, so nothing in the
+    engine catches it."""
+
+
+@pytest.mark.parametrize("point", ["blob_upload", "apply_writes", "rkeys_write_back"])
+def test_a_retry_after_a_crash_writes_no_second_record(world, monkeypatch, point):
+    """Crash injection (the one thing patched here: a real crash is tested by
+    test_crash.py, which kills the process): the process dies right after
+    ``point`` succeeds; the next run reconciles with what the PDS holds."""
+    ann, bo = names(world)
+    refs = [world.add_painting(handle=ann) for _ in range(3)] + [world.add_painting(handle=bo)]
+    target = {"blob_upload": "migrator.pds.Repo.blob_upload", "apply_writes": "migrator.pds.Repo.apply_writes", "rkeys_write_back": "migrator.source.rkeys_write_back"}[point]
+    real = _resolve(target)
+
+    def crash_after(*args, **kwargs):
+        real(*args, **kwargs)
+        raise Crash
+
+    monkeypatch.setattr(target, crash_after)
+    with pytest.raises(Crash):
+        migrate_all()
+    monkeypatch.undo()
+    assert PaintingMigration.objects.filter(status=Status.RUNNING).exists()
+
+    released = engine.paintings_release_stale(actor="test", lease=datetime.timedelta(0))
+    assert released
+    result = migrate_all()
+    migrate_all()  # and once more: nothing left to do, nothing written twice
+
+    assert_exactly_one_record_each(world, refs)
+    if point == "apply_writes":  # records written, nothing else: the engine finds and adopts them
+        assert result.adopted >= 1
+    if point == "rkeys_write_back":  # MongoDB has the keys: seeding takes them over
+        assert MigrationEvent.objects.filter(message__startswith="MongoDB already has atproto.rkey").exists()
+
+
+def _resolve(dotted: str):
+    module, _, attribute = dotted.rpartition(".")
+    if module.endswith("Repo"):
+        from migrator.pds import Repo
+
+        return getattr(Repo, attribute)
+    return getattr(source, attribute)
+
+
+def test_a_nuked_painting_gets_its_record_updated(world):
+    ref = world.add_painting(handle=names(world)[0])
+    migrate_all()
+    rkey = world.records()[ref][0].rkey
+    world.mongo.paintings.update_one({"_id": world.paintings[ref]["_id"]}, {"$set": {"nuked": True}})
+
+    migrate_all()
+
+    records = world.records()[ref]
+    assert len(records) == 1 and records[0].rkey == rkey and records[0].value["nuked"] is True
+    assert PaintingMigration.objects.get(ref=ref).status == Status.MIGRATED
+
+
+def test_under_skip_a_later_nuke_removes_the_record(world, settings):
+    ref = world.add_painting(handle=names(world)[0])
+    migrate_all()
+    settings.NUKED_PAINTINGS = "skip"
+    world.mongo.paintings.update_one({"_id": world.paintings[ref]["_id"]}, {"$set": {"nuked": True}})
+
+    migrate_all()
+
+    assert world.records()[ref] == []
+    row = PaintingMigration.objects.get(ref=ref)
+    assert (row.status, row.skip_reason, row.rkey) == (Status.SKIPPED, SkipReason.NUKED, "")
+    assert "atproto" not in world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})
+
+
+def test_backfill_command_runs_resumes_and_summarises(world):
+    ann = names(world)[0]
+    for _ in range(3):
+        world.add_painting(handle=ann)
+    world.add_painting()
+    out = io.StringIO()
+    call_command("backfill_paintings", workers=1, limit=2, stdout=out, stderr=io.StringIO())
+    assert "migrated: 2" in out.getvalue()
+    assert "2 paintings remain pending or failed" in out.getvalue()
+
+    out = io.StringIO()
+    call_command("backfill_paintings", workers=1, stdout=out, stderr=io.StringIO())
+    assert "migrated: 2" in out.getvalue()
+    assert PaintingMigration.objects.filter(status=Status.MIGRATED).count() == 4
+
+
+def test_backfill_filters_by_user_and_anonymous(world):
+    ann, bo = names(world)
+    world.add_painting(handle=ann), world.add_painting(handle=bo), world.add_painting()
+    call_command("backfill_paintings", workers=1, user=f"@{bo}", stdout=io.StringIO(), stderr=io.StringIO())
+    assert list(PaintingMigration.objects.filter(status=Status.MIGRATED).values_list("owner_handle", flat=True)) == [bo]
+    call_command("backfill_paintings", workers=1, anonymous=True, stdout=io.StringIO(), stderr=io.StringIO())
+    assert PaintingMigration.objects.filter(status=Status.MIGRATED, owner="").count() == 1
+
+
+def test_dry_run_writes_nothing_anywhere(world):
+    ann = names(world)[0]
+    refs = [world.add_painting(handle=ann), world.add_painting()]
+    paintings_seed(actor="test")
+    events = MigrationEvent.objects.count()
+    out = io.StringIO()
+
+    call_command("backfill_paintings", dry_run=True, stdout=out, stderr=io.StringIO())
+
+    assert "2 paintings would be migrated, 0 skipped, 0 would fail. No changes made." in out.getvalue()
+    assert MigrationEvent.objects.count() == events
+    assert set(PaintingMigration.objects.values_list("status", flat=True)) == {Status.PENDING}
+    assert world.records() == {}
+    assert not any("atproto" in world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]}) for ref in refs)
+
+
+def test_preview_shows_the_record_and_validates_it(world):
+    ref = world.add_painting(handle=names(world)[0])
+    paintings_seed(actor="test")
+    (preview,) = engine.paintings_preview(PaintingMigration.objects.filter(ref=ref))
+    assert preview.outcome == "migrate" and preview.problems == []
+    assert preview.record["ref"] == ref
+    assert preview.thumbnail.width == 512
+    # The CID the preview computes is the one the PDS gives the same bytes.
+    migrate_all()
+    assert world.records()[ref][0].value["thumbnail"]["ref"]["$link"] == preview.record["thumbnail"]["ref"]["$link"]
