@@ -4,6 +4,7 @@ tests/plugins/, listed here."""
 pytest_plugins = [
     "tests.plugins.mongo",
     "tests.plugins.pds",
+    "tests.plugins.world",
     "tests.plugins.console",
     "tests.plugins.browser",
 ]
