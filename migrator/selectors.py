@@ -231,6 +231,11 @@ class Dashboard:
         paintings were migrated in the last minute."""
         return any(self.by_status[status] for status in IN_FLIGHT) or bool(self.throughput[1])
 
+    @property
+    def rates(self) -> dict[int, float]:
+        """Paintings per minute over each window of ``throughput``."""
+        return {minutes: round(count / minutes, 1) for minutes, count in self.throughput.items()}
+
     def as_json(self) -> dict:
         return {
             "at": self.at.isoformat(),
@@ -238,6 +243,7 @@ class Dashboard:
             "remaining": self.remaining,
             "by_status": self.by_status,
             "throughput": {f"{minutes}m": count for minutes, count in self.throughput.items()},
+            "per_minute": {f"{minutes}m": rate for minutes, rate in self.rates.items()},
             "eta_seconds": int(self.eta.total_seconds()) if self.eta else None,
             "in_flight": self.in_flight,
             "failure_groups": len(self.failures),
