@@ -69,6 +69,11 @@ class Pacing:
         return left / max(self.remaining, 1) if self.remaining else left
 
 
+# Requests this process has sent to the PDS (retries included), for the
+# benchmark and the run summaries.
+REQUESTS = [0]
+
+
 def call(
     action: str,
     request: Callable[[], T],
@@ -81,6 +86,7 @@ def call(
     attempt, renewed = 0, False
     while True:
         _pace(action, pacing, policy)
+        REQUESTS[0] += 1
         try:
             return request()
         except (AtProtocolError, PdsError) as exc:  # anything else is a bug: let it through

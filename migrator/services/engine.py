@@ -33,6 +33,7 @@ from django.utils import timezone
 from pymongo.errors import PyMongoError
 
 from migrator import pds, source
+from migrator.pds import calls as pds_calls
 from migrator.images import ImageError, fetch_image, painting_image_url, painting_recording_url, resource_exists
 from migrator.lexicon import InvalidRecord, record_validate
 from migrator.models import Account, ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
@@ -151,19 +152,30 @@ class BatchResult:
     adopted: int = 0  # records found already written by an earlier attempt
     skipped: Counter = field(default_factory=Counter)
     failed: Counter = field(default_factory=Counter)
+    pds_requests: int = 0
+    logins: int = 0
 
     def add(self, other: "BatchResult") -> None:
         self.migrated += other.migrated
         self.adopted += other.adopted
         self.skipped.update(other.skipped)
         self.failed.update(other.failed)
+        self.pds_requests += other.pds_requests
+        self.logins += other.logins
+
+    @classmethod
+    def from_dict(cls, counts: dict) -> "BatchResult":
+        return cls(**{**counts, "skipped": Counter(counts["skipped"]), "failed": Counter(counts["failed"])})
 
     @property
     def total(self) -> int:
         return self.migrated + sum(self.skipped.values()) + sum(self.failed.values())
 
     def as_dict(self) -> dict:
-        return {"migrated": self.migrated, "adopted": self.adopted, "skipped": dict(self.skipped), "failed": dict(self.failed)}
+        return {
+            "migrated": self.migrated, "adopted": self.adopted, "skipped": dict(self.skipped), "failed": dict(self.failed),
+            "pds_requests": self.pds_requests, "logins": self.logins,
+        }
 
 
 @dataclass
@@ -192,6 +204,7 @@ def paintings_migrate(ids: Iterable[int], *, actor: str) -> BatchResult:
     Never raises for a painting's failure: each one ends migrated, skipped
     or failed, with its events."""
     result = BatchResult()
+    requests_before, logins_before = pds_calls.REQUESTS[0], sum(pds.LOGINS.values())
     claimed = paintings_transition(
         PaintingMigration.objects.filter(id__in=list(ids)),
         from_statuses=RUNNABLE,
@@ -207,6 +220,8 @@ def paintings_migrate(ids: Iterable[int], *, actor: str) -> BatchResult:
         groups[row.owner].append(row)
     for owner, rows in groups.items():
         _account_migrate(owner, rows, actor=actor, result=result)
+    result.pds_requests = pds_calls.REQUESTS[0] - requests_before
+    result.logins = sum(pds.LOGINS.values()) - logins_before
     return result
 
 

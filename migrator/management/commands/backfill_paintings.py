@@ -1,7 +1,6 @@
 import signal
 import sys
 import time
-from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from django.conf import settings
@@ -111,7 +110,7 @@ class Command(BaseCommand):
         batches = engine.batches_for(paintings)
 
         def record(counts):
-            result.add(engine.BatchResult(counts["migrated"], counts["adopted"], Counter(counts["skipped"]), Counter(counts["failed"])))
+            result.add(engine.BatchResult.from_dict(counts))
             self._progress(result.total, total, started)
 
         try:
@@ -163,6 +162,7 @@ class Command(BaseCommand):
         out(f"  failed:   {sum(result.failed.values())}")
         for error, count in result.failed.most_common(10):
             out(f"    {count} × {error}")
+        out(f"  PDS requests: {result.pds_requests}; logins: {result.logins}")
         remaining = PaintingMigration.objects.filter(status__in=engine.RUNNABLE).count()
         if remaining:
             out(f"{remaining} paintings remain pending or failed: run this command again to resume.")
