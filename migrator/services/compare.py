@@ -248,6 +248,7 @@ def compare_scope(*, handle: str | None = None, anonymous: bool = False) -> Scop
         PaintingMigration.objects.filter(Q(status=Status.MIGRATED) | ~Q(rkey=""))
         .exclude(account_did="")
         .values_list("account_did", "owner")
+        .order_by()  # Meta.ordering would defeat DISTINCT
         .distinct()
     )
     accounts = {did: owner for did, owner in rows}

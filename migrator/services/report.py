@@ -96,7 +96,7 @@ def migration_status(*, now: dt.datetime | None = None, top_accounts: int = 20) 
         by_status=by_status,
         by_skip_reason=by_skip_reason,
         accounts=_accounts(rows, top_accounts),
-        account_count=rows.exclude(account_did="").values("account_did").distinct().count(),
+        account_count=rows.exclude(account_did="").values("account_did").order_by().distinct().count(),
         started_at=started_at,
         finished_at=finished_at,
         failures=_failures(rows.filter(status=Status.FAILED)),
