@@ -168,7 +168,9 @@ SYNC_FULL_EVERY_MINUTES = env_int("SYNC_FULL_EVERY_MINUTES", 60, minimum=1)
 # --- Jobs (django-q2) --------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss"))
 Q_CLUSTER = {
-    "name": "migrator",
+    # Clusters with one name share one queue: that is how several machines
+    # split the work.
+    "name": env_str("Q_CLUSTER_NAME", "migrator"),
     "workers": env_int("Q_WORKERS", 2, minimum=1),
     # A running job is never re-delivered: a job may run for at most
     # `timeout` seconds and is retried only after `retry`, which is longer.

@@ -73,7 +73,11 @@ class PaintingMigration(models.Model):
 
     class Meta:
         ordering = ["-when", "-id"]
-        indexes = [models.Index(fields=["status", "account_did"], name="painting_status_account")]
+        indexes = [
+            models.Index(fields=["status", "account_did"], name="painting_status_account"),
+            # The console lists paintings newest first.
+            models.Index(fields=["when", "id"], name="painting_when"),
+        ]
         permissions = [("run_migration", "Can start, retry and skip painting migrations")]
 
     def __str__(self) -> str:

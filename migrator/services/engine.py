@@ -132,6 +132,8 @@ def paintings_release_stale(*, actor: str, lease: timedelta | None = None) -> in
 
 
 def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` on this host still runs. A zombie (killed,
+    not yet reaped by its parent) does not."""
     if pid == os.getpid():
         return True
     try:
@@ -140,7 +142,11 @@ def _process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 # --- One batch ------------------------------------------------------------------

@@ -1,0 +1,126 @@
+"""Live sync: the schedule and the signed upload hook."""
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from migrator.models import ErrorKind, PaintingMigration, Status, SyncCursor
+from migrator.services import engine, sync
+from migrator.views import signature_for
+
+pytestmark = [pytest.mark.django_db]
+SECRET = "test-hook-secret"
+
+
+def post_hook(client, body: dict, *, secret=SECRET, timestamp=None):
+    raw = json.dumps(body).encode()
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
+    return client.post(
+        "/hooks/painting",
+        raw,
+        content_type="application/json",
+        headers={"X-AC-Timestamp": timestamp, "X-AC-Signature": signature_for(raw, timestamp, secret)},
+    )
+
+
+@pytest.fixture
+def hook(settings):
+    settings.SYNC_WEBHOOK_SECRET = SECRET
+
+
+@pytest.mark.pds
+def test_the_hook_queues_a_new_painting_at_once(world, client, hook):
+    ref = world.add_painting(handle=list(world.users)[0])
+    response = post_hook(client, {"ref": ref})
+    assert response.status_code == 202
+    assert response.json() == {"ref": ref, "status": "queued"}
+    assert PaintingMigration.objects.get(ref=ref).status == Status.QUEUED
+
+
+@pytest.mark.pds
+def test_a_queued_painting_reaches_the_pds(world, client, hook):
+    ref = world.add_painting()
+    post_hook(client, {"ref": ref})
+    engine.paintings_migrate(PaintingMigration.objects.values_list("id", flat=True), actor="worker:test")
+    assert len(world.records()[ref]) == 1
+
+
+@pytest.mark.parametrize(
+    ("secret", "age", "status"),
+    [("wrong-secret", 0, 401), (SECRET, 3600, 401), (SECRET, -3600, 401)],
+)
+def test_the_hook_refuses_bad_signatures_and_stale_timestamps(client, hook, secret, age, status):
+    response = post_hook(client, {"ref": "0" * 24}, secret=secret, timestamp=int(time.time()) - age)
+    assert response.status_code == status
+    assert not PaintingMigration.objects.exists()
+
+
+def test_the_hook_refuses_a_missing_signature(client, hook):
+    response = client.post("/hooks/painting", b'{"ref": "000000000000000000000000"}', content_type="application/json")
+    assert response.status_code == 401
+
+
+def test_the_hook_is_off_without_a_secret(client, settings):
+    settings.SYNC_WEBHOOK_SECRET = ""
+    assert post_hook(client, {"ref": "0" * 24}).status_code == 503
+
+
+def test_the_hook_refuses_a_body_without_a_ref(client, hook, mongo_db):
+    assert post_hook(client, {"slug": "x"}).status_code == 400
+    assert post_hook(client, {"ref": "../../etc"}).status_code == 400
+
+
+def test_the_hook_answers_404_for_an_unknown_painting(client, hook, mongo_db):
+    assert post_hook(client, {"ref": "65f0c0ffee0000000000beef"}).status_code == 404
+
+
+@pytest.mark.pds
+def test_the_schedule_picks_up_new_paintings_incrementally(world):
+    first = world.add_painting()
+    result = sync.paintings_sync(actor="schedule:test")
+    assert (result.full, result.new, result.queued) == (True, 1, 1)
+    engine.paintings_migrate(PaintingMigration.objects.values_list("id", flat=True), actor="worker:test")
+
+    second = world.add_painting()
+    result = sync.paintings_sync(actor="schedule:test")
+
+    assert (result.full, result.new, result.queued) == (False, 1, 1)
+    assert SyncCursor.objects.get(name=sync.CURSOR).position == second
+    assert PaintingMigration.objects.get(ref=first).status == Status.MIGRATED
+
+
+@pytest.mark.pds
+def test_the_hourly_full_sync_catches_a_nuke(world):
+    ref = world.add_painting()
+    sync.paintings_sync(actor="schedule:test")
+    engine.paintings_migrate(PaintingMigration.objects.values_list("id", flat=True), actor="worker:test")
+    world.mongo.paintings.update_one({"_id": world.paintings[ref]["_id"]}, {"$set": {"nuked": True}})
+    SyncCursor.objects.filter(name=sync.CURSOR).update(ran_at=timezone.now() - timedelta(hours=2))
+
+    result = sync.paintings_sync(actor="schedule:test")
+    engine.paintings_migrate(PaintingMigration.objects.values_list("id", flat=True), actor="worker:test")
+
+    assert result.full and result.updated == 1
+    assert world.records()[ref][0].value["nuked"] is True
+
+
+@pytest.mark.pds
+def test_paintings_that_failed_while_the_pds_was_down_are_retried_with_backoff(world):
+    ref = world.add_painting()
+    sync.paintings_sync(actor="schedule:test")
+    painting = PaintingMigration.objects.get(ref=ref)
+    PaintingMigration.objects.filter(pk=painting.pk).update(status=Status.FAILED, error_kind=ErrorKind.TRANSIENT, attempts=1, last_error="PDS down")
+
+    assert sync.paintings_sync(actor="schedule:test").retried == 0  # too soon
+    PaintingMigration.objects.filter(pk=painting.pk).update(updated_at=timezone.now() - timedelta(minutes=2))
+    assert sync.paintings_sync(actor="schedule:test").retried == 1
+    assert PaintingMigration.objects.get(pk=painting.pk).status == Status.QUEUED
+
+
+def test_permanent_failures_wait_for_a_person(mongo_db):
+    PaintingMigration.objects.create(ref="1" * 24, status=Status.FAILED, error_kind=ErrorKind.PERMANENT, attempts=1, updated_at=timezone.now())
+    PaintingMigration.objects.filter(ref="1" * 24).update(updated_at=timezone.now() - timedelta(days=1))
+    assert sync.paintings_sync(actor="schedule:test").retried == 0
