@@ -45,28 +45,21 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        _report(name, f"{name}={raw!r} is not a whole number.", f"Set {name} to a whole number, e.g. {default}.")
-        return default
-    if minimum is not None and value < minimum:
-        _report(name, f"{name}={value} is below {minimum}.", f"Set {name} to at least {minimum}.")
-        return default
-    return value
+    return _env_number(name, default, int, "a whole number", minimum)
 
 
 def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    return _env_number(name, default, float, "a number", minimum)
+
+
+def _env_number(name: str, default, parse, described: str, minimum):
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        _report(name, f"{name}={raw!r} is not a number.", f"Set {name} to a number, e.g. {default}.")
+        _report(name, f"{name}={raw!r} is not {described}.", f"Set {name} to {described}, e.g. {default}.")
         return default
     if minimum is not None and value < minimum:
         _report(name, f"{name}={value} is below {minimum}.", f"Set {name} to at least {minimum}.")

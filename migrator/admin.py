@@ -72,34 +72,32 @@ class NarrowSortPaginator(Paginator):
         return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
 
 
-class AnonymousFilter(admin.SimpleListFilter):
-    title = "owner"
-    parameter_name = "anonymous"
+class BlankFieldFilter(admin.SimpleListFilter):
+    """Filters on whether ``field`` is blank: "yes" shows the rows where it
+    is blank when ``yes_is_blank``, else the rows where it is not."""
+
+    field: str
+    yes_is_blank: bool
+    labels: tuple[str, str]
 
     def lookups(self, request, model_admin):
-        return [("yes", "Anonymous"), ("no", "A user")]
+        return [("yes", self.labels[0]), ("no", self.labels[1])]
 
     def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.filter(owner="")
-        if self.value() == "no":
-            return queryset.exclude(owner="")
-        return queryset
+        if self.value() not in ("yes", "no"):
+            return queryset
+        blank = (self.value() == "yes") == self.yes_is_blank
+        return queryset.filter(**{self.field: ""}) if blank else queryset.exclude(**{self.field: ""})
 
 
-class HasErrorFilter(admin.SimpleListFilter):
-    title = "error"
-    parameter_name = "has_error"
+class AnonymousFilter(BlankFieldFilter):
+    title, parameter_name = "owner", "anonymous"
+    field, yes_is_blank, labels = "owner", True, ("Anonymous", "A user")
 
-    def lookups(self, request, model_admin):
-        return [("yes", "Has an error"), ("no", "No error")]
 
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.exclude(last_error="")
-        if self.value() == "no":
-            return queryset.filter(last_error="")
-        return queryset
+class HasErrorFilter(BlankFieldFilter):
+    title, parameter_name = "error", "has_error"
+    field, yes_is_blank, labels = "last_error", False, ("Has an error", "No error")
 
 
 class AccountFilter(admin.SimpleListFilter):
