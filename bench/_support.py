@@ -18,6 +18,13 @@ class Run:
     seconds: float
     peak_rss_mb: float
     output: str
+    cpu_seconds: float = 0.0  # user + system, the process and the children it waited for
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def manage(*arguments: str, env: dict[str, str]) -> Run:
@@ -36,7 +43,7 @@ def manage(*arguments: str, env: dict[str, str]) -> Run:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         raise SystemExit(f"manage.py {' '.join(arguments)} failed:\n{output}")
-    return Run(time.monotonic() - started, usage.ru_maxrss / 1024, output)
+    return Run(time.monotonic() - started, usage.ru_maxrss / 1024, output, usage.ru_utime + usage.ru_stime)
 
 
 def free_port() -> int:
@@ -63,7 +70,7 @@ def local_mongo():
         ready = server.stdout.readline()
         if "listening" not in ready:
             raise SystemExit(f"bin/local-mongo did not start: {ready}")
-        yield f"mongodb://127.0.0.1:{port}/"
+        yield f"mongodb://127.0.0.1:{port}/", server.pid
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import ROOT, free_port, local_mongo, manage  # noqa: E402
+from _support import ROOT, cpu_seconds, free_port, local_mongo, manage  # noqa: E402
 
 
 def start_images(port: int) -> subprocess.Popen:
@@ -65,7 +65,8 @@ def naive(env: dict[str, str], count: int) -> tuple[int, float]:
 
     did, _ = pds.account_ensure(handle="naive-bench" + settings.PDS_HANDLE_DOMAIN)
     repo = pds.repo_for(did=did)
-    rows = PaintingMigration.objects.filter(status=Status.PENDING).order_by("?")[:count]
+    # A random sample of the corpus, written into an account of its own.
+    rows = PaintingMigration.objects.filter(status=Status.MIGRATED).order_by("?")[:count]
     started, done = time.monotonic(), 0
     for number, row in enumerate(rows):
         try:
@@ -91,7 +92,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    with local_mongo() as mongodb_uri, tempfile.TemporaryDirectory() as folder:
+    with local_mongo() as (mongodb_uri, mongo_pid), tempfile.TemporaryDirectory() as folder:
         images_port, pds_port = free_port(), free_port()
         admin_password = os.urandom(12).hex()
         env = {
@@ -113,6 +114,8 @@ def main() -> None:
             manage("create_sample_accounts", env=env)
             manage("create_anon_account", env=env)
             manage("seed_paintings", env=env)
+            services = {"PDS": pds.pid, "image server": images.pid, "MongoDB": mongo_pid}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in services.items()}
             run = manage("backfill_paintings", "--no-seed", f"--workers={args.workers}", env=env)
             summary = run.output[run.output.index("Finished") :]
             total = int(re.search(r"Finished in [\d.]+s: (\d+) paintings", summary)[1])
@@ -121,6 +124,8 @@ def main() -> None:
             print(summary.rstrip())
             print(f"\nbackfill_paintings --workers {args.workers}: {total} paintings in {run.seconds:.1f}s wall "
                   f"= {rate:,.0f} paintings/min; {logins} logins; {requests} PDS requests; peak RSS {run.peak_rss_mb:.0f} MB")
+            cpu = {"migration": run.cpu_seconds, **{name: cpu_seconds(pid) - cpu_before[name] for name, pid in services.items()}}
+            print("CPU per painting: " + ", ".join(f"{name} {seconds / total * 1000:.1f} ms" for name, seconds in cpu.items()))
             if args.naive:
                 done, seconds = naive(env, args.naive)
                 naive_rate = done / seconds * 60

@@ -23,7 +23,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"{'paintings':>10} {'first seed':>11} {'peak RSS':>9} {'re-seed':>8} {'peak RSS':>9}")
-    with local_mongo() as mongodb_uri, tempfile.TemporaryDirectory() as folder:
+    with local_mongo() as (mongodb_uri, _), tempfile.TemporaryDirectory() as folder:
         for number, scale in enumerate(float(value) for value in args.scales.split(",")):
             env = {
                 "MONGODB_URI": mongodb_uri,

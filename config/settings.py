@@ -124,6 +124,8 @@ IMAGE_REDIRECT_ORIGINS = env_list("IMAGE_REDIRECT_ORIGINS")
 # --- ATProto -----------------------------------------------------------------
 PDS_URL = env_url("PDS_URL", "http://127.0.0.1:2583")
 PDS_ADMIN_PASSWORD = env_str("PDS_ADMIN_PASSWORD", "")
+# Accounts whose sessions (and HTTP clients) a process keeps open at once.
+PDS_OPEN_SESSIONS = env_int("PDS_OPEN_SESSIONS", 16, minimum=1)
 PDS_RATE_LIMIT_BYPASS_KEY = env_str("PDS_RATE_LIMIT_BYPASS_KEY", "")
 PDS_HANDLE_DOMAIN = env_str("PDS_HANDLE_DOMAIN", ".test")
 ANON_HANDLE = env_str("ANON_HANDLE", "anon" + (PDS_HANDLE_DOMAIN if PDS_HANDLE_DOMAIN.startswith(".") else "." + PDS_HANDLE_DOMAIN))

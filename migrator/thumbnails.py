@@ -13,6 +13,7 @@ aesthetic.computer shows paintings on a light page.
 
 import io
 import math
+import threading
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageFile, ImageStat, UnidentifiedImageError
@@ -32,6 +33,12 @@ JPEG_QUALITIES = (85, 75, 60, 45, 30, 15)
 # blocks, so a few tens of KB whatever the content), then one solid colour.
 MOSAIC_SIDE = 64
 MOSAIC_COLOURS = 64
+
+# Images over this many pixels are decoded one at a time per process: four
+# threads each holding a decoded 4096x4096 painting and its resampling buffers
+# would take most of a gigabyte. Smaller ones run in parallel.
+LARGE_PIXELS = 2048 * 2048
+_one_large_image_at_a_time = threading.Lock()
 
 # Mirrors migrator.models.ErrorKind.PERMANENT and SkipReason.INVALID_IMAGE,
 # kept as plain strings so this module needs no Django.
@@ -85,6 +92,24 @@ def make_thumbnail(
     bomb), or a truncated or corrupt image; ValueError for a ``max_bytes`` too
     small for even a solid-colour PNG.
     """
+    large = _pixels(content) > LARGE_PIXELS
+    if large:
+        with _one_large_image_at_a_time:
+            return _thumbnail(content, max_bytes=max_bytes, max_pixels=max_pixels)
+    return _thumbnail(content, max_bytes=max_bytes, max_pixels=max_pixels)
+
+
+def _pixels(content: bytes) -> int:
+    """The pixel count the image's header declares (0 when unreadable:
+    _open then says why)."""
+    try:
+        with Image.open(io.BytesIO(content), formats=ACCEPTED_FORMATS) as image:
+            return image.size[0] * image.size[1]
+    except Exception:  # noqa: BLE001 - any failure is reported by _open
+        return 0
+
+
+def _thumbnail(content: bytes, *, max_bytes: int, max_pixels: int) -> "Thumbnail":
     image = _open(content, max_pixels=max_pixels)
     source_width, source_height = image.size
     orientation = _orientation(image)

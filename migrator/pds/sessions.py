@@ -9,9 +9,10 @@ row. A login (createSession costs ~360 ms of PDS CPU and is rate limited to
 
 import logging
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 
 from atproto_client.client.session import SessionEvent
+from django.conf import settings
 from django.utils import timezone
 
 from migrator.models import Account
@@ -25,7 +26,11 @@ log = logging.getLogger("migrator.pds")
 
 # Logins per DID in this process, so tests and reports can count them.
 LOGINS: Counter = Counter()
-_repos: dict[str, Repo] = {}
+# The most recently used Repos, by DID, each with its own HTTP client; the
+# oldest is closed past PDS_OPEN_SESSIONS, so a run over thousands of accounts
+# keeps its memory flat. Its session stays stored: reopening needs no login.
+_repos: OrderedDict[str, Repo] = OrderedDict()
+_dids_by_handle: dict[str, str] = {}
 _lock = threading.Lock()
 
 
@@ -40,21 +45,33 @@ def repo_for(*, did: str = "", handle: str = "", password: str = "") -> Repo:
     if not key:
         raise ValueError("repo_for needs a did or a handle")
     with _lock:
-        repo = _repos.get(key)
+        known = did or _dids_by_handle.get(handle, "")
+        repo = _repos.get(known)
         if repo is None:
             repo = _open(did=did, handle=handle, password=password)
             _repos[repo.did] = repo
             if repo.handle:
-                _repos[repo.handle] = repo
+                _dids_by_handle[repo.handle] = repo.did
+            _close_oldest()
+        _repos.move_to_end(repo.did)
     return repo
+
+
+def _close_oldest() -> None:
+    while len(_repos) > settings.PDS_OPEN_SESSIONS:
+        _, repo = _repos.popitem(last=False)
+        if _dids_by_handle.get(repo.handle) == repo.did:
+            del _dids_by_handle[repo.handle]
+        repo.client.request.close()
 
 
 def forget_sessions() -> None:
     """Drop the cached Repos (as a new process would start). Stored sessions stay."""
     with _lock:
-        for repo in set(_repos.values()):
+        for repo in _repos.values():
             repo.client.request.close()
         _repos.clear()
+        _dids_by_handle.clear()
 
 
 def login_count(did: str) -> int:

@@ -15,6 +15,7 @@ A failure of one painting fails only that painting; the batch goes on.
 """
 
 import base64
+import ctypes
 import hashlib
 import logging
 import os
@@ -45,6 +46,19 @@ from migrator.tid import tid_for_painting
 log = logging.getLogger(__name__)
 
 RUNNABLE = (Status.PENDING, Status.QUEUED, Status.FAILED)
+
+
+def memory_release() -> None:
+    """Give freed memory back to the operating system after a batch.
+
+    Decoded paintings are large and threads each get a malloc arena, so
+    glibc would otherwise keep a worker's peak for good and its RSS would
+    creep up run after run. A no-op where there is no glibc.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def worker_name() -> str:
@@ -228,6 +242,7 @@ def paintings_migrate(ids: Iterable[int], *, actor: str) -> BatchResult:
         _account_migrate(owner, rows, actor=actor, result=result)
     result.pds_requests = pds_calls.REQUESTS[0] - requests_before
     result.logins = sum(pds.LOGINS.values()) - logins_before
+    memory_release()
     return result
 
 
