@@ -441,7 +441,7 @@ class PaintingJudge:
         return self._diff(Kind.DUPLICATE_RECORD, detail, extra, repair=f"delete {extra.rkey}", fix=fix)
 
     def _field_mismatch(self, keeper: IndexedRecord) -> Iterator[Difference]:
-        expected, complete = expected_fields(self.painting, self.handle)
+        expected, complete = expected_fields(self.painting, self.handle, has_recording=bool(self.row and self.row.has_recording))
         problems = field_differences(keeper.value, expected, complete=complete)
         if not problems:
             return
@@ -455,7 +455,7 @@ class PaintingJudge:
         record = painting_record(
             ref=painting.ref, slug=painting.slug, code=painting.code, when=painting.when,
             owner_handle=self.handle if painting.owner else None, nuked=painting.nuked,
-            has_recording=painting.has_recording, thumbnail=keeper.value["thumbnail"],
+            has_recording=painting.has_recording or self.row.has_recording, thumbnail=keeper.value["thumbnail"],
         )  # fmt: skip
         record_validate(record)
         written = self.scope.repo(keeper.did).record_put(collection=settings.PAINTING_COLLECTION, rkey=keeper.rkey, record=record)
@@ -504,9 +504,13 @@ class PaintingJudge:
             yield self._diff(Kind.STATE_MISMATCH, f"The state says {row.status}{reason}, but the PDS has the record {keeper.uri}.", keeper)
 
 
-def expected_fields(painting: SourceFields, handle: str) -> tuple[dict, bool]:
+def expected_fields(painting: SourceFields, handle: str, *, has_recording: bool = False) -> tuple[dict, bool]:
     """The compared fields of the record MongoDB's document makes, and
-    whether that is all of them (False when the URL or date cannot be known)."""
+    whether that is all of them (False when the URL or date cannot be known).
+
+    MongoDB knows of a recording only from a guest slug ("image:recording");
+    ``has_recording`` is what the migration found on storage (the state row's
+    flag), which counts too."""
     expected = {"ref": painting.ref, "slug": painting.slug, "code": painting.code, "nuked": painting.nuked}
     if painting.when is None or (painting.owner and not handle):
         return expected, False
@@ -514,7 +518,7 @@ def expected_fields(painting: SourceFields, handle: str) -> tuple[dict, bool]:
         record = painting_record(
             ref=painting.ref, slug=painting.slug, code=painting.code, when=painting.when,
             owner_handle=handle if painting.owner else None, nuked=painting.nuked,
-            has_recording=painting.has_recording, thumbnail=None,
+            has_recording=painting.has_recording or has_recording, thumbnail=None,
         )  # fmt: skip
     except ImageError:
         return expected, False
@@ -644,7 +648,7 @@ def _verify_one(row: PaintingMigration, painting: SourceFields | None, handle: s
         if stored.value.get("ref") == painting.ref:
             return [f"the state says {row.status} but the PDS has {stored.uri}"], ""
         return [], f"no record, as expected for a {row.status} painting."
-    expected, complete = expected_fields(painting, handle)
+    expected, complete = expected_fields(painting, handle, has_recording=row.has_recording)
     problems = field_differences(stored.value, expected, complete=complete)
     if painting.rkey != stored.rkey:
         problems.append(f"MongoDB's atproto.rkey is {painting.rkey or 'unset'}, the record's {stored.rkey}")
