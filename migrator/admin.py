@@ -132,7 +132,21 @@ class AccountFilter(admin.SimpleListFilter):
         }
 
 
-class MigrationEventInline(admin.TabularInline):
+class ReadOnly:
+    """State changes only through actions (and so through the services):
+    nobody adds, edits or deletes rows in the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MigrationEventInline(ReadOnly, admin.TabularInline):
     model = MigrationEvent
     verbose_name = "event"
     verbose_name_plural = "Audit trail (newest first)"
@@ -149,18 +163,10 @@ class MigrationEventInline(admin.TabularInline):
             return format_html("{} <small>(note)</small>", status_badge(event.to_status))
         return format_html("{} → {}", status_badge(event.from_status) if event.from_status else "∅", status_badge(event.to_status))
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(PaintingMigration)
-class PaintingMigrationAdmin(admin.ModelAdmin):
+class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     list_display = (
         "badge",
         "thumbnail",
@@ -200,16 +206,8 @@ class PaintingMigrationAdmin(admin.ModelAdmin):
         ("Bookkeeping", {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
     )
 
-    # --- Permissions: read-only for everyone; actions need run_migration.
+    # --- Permissions: read-only for everyone (ReadOnly); actions need run_migration.
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_run_migration_permission(self, request) -> bool:
         return request.user.has_perm("migrator.run_migration")
