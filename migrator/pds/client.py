@@ -1,7 +1,10 @@
 """SDK clients: one per account (its session) and one for admin calls."""
 
 import base64
+import ssl
+from functools import cache
 
+import certifi
 from atproto import Client
 from atproto_client.request import Request
 from django.conf import settings
@@ -14,10 +17,21 @@ def sdk_client(pacing: Pacing | None = None, *, base_url: str = "") -> Client:
     """An SDK client for settings.PDS_URL, with the operator's bypass header
     when one is configured. Every response's rate-limit headers feed ``pacing``."""
     hooks = {"response": [lambda response: pacing.observe(response.headers)]} if pacing else {}
-    request = Request(timeout=settings.PDS_TIMEOUT, event_hooks=hooks)
+    request = Request(timeout=settings.PDS_TIMEOUT, event_hooks=hooks, verify=_tls())
     if settings.PDS_RATE_LIMIT_BYPASS_KEY:
         request.add_additional_header("x-ratelimit-bypass", settings.PDS_RATE_LIMIT_BYPASS_KEY)
     return Client(base_url=base_url or settings.PDS_URL, request=request)
+
+
+@cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context per process, shared by every account's client.
+
+    Left to itself each new HTTP client loads the CA bundle again, ~35 ms of
+    CPU: with an account per few paintings that was a quarter of the
+    migration's own CPU time. (Same trust store as httpx's default.)
+    """
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def admin_client() -> Client:
