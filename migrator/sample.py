@@ -130,8 +130,11 @@ def _handle_names(rng: random.Random, count: int) -> list[str]:
     names = ["ac25namuc", "jeffrey"][:count]
     taken = set(names)
     while len(names) < count:
-        name = "".join(rng.choices(SYLLABLES, k=rng.randint(2, 4)))
-        if rng.random() < 0.3:
+        syllables = rng.randint(2, 4)
+        name = "".join(rng.choices(SYLLABLES, k=syllables))
+        # Four letters can spell a word the PDS reserves ("kaka"); a number
+        # never does.
+        if syllables == 2 or rng.random() < 0.3:
             name += str(rng.randint(1, 99))
         if name not in taken:
             taken.add(name)
