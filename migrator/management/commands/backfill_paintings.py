@@ -3,7 +3,6 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
@@ -13,6 +12,7 @@ from migrator.services import engine
 from migrator.services.seed import paintings_seed
 
 ACTOR = "command:backfill_paintings"
+PROGRESS_EVERY = 500
 
 
 def _worker_start() -> None:
@@ -98,6 +98,7 @@ class Command(BaseCommand):
         result = engine.BatchResult()
         started = time.monotonic()
         stopping = False
+        self._progress_printed = 0
 
         def stop(*_):
             nonlocal stopping
@@ -145,9 +146,11 @@ class Command(BaseCommand):
         width = 30
         filled = int(width * done / total) if total else width
         line = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {rate * 60:,.0f}/min  ETA {eta:,.0f}s "
-        if sys.stderr.isatty() or settings.DEBUG:
+        if sys.stderr.isatty():
             self.stderr.write(line, ending="")
-        elif done == total or done % 500 < settings.MIGRATION_BATCH_SIZE:
+        elif done == total or done // PROGRESS_EVERY > self._progress_printed:
+            # In a log, a line per PROGRESS_EVERY paintings rather than a redrawn bar.
+            self._progress_printed = done // PROGRESS_EVERY
             self.stderr.write(line.strip())
 
     def _summary(self, result, elapsed: float, *, stopped: bool) -> None:
