@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from migrator.models import PaintingMigration, Status
@@ -31,26 +31,48 @@ def paintings_by_status() -> dict[str, int]:
     return {status: counts.get(status, 0) for status in Status.values}
 
 
-def paintings_throughput(*, now: dt.datetime | None = None) -> dict[int, int]:
-    """Paintings migrated in the last 1, 5 and 15 minutes, keyed by minutes.
-    One query, served by the index on ``migrated_at``."""
+@dataclass(frozen=True)
+class Throughput:
+    """Paintings migrated in the last 1, 5 and 15 minutes (``counts``), and
+    how many minutes of each window the migration has actually been running
+    (``spans``): a run that began 80 seconds ago has 80 seconds of history,
+    not 5 or 15 minutes, and dividing by those would show a fifth of its
+    real rate."""
+
+    counts: dict[int, int]
+    spans: dict[int, float]
+
+    def per_minute(self, minutes: int) -> float:
+        return round(self.counts[minutes] / self.spans[minutes], 1) if self.counts[minutes] else 0.0
+
+
+# Rates from less history than this would swing wildly.
+MINIMUM_SPAN_MINUTES = 0.5
+
+
+def paintings_throughput(*, now: dt.datetime | None = None) -> Throughput:
+    """Throughput over each window. One query, served by the index on
+    ``migrated_at``."""
     now = now or timezone.now()
     longest = max(THROUGHPUT_WINDOWS)
     recent = PaintingMigration.objects.filter(migrated_at__gte=now - dt.timedelta(minutes=longest))
-    counts = recent.aggregate(
-        **{f"m{minutes}": Count("id", filter=Q(migrated_at__gte=now - dt.timedelta(minutes=minutes))) for minutes in THROUGHPUT_WINDOWS}
+    found = recent.aggregate(
+        first=Min("migrated_at"),
+        **{f"m{minutes}": Count("id", filter=Q(migrated_at__gte=now - dt.timedelta(minutes=minutes))) for minutes in THROUGHPUT_WINDOWS},
     )
-    return {minutes: counts[f"m{minutes}"] for minutes in THROUGHPUT_WINDOWS}
+    running_for = (now - found["first"]).total_seconds() / 60 if found["first"] else longest
+    spans = {minutes: max(MINIMUM_SPAN_MINUTES, min(minutes, running_for)) for minutes in THROUGHPUT_WINDOWS}
+    return Throughput(counts={minutes: found[f"m{minutes}"] for minutes in THROUGHPUT_WINDOWS}, spans=spans)
 
 
-def migration_eta(*, remaining: int, throughput: dict[int, int]) -> dt.timedelta | None:
+def migration_eta(*, remaining: int, throughput: Throughput) -> dt.timedelta | None:
     """Time left at the recent rate: the 5-minute rate, else the 15-minute one.
     None when nothing is moving (no rate to extrapolate) or nothing remains."""
     if not remaining:
         return None
     for minutes in (5, 15, 1):
-        if throughput.get(minutes):
-            per_second = throughput[minutes] / (minutes * 60)
+        if throughput.counts.get(minutes):
+            per_second = throughput.per_minute(minutes) / 60
             return dt.timedelta(seconds=round(remaining / per_second))
     return None
 
@@ -210,7 +232,7 @@ def cluster_health() -> ClusterHealth:
 @dataclass
 class Dashboard:
     by_status: dict[str, int]
-    throughput: dict[int, int]
+    throughput: Throughput
     eta: dt.timedelta | None
     failures: list[FailureGroup]
     accounts: list[AccountProgress]
@@ -229,12 +251,12 @@ class Dashboard:
     def in_flight(self) -> bool:
         """A migration is running: something is queued or running, or
         paintings were migrated in the last minute."""
-        return any(self.by_status[status] for status in IN_FLIGHT) or bool(self.throughput[1])
+        return any(self.by_status[status] for status in IN_FLIGHT) or bool(self.throughput.counts[1])
 
     @property
     def rates(self) -> dict[int, float]:
         """Paintings per minute over each window of ``throughput``."""
-        return {minutes: round(count / minutes, 1) for minutes, count in self.throughput.items()}
+        return {minutes: self.throughput.per_minute(minutes) for minutes in self.throughput.counts}
 
     def as_json(self) -> dict:
         return {
@@ -242,7 +264,7 @@ class Dashboard:
             "total": self.total,
             "remaining": self.remaining,
             "by_status": self.by_status,
-            "throughput": {f"{minutes}m": count for minutes, count in self.throughput.items()},
+            "throughput": {f"{minutes}m": count for minutes, count in self.throughput.counts.items()},
             "per_minute": {f"{minutes}m": rate for minutes, rate in self.rates.items()},
             "eta_seconds": int(self.eta.total_seconds()) if self.eta else None,
             "in_flight": self.in_flight,

@@ -298,3 +298,22 @@ def test_the_list_costs_the_same_queries_for_a_page_of_few_or_many_rows(as_runne
     for _ in range(150):
         make_migrated(rkey="")
     assert queries() == few
+
+
+def test_a_migration_that_just_began_shows_its_real_rate(db):
+    """60 paintings in the last two minutes is 30 a minute, not 12 (60 over the
+    5-minute window) nor 4 (over 15)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from migrator.models import PaintingMigration
+    from migrator.selectors import migration_eta, paintings_throughput
+
+    now = timezone.now()
+    PaintingMigration.objects.bulk_create(
+        PaintingMigration(ref=f"{number:024x}", status="migrated", migrated_at=now - dt.timedelta(seconds=2 * number)) for number in range(61)
+    )
+    throughput = paintings_throughput(now=now)
+    assert throughput.per_minute(5) == throughput.per_minute(15) == 30.5
+    assert migration_eta(remaining=61, throughput=throughput) == dt.timedelta(minutes=2)
