@@ -3,6 +3,7 @@ moment (SIGKILL, no clean-up), run again, and find exactly one record per
 painting and the matching rkey in MongoDB."""
 
 import random
+import signal
 import sqlite3
 import time
 
@@ -37,3 +38,30 @@ def test_killing_a_run_at_a_random_moment_never_duplicates_a_record(world, conso
         rkey = records[ref][0].rkey
         assert state[ref] == rkey
         assert world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})["atproto"]["rkey"] == rkey
+
+
+def test_ctrl_c_stops_after_the_batches_in_flight(world, console, tmp_path):
+    names = list(world.users)
+    refs = [world.add_painting(handle=names[number % 2], size=(2400, 2400)) for number in range(60)]
+    console.env["MIGRATION_BATCH_SIZE"] = "2"
+
+    run = console.start("backfill_paintings", "--workers", "2")
+    lines = []
+    for line in run.stdout:  # wait until it is migrating, then press Ctrl-C
+        lines.append(line)
+        if line.startswith("Migrating"):
+            break
+    time.sleep(1)
+    run.send_signal(signal.SIGINT)
+    output = "".join(lines) + run.communicate(timeout=120)[0]
+
+    assert run.returncode == 0, output
+    assert "Stopping after the batches in flight" in output
+    assert "Stopped in" in output and "run this command again to resume" in output
+    database = sqlite3.connect(tmp_path / "console.sqlite3")
+    assert database.execute("select count(*) from migrator_paintingmigration where status = 'running'").fetchone()[0] == 0
+    migrated = database.execute("select count(*) from migrator_paintingmigration where status = 'migrated'").fetchone()[0]
+    assert 0 < migrated < len(refs)
+    console.run("backfill_paintings", "--workers", "2")  # and it resumes to the end
+    records = world.records()
+    assert len(records) == len(refs) and all(len(found) == 1 for found in records.values())
