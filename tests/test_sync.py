@@ -124,3 +124,12 @@ def test_permanent_failures_wait_for_a_person(mongo_db):
     PaintingMigration.objects.create(ref="1" * 24, status=Status.FAILED, error_kind=ErrorKind.PERMANENT, attempts=1, updated_at=timezone.now())
     PaintingMigration.objects.filter(ref="1" * 24).update(updated_at=timezone.now() - timedelta(days=1))
     assert sync.paintings_sync(actor="schedule:test").retried == 0
+
+
+def test_the_schedule_says_so_in_one_line_when_mongodb_is_out_of_reach(settings, db, caplog):
+    from migrator import tasks
+
+    settings.MONGODB_URI = "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200"
+    result = tasks.paintings_sync()
+    assert result == {"skipped": "MongoDB out of reach (ServerSelectionTimeoutError)"}
+    assert "Live sync skipped: MongoDB is out of reach" in caplog.text
