@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = (
         "Publish every lexicon under LEXICON_DIR (lexicons/) as a com.atproto.lexicon.schema "
         "record, rkey = its NSID, in the repository of the account that controls the NSID's "
-        "authority (LEXICON_ACCOUNT_HANDLE, default lexicons + PDS_HANDLE_DOMAIN; the reference PDS reserves "lexicon"). With "
+        "authority (LEXICON_ACCOUNT_HANDLE, default lexicons + PDS_HANDLE_DOMAIN; the reference PDS reserves 'lexicon'). With "
         "LEXICON_ACCOUNT_PASSWORD set it logs in as that account (production). Without it, "
         "for the local demo, it creates the account on PDS_URL if needed and keeps a random "
         "password in the console's database. Only changed lexicons are written, so re-running "
