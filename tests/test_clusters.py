@@ -72,10 +72,9 @@ def test_two_clusters_share_the_work_without_duplicates(world, settings, tmp_pat
             claims = database.execute("select actor, p.ref from migrator_migrationevent e join migrator_paintingmigration p on p.id = e.painting_id where e.to_status = 'migrated'").fetchall()
             statuses = dict(database.execute("select status, count(*) from migrator_paintingmigration group by status").fetchall())
     finally:
-        for cluster in clusters:
-            Console.kill(cluster)
+        logs = [Console.kill(cluster) for cluster in clusters]
 
-    assert statuses == {"migrated": len(refs)}
+    assert statuses == {"migrated": len(refs)}, "\n\n".join(log[-6000:] for log in logs)
     migrated_per_painting = Counter(ref for _, ref in claims)
     assert set(migrated_per_painting.values()) == {1}, "a painting was migrated twice"
     clusters_that_worked = {workers.get(int(actor.rsplit(":", 1)[1])) for actor, _ in claims}

@@ -265,3 +265,27 @@ def test_preview_shows_the_record_and_validates_it(world):
     # The CID the preview computes is the one the PDS gives the same bytes.
     migrate_all()
     assert world.records()[ref][0].value["thumbnail"]["ref"]["$link"] == preview.record["thumbnail"]["ref"]["$link"]
+
+
+def test_an_unexpected_error_fails_that_accounts_paintings_and_the_batch_goes_on(world, monkeypatch):
+    """Fault injection (a bug cannot be produced on demand): the engine's
+    lookup step raises for one account only."""
+    ann, bo = names(world)
+    refs_ann = [world.add_painting(handle=ann) for _ in range(2)]
+    ref_bo = world.add_painting(handle=bo)
+    real = engine._look_up_earlier_attempts
+
+    def broken_for_ann(repo, works, **kwargs):
+        if repo.did == world.users[ann].did:
+            raise RuntimeError("a bug")
+        return real(repo, works, **kwargs)
+
+    monkeypatch.setattr(engine, "_look_up_earlier_attempts", broken_for_ann)
+    paintings_seed(actor="test")
+    result = engine.paintings_migrate(PaintingMigration.objects.values_list("id", flat=True), actor="test")
+
+    assert result.migrated == 1
+    for ref in refs_ann:
+        row = PaintingMigration.objects.get(ref=ref)
+        assert (row.status, row.error_kind, row.last_error) == (Status.FAILED, ErrorKind.TRANSIENT, "Unexpected error: RuntimeError: a bug")
+    assert PaintingMigration.objects.get(ref=ref_bo).status == Status.MIGRATED

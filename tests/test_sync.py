@@ -133,3 +133,15 @@ def test_the_schedule_says_so_in_one_line_when_mongodb_is_out_of_reach(settings,
     result = tasks.paintings_sync()
     assert result == {"skipped": "MongoDB out of reach (ServerSelectionTimeoutError)"}
     assert "Live sync skipped: MongoDB is out of reach" in caplog.text
+
+
+def test_the_schedule_releases_paintings_a_dead_worker_left_running(mongo_db):
+    from migrator.services.state import painting_transition
+
+    painting = PaintingMigration.objects.create(ref="2" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now())
+    painting_transition(painting, to=Status.RUNNING, actor="worker:gone", claimed_by="elsewhere:1", claimed_at=timezone.now() - timedelta(hours=1))
+
+    result = sync.paintings_sync(actor="schedule:test")
+
+    assert result.released == 1
+    assert PaintingMigration.objects.get(pk=painting.pk).status == Status.QUEUED

@@ -130,6 +130,6 @@ def _store(event: SessionEvent, session, password: str) -> None:
     if event == SessionEvent.IMPORT:
         return
     fields = {"handle": session.handle, "session": session.encode(), "session_refreshed_at": timezone.now()}
-    updated = Account.objects.filter(did=session.did).update(**fields)
-    if not updated:
-        Account.objects.create(did=session.did, **fields)
+    # Two workers can log in to the same account at once, the first time:
+    # update_or_create makes the second one's row an update, not a clash.
+    Account.objects.update_or_create(did=session.did, defaults=fields)

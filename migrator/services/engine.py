@@ -239,11 +239,23 @@ def paintings_migrate(ids: Iterable[int], *, actor: str) -> BatchResult:
     for row in PaintingMigration.objects.filter(id__in=claimed).order_by("when", "id"):
         groups[row.owner].append(row)
     for owner, rows in groups.items():
-        _account_migrate(owner, rows, actor=actor, result=result)
+        try:
+            _account_migrate(owner, rows, actor=actor, result=result)
+        except Exception as error:  # noqa: BLE001 - a bug must not strand paintings as running
+            log.exception("Unexpected error migrating a batch of %s", owner or "anonymous paintings")
+            _fail_unfinished(rows, error, actor=actor, result=result)
     result.pds_requests = pds_calls.REQUESTS[0] - requests_before
     result.logins = sum(pds.LOGINS.values()) - logins_before
     memory_release()
     return result
+
+
+def _fail_unfinished(rows: list[PaintingMigration], error: Exception, *, actor: str, result: BatchResult) -> None:
+    """After an unexpected error, fail the batch's paintings still running
+    (retryable), so none waits for a lease to run out."""
+    message = f"Unexpected error: {type(error).__name__}: {error}"[:2000]
+    for row in PaintingMigration.objects.filter(pk__in=[row.pk for row in rows], status=Status.RUNNING):
+        _finish(row, _Outcome(message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
 
 
 def _account_migrate(owner: str, rows: list[PaintingMigration], *, actor: str, result: BatchResult) -> None:

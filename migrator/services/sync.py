@@ -3,8 +3,9 @@ ATProto without staff action.
 
 A django-q2 schedule calls ``paintings_sync`` every minute: it reads the
 paintings inserted since the last run (and, every SYNC_FULL_EVERY_MINUTES,
-all of them, to catch edits such as nuking), queues what is pending, and
-re-queues paintings that failed for a passing reason. The upload function
+all of them, to catch edits such as nuking), queues what is pending,
+re-queues paintings that failed for a passing reason, and releases paintings
+a dead worker left running. The upload function
 can also call ``/hooks/painting`` right after its insert, which seeds and
 queues that one painting at once (``painting_sync``).
 """
@@ -17,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from migrator.models import ErrorKind, PaintingMigration, Status, SyncCursor
-from migrator.services.engine import paintings_enqueue
+from migrator.services.engine import paintings_enqueue, paintings_release_stale
 from migrator.services.seed import paintings_seed
 
 CURSOR = "paintings_sync"
@@ -34,6 +35,7 @@ class SyncResult:
     updated: int
     queued: int
     retried: int
+    released: int = 0  # left running by a worker that died, put back to pending
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -48,9 +50,10 @@ def paintings_sync(*, actor: str) -> SyncResult:
     if full:
         cursor.ran_at = timezone.now()
     cursor.save()
+    released = paintings_release_stale(actor=actor)
     retried = paintings_enqueue(_retry_due(), actor=actor)
     queued = paintings_enqueue(PaintingMigration.objects.filter(status=Status.PENDING), actor=actor)
-    return SyncResult(full=full, new=report.new, updated=report.updated, queued=queued, retried=retried)
+    return SyncResult(full=full, new=report.new, updated=report.updated, queued=queued, retried=retried, released=released)
 
 
 def _retry_due():
