@@ -26,14 +26,10 @@ class RecordRef:
 
 
 @dataclass(frozen=True)
-class StoredRecord:
-    uri: str
-    cid: str
-    value: dict
+class StoredRecord(RecordRef):
+    """A record as the PDS holds it: where it is, and its value."""
 
-    @property
-    def rkey(self) -> str:
-        return self.uri.rsplit("/", 1)[-1]
+    value: dict
 
 
 @dataclass(frozen=True)
