@@ -80,12 +80,12 @@ def migration_eta(*, remaining: int, throughput: Throughput) -> dt.timedelta | N
 # What varies between two occurrences of the same failure: identifiers,
 # numbers, quoted values. Replaced so that the occurrences group together.
 _NORMALIZERS = (
-    (re.compile(r"did:[a-z]+:[A-Za-z0-9._:%-]+"), "<did>"),
+    (re.compile(r"did:[a-z]+:[A-Za-z0-9._%-]+(?::[A-Za-z0-9._%-]+)*"), "<did>"),  # not a trailing colon
     (re.compile(r"at://\S+"), "<uri>"),
     (re.compile(r"https?://\S+"), "<url>"),
     (re.compile(r"'[^']*'|\"[^\"]*\""), "<value>"),
-    (re.compile(r"\b[0-9a-f]{24}\b"), "<ref>"),
-    (re.compile(r"\b[a-z2-7]{13}\b"), "<rkey>"),
+    (re.compile(r"\b[0-9a-fA-F]{24}\b"), "<ref>"),
+    (re.compile(r"\b(?=[a-z]*[2-7])[234567a-j][234567a-z]{12}\b"), "<rkey>"),  # a TID, not a 13-letter word
     (re.compile(r"\b(?:baf|bafy)[a-z2-7]{20,}\b"), "<cid>"),
     (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
 )
@@ -93,7 +93,9 @@ _NORMALIZERS = (
 
 def error_signature(last_error: str) -> str:
     """The first line of an error with its particulars blanked out, so that
-    "timed out after 30 s fetching /a.png" and "... 31 s ... /b.png" match."""
+    "timed out after 30 s fetching /a.png" and "... 31 s ... /b.png" match.
+    The one rule for grouping failures: the dashboard, the status report and
+    the backfill summary all use it."""
     first_line = (last_error or "").strip().splitlines()[0] if (last_error or "").strip() else "(no message)"
     for pattern, placeholder in _NORMALIZERS:
         first_line = pattern.sub(placeholder, first_line)

@@ -8,7 +8,8 @@ import pytest
 from django.core.management import call_command
 
 from migrator.models import MigrationEvent, PaintingMigration, SkipReason, Status
-from migrator.services.report import error_signature, migration_status, migration_status_markdown
+from migrator.selectors import error_signature
+from migrator.services.report import migration_status, migration_status_markdown
 
 pytestmark = pytest.mark.django_db
 START = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
@@ -166,6 +167,8 @@ def test_the_command_prints_to_stdout_or_writes_the_file(rows, tmp_path):
         ("get https://example.test/media/@jeffrey/painting/1.2.png: 404\nmore", "get <url> <n>"),
         ("", "(no message)"),
         ("painting 6b04d08733f638925f0e7218 at at://did:plc:x/c/3k5pqiu23u2dq", "painting <ref> at <uri>"),
+        ("Record key 3k5pqiu23u2dq holds another painting", "Record key <rkey> holds another painting"),
+        ("Not authenticated: password refused", "Not authenticated: password refused"),
     ],
 )
 def test_error_signatures_keep_the_first_line_without_its_variable_parts(error, signature):

@@ -19,7 +19,6 @@ import ctypes
 import hashlib
 import logging
 import os
-import re
 import socket
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -39,6 +38,7 @@ from migrator.images import ImageError, fetch_image, painting_image_url, paintin
 from migrator.lexicon import InvalidRecord, record_validate
 from migrator.models import Account, ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
 from migrator.records import painting_record
+from migrator.selectors import error_signature
 from migrator.services.state import painting_transition, paintings_transition
 from migrator.thumbnails import Thumbnail, ThumbnailError, make_thumbnail
 from migrator.tid import tid_for_painting
@@ -526,16 +526,7 @@ def _finish(row: PaintingMigration, outcome: _Outcome, *, actor: str, result: Ba
             row, to=Status.FAILED, actor=actor, message=f"Failed ({kind}): {outcome.message}",
             last_error=outcome.message, error_kind=kind, claimed_by="",
         )
-        result.failed[error_summary(outcome.message)] += 1
-
-
-def error_summary(message: str) -> str:
-    """The first line of an error, without URLs and numbers that differ
-    between paintings, so that like errors group together."""
-    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
-    first = re.sub(r"https?://\S+", "<url>", first)
-    first = re.sub(r"\b[0-9a-f]{24}\b", "<ref>", first)
-    return re.sub(r"\b\d[\d,.]*\b", "<n>", first)[:200]
+        result.failed[error_signature(outcome.message)] += 1
 
 
 def _notes(works: list[Work], *, actor: str, message) -> None:

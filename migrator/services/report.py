@@ -6,7 +6,6 @@ few failed rows it groups); ``migration_status_markdown`` renders it.
 """
 
 import datetime as dt
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -14,21 +13,12 @@ from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
 from migrator.models import ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
+from migrator.selectors import error_signature
 
 # Skip reasons that mean the MongoDB document itself is malformed.
 MALFORMED_REASONS = (SkipReason.MISSING_SLUG, SkipReason.BAD_SLUG, SkipReason.BAD_WHEN, SkipReason.TOO_LONG, SkipReason.BAD_CODE)
 NO_FALLBACK = "png"  # the first step of the thumbnail ladder: a plain PNG fitted
 EXAMPLE_REFS = 3
-_VARIABLE_PARTS = [
-    (re.compile(r"https?://\S+"), "<url>"),
-    (re.compile(r"at://\S+"), "<uri>"),
-    (re.compile(r"did:[a-z]+:[A-Za-z0-9._%-]+(?::[A-Za-z0-9._%-]+)*"), "<did>"),
-    (re.compile(r"\b[0-9a-fA-F]{24}\b"), "<ref>"),
-    (re.compile(r"\b(?=[a-z]*[2-7])[234567a-j][234567a-z]{12}\b"), "<rkey>"),  # a TID, not a long word
-    (re.compile(r"\d+(\.\d+)?"), "<n>"),
-]
-
-
 @dataclass(frozen=True)
 class AccountLine:
     handle: str
@@ -142,15 +132,6 @@ def _accounts(rows, top: int) -> list[AccountLine]:
         )
         for line in grouped
     ]
-
-
-def error_signature(error: str) -> str:
-    """The first line of an error with its variable parts (URLs, DIDs, refs,
-    keys, numbers) replaced, so the same failure groups together."""
-    line = (error.strip().splitlines() or [""])[0]
-    for pattern, placeholder in _VARIABLE_PARTS:
-        line = pattern.sub(placeholder, line)
-    return line[:200] or "(no message)"
 
 
 def _failures(failed) -> list[FailureGroup]:
