@@ -158,6 +158,23 @@ def credentials_for(owners: Iterable[str]) -> dict[str, Credentials]:
     return found
 
 
+def users_without_account() -> list[dict]:
+    """Users with ATProto credentials (``atproto.handle`` and ``password``)
+    but no account yet (no ``atproto.did``): the sample corpus's, before
+    ``create_sample_accounts``. Only ``_id`` and ``atproto`` are read."""
+    query = {
+        "atproto.handle": {"$type": "string"},
+        "atproto.password": {"$type": "string"},
+        "$or": [{"atproto.did": {"$exists": False}}, {"atproto.did": {"$in": [None, ""]}}],
+    }
+    return list(database().users.find(query, {"atproto": 1}))
+
+
+def user_did_write_back(owner: str, did: str) -> None:
+    """Record the DID of the account created for ``owner`` in ``users.atproto``."""
+    database().users.update_one({"_id": owner}, {"$set": {"atproto.did": did}})
+
+
 def duplicate_codes() -> dict[str, str]:
     """Codes used by more than one painting, each mapped to the ref of the
     painting that keeps it (the oldest ``_id``)."""

@@ -8,23 +8,6 @@ from pymongo.errors import PyMongoError
 from migrator import pds, source
 
 
-def users_without_account() -> list[dict]:
-    """Mongo users with ATProto credentials but no account yet (no atproto.did).
-
-    (Belongs in migrator.source, the Mongo boundary; kept here until it has
-    an equivalent.)"""
-    query = {
-        "atproto.handle": {"$type": "string"},
-        "atproto.password": {"$type": "string"},
-        "$or": [{"atproto.did": {"$exists": False}}, {"atproto.did": {"$in": [None, ""]}}],
-    }
-    return list(source.database().users.find(query, {"atproto": 1}))
-
-
-def user_did_write_back(user_id, did: str) -> None:
-    source.database().users.update_one({"_id": user_id}, {"$set": {"atproto.did": did}})
-
-
 class Command(BaseCommand):
     help = (
         "For the local demo: give every MongoDB user that has atproto.handle and "
@@ -41,7 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args, workers, **options):
         started = time.monotonic()
         try:
-            users = users_without_account()
+            users = source.users_without_account()
         except PyMongoError as error:
             raise CommandError(f"MongoDB could not be read ({type(error).__name__}). Is MONGODB_URI right?") from error
         created = found = failed = 0
@@ -60,7 +43,7 @@ class Command(BaseCommand):
                     created += 1
                 else:
                     found += 1
-                user_did_write_back(user["_id"], did)
+                source.user_did_write_back(user["_id"], did)
         elapsed = time.monotonic() - started
         self.stdout.write(
             f"Created {created} accounts on {settings.PDS_URL} in {elapsed:.1f}s; "
