@@ -357,11 +357,17 @@ def _look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: Ba
     return remaining
 
 
-def _record_current(row: PaintingMigration, value: dict) -> bool:
-    expected = painting_record(
+def _record_for(row: PaintingMigration, *, has_recording: bool, thumbnail) -> dict:
+    """The record a painting's row makes. Raises ImageError for a handle or
+    slug unfit for a URL."""
+    return painting_record(
         ref=row.ref, slug=row.slug, code=row.code, when=row.when, owner_handle=row.owner_handle or None,
-        nuked=row.nuked, has_recording=bool(value.get("recordingUrl")), thumbnail=value.get("thumbnail"),
+        nuked=row.nuked, has_recording=has_recording, thumbnail=thumbnail,
     )
+
+
+def _record_current(row: PaintingMigration, value: dict) -> bool:
+    expected = _record_for(row, has_recording=bool(value.get("recordingUrl")), thumbnail=value.get("thumbnail"))
     return all(value.get(name) == expected[name] for name in expected if name != "$type")
 
 
@@ -454,10 +460,7 @@ def _blobs_upload(repo, works: list[Work], *, actor: str, result: BatchResult) -
         row = work.row
         try:
             blob = repo.blob_upload(work.thumbnail.content, mime_type=work.thumbnail.mime_type)
-            work.record = painting_record(
-                ref=row.ref, slug=row.slug, code=row.code, when=row.when, owner_handle=row.owner_handle or None,
-                nuked=row.nuked, has_recording=work.has_recording, thumbnail=blob,
-            )
+            work.record = _record_for(row, has_recording=work.has_recording, thumbnail=blob)
             record_validate(work.record)
         except pds.PdsError as error:
             _finish(row, _Outcome(f"Uploading the thumbnail failed: {error}", kind=error.kind), actor=actor, result=result)
@@ -587,10 +590,7 @@ def _record_preview(work: Work) -> Preview:
     row, thumbnail = work.row, work.thumbnail
     blob = {"$type": "blob", "ref": {"$link": blob_cid(thumbnail.content)}, "mimeType": thumbnail.mime_type, "size": thumbnail.size}
     try:
-        record = painting_record(
-            ref=row.ref, slug=row.slug, code=row.code, when=row.when, owner_handle=row.owner_handle or None,
-            nuked=row.nuked, has_recording=work.has_recording, thumbnail=blob,
-        )
+        record = _record_for(row, has_recording=work.has_recording, thumbnail=blob)
     except ImageError as error:
         return Preview(painting=row, outcome="skip", message=error.message, thumbnail=thumbnail, rkey=work.rkey)
     try:
