@@ -7,9 +7,11 @@ corpus, creates its accounts, then times ``backfill_paintings`` over all of
 it and prints: wall time, paintings per minute, logins, PDS requests and the
 peak RSS of the migrating processes. In the same run it times the plan's
 naive method on a subset (one painting at a time: fetch, thumbnail, upload,
-createRecord, 100 ms pause) into an account of its own, and prints the ratio.
+createRecord, 100 ms pause) into an account of its own, and prints the ratio,
+with the CPU each process used per painting and the ceiling that sets: the
+rate at which every core would be busy all the time.
 
-    .venv/bin/python bench/migration.py [--scale 1.0] [--naive 60] [--workers 2]
+    .venv/bin/python bench/migration.py [--scale 1.0] [--naive 60] [--workers N]
 """
 
 import argparse
@@ -89,7 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="Corpus scale (1.0 = 3,903 paintings).")
     parser.add_argument("--naive", type=int, default=60, help="Paintings the naive method migrates (0 to skip).")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1, help="As backfill_paintings' (default: cores + 1).")
     args = parser.parse_args()
 
     with local_mongo() as (mongodb_uri, mongo_pid), tempfile.TemporaryDirectory() as folder:
@@ -126,11 +128,19 @@ def main() -> None:
                   f"= {rate:,.0f} paintings/min; {logins} logins; {requests} PDS requests; peak RSS {run.peak_rss_mb:.0f} MB")
             cpu = {"migration": run.cpu_seconds, **{name: cpu_seconds(pid) - cpu_before[name] for name, pid in services.items()}}
             print("CPU per painting: " + ", ".join(f"{name} {seconds / total * 1000:.1f} ms" for name, seconds in cpu.items()))
+            # Every process here shares the machine's cores: the fastest any
+            # schedule could go is all cores busy all the time.
+            cores = os.cpu_count() or 1
+            cpu_per_painting = sum(cpu.values()) / total
+            ceiling = cores / cpu_per_painting * 60
+            print(f"CPU ceiling: {cores} cores / {cpu_per_painting * 1000:.1f} ms per painting in all = {ceiling:,.0f} paintings/min "
+                  f"(this run used {rate / ceiling:.0%} of it)")
             if args.naive:
                 done, seconds = naive(env, args.naive)
                 naive_rate = done / seconds * 60
                 print(f"naive method: {done} paintings in {seconds:.1f}s = {naive_rate:,.0f} paintings/min")
-                print(f"ratio: {rate / naive_rate:.1f}x")
+                print(f"ratio: {rate / naive_rate:.1f}x (the CPU ceiling is {ceiling / naive_rate:.1f}x; "
+                      f"10x would need at most {cores / (10 * naive_rate / 60) * 1000:.0f} ms of CPU per painting in all)")
             print(json.dumps({"paintings": total, "seconds": round(run.seconds, 1), "per_minute": round(rate), "logins": logins,
                               "pds_requests": requests, "peak_rss_mb": round(run.peak_rss_mb)}))
         finally:

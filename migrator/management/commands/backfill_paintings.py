@@ -3,6 +3,7 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
@@ -41,7 +42,10 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=0, help="Migrate at most N paintings.")
         parser.add_argument("--user", help="Only this user's paintings (@handle).")
         parser.add_argument("--anonymous", action="store_true", help="Only anonymous (guest) paintings.")
-        parser.add_argument("--workers", type=int, default=2, help="Processes migrating at once (default 2).")
+        parser.add_argument(
+            "--workers", type=int, default=settings.DEFAULT_WORKERS,
+            help=f"Processes migrating at once (default {settings.DEFAULT_WORKERS}: one more than the cores).",
+        )
         parser.add_argument("--queue", action="store_true", help="Enqueue django-q2 jobs instead of running here (run manage.py qcluster).")
         parser.add_argument("--no-seed", action="store_true", help="Do not re-read MongoDB into the state table first.")
 
