@@ -1,6 +1,8 @@
 """bin/local-images, the demo's and the benchmark's stand-in for object storage."""
 
 import http.client
+import socket
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -19,13 +21,15 @@ def images(tmp_path):
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "bin" / "local-images"), "--port", "0", "--root", str(tmp_path / "images")],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     line = server.stdout.readline()
     port = int(line.rsplit(":", 1)[1].strip("/\n"))
     yield port
     server.terminate()
-    server.wait(timeout=10)
+    _, errors = server.communicate(timeout=10)
+    assert "Traceback" not in errors
 
 
 def test_it_serves_files_and_keeps_the_connection_after_a_404(images):
@@ -50,3 +54,17 @@ def test_it_serves_nothing_outside_its_folder_and_lists_no_directories(images):
         response = connection.getresponse()
         assert response.status == 404, path
         assert b"outside the root" not in response.read()
+
+
+def test_a_client_dropping_its_connection_is_no_error(images):
+    """Workers close kept-alive connections abruptly (a reset); the server
+    must not print a traceback for each (the fixture checks its stderr)."""
+    for _ in range(3):
+        client = socket.create_connection(("127.0.0.1", images), timeout=5)
+        client.sendall(b"HEAD /media/@ann/painting/one.png HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert client.recv(100).startswith(b"HTTP/1.1 200")
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+        client.close()
+    connection = http.client.HTTPConnection("127.0.0.1", images, timeout=5)
+    connection.request("GET", "/media/@ann/painting/one.png")
+    assert connection.getresponse().status == 200
