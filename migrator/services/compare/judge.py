@@ -1,0 +1,216 @@
+"""One painting against its state row and its records: every difference,
+each with the fix --repair applies."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import timezone
+
+from migrator import pds, source
+from migrator.images import ImageError
+from migrator.lexicon import record_validate
+from migrator.models import PaintingMigration, Status
+from migrator.records import SourceFields, painting_record
+from migrator.services.state import painting_note, painting_transition
+from migrator.tid import tid_for_painting
+
+from .index import IndexedRecord, Scope
+from .report import Difference, Kind
+
+COMPARED_FIELDS = ("ref", "slug", "code", "when", "imageUrl", "recordingUrl", "nuked")
+IN_FLIGHT = (Status.QUEUED, Status.RUNNING)  # the engine owns these rows right now
+
+
+@dataclass
+class PaintingJudge:
+    """Everything compare says about one painting, with the fix for each."""
+
+    painting: SourceFields
+    row: PaintingMigration | None
+    records: list[IndexedRecord]
+    handle: str
+    scope: Scope
+    actor: str
+    rewritten_cid: str = ""  # set when --repair rewrote the record
+
+    @property
+    def expected_did(self) -> str:
+        if self.row is not None and self.row.account_did:
+            return self.row.account_did
+        return "" if self.painting.owner else self.scope.anonymous_did
+
+    @property
+    def expected_rkey(self) -> str:
+        try:
+            return tid_for_painting(when=self.painting.when, ref=self.painting.ref) if self.painting.when else ""
+        except ValueError:
+            return ""
+
+    def differences(self) -> Iterator[Difference]:
+        row, painting = self.row, self.painting
+        if row is not None and row.status in IN_FLIGHT:
+            return
+        did = self.expected_did
+        if row is None:
+            if painting.rkey or self.records:
+                yield self._diff(Kind.STATE_MISMATCH, "Not in the state table though it has a record or an rkey; run seed_paintings.")
+            return
+        if not self.records:
+            if (row.status == Status.MIGRATED or painting.rkey) and did in self.scope.listed and not self._written_since_listing(did):
+                yield self._missing_record()
+            return
+        keeper, extras = self._keeper()
+        for extra in extras:
+            yield self._duplicate(extra, keeper)
+        if did and keeper.did != did:
+            yield self._diff(Kind.WRONG_ACCOUNT, f"The only kept record is in {keeper.did}, not in the painting's account {did}.", keeper)
+            return
+        yield from self._field_mismatch(keeper)
+        if (painting.rkey, painting.uri) != (keeper.rkey, keeper.uri):
+            yield self._rkey_mismatch(keeper)
+        yield from self._state_mismatch(keeper)
+
+    def _written_since_listing(self, did: str) -> bool:
+        """Whether a running engine wrote the record after its account was
+        listed: looked up by key before calling a record missing."""
+        rkeys = {self.row.rkey, self.painting.rkey, self.expected_rkey} - {""}
+        try:
+            stored = [self.scope.repo(did).record_get(collection=settings.PAINTING_COLLECTION, rkey=rkey) for rkey in rkeys]
+        except pds.PdsError:
+            return False
+        return any(record and record.value.get("ref") == self.painting.ref for record in stored)
+
+    def _diff(self, kind: Kind, detail: str, record: IndexedRecord | None = None, repair: str = "", fix=None) -> Difference:
+        did = record.did if record else self.expected_did
+        rkey = record.rkey if record else (self.row.rkey if self.row else "") or self.painting.rkey
+        return Difference(kind, ref=self.painting.ref, did=did, rkey=rkey, detail=detail, repair=repair, fix=fix)
+
+    def _keeper(self) -> tuple[IndexedRecord, list[IndexedRecord]]:
+        """The record to keep (the one at the painting's own TID, else in the
+        right account, else the oldest) and the others."""
+        ordered = sorted(self.records, key=lambda r: (r.rkey != self.expected_rkey, r.did != self.expected_did, r.rkey))
+        return ordered[0], ordered[1:]
+
+    def _missing_record(self) -> Difference:
+        row, painting = self.row, self.painting
+        detail = f"The state says {row.status} and MongoDB's atproto.rkey is {painting.rkey or 'unset'}, but the PDS has no record."
+
+        def fix():
+            if painting.rkey:
+                source.rkeys_clear([painting.ref])
+            message = "compare_paintings: the PDS has no record; back to pending so the engine migrates it again."
+            cleared = {"rkey": "", "record_uri": "", "record_cid": "", "migrated_at": None}
+            if row.status == Status.MIGRATED:
+                painting_transition(row, to=Status.PENDING, actor=self.actor, message=message, **cleared)
+            else:
+                PaintingMigration.objects.filter(pk=row.pk).update(**cleared, updated_at=timezone.now())
+                painting_note(row, actor=self.actor, message="compare_paintings: the PDS has no record; MongoDB's atproto.rkey cleared.")
+
+        repair = "clear MongoDB atproto and the state's rkey" + ("; back to pending" if row.status == Status.MIGRATED else "")
+        return self._diff(Kind.MISSING_RECORD, detail, repair=repair, fix=fix)
+
+    def _duplicate(self, extra: IndexedRecord, keeper: IndexedRecord) -> Difference:
+        detail = f"Another record for this ref; keeping {keeper.did}/{keeper.rkey}."
+
+        def fix():
+            self.scope.repo(extra.did).record_delete(collection=settings.PAINTING_COLLECTION, rkey=extra.rkey)
+            painting_note(self.row, actor=self.actor, message=f"compare_paintings: deleted the duplicate record {extra.uri}; kept {keeper.uri}.")
+
+        return self._diff(Kind.DUPLICATE_RECORD, detail, extra, repair=f"delete {extra.rkey}", fix=fix)
+
+    def _field_mismatch(self, keeper: IndexedRecord) -> Iterator[Difference]:
+        expected, complete = expected_fields(self.painting, self.handle, has_recording=bool(self.row and self.row.has_recording))
+        problems = field_differences(keeper.value, expected, complete=complete)
+        if not problems:
+            return
+        fix, repair = None, ""
+        if complete and self.row.status == Status.MIGRATED and isinstance(keeper.value.get("thumbnail"), dict):
+            fix, repair = (lambda: self._rewrite(keeper)), f"rewrite {keeper.rkey} from MongoDB, keeping its thumbnail"
+        yield self._diff(Kind.FIELD_MISMATCH, "; ".join(problems), keeper, repair=repair, fix=fix)
+
+    def _rewrite(self, keeper: IndexedRecord) -> None:
+        painting = self.painting
+        record = painting_record(
+            ref=painting.ref, slug=painting.slug, code=painting.code, when=painting.when,
+            owner_handle=self.handle if painting.owner else None, nuked=painting.nuked,
+            has_recording=painting.has_recording or self.row.has_recording, thumbnail=keeper.value["thumbnail"],
+        )  # fmt: skip
+        record_validate(record)
+        written = self.scope.repo(keeper.did).record_put(collection=settings.PAINTING_COLLECTION, rkey=keeper.rkey, record=record)
+        PaintingMigration.objects.filter(pk=self.row.pk).update(record_cid=written.cid, updated_at=timezone.now())
+        self.row.record_cid = self.rewritten_cid = written.cid
+        painting_note(self.row, actor=self.actor, message=f"compare_paintings: rewrote {written.uri} from MongoDB's fields (new cid {written.cid}).")
+
+    def _rkey_mismatch(self, keeper: IndexedRecord) -> Difference:
+        painting = self.painting
+        detail = f"MongoDB has rkey {painting.rkey or 'unset'} and uri {painting.uri or 'unset'}; the record is {keeper.uri}."
+
+        def fix():
+            source.rkeys_write_back([source.WriteBack(ref=painting.ref, rkey=keeper.rkey, uri=keeper.uri)])
+            painting_note(self.row, actor=self.actor, message=f"compare_paintings: wrote atproto.rkey {keeper.rkey} and uri back to MongoDB.")
+
+        return self._diff(Kind.RKEY_MISMATCH, detail, keeper, repair=f"write rkey {keeper.rkey} back to MongoDB", fix=fix)
+
+    def _state_mismatch(self, keeper: IndexedRecord) -> Iterator[Difference]:
+        row = self.row
+        fields = {"rkey": keeper.rkey, "record_uri": keeper.uri, "record_cid": keeper.cid}
+        if row.status == Status.MIGRATED:
+            stale = [name for name, value in fields.items() if getattr(row, name) != value and (name != "record_cid" or row.record_cid)]
+            if not stale:
+                return
+            detail = "The state's " + ", ".join(f"{name} {getattr(row, name) or 'unset'!r}" for name in stale) + f" do not match {keeper.uri}."
+
+            def fix():
+                fields["record_cid"] = self.rewritten_cid or keeper.cid
+                PaintingMigration.objects.filter(pk=row.pk).update(**fields, updated_at=timezone.now())
+                painting_note(row, actor=self.actor, message=f"compare_paintings: state now points at {keeper.uri}.")
+
+            yield self._diff(Kind.STATE_MISMATCH, detail, keeper, repair="set the state's rkey/uri/cid from the record", fix=fix)
+        elif row.status in (Status.PENDING, Status.FAILED):
+            detail = f"The state says {row.status}, but the PDS has the record {keeper.uri}."
+
+            def fix():
+                fields["record_cid"] = self.rewritten_cid or keeper.cid
+                message = f"compare_paintings: the PDS already has {keeper.uri}."
+                if row.status == Status.FAILED:
+                    painting_transition(row, to=Status.PENDING, actor=self.actor, message=message)
+                painting_transition(row, to=Status.MIGRATED, actor=self.actor, message=message, migrated_at=timezone.now(), **fields)
+
+            yield self._diff(Kind.STATE_MISMATCH, detail, keeper, repair="mark migrated with the record's rkey", fix=fix)
+        else:
+            reason = f" ({row.get_skip_reason_display()})" if row.skip_reason else ""
+            yield self._diff(Kind.STATE_MISMATCH, f"The state says {row.status}{reason}, but the PDS has the record {keeper.uri}.", keeper)
+
+
+def expected_fields(painting: SourceFields, handle: str, *, has_recording: bool = False) -> tuple[dict, bool]:
+    """The compared fields of the record MongoDB's document makes, and
+    whether that is all of them (False when the URL or date cannot be known).
+
+    MongoDB knows of a recording only from a guest slug ("image:recording");
+    ``has_recording`` is what the migration found on storage (the state row's
+    flag), which counts too."""
+    expected = {"ref": painting.ref, "slug": painting.slug, "code": painting.code, "nuked": painting.nuked}
+    if painting.when is None or (painting.owner and not handle):
+        return expected, False
+    try:
+        record = painting_record(
+            ref=painting.ref, slug=painting.slug, code=painting.code, when=painting.when,
+            owner_handle=handle if painting.owner else None, nuked=painting.nuked,
+            has_recording=painting.has_recording or has_recording, thumbnail=None,
+        )  # fmt: skip
+    except ImageError:
+        return expected, False
+    return {name: record[name] for name in COMPARED_FIELDS if name in record}, True
+
+
+def field_differences(value: dict, expected: dict, *, complete: bool) -> list[str]:
+    """Readable "field: record X, MongoDB Y" lines; an absent ``nuked`` reads as false."""
+    names = COMPARED_FIELDS if complete else tuple(expected)
+    problems = []
+    for name in names:
+        stored = value.get(name, False if name == "nuked" else None)
+        wanted = expected.get(name)
+        if stored != wanted:
+            problems.append(f"{name}: record {stored!r}, MongoDB {wanted!r}")
+    return problems

@@ -1,0 +1,118 @@
+"""What a comparison finds: the kinds of difference, each difference with
+its fix, and the report that counts them."""
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+ACTOR = "command:compare_paintings"
+
+
+class Kind(StrEnum):
+    MISSING_RECORD = "missing_record"
+    ORPHAN_RECORD = "orphan_record"
+    DUPLICATE_RECORD = "duplicate_record"
+    FIELD_MISMATCH = "field_mismatch"
+    RKEY_MISMATCH = "rkey_mismatch"
+    STATE_MISMATCH = "state_mismatch"
+    WRONG_ACCOUNT = "wrong_account"
+    ACCOUNT_UNREADABLE = "account_unreadable"
+
+    @property
+    def label(self) -> str:
+        return KIND_LABELS[self]
+
+
+KIND_LABELS = {
+    Kind.MISSING_RECORD: "Paintings without a record",
+    Kind.ORPHAN_RECORD: "Records without a painting",
+    Kind.DUPLICATE_RECORD: "Duplicate records for one ref",
+    Kind.FIELD_MISMATCH: "Record fields differ from MongoDB",
+    Kind.RKEY_MISMATCH: "MongoDB atproto.rkey/uri differs from the record",
+    Kind.STATE_MISMATCH: "State table inconsistent with MongoDB/PDS",
+    Kind.WRONG_ACCOUNT: "Records in another account's repo",
+    Kind.ACCOUNT_UNREADABLE: "Accounts whose records could not be listed",
+}
+
+
+class CompareError(Exception):
+    """The comparison cannot start (an unknown handle, no anonymous account)."""
+
+
+@dataclass
+class Difference:
+    """One thing that differs. ``repair`` says what --repair does (or did)
+    about it, "" when it is only reported; ``repair_error`` is set when the
+    fix was tried and failed."""
+
+    kind: Kind
+    ref: str
+    detail: str
+    did: str = ""
+    rkey: str = ""
+    repair: str = ""
+    repaired: bool = False
+    repair_error: str = ""
+    fix: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": str(self.kind),
+            "ref": self.ref,
+            "did": self.did,
+            "rkey": self.rkey,
+            "detail": self.detail,
+            "repair": self.repair,
+            "repaired": self.repaired,
+            "repair_error": self.repair_error,
+        }
+
+
+@dataclass
+class CompareReport:
+    """Counts of each kind of difference and the first ``examples`` of each."""
+
+    examples_per_kind: int = 10
+    repair: bool = False
+    dry_run: bool = False
+    paintings: int = 0
+    records: int = 0
+    accounts: list[str] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    examples: dict[str, list[Difference]] = field(default_factory=dict)
+    repairable: Counter = field(default_factory=Counter)
+    repaired: Counter = field(default_factory=Counter)
+    repair_failures: Counter = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def clean(self) -> bool:
+        return not self.total
+
+    @property
+    def unrepaired(self) -> int:
+        return self.total - sum(self.repaired.values())
+
+    def add(self, difference: Difference) -> None:
+        self.counts[difference.kind] += 1
+        kept = self.examples.setdefault(difference.kind, [])
+        if self.examples_per_kind is None or len(kept) < self.examples_per_kind:
+            kept.append(difference)
+
+    def as_dict(self) -> dict:
+        return {
+            "paintings": self.paintings,
+            "records": self.records,
+            "accounts": self.accounts,
+            "differences": self.total,
+            "repair": self.repair,
+            "dry_run": self.dry_run,
+            "counts": {str(kind): self.counts[kind] for kind in Kind if self.counts[kind]},
+            "repairable": {str(kind): count for kind, count in self.repairable.items()},
+            "repaired": {str(kind): count for kind, count in self.repaired.items()},
+            "examples": {str(kind): [d.as_dict() for d in kept] for kind, kept in self.examples.items()},
+        }

@@ -1,0 +1,142 @@
+"""``paintings_compare``: every painting in scope against the state table and
+the listed records, then the records and state rows no painting claimed."""
+
+from collections.abc import Iterator
+
+from django.conf import settings
+
+from migrator import pds, source
+from migrator.lexicon import InvalidRecord
+from migrator.models import PaintingMigration, Status
+from migrator.records import source_fields
+
+from .index import RecordIndex, Scope, compare_scope
+from .judge import PaintingJudge
+from .report import ACTOR, CompareReport, Difference, Kind
+
+
+def paintings_compare(
+    *,
+    handle: str | None = None,
+    anonymous: bool = False,
+    repair: bool = False,
+    dry_run: bool = False,
+    actor: str = ACTOR,
+    examples: int | None = 10,
+    batch_size: int = 500,
+) -> CompareReport:
+    """Compare MongoDB, the state table and the PDS, for one user (``handle``),
+    the guests (``anonymous``) or everyone. With ``repair`` (and not
+    ``dry_run``) fix what can be fixed, as each difference is found.
+
+    Returns a CompareReport. Raises CompareError for a scope that cannot be
+    compared, pymongo errors when MongoDB cannot be read; an account whose
+    records cannot be listed is a difference, not an exception.
+    """
+    scope = compare_scope(handle=handle, anonymous=anonymous)
+    report = CompareReport(examples_per_kind=examples, repair=repair, dry_run=dry_run)
+    act = repair and not dry_run
+    index = RecordIndex()
+    try:
+        _list_accounts(scope, index, report)
+        for documents in source.paintings_batches(batch_size=batch_size, **scope.filters):
+            report.paintings += len(documents)
+            for difference in _compare_batch(documents, scope=scope, index=index, actor=actor):
+                _settle(difference, report, act=act)
+        for difference in _unseen_records(scope, index, batch_size):
+            _settle(difference, report, act=act)
+        if not scope.narrowed:
+            for difference in _state_without_paintings(index, batch_size):
+                _settle(difference, report, act=act)
+    finally:
+        index.close()
+    return report
+
+
+def _settle(difference: Difference, report: CompareReport, *, act: bool) -> None:
+    if difference.fix is not None:
+        report.repairable[difference.kind] += 1
+    if act and difference.fix is not None:
+        try:
+            difference.fix()
+        except (pds.PdsError, InvalidRecord, source.SourceError) as error:
+            difference.repair_error = str(error)
+            report.repair_failures[difference.kind] += 1
+        else:
+            difference.repaired = True
+            report.repaired[difference.kind] += 1
+    report.add(difference)
+
+
+def _list_accounts(scope: Scope, index: RecordIndex, report: CompareReport) -> None:
+    for did in sorted(scope.accounts):
+        try:
+            repo = scope.repo(did)
+            cursor = None
+            while True:
+                records, cursor = repo.records_list(collection=settings.PAINTING_COLLECTION, limit=100, cursor=cursor)
+                index.add(did, records)
+                report.records += len(records)
+                if not cursor:
+                    break
+        except pds.PdsError as error:
+            report.add(Difference(Kind.ACCOUNT_UNREADABLE, ref="", did=did, detail=str(error)))
+            continue
+        scope.listed.add(did)
+        report.accounts.append(did)
+    index.db.commit()
+
+
+def _compare_batch(documents: list[dict], *, scope: Scope, index: RecordIndex, actor: str) -> Iterator[Difference]:
+    paintings = [source_fields(document) for document in documents]
+    refs = [painting.ref for painting in paintings]
+    rows = PaintingMigration.objects.in_bulk(refs, field_name="ref")
+    handles = source.handles_for(painting.owner for painting in paintings if painting.owner)
+    records = index.records_for(refs)
+    for painting in paintings:
+        row = rows.get(painting.ref)
+        judge = PaintingJudge(painting, row, records.get(painting.ref, []), handles.get(painting.owner, ""), scope, actor)
+        # Judge everything before any fix runs, so a repair finds what a
+        # dry run shows and one fix never makes the next check see a change.
+        yield from list(judge.differences())
+
+
+def _unseen_records(scope: Scope, index: RecordIndex, batch_size: int) -> Iterator[Difference]:
+    for batch in index.unseen_records(batch_size):
+        refs = [ref for ref, _, _ in batch if is_object_id(ref)]
+        elsewhere = {str(document["_id"]) for document in source.paintings_stream(refs=refs)} if refs else set()
+        for ref, did, rkey in batch:
+            if ref in elsewhere:
+                detail = "The record's painting is outside this comparison (another owner)."
+                yield Difference(Kind.WRONG_ACCOUNT, ref=ref, did=did, rkey=rkey, detail=detail)
+            else:
+                detail = "No MongoDB painting has this ref." if ref else "The record has no ref."
+                yield Difference(Kind.ORPHAN_RECORD, ref=ref, did=did, rkey=rkey, detail=detail)
+
+
+def _state_without_paintings(index: RecordIndex, batch_size: int) -> Iterator[Difference]:
+    rows = PaintingMigration.objects.filter(status=Status.MIGRATED).values_list("ref", "account_did", "rkey")
+    batch = []
+    for row in rows.iterator(chunk_size=batch_size):
+        batch.append(row)
+        if len(batch) >= batch_size:
+            yield from _gone(batch, index)
+            batch = []
+    yield from _gone(batch, index)
+
+
+def _gone(batch: list[tuple[str, str, str]], index: RecordIndex) -> Iterator[Difference]:
+    if not batch:
+        return
+    seen = index.seen_among([ref for ref, _, _ in batch])
+    for ref, did, rkey in batch:
+        if ref not in seen:
+            yield Difference(Kind.STATE_MISMATCH, ref=ref, did=did, rkey=rkey, detail="The state says migrated, but MongoDB has no such painting.")
+
+
+def is_object_id(ref: str) -> bool:
+    try:
+        source.object_id(ref)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,95 @@
+"""``paintings_verify``: chosen state rows checked one record at a time (the
+admin's "Verify against the PDS")."""
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from migrator import pds, source
+from migrator.models import Account, PaintingMigration, Status
+from migrator.records import SourceFields, source_fields
+from migrator.services.state import painting_note
+
+from .index import Scope
+from .judge import PaintingJudge, expected_fields, field_differences
+from .scan import is_object_id
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    matching: int = 0
+    differences: list[str] = field(default_factory=list)
+
+
+def paintings_verify(paintings: QuerySet, *, actor: str, batch_size: int = 200) -> VerifyReport:
+    """Check each painting of ``paintings`` (state rows) against MongoDB and
+    its record on the PDS (getRecord by rkey), and note the outcome as an
+    event on each. A migrated painting matches when its record exists with
+    MongoDB's fields and rkey; any other when its key holds no record.
+
+    Returns a VerifyReport; PDS failures are differences, not exceptions.
+    """
+    report = VerifyReport()
+    anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
+    scope = Scope(filters={}, accounts={}, anonymous_did=anonymous_did, narrowed=True)
+    batch: list[PaintingMigration] = []
+    for row in paintings.order_by("id").iterator(chunk_size=batch_size):
+        batch.append(row)
+        if len(batch) >= batch_size:
+            _verify_batch(batch, scope=scope, actor=actor, report=report)
+            batch = []
+    if batch:
+        _verify_batch(batch, scope=scope, actor=actor, report=report)
+    return report
+
+
+def _verify_batch(rows: list[PaintingMigration], *, scope: Scope, actor: str, report: VerifyReport) -> None:
+    documents = source.paintings_stream(refs=[row.ref for row in rows if is_object_id(row.ref)])
+    paintings = {fields.ref: fields for fields in map(source_fields, documents)}
+    handles = source.handles_for(fields.owner for fields in paintings.values() if fields.owner)
+    for row in rows:
+        painting = paintings.get(row.ref)
+        try:
+            problems, outcome = _verify_one(row, painting, handles.get(painting.owner, "") if painting else "", scope)
+        except pds.PdsError as error:
+            problems, outcome = [f"the PDS could not be read: {error}"], ""
+        report.checked += 1
+        if problems:
+            report.differences.extend(f"{row}: {problem}" for problem in problems)
+            painting_note(row, actor=actor, message="Verified against the PDS: differs: " + "; ".join(problems))
+        else:
+            report.matching += 1
+            painting_note(row, actor=actor, message=f"Verified against the PDS: {outcome}")
+
+
+def _verify_one(row: PaintingMigration, painting: SourceFields | None, handle: str, scope: Scope) -> tuple[list[str], str]:
+    """(problems, what matched) for one state row."""
+    if painting is None:
+        return ["MongoDB has no such painting"], ""
+    should_have = row.status == Status.MIGRATED or bool(painting.rkey)
+    did = row.account_did or ("" if painting.owner else scope.anonymous_did)
+    if not did:
+        return (["no ATProto account to hold its record"], "") if should_have else ([], f"no account, as expected for a {row.status} painting.")
+    scope.accounts.setdefault(did, painting.owner)
+    judge = PaintingJudge(painting, row, [], handle, scope, actor="")
+    rkey = row.rkey or painting.rkey or judge.expected_rkey
+    if not rkey:
+        return (["no rkey to look the record up by"], "") if should_have else ([], f"no record key, as expected for a {row.status} painting.")
+    stored = scope.repo(did).record_get(collection=settings.PAINTING_COLLECTION, rkey=rkey)
+    if stored is None:
+        if should_have:
+            return [f"no record at {did}/{rkey}"], ""
+        return [], f"no record, as expected for a {row.status} painting."
+    if not should_have:
+        if stored.value.get("ref") == painting.ref:
+            return [f"the state says {row.status} but the PDS has {stored.uri}"], ""
+        return [], f"no record, as expected for a {row.status} painting."
+    expected, complete = expected_fields(painting, handle, has_recording=row.has_recording)
+    problems = field_differences(stored.value, expected, complete=complete)
+    if painting.rkey != stored.rkey:
+        problems.append(f"MongoDB's atproto.rkey is {painting.rkey or 'unset'}, the record's {stored.rkey}")
+    if row.rkey and row.rkey != stored.rkey:
+        problems.append(f"the state's rkey is {row.rkey}, the record's {stored.rkey}")
+    return problems, f"the record {stored.uri} matches."
