@@ -10,6 +10,7 @@ from django.core.management import call_command
 from migrator import source
 from migrator.models import ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
 from migrator.services import engine
+from migrator.services.engine import batch as engine_batch
 from migrator.services.compare import paintings_compare
 from migrator.services.seed import paintings_seed
 from migrator.tid import tid_for_painting
@@ -273,14 +274,14 @@ def test_an_unexpected_error_fails_that_accounts_paintings_and_the_batch_goes_on
     ann, bo = names(world)
     refs_ann = [world.add_painting(handle=ann) for _ in range(2)]
     ref_bo = world.add_painting(handle=bo)
-    real = engine._look_up_earlier_attempts
+    real = engine_batch._look_up_earlier_attempts
 
     def broken_for_ann(repo, works, **kwargs):
         if repo.did == world.users[ann].did:
             raise RuntimeError("a bug")
         return real(repo, works, **kwargs)
 
-    monkeypatch.setattr(engine, "_look_up_earlier_attempts", broken_for_ann)
+    monkeypatch.setattr(engine_batch, "_look_up_earlier_attempts", broken_for_ann)
     paintings_seed(actor="test")
     result = engine.paintings_migrate(PaintingMigration.objects.values_list("id", flat=True), actor="test")
 
