@@ -91,7 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="Corpus scale (1.0 = 3,903 paintings).")
     parser.add_argument("--naive", type=int, default=60, help="Paintings the naive method migrates (0 to skip).")
-    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1, help="As backfill_paintings' (default: cores + 1).")
+    parser.add_argument("--workers", type=int, help="Passed to backfill_paintings (default: its own, cores + 1).")
     args = parser.parse_args()
 
     with local_mongo() as (mongodb_uri, mongo_pid), tempfile.TemporaryDirectory() as folder:
@@ -118,13 +118,15 @@ def main() -> None:
             manage("seed_paintings", env=env)
             services = {"PDS": pds.pid, "image server": images.pid, "MongoDB": mongo_pid}
             cpu_before = {name: cpu_seconds(pid) for name, pid in services.items()}
-            run = manage("backfill_paintings", "--no-seed", f"--workers={args.workers}", env=env)
+            workers = [f"--workers={args.workers}"] if args.workers else []
+            run = manage("backfill_paintings", "--no-seed", *workers, env=env)
             summary = run.output[run.output.index("Finished") :]
             total = int(re.search(r"Finished in [\d.]+s: (\d+) paintings", summary)[1])
             requests, logins = map(int, re.search(r"PDS requests: (\d+); logins: (\d+)", summary).groups())
             rate = total / run.seconds * 60
             print(summary.rstrip())
-            print(f"\nbackfill_paintings --workers {args.workers}: {total} paintings in {run.seconds:.1f}s wall "
+            used = re.search(r"on (\d+) workers?", run.output)[1]
+            print(f"\nbackfill_paintings --workers {used}: {total} paintings in {run.seconds:.1f}s wall "
                   f"= {rate:,.0f} paintings/min; {logins} logins; {requests} PDS requests; peak RSS {run.peak_rss_mb:.0f} MB")
             cpu = {"migration": run.cpu_seconds, **{name: cpu_seconds(pid) - cpu_before[name] for name, pid in services.items()}}
             print("CPU per painting: " + ", ".join(f"{name} {seconds / total * 1000:.1f} ms" for name, seconds in cpu.items()))
