@@ -28,6 +28,7 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", "")
+SECRET_KEY_FROM_ENVIRONMENT = bool(SECRET_KEY)  # `check --deploy` insists on it
 if not SECRET_KEY:
     if not DEBUG and env_bool("REQUIRE_SECRET_KEY", False):
         _report("SECRET_KEY", "SECRET_KEY is not set.", "Set SECRET_KEY to a long random string.")
@@ -42,6 +43,13 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ("127.0.0.1", "localhost", "testserver"))
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Behind a TLS-terminating proxy in production: secure cookies, HSTS and a
+# redirect to https (the proxy says X-Forwarded-Proto: https).
+HTTPS = env_bool("HTTPS", False)
+if HTTPS:
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 3600, minimum=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -165,7 +173,6 @@ SYNC_WEBHOOK_SECRET = env_str("SYNC_WEBHOOK_SECRET", "")
 SYNC_WEBHOOK_MAX_AGE = env_int("SYNC_WEBHOOK_MAX_AGE", 300, minimum=1)
 # Live sync schedule: minutes between incremental syncs, and between full
 # re-reads of MongoDB (which catch edits such as nuking).
-SYNC_EVERY_MINUTES = env_int("SYNC_EVERY_MINUTES", 1, minimum=1)
 SYNC_FULL_EVERY_MINUTES = env_int("SYNC_FULL_EVERY_MINUTES", 60, minimum=1)
 
 # --- Jobs (django-q2) --------------------------------------------------------
@@ -222,6 +229,10 @@ LOGGING = {
         "migrator": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO"), "propagate": False},
         # The SDK's HTTP client logs full request lines; keep it quiet.
         "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # pymongo's debug log quotes replies, and users.atproto holds passwords:
+        # never below WARNING, whatever LOG_LEVEL says.
+        "pymongo": {"level": "WARNING"},
     },
 }
 

@@ -197,7 +197,7 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     # of the filtered set only.
     show_full_result_count = False
     list_select_related = False
-    actions = ("migrate_selected", "retry_failed", "dry_run", "skip_with_reason", "verify_against_pds")
+    actions = ("migrate_selected", "retry_failed", "recheck_skipped", "dry_run", "skip_with_reason", "verify_against_pds")
     inlines = (MigrationEventInline,)
     fieldsets = (
         ("Painting", {"fields": ("painting_summary", "source_fields")}),
@@ -228,6 +228,7 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
             path("dashboard/", view(admin_views.dashboard_view), name="migrator_dashboard"),
             path("dashboard/status.json", view(admin_views.dashboard_json), name="migrator_dashboard_json"),
             path("dashboard/retry-group/", view(admin_views.retry_group), name="migrator_retry_group"),
+            path("dashboard/recheck-skipped/", view(admin_views.recheck_skipped), name="migrator_recheck_skipped"),
             *super().get_urls(),
         ]
 
@@ -369,6 +370,15 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
         selected = paintings.count()
         queued = paintings_retry(paintings, actor=actor_for(request))
         self._report(request, f"Queued {plural(queued)} for another try", selected - queued, "had not failed")
+
+    @admin.action(description="Re-check skipped (image missing, account incomplete…)", permissions=["run_migration"])
+    def recheck_skipped(self, request, paintings: QuerySet):
+        from migrator.services.engine import paintings_recheck
+
+        selected = paintings.count()
+        queued = paintings_recheck(paintings, actor=actor_for(request))
+        why = "were not skipped, or were skipped for MongoDB's data (that lifts when the data is fixed)"
+        self._report(request, f"Queued {plural(queued)} to be checked again", selected - queued, why)
 
     @admin.action(description="Dry run (preview, then migrate)", permissions=["run_migration"])
     def dry_run(self, request, paintings: QuerySet):

@@ -107,6 +107,23 @@ def retry_group(request: HttpRequest) -> HttpResponse:
     return redirect("admin:migrator_dashboard")
 
 
+@require_POST
+def recheck_skipped(request: HttpRequest) -> HttpResponse:
+    """Queue every painting skipped for one reason to be looked at again
+    (an image that was missing, an account completed since)."""
+    if not request.user.has_perm("migrator.run_migration"):
+        raise PermissionDenied
+    from migrator.services.engine import paintings_recheck
+
+    reason = request.POST.get("reason", "")
+    queued = paintings_recheck(PaintingMigration.objects.filter(status=Status.SKIPPED, skip_reason=reason), actor=f"staff:{request.user.get_username()}")
+    if queued:
+        messages.success(request, f"Queued {queued} skipped painting{'' if queued == 1 else 's'} to be checked again.")
+    else:
+        messages.warning(request, "No paintings skipped for that reason can be re-checked (a skip that comes from MongoDB's data lifts when the data is fixed).")
+    return redirect("admin:migrator_dashboard")
+
+
 def preview_context(preview) -> dict:
     """What the dry-run page shows of one engine Preview: the record as
     indented JSON, the thumbnail as a data: URI, the validation result."""

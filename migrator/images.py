@@ -142,12 +142,11 @@ def fetch_image(url: str, *, max_bytes: int | None = None) -> bytes:
     deadline = time.monotonic() + settings.IMAGE_FETCH_TOTAL_TIMEOUT
     origins = _allowed_origins()
     for _ in range(MAX_REDIRECTS + 1):
-        if _origin(url) not in origins:
-            raise ImageError(f"Refusing to fetch {url}: not on a configured image host.", ErrorKind.PERMANENT, url=url)
+        url = _vetted(url, origins)
         response = _get(url, deadline)
         with response:
             if response.is_redirect:
-                url = urljoin(url, response.headers["Location"])
+                url = _redirect_target(url, response.headers["Location"])
                 continue
             _check_status(response, url)
             return _read_body(response, url, max_bytes, deadline)
@@ -158,8 +157,7 @@ def resource_exists(url: str) -> bool:
     """Whether ``url`` (on a configured origin) answers a HEAD with 200.
     Recordings are optional: a 404 means none. Other failures raise
     ImageError as fetch_image does."""
-    if _origin(url) not in _allowed_origins():
-        raise ImageError(f"Refusing to look up {url}: not on a configured image host.", ErrorKind.PERMANENT, url=url)
+    url = _vetted(url, _allowed_origins())
     timeout = (settings.IMAGE_FETCH_CONNECT_TIMEOUT, settings.IMAGE_FETCH_READ_TIMEOUT)
     try:
         response = _session().head(url, allow_redirects=False, timeout=timeout)
@@ -173,6 +171,39 @@ def resource_exists(url: str) -> bool:
         return True
     _check_status(response, url)
     return True
+
+
+def _redirect_target(url: str, location: str) -> str:
+    """The absolute URL a redirect points at. Refuses a Location whose text
+    parsers could read differently (backslashes, whitespace, control or
+    non-ASCII characters), whatever origin it seems to name."""
+    malformed = any(char in "\\ " or not 32 < ord(char) < 127 for char in location)
+    if malformed:
+        raise ImageError(f"Refusing a redirect from {url}: its Location is malformed.", ErrorKind.PERMANENT, url=url)
+    return urljoin(url, location)
+
+
+def _vetted(url: str, origins: set) -> str:
+    """``url`` as requests will send it, if that is on an allowed origin.
+
+    The origin is read from the prepared request's URL with urllib3's own
+    parser (the one that opens the connection), so a URL that one parser
+    reads as an allowed host and another as a different one cannot slip
+    through; a URL with credentials (userinfo) is refused outright.
+    Raises a permanent ImageError."""
+    refused = ImageError(f"Refusing to fetch {url}: not on a configured image host.", ErrorKind.PERMANENT, url=url)
+    try:
+        prepared = requests.Request("GET", url).prepare().url
+        parts = urllib3.util.parse_url(prepared)
+    except (requests.RequestException, urllib3.exceptions.LocationParseError, ValueError, UnicodeError):
+        raise refused from None
+    if not prepared.isascii() or parts.auth or "\\" in prepared or not parts.host:
+        raise refused
+    scheme = (parts.scheme or "").lower()
+    origin = (scheme, parts.host.lower(), parts.port or {"http": 80, "https": 443}.get(scheme))
+    if origin not in origins:
+        raise refused
+    return prepared
 
 
 def _allowed_origins() -> set[tuple[str, str, int | None]]:
@@ -205,6 +236,8 @@ def _get(url: str, deadline: float) -> requests.Response:
         raise ImageError(f"Could not connect to fetch {url}: {error}", ErrorKind.TRANSIENT, url=url) from error
     except requests.RequestException as error:
         raise ImageError(f"Could not fetch {url}: {error}", ErrorKind.PERMANENT, url=url) from error
+    except UnicodeError as error:  # requests decoding a redirect's non-UTF-8 Location
+        raise ImageError(f"Refusing a redirect from {url}: its Location is malformed.", ErrorKind.PERMANENT, url=url) from error
 
 
 def _check_status(response: requests.Response, url: str) -> None:

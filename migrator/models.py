@@ -23,6 +23,11 @@ class SkipReason(models.TextChoices):
     NUKED = "nuked", "Nuked"
     INVALID_RECORD = "invalid_record", "Record invalid against the lexicon"
     INVALID_IMAGE = "invalid_image", "Image unreadable"
+    INCOMPLETE_ACCOUNT = "incomplete_account", "ATProto account incomplete"
+    BAD_REF = "bad_ref", "`_id` is not an ObjectId"
+    BAD_OWNER = "bad_owner", "`user` is not a user id"
+    BAD_NUKED = "bad_nuked", "`nuked` is not true or false"
+    GONE = "gone", "Deleted from MongoDB"
     MISSING_SLUG = "missing_slug", "Missing slug"
     BAD_SLUG = "bad_slug", "Slug unusable in a URL"
     BAD_WHEN = "bad_when", "`when` is not a date"
@@ -39,7 +44,7 @@ class ErrorKind(models.TextChoices):
 
 
 class PaintingMigration(models.Model):
-    ref = models.CharField("MongoDB _id", max_length=24, unique=True)
+    ref = models.CharField("MongoDB _id", max_length=64, unique=True)
     slug = models.CharField(max_length=255, blank=True)
     code = models.CharField(max_length=64, blank=True, db_index=True)
     owner = models.CharField("owner (auth0 sub)", max_length=255, blank=True, db_index=True)
@@ -48,6 +53,11 @@ class PaintingMigration(models.Model):
     when = models.DateTimeField(null=True, blank=True)
     nuked = models.BooleanField(default=False)
     has_recording = models.BooleanField(default=False)
+    # What the record is made of, as MongoDB has it now (set by the seed)
+    # and as the record on the PDS was written (set by the engine): when they
+    # differ, the record is stale and the painting runs again.
+    source_fingerprint = models.CharField(max_length=32, blank=True)
+    record_fingerprint = models.CharField(max_length=32, blank=True)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     skip_reason = models.CharField(max_length=32, choices=SkipReason.choices, blank=True, db_index=True)

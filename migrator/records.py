@@ -4,14 +4,19 @@ becomes. No I/O here beyond reading the lexicon file once.
 """
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import cache
 
+from bson import ObjectId
 from django.conf import settings
 
 from migrator.images import ImageError, painting_image_url, painting_recording_url
 from migrator.models import SkipReason
+from migrator.tid import MAX_MICROS, micros_since_epoch
+
+REF_MAX_LENGTH = 64  # PaintingMigration.ref
 
 
 @cache
@@ -30,7 +35,12 @@ class Problem:
 
 @dataclass(frozen=True)
 class SourceFields:
-    """What the state table mirrors of a MongoDB painting."""
+    """What the state table mirrors of a MongoDB painting.
+
+    ``owner`` is the auth0 sub ("" for a guest painting); ``owner_problem``
+    says why a ``user`` that is present cannot name an owner, and
+    ``nuked_problem`` why ``nuked`` is neither true, false nor absent.
+    """
 
     ref: str
     slug: str
@@ -41,32 +51,83 @@ class SourceFields:
     has_recording: bool
     rkey: str
     uri: str
+    ref_is_object_id: bool = True
+    owner_problem: str = ""
+    nuked_problem: str = ""
+
+    @property
+    def is_anonymous(self) -> bool:
+        return not self.owner and not self.owner_problem
 
 
 def source_fields(document: dict) -> SourceFields:
-    """Read a painting document leniently: wrong types become empty values,
-    which ``painting_problem`` then reports."""
-    slug = document.get("slug")
-    code = document.get("code")
-    owner = document.get("user")
-    when = document.get("when")
+    """Read a painting document leniently: wrong types become empty values
+    (and problems), which ``painting_problem`` then reports. Never raises for
+    a document's content."""
+    slug = _text(document.get("slug"))
+    owner, owner_problem = _owner(document)
+    nuked = document.get("nuked")
     atproto = document.get("atproto") if isinstance(document.get("atproto"), dict) else {}
-    slug = _text(slug)
+    when = document.get("when")
     return SourceFields(
-        ref=str(document["_id"]),
+        ref=document_ref(document.get("_id")),
         slug=slug,
-        code=_text(code),
-        owner=_text(owner),
+        code=_text(document.get("code")),
+        owner=owner,
         when=when if isinstance(when, dt.datetime) else None,
-        nuked=document.get("nuked") is True,
+        nuked=nuked is True,
         has_recording=":" in slug,
         rkey=_text(atproto.get("rkey")),
         uri=_text(atproto.get("uri")),
+        ref_is_object_id=isinstance(document.get("_id"), ObjectId),
+        owner_problem=owner_problem,
+        nuked_problem="" if nuked is None or isinstance(nuked, bool) else f"`nuked` is {_shown(nuked)}, not true or false.",
     )
+
+
+def document_ref(value) -> str:
+    """The state table's ``ref`` for a document's ``_id``: the hex of an
+    ObjectId; for anything else a stable text of at most REF_MAX_LENGTH
+    characters (such a painting is skipped, but still has a row)."""
+    if isinstance(value, ObjectId):
+        return str(value)
+    text = f"{type(value).__name__}:{value}"
+    if len(text) <= REF_MAX_LENGTH:
+        return text
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return f"{text[: REF_MAX_LENGTH - 17]}~{digest}"
+
+
+def _owner(document: dict) -> tuple[str, str]:
+    """(auth0 sub, problem). A missing or null ``user`` is a guest painting;
+    any other value that is not a non-empty string cannot name an owner."""
+    user = document.get("user")
+    if user is None:
+        return "", ""
+    if isinstance(user, str) and user.strip():
+        return user, ""
+    return "", f"`user` is {_shown(user)}, not a user id: the owner is unknown."
+
+
+def _shown(value) -> str:
+    """A value as a person reads it in a skip reason: its type and a short,
+    printable excerpt."""
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40] + '…' if len(text) > 40 else text}"
 
 
 def _text(value) -> str:
     return value if isinstance(value, str) else ""
+
+
+def painting_fingerprint(*, slug: str, code: str, when: dt.datetime | None, nuked: bool, owner: str, owner_handle: str) -> str:
+    """A digest of the MongoDB fields a painting's record is made of (and of
+    the account it lives in). The seed stores it with the mirrored fields;
+    the engine stores, with the record it wrote, the fingerprint of the
+    fields it wrote it from. When the two differ the record is stale."""
+    when_text = datetime_string(when) if when else ""
+    parts = (slug, code, when_text, "nuked" if nuked else "", owner, owner_handle)
+    return hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def painting_problem(document: dict, fields: SourceFields, *, duplicate_of: str | None = None) -> Problem | None:
@@ -76,12 +137,20 @@ def painting_problem(document: dict, fields: SourceFields, *, duplicate_of: str 
     when the code is used more than once.
     """
     limits = lexicon_limits()
+    if not fields.ref_is_object_id:
+        return Problem(SkipReason.BAD_REF, f"`_id` is {_shown(document.get('_id'))}, not an ObjectId: no record key can be made and atproto.rkey could not be written back.")
+    if fields.owner_problem:
+        return Problem(SkipReason.BAD_OWNER, fields.owner_problem)
+    if fields.nuked_problem:
+        return Problem(SkipReason.BAD_NUKED, fields.nuked_problem)
     if not fields.slug:
         return Problem(SkipReason.MISSING_SLUG, "The document has no slug.")
     if fields.when is None:
         value = document.get("when")
         shown = "missing" if value is None else f"{type(value).__name__} {str(value)[:40]!r}"
         return Problem(SkipReason.BAD_WHEN, f"`when` is not a date ({shown}).")
+    if not 0 <= micros_since_epoch(fields.when) <= MAX_MICROS:
+        return Problem(SkipReason.BAD_WHEN, f"`when` is {fields.when:%Y-%m-%d}, outside the dates a record key can hold (1970 to 2255).")
     if not fields.code:
         return Problem(SkipReason.BAD_CODE, "The document has no code.")
     if len(fields.slug) > limits["slug"]:

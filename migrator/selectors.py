@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
-from migrator.models import PaintingMigration, Status
+from migrator.models import PaintingMigration, SkipReason, Status
 
 log = logging.getLogger("migrator.selectors")
 
@@ -240,6 +240,7 @@ class Dashboard:
     accounts: list[AccountProgress]
     cluster: ClusterHealth
     at: dt.datetime
+    skips: list["SkipGroup"] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -276,6 +277,30 @@ class Dashboard:
         }
 
 
+@dataclass(frozen=True)
+class SkipGroup:
+    reason: str
+    label: str
+    count: int
+    recheckable: bool  # set by a run or by staff, not by MongoDB's data
+
+
+def skips_by_reason() -> list[SkipGroup]:
+    """Skipped paintings counted by reason, largest first."""
+    from migrator.services.seed import DATA_REASONS
+
+    rows = PaintingMigration.objects.filter(status=Status.SKIPPED).values("skip_reason").annotate(count=Count("id")).order_by("-count", "skip_reason")
+    return [
+        SkipGroup(
+            reason=row["skip_reason"],
+            label=SkipReason(row["skip_reason"]).label if row["skip_reason"] in SkipReason.values else row["skip_reason"] or "unknown",
+            count=row["count"],
+            recheckable=row["skip_reason"] not in DATA_REASONS,
+        )
+        for row in rows
+    ]
+
+
 def dashboard(*, now: dt.datetime | None = None, with_details: bool = True) -> Dashboard:
     """Everything the dashboard shows. ``with_details=False`` leaves out the
     failure groups and per-account rows (the polling endpoint needs neither)."""
@@ -288,6 +313,7 @@ def dashboard(*, now: dt.datetime | None = None, with_details: bool = True) -> D
         throughput=throughput,
         eta=migration_eta(remaining=remaining, throughput=throughput),
         failures=failure_groups() if with_details else [],
+        skips=skips_by_reason() if with_details else [],
         accounts=accounts_progress() if with_details else [],
         cluster=cluster_health(),
         at=now,
@@ -307,22 +333,17 @@ class RecordAsWritten:
 def painting_record_as_written(painting: PaintingMigration) -> RecordAsWritten:
     """Read the painting's record from the PDS (a public getRecord: no login).
     Fails soft: an unreachable PDS or a missing record becomes ``problem``."""
-    from migrator.pds import PdsError, Repo
-    from migrator.pds.calls import Pacing, RetryPolicy
-    from migrator.pds.client import sdk_client
+    from migrator.pds import PdsError, public_record_get
+    from migrator.pds.calls import RetryPolicy
 
     if not (painting.account_did and painting.rkey):
         return RecordAsWritten(problem="No record has been written for this painting yet.")
-    pacing = Pacing()
     # One attempt, no waiting: a console page must not hang on a slow PDS.
     policy = RetryPolicy(attempts=1, base_delay=0, max_delay=0, rate_limit_max_wait=0, low_water=0)
-    repo = Repo(did=painting.account_did, handle="", client=sdk_client(pacing), pacing=pacing, policy=policy)
     try:
-        stored = repo.record_get(collection=settings.PAINTING_COLLECTION, rkey=painting.rkey)
+        stored = public_record_get(did=painting.account_did, collection=settings.PAINTING_COLLECTION, rkey=painting.rkey, policy=policy)
     except PdsError as error:
         return RecordAsWritten(problem=f"The PDS at {settings.PDS_URL} could not be read ({error.kind}): {error.message}")
-    finally:
-        repo.client.request.close()
     if stored is None:
         return RecordAsWritten(problem=f"The PDS has no record at {painting.rkey} in {painting.account_did}.")
     return RecordAsWritten(value=stored.value, cid=stored.cid)

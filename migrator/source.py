@@ -39,21 +39,35 @@ def database() -> Database:
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = MongoClient(settings.MONGODB_URI, tz_aware=True, serverSelectionTimeoutMS=10_000, appname="painting-migrator")
+            # datetime_auto: a date outside Python's range decodes as a
+            # DatetimeMS (which the seed reports) instead of failing the cursor.
+            client = MongoClient(
+                settings.MONGODB_URI, tz_aware=True, datetime_conversion="DATETIME_AUTO",
+                serverSelectionTimeoutMS=10_000, appname="painting-migrator",
+            )  # fmt: skip
             _clients[key] = client
     return client[settings.MONGODB_DB]
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """A user's ATProto account as MongoDB keeps it (``users.atproto``)."""
+    """A user's ATProto account as MongoDB keeps it (``users.atproto``).
+
+    ``problem`` says why it cannot be used ("" when it can); it names types,
+    never values, since ``password`` is a secret.
+    """
 
     did: str
     handle: str
     password: str = field(repr=False)
+    problem: str = ""
 
     def __str__(self) -> str:
         return self.handle or self.did
+
+    @property
+    def usable(self) -> bool:
+        return not self.problem
 
 
 def paintings_query(
@@ -66,15 +80,15 @@ def paintings_query(
 ) -> dict:
     """The MongoDB filter for paintings.
 
-    ``anonymous`` True keeps guest paintings (no ``user`` field at all), False
-    keeps user paintings; ``owner`` is an auth0 sub; ``migrated`` tests for
+    ``anonymous`` True keeps guest paintings (``user`` missing or null: MongoDB's
+    ``{user: null}`` matches both), False keeps the rest; ``owner`` is an auth0 sub; ``migrated`` tests for
     ``atproto.rkey``; ``after_ref`` resumes after an ObjectId (hex).
     """
     query: dict = {}
     if anonymous is True:
-        query["user"] = {"$exists": False}
+        query["user"] = None
     elif anonymous is False:
-        query["user"] = {"$exists": True}
+        query["user"] = {"$ne": None}
     if owner is not None:
         query["user"] = owner
     if migrated is not None:
@@ -94,6 +108,15 @@ def object_id(ref: str) -> ObjectId:
         return ObjectId(ref)
     except (InvalidId, TypeError) as error:
         raise ValueError(f"{ref!r} is not a MongoDB ObjectId.") from error
+
+
+def is_object_id(ref: str) -> bool:
+    """Whether ``ref`` is the hex of an ObjectId."""
+    try:
+        object_id(ref)
+    except ValueError:
+        return False
+    return True
 
 
 def paintings_stream(*, batch_size: int = BATCH_SIZE, limit: int = 0, **filters) -> Iterator[dict]:
@@ -129,33 +152,49 @@ def owner_for_handle(handle: str) -> str | None:
     """The auth0 sub behind an aesthetic.computer handle (``@jeffrey`` or
     ``jeffrey``), or None when no one has it."""
     document = database()["@handles"].find_one({"handle": handle.removeprefix("@")}, {"_id": 1})
-    return document["_id"] if document else None
+    return document["_id"] if document and isinstance(document["_id"], str) else None
 
 
 def handles_for(owners: Iterable[str]) -> dict[str, str]:
-    """Map auth0 subs to their handles (without ``@``); unknown subs are absent."""
+    """Map auth0 subs to their handles (without ``@``). Unknown subs, and
+    handles that are not non-empty text, are absent (the owner then has no
+    handle, a reason to skip their paintings)."""
     owners = list(set(owners))
     if not owners:
         return {}
     cursor = database()["@handles"].find({"_id": {"$in": owners}}, {"handle": 1})
-    return {document["_id"]: document["handle"] for document in cursor if document.get("handle")}
+    return {document["_id"]: handle for document in cursor if isinstance(handle := document.get("handle"), str) and handle}
 
 
 def credentials_for(owners: Iterable[str]) -> dict[str, Credentials]:
-    """Map auth0 subs to their ATProto credentials. A user without a usable
-    ``atproto`` entry (no handle or password) is absent."""
+    """Map auth0 subs to their ATProto credentials. A user with no
+    ``atproto`` entry at all is absent; one whose entry cannot be used (a
+    field missing or not text) has Credentials whose ``problem`` says why."""
     owners = list(set(owners))
     if not owners:
         return {}
     cursor = database().users.find({"_id": {"$in": owners}}, {"atproto": 1})
     found = {}
     for document in cursor:
-        atproto = document.get("atproto") or {}
-        if isinstance(atproto, dict) and atproto.get("handle") and atproto.get("password"):
-            found[document["_id"]] = Credentials(
-                did=atproto.get("did") or "", handle=atproto["handle"], password=atproto["password"]
-            )
+        credentials = _credentials(document.get("atproto"))
+        if credentials is not None:
+            found[document["_id"]] = credentials
     return found
+
+
+def _credentials(atproto) -> Credentials | None:
+    if atproto is None:
+        return None
+    if not isinstance(atproto, dict):
+        return Credentials(did="", handle="", password="", problem=f"users.atproto is {type(atproto).__name__}, not a document.")
+    fields = {name: atproto.get(name) for name in ("did", "handle", "password")}
+    for name in ("handle", "password"):
+        if fields[name] is None or fields[name] == "":
+            return Credentials(did="", handle="", password="", problem=f"users.atproto has no {name}.")
+    wrong = [f"{name} is {type(value).__name__}" for name, value in fields.items() if value is not None and not isinstance(value, str)]
+    if wrong:
+        return Credentials(did="", handle="", password="", problem=f"users.atproto is unusable: {', '.join(wrong)}, not text.")
+    return Credentials(did=fields["did"] or "", handle=fields["handle"], password=fields["password"])
 
 
 def users_without_account() -> list[dict]:
@@ -175,11 +214,13 @@ def user_did_write_back(owner: str, did: str) -> None:
     database().users.update_one({"_id": owner}, {"$set": {"atproto.did": did}})
 
 
-def duplicate_codes() -> dict[str, str]:
+def duplicate_codes(*, codes: Iterable[str] | None = None) -> dict[str, str]:
     """Codes used by more than one painting, each mapped to the ref of the
-    painting that keeps it (the oldest ``_id``)."""
+    painting that keeps it (the oldest ``_id``). ``codes`` limits the look-up
+    to those codes (served by the ``code`` index)."""
+    match = {"$type": "string"} if codes is None else {"$in": sorted(set(codes))}
     pipeline = [
-        {"$match": {"code": {"$type": "string"}}},
+        {"$match": {"code": match}},
         {"$group": {"_id": "$code", "count": {"$sum": 1}, "first": {"$min": "$_id"}}},
         {"$match": {"count": {"$gt": 1}}},
     ]
@@ -193,16 +234,23 @@ class WriteBack:
     uri: str
 
 
-def rkeys_write_back(write_backs: Iterable[WriteBack]) -> int:
+def rkeys_write_back(write_backs: Iterable[WriteBack]) -> set[str]:
     """Set ``atproto.rkey`` and ``atproto.uri`` on each painting, in one bulk
-    write. Returns how many documents matched."""
+    write. Returns the refs no document matched (deleted meanwhile), which is
+    empty when every write-back landed. Raises PyMongoError."""
+    items = list(write_backs)
     operations = [
         UpdateOne({"_id": object_id(item.ref)}, {"$set": {"atproto.rkey": item.rkey, "atproto.uri": item.uri}})
-        for item in write_backs
+        for item in items
     ]
     if not operations:
-        return 0
-    return database().paintings.bulk_write(operations, ordered=False).matched_count
+        return set()
+    matched = database().paintings.bulk_write(operations, ordered=False).matched_count
+    if matched == len(items):
+        return set()
+    ids = [object_id(item.ref) for item in items]
+    present = {str(document["_id"]) for document in database().paintings.find({"_id": {"$in": ids}}, {"_id": 1})}
+    return {item.ref for item in items} - present
 
 
 def rkeys_clear(refs: Iterable[str]) -> int:
@@ -211,6 +259,12 @@ def rkeys_clear(refs: Iterable[str]) -> int:
     if not ids:
         return 0
     return database().paintings.update_many({"_id": {"$in": ids}}, {"$unset": {"atproto": ""}}).matched_count
+
+
+def painting_fields_set(ref: str, fields: dict) -> bool:
+    """Set top-level fields of one painting, as aesthetic.computer's own code
+    would (the demo's edits). Returns whether a painting matched."""
+    return database().paintings.update_one({"_id": object_id(ref)}, {"$set": fields}).matched_count == 1
 
 
 def corpus_replace(*, users: list[dict], handles: list[dict], paintings: Iterable[dict], batch_size: int = BATCH_SIZE) -> None:

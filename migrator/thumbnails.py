@@ -185,10 +185,20 @@ def _format_by_signature(content: bytes) -> str | None:
 
 
 def _describe(content: bytes) -> str:
+    """What the bytes look like, and their size, never the bytes themselves:
+    a reply's content may be anything (an error page quoting a token)."""
     head = content[:64].lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
-        return f"an HTML page, {len(content):,} bytes"
-    return f"{len(content):,} bytes starting {content[:8]!r}"
+        kind = "an HTML page"
+    elif head.startswith(b"<?xml"):
+        kind = "an XML document"
+    elif head.startswith((b"{", b"[")):
+        kind = "JSON, it seems"
+    elif head and all(32 <= byte < 127 or byte in b"\t\r\n" for byte in head):
+        kind = "text"
+    else:
+        kind = "data of an unknown type"
+    return f"{kind}, {len(content):,} bytes"
 
 
 def _orientation(image: Image.Image) -> Image.Transpose | None:

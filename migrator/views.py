@@ -4,9 +4,11 @@ after inserting a painting, so the painting reaches ATProto at once."""
 import hashlib
 import hmac
 import json
+import re
 import time
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -15,6 +17,10 @@ from migrator.services.sync import painting_sync
 
 SIGNATURE_HEADER = "X-AC-Signature"
 TIMESTAMP_HEADER = "X-AC-Timestamp"
+MAX_BODY_BYTES = 1024  # {"ref": "<24 hex>"} is 35 bytes
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}")
+REF = re.compile(r"[0-9a-fA-F]{24}")
 
 
 def signature_for(body: bytes, timestamp: str, secret: str) -> str:
@@ -27,21 +33,32 @@ def signature_for(body: bytes, timestamp: str, secret: str) -> str:
 @csrf_exempt
 @require_POST
 def painting_hook(request: HttpRequest) -> JsonResponse:
+    """Seed and queue the one painting named by a signed call. Every refusal
+    is a 4xx with its reason; a signature is accepted once (replays are
+    refused for as long as its timestamp is valid)."""
     secret = settings.SYNC_WEBHOOK_SECRET
     if not secret:
         return JsonResponse({"error": "The hook is off: set SYNC_WEBHOOK_SECRET."}, status=503)
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isascii() or not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+        return JsonResponse({"error": f"The body must be at most {MAX_BODY_BYTES} bytes."}, status=413)
     timestamp = request.headers.get(TIMESTAMP_HEADER, "")
     signature = request.headers.get(SIGNATURE_HEADER, "")
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > settings.SYNC_WEBHOOK_MAX_AGE:
+    if not TIMESTAMP.fullmatch(timestamp) or abs(time.time() - int(timestamp)) > settings.SYNC_WEBHOOK_MAX_AGE:
         return JsonResponse({"error": "Missing or stale timestamp."}, status=401)
-    if not hmac.compare_digest(signature, signature_for(request.body, timestamp, secret)):
+    if not SIGNATURE.fullmatch(signature) or not hmac.compare_digest(signature, signature_for(request.body, timestamp, secret)):
         return JsonResponse({"error": "Bad signature."}, status=401)
+    # Accepted once: the cache (Redis, shared by every console, when
+    # REDIS_URL is set) remembers it as long as its timestamp stays valid.
+    if not cache.add(f"painting-hook:{signature}", 1, timeout=2 * settings.SYNC_WEBHOOK_MAX_AGE + 1):
+        return JsonResponse({"error": "This signed call was already received (a replay)."}, status=409)
     try:
         ref = json.loads(request.body)["ref"]
-        if not (isinstance(ref, str) and len(ref) == 24 and int(ref, 16) >= 0):
-            raise ValueError
     except (ValueError, KeyError, TypeError):
+        ref = None
+    if not (isinstance(ref, str) and REF.fullmatch(ref)):
         return JsonResponse({"error": 'Expected a JSON body {"ref": "<24-hex ObjectId>"}.'}, status=400)
+    ref = ref.lower()
     painting = painting_sync(ref, actor="hook:painting")
     if painting is None:
         return JsonResponse({"error": f"MongoDB has no painting {ref}."}, status=404)

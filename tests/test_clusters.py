@@ -83,7 +83,11 @@ def test_two_clusters_share_the_work_without_duplicates(world, settings, tmp_pat
     assert all(len(records[ref]) == 1 for ref in refs)
 
 
-def test_a_running_job_is_never_delivered_twice(settings):
+def test_the_cluster_kills_a_job_before_its_broker_would_deliver_it_again(settings):
+    """A configuration check, not a run: django-q2 redelivers an unacknowledged
+    job after ``retry`` seconds and kills one that runs past ``timeout``. A
+    job that still ran when redelivered would be harmless (claims are
+    conditional: test_integrity), but should not happen."""
     cluster = settings.Q_CLUSTER
     assert cluster["timeout"] < cluster["retry"]
     assert cluster["max_attempts"] >= 1

@@ -4,7 +4,6 @@ painting and the matching rkey in MongoDB."""
 
 import random
 import signal
-import sqlite3
 import time
 
 import pytest
@@ -12,15 +11,26 @@ import pytest
 pytestmark = [pytest.mark.pds, pytest.mark.django_db, pytest.mark.slow]
 
 
+def counts(console) -> dict[str, int]:
+    return dict(console.query("select status, count(*) from migrator_paintingmigration group by status"))
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_killing_a_run_at_a_random_moment_never_duplicates_a_record(world, console, tmp_path, seed):
+def test_killing_a_run_at_a_random_moment_never_duplicates_a_record(world, console, seed):
     names = list(world.users)
     refs = [world.add_painting(handle=names[number % 2] if number % 3 else None) for number in range(36)]
     console.env["MIGRATION_BATCH_SIZE"] = "4"
 
     run = console.start("backfill_paintings", "--workers", "2")
-    time.sleep(random.Random(seed).uniform(2.0, 6.0))
+    # Wait until it is under way, then a random while longer, but kill it
+    # while paintings are still in flight: a kill after the end proves nothing.
+    deadline = time.monotonic() + 120
+    while not counts(console).get("running") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(random.Random(seed).uniform(0.0, 1.5))
+    in_flight = counts(console)
     console.kill(run)
+    assert in_flight.get("running", 0) > 0 and in_flight.get("migrated", 0) < len(refs), f"the kill landed after the run: {in_flight}"
 
     for _ in range(2):  # run again until nothing is left; the first rerun should do it
         output = console.run("backfill_paintings", "--workers", "2").stdout
@@ -28,19 +38,18 @@ def test_killing_a_run_at_a_random_moment_never_duplicates_a_record(world, conso
             break
 
     records = world.records()
-    state = dict(sqlite3.connect(tmp_path / "console.sqlite3").execute("select ref, rkey from migrator_paintingmigration where status = 'migrated'").fetchall())
-    database = sqlite3.connect(tmp_path / "console.sqlite3")
+    state = dict(console.query("select ref, rkey from migrator_paintingmigration where status = 'migrated'"))
     for ref in refs:
-        trail = database.execute(
-            "select e.from_status, e.to_status, e.message from migrator_migrationevent e join migrator_paintingmigration p on p.id = e.painting_id where p.ref = ? order by e.id", (ref,)
-        ).fetchall()
+        trail = console.query(
+            "select e.from_status, e.to_status, e.message from migrator_migrationevent e join migrator_paintingmigration p on p.id = e.painting_id where p.ref = %s order by e.id", ref
+        )
         assert len(records[ref]) == 1, f"painting {ref} has {len(records[ref])} records; its trail: {trail}\nlast run: {output}"
         rkey = records[ref][0].rkey
         assert state[ref] == rkey
         assert world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})["atproto"]["rkey"] == rkey
 
 
-def test_ctrl_c_stops_after_the_batches_in_flight(world, console, tmp_path):
+def test_ctrl_c_stops_after_the_batches_in_flight(world, console):
     names = list(world.users)
     refs = [world.add_painting(handle=names[number % 2], size=(2400, 2400)) for number in range(60)]
     console.env["MIGRATION_BATCH_SIZE"] = "2"
@@ -58,9 +67,8 @@ def test_ctrl_c_stops_after_the_batches_in_flight(world, console, tmp_path):
     assert run.returncode == 0, output
     assert "Stopping after the batches in flight" in output
     assert "Stopped in" in output and "run this command again to resume" in output
-    database = sqlite3.connect(tmp_path / "console.sqlite3")
-    assert database.execute("select count(*) from migrator_paintingmigration where status = 'running'").fetchone()[0] == 0
-    migrated = database.execute("select count(*) from migrator_paintingmigration where status = 'migrated'").fetchone()[0]
+    assert counts(console).get("running", 0) == 0
+    migrated = counts(console).get("migrated", 0)
     assert 0 < migrated < len(refs)
     console.run("backfill_paintings", "--workers", "2")  # and it resumes to the end
     records = world.records()

@@ -93,3 +93,51 @@ def test_a_breaking_change_is_refused(lexicon_dir, change, problem):
     edit_painting_lexicon(lexicon_dir, change)
     with pytest.raises(CommandError, match=problem):
         deploy()
+
+
+def pds_accounts() -> set[str]:
+    """Every repository on the PDS (a public listing, through the SDK)."""
+    from atproto import Client, models
+    from django.conf import settings
+
+    client, dids, cursor = Client(base_url=settings.PDS_URL), set(), None
+    while True:
+        page = client.com.atproto.sync.list_repos(models.ComAtprotoSyncListRepos.Params(limit=1000, cursor=cursor))
+        dids |= {repo.did for repo in page.repos}
+        cursor = page.cursor
+        if not cursor or not page.repos:
+            return dids
+
+
+@pytest.mark.parametrize("flag", ["--dry-run", "--check"])
+def test_a_dry_run_or_check_creates_no_account_on_a_fresh_console(lexicon_dir, flag):
+    before = pds_accounts()
+    try:
+        out = deploy(flag)
+    except CommandError as error:  # --check: nothing is published yet
+        assert flag == "--check" and error.returncode == 1
+    else:
+        assert f"{NSID}: new" in out and "does not exist yet" in out and "nothing was written" in out
+    assert pds_accounts() == before
+    assert not Account.objects.exists()
+
+
+@pytest.mark.parametrize("flag", ["--dry-run", "--check"])
+def test_a_dry_run_or_check_never_resets_the_lexicon_accounts_password(lexicon_dir, flag):
+    """The console's database is fresh (no stored password) but the account
+    exists on the PDS: the old code reset its password through the admin API."""
+    deploy()
+    account = Account.objects.get()
+    did, password = account.did, account.password
+    record = pds.repo_for(did=did).record_get(collection="com.atproto.lexicon.schema", rkey=NSID)
+    Account.objects.all().delete()
+    pds.forget_sessions()
+    before = pds_accounts()
+
+    out = deploy(flag)
+
+    assert f"{NSID}: up to date" in out and f'did={did}"' in out
+    assert pds_accounts() == before and not Account.objects.exists()
+    pds.repo_for(handle=account.handle, password=password)  # the password still works: nothing reset it
+    after = pds.repo_for(did=did).record_get(collection="com.atproto.lexicon.schema", rkey=NSID)
+    assert after.cid == record.cid

@@ -261,6 +261,42 @@ def test_it_refuses_a_redirect_to_another_host(image_server, other_server):
     assert other_server.requests == []
 
 
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://127.0.0.1:{other}\\@127.0.0.1:{image}/x.png",  # urlsplit reads host {image}; requests connects to {other}
+        "http://127.0.0.1:{image}@127.0.0.1:{other}/x.png",  # userinfo
+        "http://user:pass@127.0.0.1:{image}/guest/x.png",  # userinfo on the allowed host itself
+        "http://127.0.0.1:{other}/\u00e9.png",  # non-ASCII
+        "http://127.0.0.1:{image} /x.png",  # whitespace
+        "http://127.0.0.1\t:{other}/x.png",
+    ],
+)
+def test_it_refuses_redirects_that_parsers_read_differently(image_server, other_server, location):
+    """A real second server stands where a smuggled redirect would lead: it
+    must see no request at all."""
+    image_port, other_port = image_server.url.rsplit(":", 1)[1], other_server.url.rsplit(":", 1)[1]
+    other_server.serve("/x.png", png_bytes())
+    image_server.redirect(f"/guest/{SLUG}.png", location.format(image=image_port, other=other_port))
+
+    with pytest.raises(ImageError) as caught:
+        fetch_image(painting_image_url(handle=None, slug=SLUG))
+
+    assert caught.value.kind == "permanent"
+    assert other_server.requests == []
+    assert image_server.requests == [f"/guest/{SLUG}.png"]
+
+
+def test_a_reply_that_is_not_an_image_is_described_not_quoted(image_server):
+    from migrator.thumbnails import ThumbnailError, make_thumbnail
+
+    secretish = b"Authorization: Bearer eyJsecret-token-value"
+    with pytest.raises(ThumbnailError) as caught:
+        make_thumbnail(secretish)
+    assert caught.value.message == f"Not an image (text, {len(secretish)} bytes)."
+    assert "Bearer" not in caught.value.message and "eyJ" not in caught.value.message
+
+
 def test_it_follows_a_redirect_to_an_origin_configured_for_redirects(image_server, other_server, settings):
     body = png_bytes()
     settings.IMAGE_REDIRECT_ORIGINS = [other_server.url]

@@ -79,6 +79,25 @@ def test_a_token_the_pds_refuses_is_refreshed_and_the_call_retried(pds_account):
 
     _write_one(pds.repo_for(did=pds_account.did))
     assert pds.login_count(pds_account.did) == 1
+    # It was a refresh: new tokens (the refresh token rotates), stored.
+    account.refresh_from_db()
+    _, _, new_access, new_refresh, _ = account.session.split(":::")
+    assert new_refresh != refresh and new_access != _with_bad_signature(access)
+
+
+@pytest.mark.usefixtures("pds")
+def test_sessions_past_the_open_limit_close_and_reopen_without_a_login(settings):
+    settings.PDS_OPEN_SESSIONS = 1
+    first, second = create_test_account(prefix="open1"), create_test_account(prefix="open2")
+    pds.forget_sessions()
+    for account in (first, second):
+        Account.objects.filter(did=account.did).update(session="")  # make each log in once
+        _write_one(pds.repo_for(did=account.did, password=account.password))
+    assert len(pds.sessions._repos) == 1  # the first one's client was closed
+
+    _write_one(pds.repo_for(did=first.did))  # reopened from its stored session
+
+    assert (pds.login_count(first.did), pds.login_count(second.did)) == (1, 1)
 
 
 def _with_bad_signature(token: str) -> str:
@@ -111,3 +130,15 @@ def test_a_repo_repr_shows_no_tokens(pds_account):
     session = Account.objects.get(did=pds_account.did).session
     for token in session.split(":::")[2:4]:
         assert token not in repr(repo)
+
+
+def test_a_password_the_sdk_refuses_is_a_permanent_error_that_never_shows_it(pds_account):
+    """A numeric users.atproto.password makes the SDK's pydantic models
+    refuse it, with the value in the exception's text."""
+    from migrator import pds
+
+    pds.forget_sessions()
+    with pytest.raises(pds.PdsError) as raised:
+        pds.repo_for(handle=pds_account.handle, password=987654321)
+    assert raised.value.permanent
+    assert "987654321" not in str(raised.value) and "987654321" not in repr(raised.value)

@@ -160,3 +160,94 @@ def test_nuked_paintings_are_skipped_when_configured(mongo_db, settings):
     run("seed_paintings")
     assert PaintingMigration.objects.get(nuked=True).skip_reason == SkipReason.NUKED
     assert PaintingMigration.objects.get(nuked=False).status == Status.PENDING
+
+
+HOSTILE = {
+    "when before 1970": ({"when": dt.datetime(1969, 7, 20, tzinfo=dt.UTC)}, SkipReason.BAD_WHEN, "1969-07-20, outside the dates a record key can hold"),
+    "when in year 3000": ({"when": dt.datetime(3000, 1, 1, tzinfo=dt.UTC)}, SkipReason.BAD_WHEN, "3000-01-01, outside the dates"),
+    "_id a 24-hex string": ({"_id": "65a1b2c3d4e5f6a7b8c9d0e1"}, SkipReason.BAD_REF, "`_id` is str '65a1b2c3d4e5f6a7b8c9d0e1', not an ObjectId"),
+    "_id a long string": ({"_id": "x" * 300}, SkipReason.BAD_REF, "not an ObjectId"),
+    "_id a number": ({"_id": 12345}, SkipReason.BAD_REF, "`_id` is int 12345"),
+    "user an ObjectId": ({"user": ObjectId("65a1b2c3d4e5f6a7b8c9d0e1")}, SkipReason.BAD_OWNER, "`user` is ObjectId ObjectId('65a1b2c3d4e5f6a7b8c9d0e1'), not a user id"),
+    "user a number": ({"user": 7}, SkipReason.BAD_OWNER, "`user` is int 7, not a user id"),
+    "user empty": ({"user": ""}, SkipReason.BAD_OWNER, "`user` is str '', not a user id"),
+    "nuked yes": ({"nuked": "yes"}, SkipReason.BAD_NUKED, "`nuked` is str 'yes', not true or false"),
+    "nuked 1": ({"nuked": 1}, SkipReason.BAD_NUKED, "`nuked` is int 1"),
+    "nuked 'true'": ({"nuked": "true"}, SkipReason.BAD_NUKED, "`nuked` is str 'true'"),
+    "slug unicode": ({"slug": "２０２３.８.２４"}, SkipReason.BAD_SLUG, "cannot be part of an image URL"),
+    "slug huge": ({"slug": "1." * 500_000}, SkipReason.TOO_LONG, "slug is 1000000 characters"),
+    "slug a number": ({"slug": 2023.8}, SkipReason.MISSING_SLUG, "no slug"),
+    "code a list": ({"code": ["a3b"]}, SkipReason.BAD_CODE, "no code"),
+    "code empty": ({"code": ""}, SkipReason.BAD_CODE, "no code"),
+    "when null": ({"when": None}, SkipReason.BAD_WHEN, "not a date (missing)"),
+}
+
+
+@pytest.mark.parametrize(("change", "reason", "words"), HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_documents_are_skipped_with_a_reason_and_spare_their_neighbours(mongo_db, change, reason, words):
+    hostile = painting(**change)
+    neighbours = [painting(code="n1a"), painting(code="n2b", slug="2023.8.24.16.21.10.000")]
+    mongo_db.paintings.insert_many([neighbours[0], hostile, neighbours[1]])
+
+    run("seed_paintings")
+
+    rows = {row.ref: row for row in PaintingMigration.objects.all()}
+    assert len(rows) == 3
+    row = next(row for ref, row in rows.items() if ref not in {str(n["_id"]) for n in neighbours})
+    assert (row.status, row.skip_reason) == (Status.SKIPPED, reason)
+    assert words in row.skip_detail
+    assert len(row.ref) <= 64
+    for neighbour in neighbours:
+        assert rows[str(neighbour["_id"])].status == Status.PENDING
+
+
+def test_a_user_that_names_no_one_is_never_taken_for_a_guest(mongo_db):
+    mongo_db.paintings.insert_many([painting(user=7), painting(user=None, code="g1a"), painting(code="g2b")])
+    report = run("seed_paintings")
+    assert "anonymous:  2" in report  # null and missing; the number is not a guest
+    assert sorted(PaintingMigration.objects.filter(owner="").values_list("status", flat=True)) == [Status.PENDING, Status.PENDING]
+    bad = PaintingMigration.objects.get(skip_reason=SkipReason.BAD_OWNER)
+    assert bad.owner and not bad.is_anonymous and bad.account_did == ""
+
+
+def test_a_handle_that_is_not_text_skips_only_its_owners_paintings(mongo_db):
+    mongo_db.users.insert_many(
+        [{"_id": f"auth0|{name}", "atproto": {"did": f"did:plc:{name}", "handle": f"{name}.test", "password": "p"}} for name in ("odd", "fine")]
+    )
+    mongo_db["@handles"].insert_many([{"_id": "auth0|odd", "handle": 1234}, {"_id": "auth0|fine", "handle": "fine"}])
+    mongo_db.paintings.insert_many([painting(user="auth0|odd"), painting(user="auth0|fine", code="f1a")])
+    run("seed_paintings")
+    assert PaintingMigration.objects.get(owner="auth0|odd").skip_reason == SkipReason.NO_HANDLE
+    assert PaintingMigration.objects.get(owner="auth0|fine").status == Status.PENDING
+
+
+def test_an_unusable_password_is_a_readable_skip_that_never_shows_it(mongo_db):
+    mongo_db.users.insert_one({"_id": "auth0|num", "atproto": {"did": "did:plc:num", "handle": "num.test", "password": 987654321}})
+    mongo_db["@handles"].insert_one({"_id": "auth0|num", "handle": "num"})
+    mongo_db.paintings.insert_one(painting(user="auth0|num"))
+    run("seed_paintings")
+    row = PaintingMigration.objects.get()
+    assert (row.status, row.skip_reason) == (Status.SKIPPED, SkipReason.NO_ACCOUNT)
+    assert row.skip_detail == "users.atproto is unusable: password is int, not text."
+    assert "987654321" not in "".join(row.events.values_list("message", flat=True))
+
+
+def test_what_the_engine_learned_survives_a_reseed(mongo_db):
+    """A recording found on storage and a DID learned at login are the
+    engine's; MongoDB knows neither, and a re-seed must not forget them."""
+    mongo_db.users.insert_one({"_id": "auth0|nodid", "atproto": {"handle": "nodid.test", "password": "p"}})
+    mongo_db["@handles"].insert_one({"_id": "auth0|nodid", "handle": "nodid"})
+    document = painting(user="auth0|nodid")
+    mongo_db.paintings.insert_one(document)
+    run("seed_paintings")
+    PaintingMigration.objects.update(has_recording=True, account_did="did:plc:learned")
+
+    run("seed_paintings")
+    row = PaintingMigration.objects.get()
+    assert (row.has_recording, row.account_did) == (True, "did:plc:learned")
+
+    # A new slug is a new URL: the recording must be looked for again.
+    mongo_db.paintings.update_one({"_id": document["_id"]}, {"$set": {"slug": "2023.8.24.16.21.09.999"}})
+    run("seed_paintings")
+    row.refresh_from_db()
+    assert (row.has_recording, row.account_did) == (False, "did:plc:learned")

@@ -48,3 +48,42 @@ def test_a_bad_value_stops_a_command_before_it_runs():
 def test_a_database_password_is_never_echoed():
     result = check(DATABASE_URL="mysql://user:s3cret-pass@db/x")
     assert "s3cret-pass" not in result.stderr + result.stdout
+
+
+PRODUCTION = {
+    "SECRET_KEY": "q8Jz-3vNw7Ld0pXr2TfY9mKc5HbG1sRe6UaW4oPi8EyZ0nMl7dQ",
+    "ALLOWED_HOSTS": "migrate.aesthetic.computer",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
+    "SYNC_WEBHOOK_SECRET": "hook-secret-value",
+    "PDS_ADMIN_PASSWORD": "admin-password-value",
+    "LEXICON_ACCOUNT_PASSWORD": "lexicon-password-value",
+    "PDS_URL": "https://at.aesthetic.computer",
+    "USER_MEDIA_URL": "https://aesthetic.computer/media",
+    "GUEST_MEDIA_URL": "https://art.aesthetic.computer",
+    "MONGODB_URI": "mongodb://mongo.aesthetic.computer:27017/",
+    "PDS_HANDLE_DOMAIN": ".aesthetic.computer",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "HTTPS": "true",
+}
+
+
+def check_deploy(**environment):
+    # Nothing of this test process's own set-up (the browser test sets DJANGO_ALLOW_ASYNC_UNSAFE).
+    env = {key: value for key, value in os.environ.items() if key not in PRODUCTION and key != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    return subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env={**env, **environment}, capture_output=True, text=True)
+
+
+def test_check_deploy_lists_everything_production_needs_on_an_unconfigured_checkout():
+    result = check_deploy()
+    assert result.returncode != 0
+    for variable in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL=postgres", "SYNC_WEBHOOK_SECRET", "PDS_ADMIN_PASSWORD",
+                     "LEXICON_ACCOUNT_PASSWORD", "PDS_URL", "USER_MEDIA_URL", "MONGODB_URI", "PDS_HANDLE_DOMAIN", "REDIS_URL"):  # fmt: skip
+        assert f"Set {variable}" in result.stderr, variable
+
+
+def test_check_deploy_passes_when_production_is_configured_and_shows_no_value():
+    result = check_deploy(**PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert "migrator." not in result.stdout + result.stderr
+    for secret in ("hook-secret-value", "admin-password-value", "lexicon-password-value", PRODUCTION["SECRET_KEY"]):
+        assert secret not in result.stdout + result.stderr

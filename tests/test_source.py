@@ -68,7 +68,7 @@ def test_write_back_sets_rkey_and_uri_in_bulk(paintings, mongo_db):
         source.WriteBack(ref=str(document["_id"]), rkey=f"rkey{n}", uri=f"at://did:plc:anon/computer.aesthetic.painting/rkey{n}")
         for n, document in enumerate(targets)
     )
-    assert written == 2
+    assert written == set()  # every write-back matched its painting
     stored = mongo_db.paintings.find_one({"_id": targets[1]["_id"]})
     assert stored["atproto"] == {"rkey": "rkey1", "uri": "at://did:plc:anon/computer.aesthetic.painting/rkey1"}
     assert source.rkeys_clear([str(targets[1]["_id"])]) == 1
@@ -84,3 +84,58 @@ def test_duplicate_codes_name_the_oldest_painting(mongo_db):
 def test_a_bad_ref_is_a_value_error():
     with pytest.raises(ValueError, match="not a MongoDB ObjectId"):
         source.paintings_query(refs=["nope"])
+
+
+def test_write_back_names_the_paintings_it_could_not_find(paintings, mongo_db):
+    kept, deleted = paintings[4], paintings[5]
+    mongo_db.paintings.delete_one({"_id": deleted["_id"]})
+    unmatched = source.rkeys_write_back(
+        [source.WriteBack(ref=str(document["_id"]), rkey="3k2yihcrp6f2c", uri="at://x/y/3k2yihcrp6f2c") for document in (kept, deleted)]
+    )
+    assert unmatched == {str(deleted["_id"])}
+    assert mongo_db.paintings.find_one({"_id": kept["_id"]})["atproto"]["rkey"] == "3k2yihcrp6f2c"
+
+
+def test_guests_are_paintings_whose_user_is_missing_or_null(paintings, mongo_db):
+    mongo_db.paintings.insert_many([{"_id": ObjectId(), "user": None}, {"_id": ObjectId(), "user": 42}])
+    assert len(list(source.paintings_stream(anonymous=True))) == 5  # 4 without user, 1 null
+    assert len(list(source.paintings_stream(anonymous=False))) == 5  # 4 owned, 1 with a user that is not an id
+
+
+def test_unusable_credentials_say_why_without_the_password(mongo_db):
+    secret = "s3cret-pa55word"
+    mongo_db.users.insert_many(
+        [
+            {"_id": "numeric", "atproto": {"did": "did:plc:n", "handle": "n.test", "password": 12345678}},
+            {"_id": "no-password", "atproto": {"did": "did:plc:p", "handle": "p.test"}},
+            {"_id": "list-handle", "atproto": {"handle": ["x"], "password": secret}},
+            {"_id": "string", "atproto": secret},
+            {"_id": "no-did", "atproto": {"handle": "d.test", "password": secret}},
+            {"_id": "none"},
+        ]
+    )
+    found = source.credentials_for(["numeric", "no-password", "list-handle", "string", "no-did", "none"])
+    assert set(found) == {"numeric", "no-password", "list-handle", "string", "no-did"}
+    assert found["numeric"].problem == "users.atproto is unusable: password is int, not text."
+    assert found["no-password"].problem == "users.atproto has no password."
+    assert found["list-handle"].problem == "users.atproto is unusable: handle is list, not text."
+    assert found["string"].problem == "users.atproto is str, not a document."
+    assert (found["no-did"].usable, found["no-did"].did) == (True, "")
+    for credentials in found.values():
+        assert secret not in credentials.problem and "12345678" not in credentials.problem
+        assert secret not in repr(credentials)
+
+
+def test_handles_that_are_not_text_are_absent(mongo_db):
+    mongo_db["@handles"].insert_many([{"_id": "a", "handle": 7}, {"_id": "b", "handle": ""}, {"_id": "c", "handle": "cee"}, {"_id": "d", "handle": None}])
+    assert source.handles_for(["a", "b", "c", "d"]) == {"c": "cee"}
+
+
+def test_a_date_outside_pythons_range_decodes_instead_of_breaking_the_cursor(mongo_db):
+    """SecantusDB (Python too) cannot store such a date, so this decodes the
+    BSON a real MongoDB would send with the codec options the product uses."""
+    import bson
+    from bson.datetime_ms import DatetimeMS
+
+    document = bson.decode(bson.encode({"when": DatetimeMS(2**62)}), codec_options=source.database().codec_options)
+    assert isinstance(document["when"], DatetimeMS)

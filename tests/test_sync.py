@@ -145,3 +145,118 @@ def test_the_schedule_releases_paintings_a_dead_worker_left_running(mongo_db):
 
     assert result.released == 1
     assert PaintingMigration.objects.get(pk=painting.pk).status == Status.QUEUED
+
+
+def test_the_schedule_requeues_paintings_whose_job_the_broker_lost(mongo_db, django_capture_on_commit_callbacks):
+    """A killed cluster on the Redis broker takes the jobs it had fetched
+    with it; nothing else would ever move these rows again."""
+    from django_q.models import OrmQ
+
+    painting = PaintingMigration.objects.create(ref="3" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now())
+    engine.paintings_enqueue(PaintingMigration.objects.filter(pk=painting.pk), actor="test")  # its job never sent: "lost"
+    PaintingMigration.objects.filter(pk=painting.pk).update(claimed_at=timezone.now() - timedelta(hours=1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = sync.paintings_sync(actor="schedule:test")
+
+    assert result.lost == 1
+    painting.refresh_from_db()
+    assert painting.status == Status.QUEUED and painting.claimed_at > timezone.now() - timedelta(minutes=1)
+    assert painting.events.filter(message__contains="its job was lost").exists()
+    assert OrmQ.objects.count() == 1  # the new job, in the broker
+
+
+def test_queued_paintings_wait_while_the_broker_still_holds_jobs(mongo_db, django_capture_on_commit_callbacks):
+    painting = PaintingMigration.objects.create(ref="4" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        engine.paintings_enqueue(PaintingMigration.objects.filter(pk=painting.pk), actor="test")
+    PaintingMigration.objects.filter(pk=painting.pk).update(claimed_at=timezone.now() - timedelta(hours=1))
+
+    assert engine.jobs_waiting() == 1
+    assert sync.paintings_sync(actor="schedule:test").lost == 0
+    assert PaintingMigration.objects.get(pk=painting.pk).status == Status.QUEUED
+
+
+def test_a_job_that_cannot_be_sent_leaves_its_paintings_pending(mongo_db, monkeypatch, django_capture_on_commit_callbacks):
+    """The broker refusing the job is simulated at django-q2's async_task
+    (a broker outage on demand is not something this machine can stage for
+    one call); the rows must not wait as queued for a job that never was."""
+    import django_q.tasks
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(django_q.tasks, "async_task", broker_down)
+    painting = PaintingMigration.objects.create(ref="5" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = engine.paintings_enqueue(PaintingMigration.objects.filter(pk=painting.pk), actor="test")
+
+    assert queued == 1
+    painting.refresh_from_db()
+    assert painting.status == Status.PENDING
+    assert painting.events.filter(message__contains="Could not queue the job (ConnectionError)").exists()
+
+
+@pytest.fixture
+def fresh_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def raw_hook(client, body: bytes, *, timestamp=None, signature=None):
+    timestamp = str(int(time.time())) if timestamp is None else timestamp
+    signature = signature_for(body, timestamp, SECRET) if signature is None else signature
+    return client.post("/hooks/painting", body, content_type="application/json", headers={"X-AC-Timestamp": timestamp, "X-AC-Signature": signature})
+
+
+@pytest.mark.parametrize(
+    ("body", "timestamp", "signature", "status"),
+    [
+        (b'{"ref": "65f0c0ffee0000000000beef"}', None, "sha256=\u00e9\u00e9", 401),  # non-ASCII signature
+        (b'{"ref": "65f0c0ffee0000000000beef"}', "\u0661\u0662\u0663", None, 401),  # unicode digits as a timestamp
+        (b'{"ref": "0x65f0c0ffee0000000000be"}', None, None, 400),  # int(ref, 16) took 0x…
+        (b'{"ref": "65f0_c0ffee000000000beef"}', None, None, 400),  # … and underscores
+        (b'["65f0c0ffee0000000000beef"]', None, None, 400),
+        (b"not json", None, None, 400),
+        (b'{"ref": "' + b"a" * 2000 + b'"}', None, None, 413),
+    ],
+    ids=["non-ascii-signature", "unicode-timestamp", "0x-ref", "underscore-ref", "a-list", "not-json", "huge-body"],
+)
+def test_malformed_hook_calls_get_a_4xx_with_a_reason(client, hook, mongo_db, fresh_cache, body, timestamp, signature, status):
+    response = raw_hook(client, body, timestamp=timestamp, signature=signature)
+    assert response.status_code == status
+    assert response.json()["error"]
+    assert not PaintingMigration.objects.exists()
+
+
+@pytest.mark.pds
+def test_a_replayed_hook_call_is_refused(world, client, hook, fresh_cache):
+    ref = world.add_painting()
+    body = json.dumps({"ref": ref}).encode()
+    timestamp = str(int(time.time()))
+    assert raw_hook(client, body, timestamp=timestamp).status_code == 202
+    replay = raw_hook(client, body, timestamp=timestamp)
+    assert replay.status_code == 409 and "replay" in replay.json()["error"]
+    assert PaintingMigration.objects.get(ref=ref).events.filter(actor="hook:painting", to_status=Status.QUEUED).count() == 1
+
+
+@pytest.mark.pds
+def test_a_hook_call_looks_up_only_its_own_paintings_code(world, client, hook, fresh_cache, monkeypatch):
+    """A spy on the one MongoDB look-up that used to scan the whole collection."""
+    from migrator import source
+
+    refs = [world.add_painting() for _ in range(5)]
+    calls = []
+    real = source.duplicate_codes
+
+    def spy(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(source, "duplicate_codes", spy)
+    assert post_hook(client, {"ref": refs[2]}).status_code == 202
+    assert calls == [{"codes": [world.paintings[refs[2]]["code"]]}]

@@ -10,7 +10,7 @@ Every failure is a PdsError whose ``kind`` is "permanent", "transient" or
 retried here first, as settings.PDS_RETRY_* and PDS_RATE_LIMIT_* allow.
 """
 
-from .accounts import account_create, account_did, account_ensure, account_register, admin_password_update, session_keep
+from .accounts import account_create, account_did, account_ensure, account_register, admin_password_update, public_record_get, session_keep
 from .errors import PdsError, RecordConflict
 from .repo import MAX_WRITES_PER_CALL, RecordRef, Repo, StoredRecord, Write, record_json
 from .sessions import LOGINS, forget_sessions, login_count, repo_for
@@ -30,6 +30,7 @@ __all__ = [
     "account_register",
     "admin_password_update",
     "forget_sessions",
+    "public_record_get",
     "login_count",
     "record_json",
     "repo_for",

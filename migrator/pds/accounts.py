@@ -14,6 +14,7 @@ from migrator.models import Account
 from .calls import Pacing, RetryPolicy, call
 from .client import admin_client, sdk_client
 from .errors import PdsError
+from .repo import Repo
 
 log = logging.getLogger("migrator.pds")
 
@@ -76,6 +77,18 @@ def account_did(handle: str) -> str | None:
         raise
     finally:
         client.request.close()
+
+
+def public_record_get(*, did: str, collection: str, rkey: str, policy: RetryPolicy | None = None):
+    """A record anyone may read (getRecord needs no session), or None when
+    there is none: ``Repo.record_get`` through a client with no session.
+    Writes nothing and logs in as no one. Raises PdsError."""
+    pacing = Pacing()
+    repo = Repo(did=did, handle="", client=sdk_client(pacing), pacing=pacing, policy=policy or RetryPolicy.from_settings())
+    try:
+        return repo.record_get(collection=collection, rkey=rkey)
+    finally:
+        repo.client.request.close()
 
 
 def admin_password_update(*, did: str, password: str) -> None:

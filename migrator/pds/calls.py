@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from atproto_core.exceptions import AtProtocolError
+import pydantic
 from django.conf import settings
 
 from .errors import PdsError, classify, is_token_error
@@ -89,7 +90,7 @@ def call(
         REQUESTS[0] += 1
         try:
             return request()
-        except (AtProtocolError, PdsError) as exc:  # anything else is a bug: let it through
+        except (AtProtocolError, PdsError, pydantic.ValidationError) as exc:  # anything else is a bug: let it through
             error = classify(exc, action)
         attempt += 1
         if renew_session and not renewed and is_token_error(error):

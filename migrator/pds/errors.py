@@ -1,5 +1,6 @@
 """The one exception type of migrator.pds, and how SDK failures map onto it."""
 
+import pydantic
 from atproto_client import exceptions as sdk
 
 PERMANENT = "permanent"
@@ -79,8 +80,12 @@ def classify(exc: Exception, action: str) -> PdsError:
         return exc
     if isinstance(exc, sdk.RequestErrorBase):
         return _from_response(exc, action)
-    if isinstance(exc, (sdk.LoginRequiredError, sdk.ModelError)):
+    if isinstance(exc, sdk.LoginRequiredError):
         return PdsError(f"{action}: {type(exc).__name__}: {exc}", PERMANENT)
+    if isinstance(exc, (sdk.ModelError, pydantic.ValidationError)):
+        # The SDK refused the values before sending them. Its text quotes
+        # them (a password, a token): name the type only. Retrying cannot help.
+        return PdsError(f"{action}: the SDK refused the values given ({type(exc).__name__}; not shown, they may be secret)", PERMANENT)
     return PdsError(f"{action}: {type(exc).__name__}", TRANSIENT)
 
 

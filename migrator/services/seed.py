@@ -3,20 +3,59 @@
 Idempotent and cheap to re-run: documents are read in batches, compared with
 their rows, and only differences are written (bulk create / bulk update).
 A migrated row keeps its rkey and history whatever MongoDB says later.
+
+Each row carries the fingerprint of the fields its record is made of
+(``source_fingerprint``); the engine stores, with the record it wrote, the
+fingerprint it wrote it from (``record_fingerprint``). A migrated row whose
+two fingerprints differ has a stale record: ``paintings_mark_stale`` puts
+it back to pending, and the engine rewrites the record under the same key.
+Whatever order edits, seeds and runs happen in, the record converges to
+MongoDB's current document.
+
+Facts the engine learned are kept across seeds: a recording found on
+storage (until the slug or handle it was found under changes) and the DID
+an account logged in as (until the owner changes).
+
+How each field MongoDB holds is read (anything else skips the painting with
+the reason given, and the skip lifts when MongoDB is fixed):
+
+- ``_id``: an ObjectId. Anything else: skipped, "`_id` is not an ObjectId"
+  (no record key can be made from it and the write-back could not find it).
+- ``user``: missing or null: a guest painting (the anonymous account); a
+  non-empty string: the owner's auth0 sub; anything else (a number, an
+  ObjectId, ""): skipped, "`user` is not a user id", never re-homed as a guest.
+- ``nuked``: true, false, missing or null. Anything else ("yes", 1): skipped,
+  "`nuked` is not true or false", since guessing could publish a nuked painting.
+- ``slug``: text of digits and dots (guest slugs "image:recording"), at
+  most the lexicon's 64 characters. Missing, not text, too long or unfit for
+  a URL: skipped with that reason.
+- ``code``: non-empty text of at most 10 characters; a code shared by
+  several paintings stays with the oldest, the others are skipped.
+- ``when``: a date from 1970 to 2255 (what a record key can hold); anything
+  else, including dates outside Python's range: skipped.
+- ``atproto.rkey``/``uri``: text; other types read as absent.
+- ``@handles.handle``: non-empty text, else the owner has no handle (skipped).
+- ``users.atproto``: ``handle`` and ``password`` as text, ``did`` text or
+  absent. Missing: skipped, no account; present but unusable: skipped with
+  what is wrong (its type, never its value). A user with no ``did`` whose
+  handle and password the PDS refuses is skipped as an incomplete account.
 """
 
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bson import ObjectId
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from migrator import source
 from migrator.models import Account, MigrationEvent, PaintingMigration, SkipReason, Status
-from migrator.records import Problem, SourceFields, painting_problem, source_fields
-from migrator.services.state import painting_note, painting_transition
+from django.db.models import F
+
+from migrator.records import Problem, SourceFields, painting_fingerprint, painting_problem, source_fields
+from migrator.services.state import painting_note, painting_transition, paintings_transition
 
 # Reasons that come from the data itself: seeding sets them, and lifts them
 # when the document is fixed. Other reasons (set by staff or by a run) stay.
@@ -31,11 +70,16 @@ DATA_REASONS = frozenset(
         SkipReason.NO_ACCOUNT,
         SkipReason.NO_HANDLE,
         SkipReason.NUKED,
+        SkipReason.BAD_REF,
+        SkipReason.BAD_OWNER,
+        SkipReason.BAD_NUKED,
+        SkipReason.GONE,
     }
 )
-# Fields a record is made of: when one changes, a migrated record is stale.
-RECORD_FIELDS = ("slug", "code", "when", "nuked")
-MIRRORED_FIELDS = ("slug", "code", "owner", "owner_handle", "account_did", "when", "nuked", "has_recording")
+# The owner of a painting whose ``user`` names no one: not "" (which means a
+# guest painting), so it is never counted or migrated as one.
+INVALID_OWNER = "(invalid user)"
+MIRRORED_FIELDS = ("slug", "code", "owner", "owner_handle", "account_did", "when", "nuked", "has_recording", "source_fingerprint")
 
 
 @dataclass
@@ -87,28 +131,81 @@ def paintings_seed(
     sync); ``refs`` only those paintings (the upload hook).
     """
     report = SeedReport()
-    duplicates = source.duplicate_codes()
+    # A seed of chosen paintings (the upload hook) looks up only their codes,
+    # so a call costs work proportional to its paintings, not the collection.
+    duplicates = None if refs is not None else source.duplicate_codes()
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
     for documents in source.paintings_batches(batch_size=batch_size, after_ref=after_ref, refs=refs):
+        if refs is not None:
+            duplicates = source.duplicate_codes(codes=[code for document in documents if isinstance(code := document.get("code"), str)])
         _seed_batch(documents, duplicates=duplicates, anonymous_did=anonymous_did, actor=actor, report=report)
-        report.last_ref = max(report.last_ref, str(documents[-1]["_id"]))
+        object_ids = [str(document["_id"]) for document in documents if isinstance(document["_id"], ObjectId)]
+        report.last_ref = max([report.last_ref, *object_ids])
         if on_batch:
             on_batch(report)
+    paintings_mark_stale(actor=actor, refs=refs)
     return report
 
 
-def _seed_batch(documents, *, duplicates, anonymous_did, actor, report) -> None:
+def paintings_unseeded(*, batch_size: int = 1000, **filters) -> list[PaintingMigration]:
+    """The rows a seed would add for MongoDB's paintings that are not in the
+    state table yet, unsaved, with the status a seed would give them: what a
+    dry run previews on a console that has not seeded. Takes the filters of
+    ``source.paintings_query``. Writes nothing anywhere."""
+    duplicates = source.duplicate_codes()
+    anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
+    rows = []
+    for documents in source.paintings_batches(batch_size=batch_size, **filters):
+        plan = _plan(documents, duplicates=duplicates, anonymous_did=anonymous_did)
+        rows += [_new_row(desired) for row, desired in plan.rows if row is None]
+    return rows
+
+
+def paintings_mark_stale(*, actor: str, refs: list[str] | None = None) -> int:
+    """Put back to pending every migrated painting whose record was written
+    from other fields than MongoDB now has (an edit that landed while it
+    was being migrated, or since). Returns how many. The engine rewrites
+    each record under its key (or removes it, for a nuked painting under
+    NUKED_PAINTINGS=skip)."""
+    stale = PaintingMigration.objects.filter(status=Status.MIGRATED).exclude(record_fingerprint=F("source_fingerprint"))
+    if refs is not None:
+        stale = stale.filter(ref__in=refs)
+    return len(
+        paintings_transition(
+            stale, from_statuses=[Status.MIGRATED], to=Status.PENDING, actor=actor,
+            message="MongoDB changed since the record was written; it will be rewritten under the same key.",
+        )  # fmt: skip
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a seed wants for one batch of documents: each document's row
+    (None when new) with its Desired, and the owners' handles and accounts."""
+
+    rows: list[tuple[PaintingMigration | None, Desired]]
+    handles: dict
+    credentials: dict
+
+
+def _plan(documents, *, duplicates, anonymous_did) -> Plan:
     sources = [source_fields(document) for document in documents]
     owners = {fields.owner for fields in sources if fields.owner}
     handles = source.handles_for(owners)
     credentials = source.credentials_for(owners)
     existing = PaintingMigration.objects.in_bulk([fields.ref for fields in sources], field_name="ref")
-
-    new_rows, changed = [], []
+    rows = []
     for document, fields in zip(documents, sources, strict=True):
-        desired = _desired(document, fields, handles, credentials, duplicates, anonymous_did)
-        _count(report, fields, desired, credentials, handles)
         row = existing.get(fields.ref)
+        rows.append((row, _desired(document, fields, row, handles, credentials, duplicates, anonymous_did)))
+    return Plan(rows=rows, handles=handles, credentials=credentials)
+
+
+def _seed_batch(documents, *, duplicates, anonymous_did, actor, report) -> None:
+    plan = _plan(documents, duplicates=duplicates, anonymous_did=anonymous_did)
+    new_rows, changed = [], []
+    for row, desired in plan.rows:
+        _count(report, desired.source, desired, plan.credentials, plan.handles)
         if row is None:
             new_rows.append(_new_row(desired))
         elif _differs(row, desired):
@@ -121,12 +218,14 @@ def _seed_batch(documents, *, duplicates, anonymous_did, actor, report) -> None:
     report.updated += len(changed)
 
 
-def _desired(document, fields, handles, credentials, duplicates, anonymous_did) -> Desired:
+def _desired(document, fields, row, handles, credentials, duplicates, anonymous_did) -> Desired:
     problem = painting_problem(document, fields, duplicate_of=duplicates.get(fields.code))
     handle = handles.get(fields.owner, "") if fields.owner else ""
     account = credentials.get(fields.owner) if fields.owner else None
     if problem is None and fields.owner and account is None:
         problem = Problem(SkipReason.NO_ACCOUNT, "The owner has no ATProto account in MongoDB (users.atproto).")
+    if problem is None and account is not None and not account.usable:
+        problem = Problem(SkipReason.NO_ACCOUNT, account.problem)
     if problem is None and fields.owner and not handle:
         problem = Problem(SkipReason.NO_HANDLE, "The owner has no handle in @handles, so the image URL is unknown.")
     if problem is None and fields.nuked and settings.NUKED_PAINTINGS == "skip":
@@ -134,21 +233,45 @@ def _desired(document, fields, handles, credentials, duplicates, anonymous_did) 
     values = {
         "slug": fields.slug[:255],
         "code": fields.code[:64],
-        "owner": fields.owner[:255],
+        "owner": fields.owner[:255] or (INVALID_OWNER if fields.owner_problem else ""),
         "owner_handle": handle[:255],
-        "account_did": (account.did if account else "") if fields.owner else anonymous_did,
+        "account_did": _account_did(fields, row, account, anonymous_did),
         "when": fields.when,
         "nuked": fields.nuked,
-        "has_recording": fields.has_recording,
     }
+    values["has_recording"] = _has_recording(fields, row, values)
+    values["source_fingerprint"] = painting_fingerprint(
+        slug=values["slug"], code=values["code"], when=values["when"], nuked=values["nuked"],
+        owner=values["owner"], owner_handle=values["owner_handle"],
+    )  # fmt: skip
     return Desired(values=values, problem=problem, source=fields)
+
+
+def _account_did(fields: SourceFields, row, account, anonymous_did: str) -> str:
+    """The DID the painting's record lives under. MongoDB's ``users.atproto.did``
+    when it has one; else the DID the engine learned by logging in, as long
+    as the owner is the same."""
+    if fields.is_anonymous:
+        return anonymous_did or (row.account_did if row is not None and not row.owner else "")
+    if not fields.owner:
+        return ""
+    if account is not None and account.usable and account.did:
+        return account.did[:255]
+    return row.account_did if row is not None and row.owner == fields.owner else ""
+
+
+def _has_recording(fields: SourceFields, row, values: dict) -> bool:
+    """A guest slug names its recording; a recording the engine found on
+    storage counts until the URL it was found under (slug, handle) changes."""
+    learned = row is not None and row.has_recording and (row.slug, row.owner_handle) == (values["slug"], values["owner_handle"])
+    return fields.has_recording or learned
 
 
 def _count(report: SeedReport, fields, desired: Desired, credentials, handles) -> None:
     report.seen += 1
-    if fields.owner:
+    if not fields.is_anonymous:
         report.user_paintings += 1
-        report.paintings_by_owner[fields.owner] += 1
+        report.paintings_by_owner[fields.owner or INVALID_OWNER] += 1
         if fields.owner in credentials:
             report.owners_with_account.add(fields.owner)
         if fields.owner in handles:
@@ -161,6 +284,9 @@ def _count(report: SeedReport, fields, desired: Desired, credentials, handles) -
 
 def _new_row(desired: Desired) -> PaintingMigration:
     row = PaintingMigration(ref=desired.source.ref, **desired.values)
+    # A record MongoDB already points at is taken as written from these fields;
+    # compare_paintings checks it.
+    row.record_fingerprint = row.source_fingerprint
     if desired.problem:
         row.status = Status.SKIPPED
         row.skip_reason = desired.problem.reason
@@ -199,6 +325,8 @@ def _seed_message(row: PaintingMigration) -> str:
 def _differs(row: PaintingMigration, desired: Desired) -> bool:
     if any(getattr(row, name) != value for name, value in desired.values.items()):
         return True
+    if row.status == Status.MIGRATED and row.record_fingerprint != desired.values["source_fingerprint"]:
+        return True
     return _status_action(row, desired) is not None
 
 
@@ -212,13 +340,12 @@ def _update(changed: list[tuple[PaintingMigration, Desired]], *, actor: str) -> 
         differences = [
             f"{name} {getattr(row, name)!r} → {value!r}"
             for name, value in desired.values.items()
-            if getattr(row, name) != value
+            if getattr(row, name) != value and name != "source_fingerprint"
         ]
-        stale_record = row.status == Status.MIGRATED and any(
-            getattr(row, name) != desired.values[name] for name in RECORD_FIELDS
-        )
+        stale_record = row.status == Status.MIGRATED and row.record_fingerprint != desired.values["source_fingerprint"]
         for name, value in desired.values.items():
             setattr(row, name, value)
+        row.updated_at = timezone.now()  # bulk_update does not apply auto_now
         plans.append((row, desired, differences, stale_record))
     PaintingMigration.objects.bulk_update([row for row, *_ in plans], MIRRORED_FIELDS + ("updated_at",))
     for row, desired, differences, stale_record in plans:

@@ -40,20 +40,28 @@ def painting_transition(
     to: str,
     actor: str,
     message: str = "",
+    holder: str | None = None,
+    expect: dict | None = None,
     **fields,
 ) -> bool:
     """Move one painting from its current status to ``to``.
 
     Returns False, changing nothing, when the row's status in the database is
-    no longer ``painting.status`` (another worker or staff member moved it).
+    no longer ``painting.status`` (another worker or staff member moved it),
+    when ``holder`` is given and the row is no longer claimed by it (its
+    lease ran out and another worker took it), or when a field named in
+    ``expect`` no longer has the value given there.
     Raises IllegalTransition for a change the state machine forbids.
     On success ``painting`` is updated in memory too.
     """
     from_status = painting.status
     _check_transition(from_status, to)
     now = timezone.now()
+    conditions = dict(expect or {})
+    if holder is not None:
+        conditions["claimed_by"] = holder
     with transaction.atomic():
-        updated = PaintingMigration.objects.filter(pk=painting.pk, status=from_status).update(
+        updated = PaintingMigration.objects.filter(pk=painting.pk, status=from_status, **conditions).update(
             status=to, updated_at=now, **fields
         )
         if not updated:

@@ -4,8 +4,10 @@ ATProto without staff action.
 A django-q2 schedule calls ``paintings_sync`` every minute: it reads the
 paintings inserted since the last run (and, every SYNC_FULL_EVERY_MINUTES,
 all of them, to catch edits such as nuking), queues what is pending,
-re-queues paintings that failed for a passing reason, and releases paintings
-a dead worker left running. The upload function
+re-queues paintings that failed for a passing reason, releases paintings
+a dead worker left running and re-queues paintings whose job the broker
+lost. Every seed also puts back to pending the migrated paintings whose
+record MongoDB has changed since (see migrator.services.seed). The upload function
 can also call ``/hooks/painting`` right after its insert, which seeds and
 queues that one painting at once (``painting_sync``).
 """
@@ -18,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from migrator.models import ErrorKind, PaintingMigration, Status, SyncCursor
-from migrator.services.engine import paintings_enqueue, paintings_release_stale
+from migrator.services.engine import paintings_enqueue, paintings_release_stale, paintings_requeue_lost
 from migrator.services.seed import paintings_seed
 
 CURSOR = "paintings_sync"
@@ -36,6 +38,7 @@ class SyncResult:
     queued: int
     retried: int
     released: int = 0  # left running by a worker that died, put back to pending
+    lost: int = 0  # queued, but their job was lost by the broker: queued again
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -51,9 +54,10 @@ def paintings_sync(*, actor: str) -> SyncResult:
         cursor.ran_at = timezone.now()
     cursor.save()
     released = paintings_release_stale(actor=actor)
+    lost = paintings_requeue_lost(actor=actor)
     retried = paintings_enqueue(_retry_due(), actor=actor)
     queued = paintings_enqueue(PaintingMigration.objects.filter(status=Status.PENDING), actor=actor)
-    return SyncResult(full=full, new=report.new, updated=report.updated, queued=queued, retried=retried, released=released)
+    return SyncResult(full=full, new=report.new, updated=report.updated, queued=queued, retried=retried, released=released, lost=lost)
 
 
 def _retry_due():

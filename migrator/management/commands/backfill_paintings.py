@@ -1,6 +1,7 @@
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from django.conf import settings
@@ -10,17 +11,26 @@ from django.db import connections
 from migrator import source
 from migrator.models import PaintingMigration, SkipReason, Status
 from migrator.services import engine
-from migrator.services.seed import paintings_seed
+from migrator.services.seed import paintings_seed, paintings_unseeded
 
 ACTOR = "command:backfill_paintings"
 PROGRESS_EVERY = 500
+
+
+# Database connections a worker inherited from the parent. Closing one would
+# end the parent's session (PostgreSQL's Terminate goes over the shared
+# socket); letting one be collected would do the same. Kept, never used.
+_inherited: list = []
 
 
 def _worker_start() -> None:
     """In each worker process: nothing inherited that must not cross a fork."""
     from migrator import pds
 
-    connections.close_all()
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None:
+            _inherited.append(connection.connection)
+            connection.connection = None
     pds.forget_sessions()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
 
@@ -38,7 +48,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--dry-run", action="store_true", help="Show what would be written; write nothing anywhere.")
+        parser.add_argument("--dry-run", action="store_true", help="Show what the run would write, from the same start (paintings not seeded yet are read from MongoDB); write nothing anywhere.")
         parser.add_argument("--limit", type=int, default=0, help="Migrate at most N paintings.")
         parser.add_argument("--user", help="Only this user's paintings (@handle).")
         parser.add_argument("--anonymous", action="store_true", help="Only anonymous (guest) paintings.")
@@ -57,13 +67,13 @@ class Command(BaseCommand):
         if not (no_seed or dry_run):
             report = paintings_seed(actor=ACTOR)
             self.stdout.write(f"Seeded from MongoDB: {report.new} new, {report.updated} updated, {report.unchanged} unchanged.")
-        released = 0 if dry_run else engine.paintings_release_stale(actor=ACTOR)
+        if dry_run:
+            return self._dry_run(self._dry_run_selection(user=user, anonymous=anonymous, limit=limit, seed=not no_seed))
+        released = engine.paintings_release_stale(actor=ACTOR)
         if released:
             self.stdout.write(f"Released {released} paintings left running by a stopped worker.")
         paintings = self._selection(user=user, anonymous=anonymous, limit=limit)
         total = paintings.count()
-        if dry_run:
-            return self._dry_run(paintings)
         if queue:
             queued = engine.paintings_enqueue(paintings, actor=ACTOR)
             self.stdout.write(f"Queued {queued} paintings as django-q2 jobs. Run: python manage.py qcluster")
@@ -85,10 +95,24 @@ class Command(BaseCommand):
             paintings = PaintingMigration.objects.filter(id__in=ids)
         return paintings
 
-    def _dry_run(self, paintings):
+    def _dry_run_selection(self, *, user, anonymous, limit, seed: bool) -> list[PaintingMigration]:
+        """What the real command would migrate from the same start: the
+        runnable rows, plus the paintings its seed would add (read from
+        MongoDB, kept in memory), oldest first, at most ``limit``."""
+        rows = list(self._selection(user=user, anonymous=anonymous, limit=0))
+        if seed:
+            filters = {"owner": source.owner_for_handle(user)} if user else {"anonymous": True} if anonymous else {}
+            unseeded = paintings_unseeded(**filters)
+            if unseeded:
+                self.stdout.write(f"Not seeded yet: {len(unseeded)} paintings in MongoDB; the real run seeds them first.")
+            rows += [row for row in unseeded if row.status == Status.PENDING]
+        rows.sort(key=lambda row: (row.when or datetime.min.replace(tzinfo=UTC), row.pk or 0, row.ref))
+        return rows[:limit] if limit else rows
+
+    def _dry_run(self, paintings: list[PaintingMigration]):
         outcomes = {"migrate": 0, "skip": 0, "fail": 0}
-        for ids in engine.batches_for(paintings):
-            for preview in engine.paintings_preview(PaintingMigration.objects.filter(id__in=ids)):
+        for start in range(0, len(paintings), settings.MIGRATION_BATCH_SIZE):
+            for preview in engine.paintings_preview(paintings[start : start + settings.MIGRATION_BATCH_SIZE]):
                 outcomes[preview.outcome] += 1
                 self.stdout.write(f"  {preview.outcome:<7} {preview.painting}  {preview.message}")
                 for problem in preview.problems:
@@ -125,7 +149,10 @@ class Command(BaseCommand):
                         break
                     record(_batch(batch))
                 return self._summary(result, time.monotonic() - started, stopped=stopping)
-            connections.close_all()  # the workers open their own
+            # The parent reads nothing more while workers run (they fork as
+            # batches are submitted): its connection is closed before the first.
+            batches = iter(list(batches))
+            connections.close_all()
             with ProcessPoolExecutor(max_workers=workers, initializer=_worker_start) as pool:
                 running = set()
                 while True:
@@ -169,6 +196,10 @@ class Command(BaseCommand):
         out(f"  failed:   {sum(result.failed.values())}")
         for error, count in result.failed.most_common(10):
             out(f"    {count} × {error}")
+        if result.changed:
+            out(f"  changed in MongoDB while migrating: {result.changed} (back to pending: their records are rewritten on the next run)")
+        if result.lost:
+            out(f"  left to another worker (this one's lease ran out): {result.lost}")
         out(f"  PDS requests: {result.pds_requests}; logins: {result.logins}")
         remaining = PaintingMigration.objects.filter(status__in=engine.RUNNABLE).count()
         if remaining:

@@ -24,25 +24,47 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--dry-run", action="store_true", help="Show the difference between local and published; write nothing.")
-        parser.add_argument("--check", action="store_true", help="Write nothing; exit 1 if any published lexicon differs from lexicons/.")
+        parser.add_argument("--dry-run", action="store_true", help="Show the difference between local and published; write nothing anywhere (no login, no account created).")
+        parser.add_argument("--check", action="store_true", help="As --dry-run, and exit 1 if any published lexicon differs from lexicons/.")
 
     def handle(self, *args, dry_run, check, **options):
+        if dry_run or check:
+            return self._compare_only(check=check)
         repo = self._repo()
-        changed = []
+        for nsid, _, local in self._changes(repo.did):
+            self._publish(repo, nsid, local)
+        self._print_dns(repo.did)
+
+    def _changes(self, did: str | None):
+        """(nsid, published, local) of each lexicon that differs from what
+        ``did`` has published (everything when there is no account yet),
+        each reported as it is met. Raises CommandError for a breaking change."""
         for nsid, local in sorted(lexicons_load().items()):
-            published = self._published(repo, nsid)
+            published = self._published(did, nsid) if did else None
             if published == local:
                 self.stdout.write(f"{nsid}: up to date")
                 continue
             self._refuse_breaking(nsid, published, local)
-            changed.append(nsid)
             self.stdout.write(f"{nsid}: {'new' if published is None else 'changed'}")
-            if dry_run or check:
-                self.stdout.write(_diff(nsid, published, local))
-            else:
-                self._publish(repo, nsid, local)
-        self._print_dns(repo.did)
+            yield nsid, published, local
+
+    def _compare_only(self, *, check: bool) -> None:
+        """--dry-run and --check: read what is published (public reads, no
+        login, no account created or changed) and say what a run would do."""
+        handle = settings.LEXICON_ACCOUNT_HANDLE
+        try:
+            did = pds.account_did(handle)
+        except pds.PdsError as error:
+            raise CommandError(f"Cannot look up the lexicon account {handle} on {settings.PDS_URL}: {error}") from error
+        if did is None:
+            self.stdout.write(f"Lexicon account {handle}: does not exist yet; a run would create it.")
+        changed = []
+        for nsid, published, local in self._changes(did):
+            changed.append(nsid)
+            self.stdout.write(_diff(nsid, published, local))
+        if did:
+            self._print_dns(did)
+        self.stdout.write("Dry run: nothing was written." if not check else "Check: nothing was written.")
         if check and changed:
             raise CommandError(f"{len(changed)} lexicon(s) differ from what is published: {', '.join(changed)}", returncode=1)
 
@@ -58,8 +80,11 @@ class Command(BaseCommand):
         except pds.PdsError as error:
             raise CommandError(f"Cannot use the lexicon account {handle} on {settings.PDS_URL}: {error}") from error
 
-    def _published(self, repo: pds.Repo, nsid: str) -> dict | None:
-        stored = repo.record_get(collection=SCHEMA_COLLECTION, rkey=nsid)
+    def _published(self, did: str, nsid: str) -> dict | None:
+        try:
+            stored = pds.public_record_get(did=did, collection=SCHEMA_COLLECTION, rkey=nsid)
+        except pds.PdsError as error:
+            raise CommandError(f"Cannot read the published {nsid} on {settings.PDS_URL}: {error}") from error
         if stored is None:
             return None
         return {key: value for key, value in stored.value.items() if key != "$type"}

@@ -11,12 +11,13 @@ from migrator import pds, source
 from migrator.images import ImageError
 from migrator.lexicon import record_validate
 from migrator.models import PaintingMigration, Status
-from migrator.records import SourceFields, painting_record
+from migrator.records import SourceFields, painting_fingerprint, painting_record
+from migrator.services.engine.claims import claimant_new
 from migrator.services.state import painting_note, painting_transition
 from migrator.tid import tid_for_painting
 
 from .index import IndexedRecord, Scope
-from .report import Difference, Kind
+from .report import Difference, Kind, RepairSkipped
 
 COMPARED_FIELDS = ("ref", "slug", "code", "when", "imageUrl", "recordingUrl", "nuked")
 IN_FLIGHT = (Status.QUEUED, Status.RUNNING)  # the engine owns these rows right now
@@ -84,7 +85,34 @@ class PaintingJudge:
     def _diff(self, kind: Kind, detail: str, record: IndexedRecord | None = None, repair: str = "", fix=None) -> Difference:
         did = record.did if record else self.expected_did
         rkey = record.rkey if record else (self.row.rkey if self.row else "") or self.painting.rkey
+        if fix is not None:
+            fix = self._held(fix)
         return Difference(kind, ref=self.painting.ref, did=did, rkey=rkey, detail=detail, repair=repair, fix=fix)
+
+    def _held(self, fix):
+        """``fix``, run while compare holds the painting as a worker would:
+        claimed from exactly the state compare judged (status and last
+        change), so no worker can take it meanwhile, and refused with
+        RepairSkipped when one took it or changed it since."""
+        row = self.row
+        if row is None or row.status in (*IN_FLIGHT, Status.SKIPPED):
+            return fix
+
+        def held_fix():
+            seen = row.status
+            holder = claimant_new()
+            if not painting_transition(
+                row, to=Status.RUNNING, actor=self.actor, message="compare_paintings: held while it repairs.",
+                expect={"updated_at": row.updated_at}, claimed_by=holder, claimed_at=timezone.now(),
+            ):  # fmt: skip
+                raise RepairSkipped("The painting changed or was claimed since it was compared; left alone.")
+            try:
+                fix()
+            finally:
+                if row.status == Status.RUNNING:  # the fix left its status as it was
+                    painting_transition(row, to=seen, actor=self.actor, message="compare_paintings: released after the repair.", holder=holder, claimed_by="")
+
+        return held_fix
 
     def _keeper(self) -> tuple[IndexedRecord, list[IndexedRecord]]:
         """The record to keep (the one at the painting's own TID, else in the
@@ -96,13 +124,15 @@ class PaintingJudge:
         row, painting = self.row, self.painting
         detail = f"The state says {row.status} and MongoDB's atproto.rkey is {painting.rkey or 'unset'}, but the PDS has no record."
 
+        was_migrated = row.status == Status.MIGRATED
+
         def fix():
             if painting.rkey:
                 source.rkeys_clear([painting.ref])
             message = "compare_paintings: the PDS has no record; back to pending so the engine migrates it again."
-            cleared = {"rkey": "", "record_uri": "", "record_cid": "", "migrated_at": None}
-            if row.status == Status.MIGRATED:
-                painting_transition(row, to=Status.PENDING, actor=self.actor, message=message, **cleared)
+            cleared = {"rkey": "", "record_uri": "", "record_cid": "", "migrated_at": None, "record_fingerprint": ""}
+            if was_migrated:
+                painting_transition(row, to=Status.PENDING, actor=self.actor, message=message, claimed_by="", **cleared)
             else:
                 PaintingMigration.objects.filter(pk=row.pk).update(**cleared, updated_at=timezone.now())
                 painting_note(row, actor=self.actor, message="compare_paintings: the PDS has no record; MongoDB's atproto.rkey cleared.")
@@ -138,7 +168,11 @@ class PaintingJudge:
         )  # fmt: skip
         record_validate(record)
         written = self.scope.repo(keeper.did).record_put(collection=settings.PAINTING_COLLECTION, rkey=keeper.rkey, record=record)
-        PaintingMigration.objects.filter(pk=self.row.pk).update(record_cid=written.cid, updated_at=timezone.now())
+        fingerprint = painting_fingerprint(
+            slug=painting.slug, code=painting.code, when=painting.when, nuked=painting.nuked,
+            owner=painting.owner, owner_handle=self.handle if painting.owner else "",
+        )  # fmt: skip
+        PaintingMigration.objects.filter(pk=self.row.pk).update(record_cid=written.cid, record_fingerprint=fingerprint, updated_at=timezone.now())
         self.row.record_cid = self.rewritten_cid = written.cid
         painting_note(self.row, actor=self.actor, message=f"compare_paintings: rewrote {written.uri} from MongoDB's fields (new cid {written.cid}).")
 
@@ -175,7 +209,12 @@ class PaintingJudge:
                 message = f"compare_paintings: the PDS already has {keeper.uri}."
                 if row.status == Status.FAILED:
                     painting_transition(row, to=Status.PENDING, actor=self.actor, message=message)
-                painting_transition(row, to=Status.MIGRATED, actor=self.actor, message=message, migrated_at=timezone.now(), **fields)
+                # What the record was written from is unknown: the next seed puts
+                # it back to pending, and the engine adopts or rewrites it.
+                painting_transition(
+                    row, to=Status.MIGRATED, actor=self.actor, message=message, migrated_at=timezone.now(),
+                    record_fingerprint="", claimed_by="", **fields,
+                )  # fmt: skip
 
             yield self._diff(Kind.STATE_MISMATCH, detail, keeper, repair="mark migrated with the record's rkey", fix=fix)
         else:

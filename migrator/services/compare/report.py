@@ -40,6 +40,11 @@ class CompareError(Exception):
     """The comparison cannot start (an unknown handle, no anonymous account)."""
 
 
+class RepairSkipped(Exception):
+    """A repair left undone because the engine (or staff) moved the painting
+    since compare looked at it; the next comparison sees the new state."""
+
+
 @dataclass
 class Difference:
     """One thing that differs. ``repair`` says what --repair does (or did)

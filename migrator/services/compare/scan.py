@@ -4,6 +4,7 @@ the listed records, then the records and state rows no painting claimed."""
 from collections.abc import Iterator
 
 from django.conf import settings
+from pymongo.errors import PyMongoError
 
 from migrator import pds, source
 from migrator.lexicon import InvalidRecord
@@ -12,7 +13,7 @@ from migrator.records import source_fields
 
 from .index import RecordIndex, Scope, compare_scope
 from .judge import PaintingJudge
-from .report import ACTOR, CompareReport, Difference, Kind
+from .report import ACTOR, CompareReport, Difference, Kind, RepairSkipped
 
 
 def paintings_compare(
@@ -59,8 +60,11 @@ def _settle(difference: Difference, report: CompareReport, *, act: bool) -> None
     if act and difference.fix is not None:
         try:
             difference.fix()
-        except (pds.PdsError, InvalidRecord, source.SourceError) as error:
-            difference.repair_error = str(error)
+        except RepairSkipped as skipped:
+            difference.repair_error = str(skipped)
+            report.repair_failures[difference.kind] += 1
+        except (pds.PdsError, InvalidRecord, source.SourceError, PyMongoError) as error:
+            difference.repair_error = str(error) if not isinstance(error, PyMongoError) else f"MongoDB: {type(error).__name__}"
             report.repair_failures[difference.kind] += 1
         else:
             difference.repaired = True
@@ -134,9 +138,4 @@ def _gone(batch: list[tuple[str, str, str]], index: RecordIndex) -> Iterator[Dif
             yield Difference(Kind.STATE_MISMATCH, ref=ref, did=did, rkey=rkey, detail="The state says migrated, but MongoDB has no such painting.")
 
 
-def is_object_id(ref: str) -> bool:
-    try:
-        source.object_id(ref)
-    except ValueError:
-        return False
-    return True
+is_object_id = source.is_object_id

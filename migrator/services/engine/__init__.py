@@ -16,9 +16,10 @@ A failure of one painting fails only that painting; the batch goes on.
 
 from .batch import RUNNABLE, BatchResult, memory_release, paintings_migrate, worker_name
 from .preview import Preview, blob_cid, paintings_preview
-from .queue import batches_for, paintings_enqueue, paintings_release_stale, paintings_retry, paintings_skip
+from .queue import batches_for, jobs_waiting, paintings_enqueue, paintings_recheck, paintings_release_stale, paintings_requeue_lost, paintings_retry, paintings_skip
 
 __all__ = [
-    "RUNNABLE", "BatchResult", "Preview", "batches_for", "blob_cid", "memory_release", "paintings_enqueue",
-    "paintings_migrate", "paintings_preview", "paintings_release_stale", "paintings_retry", "paintings_skip", "worker_name",
+    "RUNNABLE", "BatchResult", "Preview", "batches_for", "blob_cid", "jobs_waiting", "memory_release", "paintings_enqueue",
+    "paintings_migrate", "paintings_preview", "paintings_recheck", "paintings_release_stale", "paintings_requeue_lost", "paintings_retry",
+    "paintings_skip", "worker_name",
 ]

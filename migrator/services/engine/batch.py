@@ -23,9 +23,11 @@ from migrator.models import Account, ErrorKind, MigrationEvent, PaintingMigratio
 from migrator.pds import calls as pds_calls
 from migrator.records import painting_record
 from migrator.selectors import error_signature
-from migrator.services.state import painting_transition, paintings_transition
+from migrator.services.state import painting_note, painting_transition, paintings_transition
 from migrator.thumbnails import Thumbnail, ThumbnailError, make_thumbnail
 from migrator.tid import tid_for_painting
+
+from .claims import Lease, claimant_new
 
 log = logging.getLogger("migrator.services.engine")
 
@@ -55,6 +57,8 @@ class BatchResult:
     adopted: int = 0  # records found already written by an earlier attempt
     skipped: Counter = field(default_factory=Counter)
     failed: Counter = field(default_factory=Counter)
+    changed: int = 0  # MongoDB changed while they ran: back to pending, to be rewritten
+    lost: int = 0  # claims that ran out and went to another worker before the end
     pds_requests: int = 0
     logins: int = 0
 
@@ -63,6 +67,8 @@ class BatchResult:
         self.adopted += other.adopted
         self.skipped.update(other.skipped)
         self.failed.update(other.failed)
+        self.changed += other.changed
+        self.lost += other.lost
         self.pds_requests += other.pds_requests
         self.logins += other.logins
 
@@ -72,12 +78,12 @@ class BatchResult:
 
     @property
     def total(self) -> int:
-        return self.migrated + sum(self.skipped.values()) + sum(self.failed.values())
+        return self.migrated + sum(self.skipped.values()) + sum(self.failed.values()) + self.changed + self.lost
 
     def as_dict(self) -> dict:
         return {
             "migrated": self.migrated, "adopted": self.adopted, "skipped": dict(self.skipped), "failed": dict(self.failed),
-            "pds_requests": self.pds_requests, "logins": self.logins,
+            "changed": self.changed, "lost": self.lost, "pds_requests": self.pds_requests, "logins": self.logins,
         }
 
 
@@ -105,28 +111,32 @@ class Outcome(Exception):
 def paintings_migrate(ids: Iterable[int], *, actor: str) -> BatchResult:
     """Migrate the paintings ``ids`` (runnable ones; others are left alone).
     Never raises for a painting's failure: each one ends migrated, skipped
-    or failed, with its events."""
+    or failed, with its events, or back to pending when MongoDB changed
+    while it ran. The batch's claim is renewed while it works, and only
+    paintings it still holds are finished."""
     result = BatchResult()
     requests_before, logins_before = pds_calls.REQUESTS[0], sum(pds.LOGINS.values())
+    holder = claimant_new()
     claimed = paintings_transition(
         PaintingMigration.objects.filter(id__in=list(ids)),
         from_statuses=RUNNABLE,
         to=Status.RUNNING,
         actor=actor,
-        message=f"Claimed by {worker_name()}.",
-        claimed_by=worker_name(),
+        message=f"Claimed by {holder}.",
+        claimed_by=holder,
         claimed_at=timezone.now(),
         attempts=F("attempts") + 1,
     )
     groups = defaultdict(list)
     for row in PaintingMigration.objects.filter(id__in=claimed).order_by("when", "id"):
         groups[row.owner].append(row)
-    for owner, rows in groups.items():
-        try:
-            _account_migrate(owner, rows, actor=actor, result=result)
-        except Exception as error:  # noqa: BLE001 - a bug must not strand paintings as running
-            log.exception("Unexpected error migrating a batch of %s", owner or "anonymous paintings")
-            _fail_unfinished(rows, error, actor=actor, result=result)
+    with Lease(holder):
+        for owner, rows in groups.items():
+            try:
+                _account_migrate(owner, rows, actor=actor, result=result)
+            except Exception as error:  # noqa: BLE001 - a bug must not strand paintings as running
+                log.exception("Unexpected error migrating a batch of %s", owner or "anonymous paintings")
+                _fail_unfinished(rows, error, actor=actor, result=result)
     result.pds_requests = pds_calls.REQUESTS[0] - requests_before
     result.logins = sum(pds.LOGINS.values()) - logins_before
     memory_release()
@@ -136,8 +146,11 @@ def paintings_migrate(ids: Iterable[int], *, actor: str) -> BatchResult:
 def _fail_unfinished(rows: list[PaintingMigration], error: Exception, *, actor: str, result: BatchResult) -> None:
     """After an unexpected error, fail the batch's paintings still running
     (retryable), so none waits for a lease to run out."""
-    message = f"Unexpected error: {type(error).__name__}: {error}"[:2000]
-    for row in PaintingMigration.objects.filter(pk__in=[row.pk for row in rows], status=Status.RUNNING):
+    # Only the type: an unexpected exception's text may carry what it was
+    # given (a password, a token); the worker's log has the traceback.
+    message = f"Unexpected error: {type(error).__name__} (the traceback is in the worker's log)."
+    holder = rows[0].claimed_by if rows else ""
+    for row in PaintingMigration.objects.filter(pk__in=[row.pk for row in rows], status=Status.RUNNING, claimed_by=holder):
         _finish(row, Outcome(message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
 
 
@@ -174,9 +187,14 @@ def _repo_for(owner: str, rows: list[PaintingMigration], *, actor: str) -> pds.R
         credentials = source.credentials_for([owner]).get(owner)
         if credentials is None:
             raise Outcome("The owner has no ATProto account in MongoDB (users.atproto).", skip_reason=SkipReason.NO_ACCOUNT)
+        if not credentials.usable:
+            raise Outcome(credentials.problem, skip_reason=SkipReason.NO_ACCOUNT)
     try:
         repo = pds.repo_for(did=credentials.did, handle=credentials.handle, password=credentials.password)
     except pds.PdsError as error:
+        if owner and not credentials.did and error.permanent:
+            message = f"users.atproto has no did, and the PDS refused its handle {credentials.handle} and password ({error}): the account was never completed."
+            raise Outcome(message, skip_reason=SkipReason.INCOMPLETE_ACCOUNT) from None
         raise Outcome(f"Could not open the account {credentials}: {error}", kind=error.kind) from None
     stale = [row.pk for row in rows if row.account_did != repo.did]
     if stale:
@@ -198,20 +216,30 @@ def _record_remove(repo, row: PaintingMigration, *, actor: str, result: BatchRes
     except PyMongoError as error:
         _finish(row, Outcome(f"Record {row.rkey} removed; clearing MongoDB failed: {error}", kind=ErrorKind.TRANSIENT), actor=actor, result=result)
         return
-    detail = f"Removed record {row.rkey}: the painting is nuked and NUKED_PAINTINGS=skip."
-    painting_transition(
-        row, to=Status.SKIPPED, actor=actor, message=detail, skip_reason=SkipReason.NUKED, skip_detail=detail,
-        rkey="", record_uri="", record_cid="", claimed_by="",
-    )
-    result.skipped[SkipReason.NUKED] += 1
+    _skip_removed(row, SkipReason.NUKED, f"Removed record {row.rkey}: the painting is nuked and NUKED_PAINTINGS=skip.", actor=actor, result=result)
+
+
+def _skip_removed(row: PaintingMigration, reason: str, detail: str, *, actor: str, result: BatchResult) -> None:
+    """Skip a painting whose record was just removed, forgetting the record."""
+    if _end(row, to=Status.SKIPPED, message=detail, actor=actor, result=result, skip_reason=reason, skip_detail=detail,
+            rkey="", record_uri="", record_cid="", record_fingerprint=""):  # fmt: skip
+        result.skipped[reason] += 1
 
 
 def prepare(row: PaintingMigration) -> Work:
+    """The painting's way through the batch. Raises Outcome (skipped) for a
+    row that cannot make a record, whatever its fields hold."""
     if row.when is None or not row.slug or not row.code:
         raise Outcome("The painting lacks a slug, code or date; re-run seed_paintings.", skip_reason=SkipReason.INVALID_RECORD)
     if row.nuked and settings.NUKED_PAINTINGS == "skip":
         raise Outcome("The painting is nuked and NUKED_PAINTINGS=skip.", skip_reason=SkipReason.NUKED)
-    return Work(row=row, rkey=row.rkey or tid_for_painting(when=row.when, ref=row.ref))
+    try:
+        rkey = row.rkey or tid_for_painting(when=row.when, ref=row.ref)
+    except ValueError:
+        if not source.is_object_id(row.ref):
+            raise Outcome(f"`_id` {row.ref!r} is not an ObjectId: no record key can be made.", skip_reason=SkipReason.BAD_REF) from None
+        raise Outcome(f"`when` is {row.when:%Y-%m-%d}, outside the dates a record key can hold (1970 to 2255).", skip_reason=SkipReason.BAD_WHEN) from None
+    return Work(row=row, rkey=rkey)
 
 
 def _look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: BatchResult) -> list[Work]:
@@ -233,7 +261,7 @@ def _look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: Ba
             message = f"Record key {work.rkey} holds another painting ({stored.value.get('ref')}): a TID collision."
             _finish(work.row, Outcome(message, kind=ErrorKind.PERMANENT), actor=actor, result=result)
         elif _record_current(work.row, stored.value):
-            _adopt(work, stored, actor=actor, result=result)
+            _adopt(repo, work, stored, actor=actor, result=result)
         else:
             work.stored, work.action = stored.value, "update"
             remaining.append(work)
@@ -250,24 +278,30 @@ def record_for(row: PaintingMigration, *, has_recording: bool, thumbnail) -> dic
 
 
 def _record_current(row: PaintingMigration, value: dict) -> bool:
-    expected = record_for(row, has_recording=bool(value.get("recordingUrl")), thumbnail=value.get("thumbnail"))
+    # A recording the row knows of (a guest slug names it, or one found before
+    # under these fields) must be in the record; one the record has was found
+    # on storage by the attempt that wrote it.
+    expected = record_for(row, has_recording=row.has_recording or bool(value.get("recordingUrl")), thumbnail=value.get("thumbnail"))
     return all(value.get(name) == expected[name] for name in expected if name != "$type")
 
 
-def _adopt(work: Work, stored, *, actor: str, result: BatchResult) -> None:
+def _adopt(repo, work: Work, stored, *, actor: str, result: BatchResult) -> None:
     """Take over a record an earlier attempt wrote, and finish its painting."""
     blob = stored.value.get("thumbnail") or {}
     try:
-        source.rkeys_write_back([source.WriteBack(ref=work.row.ref, rkey=work.rkey, uri=stored.uri)])
+        gone = source.rkeys_write_back([source.WriteBack(ref=work.row.ref, rkey=work.rkey, uri=stored.uri)])
     except PyMongoError as error:
-        _finish(work.row, Outcome(f"MongoDB write-back failed: {error}", kind=ErrorKind.TRANSIENT), actor=actor, result=result)
+        _finish(work.row, Outcome(f"MongoDB write-back failed: {type(error).__name__}", kind=ErrorKind.TRANSIENT), actor=actor, result=result)
         return
-    _migrated(
-        work.row, rkey=work.rkey, uri=stored.uri, cid=stored.cid, blob=blob,
-        message=f"Found record {stored.uri} from an earlier attempt; adopted it without writing.", actor=actor,
-    )
-    result.migrated += 1
-    result.adopted += 1
+    if gone:
+        _painting_gone(repo, work, actor=actor, result=result)
+        return
+    # Its recordingUrl (if any) was found on storage under these very fields.
+    adopted = _migrated(
+        work.row, rkey=work.rkey, uri=stored.uri, cid=stored.cid, blob=blob, has_recording=bool(stored.value.get("recordingUrl")),
+        message=f"Found record {stored.uri} from an earlier attempt; adopted it without writing.", actor=actor, result=result,
+    )  # fmt: skip
+    result.adopted += adopted
 
 
 def _thumbnails_make(works: list[Work], *, actor: str, result: BatchResult) -> list[Work]:
@@ -317,7 +351,7 @@ def _chunk_write(repo, works: list[Work], *, actor: str, result: BatchResult) ->
         for work in works:
             _finish(work.row, Outcome(f"Writing the record failed: {error}", kind=error.kind), actor=actor, result=result)
         return
-    _written(works, refs, actor=actor, result=result)
+    _written(repo, works, refs, actor=actor, result=result)
 
 
 def _single_write(repo, work: Work, *, actor: str, result: BatchResult) -> None:
@@ -332,7 +366,7 @@ def _single_write(repo, work: Work, *, actor: str, result: BatchResult) -> None:
     except Outcome as outcome:
         _finish(work.row, outcome, actor=actor, result=result)
         return
-    _written([work], [ref], actor=actor, result=result)
+    _written(repo, [work], [ref], actor=actor, result=result)
 
 
 def _blobs_upload(repo, works: list[Work], *, actor: str, result: BatchResult) -> list[Work]:
@@ -358,37 +392,82 @@ def _blobs_upload(repo, works: list[Work], *, actor: str, result: BatchResult) -
     return ready
 
 
-def _written(works: list[Work], refs, *, actor: str, result: BatchResult) -> None:
+def _written(repo, works: list[Work], refs, *, actor: str, result: BatchResult) -> None:
     try:
-        source.rkeys_write_back(source.WriteBack(ref=work.row.ref, rkey=work.rkey, uri=ref.uri) for work, ref in zip(works, refs, strict=True))
+        gone = source.rkeys_write_back(source.WriteBack(ref=work.row.ref, rkey=work.rkey, uri=ref.uri) for work, ref in zip(works, refs, strict=True))
     except PyMongoError as error:
         # The records exist; the next attempt finds and adopts them.
         for work, ref in zip(works, refs, strict=True):
-            _finish(work.row, Outcome(f"Record {ref.uri} written, but the MongoDB write-back failed: {error}", kind=ErrorKind.TRANSIENT), actor=actor, result=result)
+            message = f"Record {ref.uri} written, but the MongoDB write-back failed ({type(error).__name__}); the next attempt adopts the record."
+            _finish(work.row, Outcome(message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
         return
     with transaction.atomic():
         for work, ref in zip(works, refs, strict=True):
+            if work.row.ref in gone:
+                continue
             blob = work.record["thumbnail"]
             verb = "Updated" if work.action == "update" else "Wrote"
             _migrated(
                 work.row, rkey=work.rkey, uri=ref.uri, cid=ref.cid, blob=blob, thumbnail=work.thumbnail, has_recording=work.has_recording,
                 message=f"{verb} record {ref.uri} with a {work.thumbnail.size:,}-byte {work.thumbnail.fallback} thumbnail; MongoDB has atproto.rkey.",
-                actor=actor,
+                actor=actor, result=result,
             )
-    result.migrated += len(works)
+    for work in works:
+        if work.row.ref in gone:
+            _painting_gone(repo, work, actor=actor, result=result)
 
 
-def _migrated(row, *, rkey, uri, cid, blob, message, actor, thumbnail=None, has_recording=None) -> None:
+def _painting_gone(repo, work: Work, *, actor: str, result: BatchResult) -> None:
+    """MongoDB lost the painting while its record was written: remove the
+    record (no record without a painting) and skip it."""
+    try:
+        repo.record_delete(collection=settings.PAINTING_COLLECTION, rkey=work.rkey)
+    except pds.PdsError as error:
+        _finish(work.row, Outcome(f"MongoDB no longer has the painting; removing record {work.rkey} failed: {error}", kind=error.kind), actor=actor, result=result)
+        return
+    _skip_removed(work.row, SkipReason.GONE, f"MongoDB no longer has this painting; removed record {work.rkey} written for it.", actor=actor, result=result)
+
+
+def _migrated(row, *, rkey, uri, cid, blob, message, actor, result: BatchResult, thumbnail=None, has_recording=None) -> bool:
+    """Mark the painting migrated with the record just written (or adopted),
+    unless MongoDB changed its fields since the batch loaded it: then it goes
+    back to pending, knowing its record, to be rewritten. Returns whether it
+    is migrated."""
     fields = {
-        "rkey": rkey, "record_uri": uri, "record_cid": cid, "migrated_at": timezone.now(),
+        "rkey": rkey, "record_uri": uri, "record_cid": cid,
         "last_error": "", "error_kind": "", "skip_reason": "", "skip_detail": "", "claimed_by": "",
-        "thumbnail_cid": _blob_cid(blob),
+        "thumbnail_cid": _blob_cid(blob), "record_fingerprint": row.source_fingerprint,
     }
     if thumbnail is not None:
         fields.update(thumbnail_size=thumbnail.size, thumbnail_mime=thumbnail.mime_type, thumbnail_fallback=thumbnail.fallback)
-    if has_recording is not None:
-        fields["has_recording"] = has_recording
-    painting_transition(row, to=Status.MIGRATED, actor=actor, message=message, **fields)
+    learned = {"has_recording": has_recording} if has_recording is not None else {}
+    holder = row.claimed_by
+    if painting_transition(
+        row, to=Status.MIGRATED, actor=actor, message=message, holder=holder,
+        expect={"source_fingerprint": row.source_fingerprint}, migrated_at=timezone.now(), **fields, **learned,
+    ):  # fmt: skip
+        result.migrated += 1
+        return True
+    # The recording was looked for under the old fields: it is not learned.
+    message += " MongoDB changed while it was being migrated, so the record will be rewritten from the new fields."
+    if _end(row, to=Status.PENDING, message=message, actor=actor, result=result, **fields):
+        result.changed += 1
+    return False
+
+
+def _end(row: PaintingMigration, *, to: str, message: str, actor: str, result: BatchResult, **fields) -> bool:
+    """End the painting's attempt if this batch still holds it. When its
+    claim ran out and another worker took it, leave it to that worker, say
+    so, and count it lost."""
+    holder = row.claimed_by
+    fields.setdefault("claimed_by", "")
+    if painting_transition(row, to=to, actor=actor, message=message, holder=holder, **fields):
+        return True
+    result.lost += 1
+    now_held_by = PaintingMigration.objects.filter(pk=row.pk).values_list("claimed_by", flat=True).first() or "no one"
+    log.warning("%s lost its claim on %s before finishing (now held by %s)", holder, row, now_held_by)
+    painting_note(row, actor=actor, message=f"{holder} lost its claim before finishing (its lease ran out); not changed. Outcome it reached: {message}")
+    return False
 
 
 def _blob_cid(blob) -> str:
@@ -401,18 +480,14 @@ def _finish(row: PaintingMigration, outcome: Outcome, *, actor: str, result: Bat
     """End a painting's attempt as skipped (with its reason) or failed
     (with its error, retryable)."""
     if outcome.skip_reason:
-        painting_transition(
-            row, to=Status.SKIPPED, actor=actor, message=f"Skipped: {outcome.message}",
-            skip_reason=outcome.skip_reason, skip_detail=outcome.message[:500], claimed_by="",
-        )
-        result.skipped[outcome.skip_reason] += 1
+        if _end(row, to=Status.SKIPPED, actor=actor, result=result, message=f"Skipped: {outcome.message}",
+                skip_reason=outcome.skip_reason, skip_detail=outcome.message[:500]):  # fmt: skip
+            result.skipped[outcome.skip_reason] += 1
     else:
         kind = outcome.kind or ErrorKind.TRANSIENT
-        painting_transition(
-            row, to=Status.FAILED, actor=actor, message=f"Failed ({kind}): {outcome.message}",
-            last_error=outcome.message, error_kind=kind, claimed_by="",
-        )
-        result.failed[error_signature(outcome.message)] += 1
+        if _end(row, to=Status.FAILED, actor=actor, result=result, message=f"Failed ({kind}): {outcome.message}",
+                last_error=outcome.message, error_kind=kind):  # fmt: skip
+            result.failed[error_signature(outcome.message)] += 1
 
 
 def _notes(works: list[Work], *, actor: str, message) -> None:

@@ -36,18 +36,18 @@ def paintings_preview(paintings: Iterable[PaintingMigration]) -> list[Preview]:
     validate the record. Writes nothing anywhere (no PDS, no MongoDB, no
     state). The thumbnail's blob reference carries the CID the PDS would
     give it."""
-    works, previews = [], {}
+    works, previews = [], {}  # by object: rows not yet seeded have no pk
     for painting in paintings:
         try:
             works.append(prepare(painting))
         except Outcome as outcome:
-            previews[painting.pk] = _preview_of(painting, outcome)
+            previews[id(painting)] = _preview_of(painting, outcome)
     with ThreadPoolExecutor(max_workers=settings.THUMBNAIL_THREADS) as pool:
         for work, made in zip(works, pool.map(thumbnail_for, works), strict=True):
             if isinstance(made, Outcome):
-                previews[work.row.pk] = _preview_of(work.row, made)
+                previews[id(work.row)] = _preview_of(work.row, made)
             else:
-                previews[work.row.pk] = _record_preview(work)
+                previews[id(work.row)] = _record_preview(work)
     return list(previews.values())
 
 

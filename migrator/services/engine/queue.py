@@ -1,32 +1,41 @@
 """What staff and commands call around the batches: queue, retry, skip, split
 into batches, and release the paintings a dead worker held."""
 
-import os
-import socket
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from migrator.models import PaintingMigration, SkipReason, Status
 from migrator.services.state import paintings_transition
 
+from .claims import claimant_gone
+
+log = logging.getLogger("migrator.services.engine")
+
 
 def paintings_enqueue(paintings: QuerySet, *, actor: str) -> int:
     """Queue pending and failed paintings as django-q2 jobs (after commit).
     Returns how many were queued."""
-    ids = paintings_transition(paintings, from_statuses=[Status.PENDING, Status.FAILED], to=Status.QUEUED, actor=actor, message="Queued for migration.")
-    _jobs_enqueue(ids)
+    ids = paintings_transition(
+        paintings, from_statuses=[Status.PENDING, Status.FAILED], to=Status.QUEUED, actor=actor, message="Queued for migration.",
+        claimed_by="", claimed_at=timezone.now(),
+    )  # fmt: skip
+    _jobs_enqueue(ids, actor=actor)
     return len(ids)
 
 
 def paintings_retry(paintings: QuerySet, *, actor: str) -> int:
     """Queue failed paintings again. Returns how many were queued."""
-    ids = paintings_transition(paintings, from_statuses=[Status.FAILED], to=Status.QUEUED, actor=actor, message="Retry queued.")
-    _jobs_enqueue(ids)
+    ids = paintings_transition(
+        paintings, from_statuses=[Status.FAILED], to=Status.QUEUED, actor=actor, message="Retry queued.",
+        claimed_by="", claimed_at=timezone.now(),
+    )  # fmt: skip
+    _jobs_enqueue(ids, actor=actor)
     return len(ids)
 
 
@@ -45,6 +54,22 @@ def paintings_skip(paintings: QuerySet, *, actor: str, detail: str) -> int:
     return len(ids)
 
 
+def paintings_recheck(paintings: QuerySet, *, actor: str) -> int:
+    """Queue skipped paintings again to look at them afresh: an image a CDN
+    had not yet published, an account completed since, a skip by staff.
+    Skips that come from MongoDB's data are left alone: the seed lifts
+    them when the document is fixed. Returns how many were queued."""
+    from migrator.services.seed import DATA_REASONS
+
+    ids = paintings_transition(
+        paintings.exclude(skip_reason__in=DATA_REASONS), from_statuses=[Status.SKIPPED], to=Status.QUEUED, actor=actor,
+        message="Re-check queued: the reason it was skipped is looked at again.",
+        skip_reason="", skip_detail="", claimed_by="", claimed_at=timezone.now(),
+    )  # fmt: skip
+    _jobs_enqueue(ids, actor=actor)
+    return len(ids)
+
+
 def batches_for(paintings: QuerySet, *, size: int | None = None) -> Iterator[list[int]]:
     """Ids of ``paintings`` in batches of one account each, oldest first."""
     size = size or settings.MIGRATION_BATCH_SIZE
@@ -60,7 +85,11 @@ def batches_for(paintings: QuerySet, *, size: int | None = None) -> Iterator[lis
         yield batch
 
 
-def _jobs_enqueue(ids: list[int]) -> None:
+def _jobs_enqueue(ids: list[int], *, actor: str) -> None:
+    """Send one job per batch once the transaction commits. A batch whose job
+    cannot be sent (the broker is down) goes back to pending at once, for
+    the schedule to queue again, rather than waiting as queued for a job
+    that does not exist."""
     if not ids:
         return
     batches = list(batches_for(PaintingMigration.objects.filter(id__in=ids)))
@@ -69,42 +98,61 @@ def _jobs_enqueue(ids: list[int]) -> None:
         from django_q.tasks import async_task
 
         for batch in batches:
-            async_task("migrator.tasks.painting_batch_migrate", batch, group="migrate", q_options={"ack_failure": True})
+            try:
+                async_task("migrator.tasks.painting_batch_migrate", batch, group="migrate", q_options={"ack_failure": True})
+            except Exception as error:  # noqa: BLE001 - any broker failure: the rows must not stay queued
+                log.warning("Could not queue a job for %d paintings (%s); they go back to pending.", len(batch), type(error).__name__)
+                paintings_transition(
+                    PaintingMigration.objects.filter(id__in=batch), from_statuses=[Status.QUEUED], to=Status.PENDING, actor=actor,
+                    message=f"Could not queue the job ({type(error).__name__}); the live-sync schedule queues it again.",
+                )  # fmt: skip
 
     transaction.on_commit(send)
 
 
 def paintings_release_stale(*, actor: str, lease: timedelta | None = None) -> int:
     """Put back to pending the paintings left running by a worker that died:
-    one on this host whose process is gone, or any whose claim is older than
-    the lease. Their next run reconciles with what the PDS already has."""
+    one whose process, in this process's PID namespace, is gone, or any whose
+    claim has not been renewed for the lease. Their next run reconciles with
+    what the PDS already has. Returns how many."""
     if lease is None:
         lease = timedelta(seconds=settings.MIGRATION_LEASE_SECONDS)
-    host = socket.gethostname() + ":"
     released = 0
-    for claimant in PaintingMigration.objects.filter(status=Status.RUNNING).values_list("claimed_by", flat=True).distinct():
-        gone = claimant.startswith(host) and not _process_alive(int(claimant.rsplit(":", 1)[1]))
-        expired = PaintingMigration.objects.filter(status=Status.RUNNING, claimed_by=claimant, claimed_at__lt=timezone.now() - lease)
-        stale = PaintingMigration.objects.filter(status=Status.RUNNING, claimed_by=claimant) if gone else expired
+    running = PaintingMigration.objects.filter(status=Status.RUNNING)
+    for claimant in running.order_by().values_list("claimed_by", flat=True).distinct():
+        held = running.filter(claimed_by=claimant)
+        stale = held if claimant_gone(claimant) else held.filter(Q(claimed_at__lt=timezone.now() - lease) | Q(claimed_at=None))
         released += len(
-            paintings_transition(stale, from_statuses=[Status.RUNNING], to=Status.PENDING, actor=actor, message=f"Released: worker {claimant} stopped before finishing.")
+            paintings_transition(
+                stale, from_statuses=[Status.RUNNING], to=Status.PENDING, actor=actor, claimed_by="",
+                message=f"Released: worker {claimant or '(unknown)'} stopped before finishing.",
+            )  # fmt: skip
         )
     return released
 
 
-def _process_alive(pid: int) -> bool:
-    """Whether process ``pid`` on this host still runs. A zombie (killed,
-    not yet reaped by its parent) does not."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+def paintings_requeue_lost(*, actor: str, lease: timedelta | None = None) -> int:
+    """Put back to pending the paintings queued for longer than the lease
+    whose job is gone: a broker without acknowledgement (Redis) loses the
+    jobs a killed cluster had fetched. A job is taken as gone once the
+    broker has nothing waiting; should it still run, its claim finds the
+    paintings taken and does nothing. Returns how many."""
+    if lease is None:
+        lease = timedelta(seconds=settings.MIGRATION_LEASE_SECONDS)
+    lost = PaintingMigration.objects.filter(status=Status.QUEUED).filter(Q(claimed_at__lt=timezone.now() - lease) | Q(claimed_at=None))
+    if not lost.exists() or jobs_waiting() > 0:
+        return 0
+    return len(
+        paintings_transition(
+            lost, from_statuses=[Status.QUEUED], to=Status.PENDING, actor=actor,
+            message=f"Queued for over {lease.total_seconds():.0f} s and the queue is empty: its job was lost; queued again.",
+        )  # fmt: skip
+    )
+
+
+def jobs_waiting() -> int:
+    """Jobs waiting in the django-q2 broker (not yet taken by a cluster).
+    Raises the broker's errors."""
+    from django_q.brokers import get_broker
+
+    return get_broker().queue_size()

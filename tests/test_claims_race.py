@@ -1,0 +1,54 @@
+"""Two workers claim at the same instant, from overlapping batches, in
+processes of their own against the console's database (PostgreSQL's
+SELECT … FOR UPDATE SKIP LOCKED in that leg, SQLite's IMMEDIATE
+transactions in the other): every painting is claimed exactly once."""
+
+import json
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.pds, pytest.mark.django_db, pytest.mark.slow]
+
+CLAIMER = """
+import json, time
+from migrator.models import PaintingMigration, Status
+from migrator.services.state import paintings_transition
+start, name = {start}, "{name}"
+ids = list(PaintingMigration.objects.order_by("id").values_list("id", flat=True))
+mine = ids  # the same batches in the same order: every claim is contested
+late = time.time() > start
+while time.time() < start:
+    time.sleep(0.001)
+claimed = []
+for at in range(0, len(mine), 7):
+    batch = PaintingMigration.objects.filter(id__in=mine[at : at + 14])  # each batch overlaps the next
+    claimed += paintings_transition(batch, from_statuses=[Status.PENDING], to=Status.RUNNING, actor=name, claimed_by=name)
+print(json.dumps({{"late": late, "claimed": claimed}}))
+"""
+
+
+def test_two_workers_racing_never_claim_one_painting_twice(world, console):
+    for number in range(120):
+        world.add_painting(handle=list(world.users)[number % 2] if number % 3 else None)
+    console.run("seed_paintings")
+    start = time.time() + 10  # both processes are up and waiting by then
+    claimers = {name: console.start("shell", "-c", CLAIMER.format(start=start, name=name)) for name in ("a", "b")}
+    claimed = {}
+    for name, process in claimers.items():
+        output, _ = process.communicate(timeout=120)
+        assert process.returncode == 0, output
+        answer = json.loads(output.strip().splitlines()[-1])
+        assert not answer["late"], f"{name} reached the barrier after the start: no race"
+        claimed[name] = set(answer["claimed"])
+
+    if console.env["DATABASE_URL"].startswith("postgres"):
+        # SKIP LOCKED: the loser of a row lock takes the next rows, so both progress.
+        assert claimed["a"] and claimed["b"], f"no race happened: {[len(ids) for ids in claimed.values()]}"
+    assert not claimed["a"] & claimed["b"]
+    everything = {row[0] for row in console.query("select id from migrator_paintingmigration")}
+    assert claimed["a"] | claimed["b"] == everything
+    events = console.query("select painting_id, count(*) from migrator_migrationevent where to_status = 'running' group by painting_id")
+    assert all(count == 1 for _, count in events) and len(events) == len(everything)
+    holders = dict(console.query("select id, claimed_by from migrator_paintingmigration"))
+    assert all(holders[painting] == name for name, ids in claimed.items() for painting in ids)

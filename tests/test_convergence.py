@@ -1,0 +1,296 @@
+"""The world changes while the migration runs, in every order hypothesis can
+find: MongoDB edits paintings (nuke, un-nuke, slug, code, a recording
+appears) and owners' handles, seeds and live sync run, workers migrate,
+die mid-batch, are overtaken when their lease runs out, brokers drop jobs,
+and compare --repair runs. After every step nothing is duplicated or
+orphaned and every migrated painting's record is what MongoDB's current
+document implies (or is known stale and rewritten by the next seed). Once
+the world settles, every painting is migrated or skipped and compare is
+clean.
+
+All real: SecantusDB, the local reference PDS, images over HTTP, the
+console's database (SQLite or PostgreSQL, as the suite runs). Crashes and
+overtaking are injected at engine steps, the one thing patched here.
+"""
+
+import contextlib
+import datetime as dt
+import itertools
+import os
+import shutil
+
+import pytest
+from hypothesis import HealthCheck, settings as hypothesis_settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule, run_state_machine_as_test
+
+from migrator import pds, source
+from migrator.models import PaintingMigration, Status
+from migrator.records import painting_fingerprint, source_fields
+from migrator.services import engine, sync
+from migrator.services.compare import expected_fields, field_differences, paintings_compare
+from migrator.services.engine import batch as engine_batch
+from migrator.services.seed import paintings_seed
+from tests.plugins.world import World
+
+pytestmark = [pytest.mark.pds, pytest.mark.django_db, pytest.mark.slow]
+
+EXAMPLES = int(os.environ.get("CONVERGENCE_EXAMPLES", "6"))
+STEPS = int(os.environ.get("CONVERGENCE_STEPS", "14"))
+EDITS = ("nuke", "unnuke", "slug", "code", "recording")
+CRASH_POINTS = {
+    "blob_upload": (pds.Repo, "blob_upload"),
+    "apply_writes": (pds.Repo, "apply_writes"),
+    "rkeys_write_back": (source, "rkeys_write_back"),
+}
+_numbers = itertools.count(1)
+
+
+class Crash(BaseException):
+    """The worker process dying: not an Exception, so nothing catches it."""
+
+
+@contextlib.contextmanager
+def patched(target, name, replacement):
+    """``target.name`` replaced by ``replacement(the real one)`` for a ``with``
+    block (pytest's MonkeyPatch, usable inside a hypothesis step)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(target, name, replacement(getattr(target, name)))
+        yield
+
+
+def runnable_batches():
+    return list(engine.batches_for(PaintingMigration.objects.filter(status__in=engine.RUNNABLE)))
+
+
+def machine_for(world: World):
+    class Convergence(RuleBasedStateMachine):
+        paintings = Bundle("paintings")
+
+        @initialize(target=paintings, owners=st.lists(st.sampled_from(["guest", *world.users]), min_size=2, max_size=4))
+        def start(self, owners):
+            self.refs = []
+            self.handles = {name: name for name in world.users}  # user -> current handle
+            return multiple(*(self._add(owner) for owner in owners))
+
+        def _add(self, owner):
+            name = None if owner == "guest" else owner
+            ref = world.add_painting(handle=name)
+            if name and self.handles[name] != name:  # renamed: its images live under the new handle
+                slug = world.paintings[ref]["slug"]
+                shutil.copy(self._folder(name, handle=name) / f"{slug}.png", self._folder(name) / f"{slug}.png")
+            self.refs.append(ref)
+            return ref
+
+        # --- MongoDB changes -------------------------------------------------
+
+        @rule(target=paintings, owner=st.sampled_from(["guest", *world.users]))
+        def add_painting(self, owner):
+            return self._add(owner)
+
+        @rule(ref=paintings, edit=st.sampled_from(EDITS))
+        def edit_painting(self, ref, edit):
+            self._edit(ref, edit)
+
+        @rule(user=st.sampled_from(list(world.users)))
+        def rename_handle(self, user):
+            old, new = self._folder(user), self._folder(user, handle=f"{user}r{next(_numbers)}")
+            old.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(old, new, dirs_exist_ok=True)
+            new = new.parent.name.removeprefix("@")
+            world.mongo["@handles"].update_one({"_id": world.users[user].sub}, {"$set": {"handle": new}})
+            self.handles[user] = new
+
+        # --- The console -----------------------------------------------------
+
+        @rule()
+        def seed(self):
+            paintings_seed(actor="test:seed")
+
+        @rule()
+        def live_sync(self):
+            # Its jobs are never sent (no on_commit here): a broker that drops them.
+            sync.paintings_sync(actor="test:sync")
+
+        @rule()
+        def migrate(self):
+            for batch in runnable_batches():
+                engine.paintings_migrate(batch, actor="test:worker")
+
+        @rule(ref=paintings, edit=st.sampled_from(EDITS))
+        def migrate_while_mongodb_changes(self, ref, edit):
+            """The edit lands, and is seeded, after the claim and before the write."""
+
+            def edit_midway(real):
+                def step(works, **kwargs):
+                    self._edit(ref, edit)
+                    paintings_seed(actor="test:seed")
+                    return real(works, **kwargs)
+
+                return step
+
+            with patched(engine_batch, "_thumbnails_make", edit_midway):
+                self.migrate()
+
+        @rule(point=st.sampled_from(sorted(CRASH_POINTS)))
+        def worker_dies_mid_batch(self, point):
+            def crash_after(real):
+                def step(*args, **kwargs):
+                    real(*args, **kwargs)
+                    raise Crash
+
+                return step
+
+            target, name = CRASH_POINTS[point]
+            with patched(target, name, crash_after):
+                try:
+                    self.migrate()
+                except Crash:
+                    pass
+
+        @rule()
+        def worker_overtaken_after_its_lease(self):
+            """A batch stalls past its lease: it is released, another worker
+            migrates everything, then the slow one carries on."""
+
+            def stall(real):
+                def step(works, **kwargs):
+                    engine.paintings_release_stale(actor="test:lease", lease=dt.timedelta(0))
+                    setattr(engine_batch, "_thumbnails_make", real)
+                    try:
+                        self.migrate()
+                    finally:
+                        setattr(engine_batch, "_thumbnails_make", step)
+                    return real(works, **kwargs)
+
+                return step
+
+            with patched(engine_batch, "_thumbnails_make", stall):
+                batches = runnable_batches()
+                if batches:
+                    engine.paintings_migrate(batches[0], actor="test:slow-worker")
+
+        @rule()
+        def leases_expire(self):
+            engine.paintings_release_stale(actor="test:lease", lease=dt.timedelta(0))
+            engine.paintings_requeue_lost(actor="test:lease", lease=dt.timedelta(0))
+
+        @rule()
+        def compare_repair(self):
+            paintings_compare(repair=True, examples=0)
+
+        # --- What must always hold -------------------------------------------
+
+        @invariant()
+        def records_are_unique_and_current(self):
+            records = world.records()
+            known = {str(document["_id"]) for document in world.mongo.paintings.find({}, {"_id": 1})}
+            for ref, found in records.items():
+                assert ref in known, f"a record without a painting: {ref}"
+                assert len(found) == 1, f"{ref} has {len(found)} records"
+            for ref in self.refs:
+                self._check_painting(ref, records.get(ref, []))
+
+        def _check_painting(self, ref, found):
+            row = PaintingMigration.objects.filter(ref=ref).first()
+            document = world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})
+            mongo_rkey = (document.get("atproto") or {}).get("rkey")
+            if mongo_rkey:
+                assert found and found[0].rkey == mongo_rkey, f"{ref}: MongoDB has atproto.rkey {mongo_rkey}, the PDS {found}"
+            if row is None or row.status != Status.MIGRATED:
+                return
+            assert found, f"{ref} is migrated but has no record"
+            record = found[0]
+            assert (row.rkey, mongo_rkey) == (record.rkey, record.rkey), f"{ref}: state {row.rkey}, MongoDB {mongo_rkey}, record {record.rkey}"
+            fields = source_fields(document)
+            handle = self._handle_of(fields.owner)
+            current = painting_fingerprint(
+                slug=fields.slug, code=fields.code, when=fields.when, nuked=fields.nuked, owner=fields.owner, owner_handle=handle
+            )
+            if row.record_fingerprint != current:
+                return  # stale, and known to be: the next seed puts it back to pending
+            expected, complete = expected_fields(fields, handle, has_recording=row.has_recording)
+            assert complete
+            assert field_differences(record.value, expected, complete=True) == [], ref
+
+        def _handle_of(self, owner):
+            if not owner:
+                return ""
+            entry = world.mongo["@handles"].find_one({"_id": owner})
+            return entry["handle"] if entry else ""
+
+        # --- Settling ----------------------------------------------------------
+
+        def teardown(self):
+            try:
+                self._settle()
+            finally:
+                self._forget()
+
+        def _settle(self):
+            for _ in range(6):
+                paintings_seed(actor="test:seed")
+                engine.paintings_release_stale(actor="test:lease", lease=dt.timedelta(0))
+                engine.paintings_requeue_lost(actor="test:lease", lease=dt.timedelta(0))
+                if not runnable_batches():
+                    break
+                self.migrate()
+            statuses = dict(PaintingMigration.objects.filter(ref__in=self.refs).values_list("ref", "status"))
+            unsettled = {ref: status for ref, status in statuses.items() if status not in (Status.MIGRATED, Status.SKIPPED)}
+            assert not unsettled, f"not settled: {unsettled}"
+            self.records_are_unique_and_current()
+            report = paintings_compare(examples=5)
+            assert report.clean, [difference.as_dict() for differences in report.examples.values() for difference in differences]
+
+        def _forget(self):
+            """Leave the shared accounts empty for the next example."""
+            for ref, found in world.records().items():
+                for record in found:
+                    repo = pds.repo_for(did=record.uri.split("/")[2])
+                    repo.record_delete(collection="computer.aesthetic.painting", rkey=record.rkey)
+            world.mongo.paintings.delete_many({})
+            world.paintings.clear()
+            for name, user in world.users.items():
+                world.mongo["@handles"].update_one({"_id": user.sub}, {"$set": {"handle": name}})
+            PaintingMigration.objects.all().delete()
+
+        # --- Helpers -------------------------------------------------------------
+
+        def _edit(self, ref, edit):
+            document = world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})
+            owner_name = next((name for name, user in world.users.items() if user.sub == document.get("user")), None)
+            if edit in ("nuke", "unnuke"):
+                world.mongo.paintings.update_one({"_id": document["_id"]}, {"$set": {"nuked": edit == "nuke"}})
+            elif edit == "code":
+                world.mongo.paintings.update_one({"_id": document["_id"]}, {"$set": {"code": f"e{next(_numbers)}"}})
+            elif edit == "slug":
+                number = next(_numbers)
+                new_slug = f"2025.1.{number // 3600 % 28 + 1}.0.{number // 60 % 60}.{number % 60:02d}.000"
+                folder = self._folder(owner_name)
+                shutil.copy(folder / f"{document['slug'].split(':')[0]}.png", folder / f"{new_slug}.png")
+                world.mongo.paintings.update_one({"_id": document["_id"]}, {"$set": {"slug": new_slug}})
+            elif owner_name is None:  # a guest's recording: MongoDB names it in the slug
+                image_slug = document["slug"].split(":")[0]
+                world.mongo.paintings.update_one({"_id": document["_id"]}, {"$set": {"slug": f"{image_slug}:2025.2.2.0.0.00.{next(_numbers) % 1000:03d}"}})
+            else:  # a user's recording appears on storage, which MongoDB does not know about
+                (self._folder(owner_name) / f"{document['slug']}.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+
+        def _folder(self, owner_name, *, handle=None):
+            """Where a guest's images, or a user's under ``handle`` (default: current), are served from."""
+            if owner_name is None:
+                return world.images / "guest"
+            return world.images / "media" / f"@{handle or self.handles[owner_name]}" / "painting"
+
+    return Convergence
+
+
+@pytest.mark.parametrize("nuked_paintings", ["skip", "flag"])
+def test_the_pds_converges_to_mongodb_whatever_happens_meanwhile(world, settings, nuked_paintings):
+    settings.NUKED_PAINTINGS = nuked_paintings
+    run_state_machine_as_test(
+        machine_for(world),
+        settings=hypothesis_settings(
+            max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, database=None,
+            suppress_health_check=list(HealthCheck),
+        ),  # fmt: skip
+    )

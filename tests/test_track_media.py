@@ -1,0 +1,79 @@
+"""The upload function's side of live sync (integrations/track-media/), run
+by Node's own test runner against the real console: runserver in a child
+process, with its own database, on the world's MongoDB."""
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from tests.plugins.processes import ROOT
+
+pytestmark = [pytest.mark.pds, pytest.mark.django_db, pytest.mark.slow]
+NODE_TESTS = ROOT / "integrations" / "track-media" / "painting-sync.test.mjs"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"runserver stopped:\n{process.stdout.read()}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError("runserver did not start")
+
+
+def state_of(console, ref: str) -> str:
+    code = f"from migrator.models import PaintingMigration as P; print((P.objects.filter(ref='{ref}').values_list('status', flat=True).first() or 'absent'))"
+    return console.run("shell", "-c", code).stdout.strip().splitlines()[-1]
+
+
+def test_the_upload_functions_client_against_the_real_console_and_cluster(world, console, tmp_path):
+    node = shutil.which("node")
+    assert node, "Node.js is needed for the upload function's tests"
+    secret = secrets.token_urlsafe(24)
+    console.env["SYNC_WEBHOOK_SECRET"] = secret
+    now, later = world.add_painting(), world.add_painting()
+    port = free_port()
+    server = console.start("runserver", f"127.0.0.1:{port}", "--noreload")
+    try:
+        wait_for_port(port, server)
+        env = {**os.environ, "HOOK_URL": f"http://127.0.0.1:{port}/hooks/painting", "HOOK_SECRET": secret, "REF_NOW": now, "REF_LATER": later}
+        result = subprocess.run([node, "--test", str(NODE_TESTS)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "# pass 7" in result.stdout and "# fail 0" in result.stdout
+    finally:
+        console.kill(server)
+
+    assert state_of(console, now) == "queued"
+    # The call for this one never reached the console; the schedule brings it.
+    assert state_of(console, later) == "absent"
+    console.run("shell", "-c", "from migrator import tasks; tasks.paintings_sync()")
+    assert state_of(console, later) == "queued"
+
+    # And a real cluster, on the default broker (the console's own database),
+    # takes both jobs to the PDS.
+    log = tmp_path / "qcluster.log"
+    cluster = console.start("qcluster", log=log)
+    try:
+        deadline = time.monotonic() + 90
+        while {state_of(console, now), state_of(console, later)} != {"migrated"} and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        console.kill(cluster)
+    assert {state_of(console, now), state_of(console, later)} == {"migrated"}, log.read_text()[-3000:]
+    records = world.records()
+    assert len(records[now]) == 1 and len(records[later]) == 1
