@@ -115,6 +115,37 @@ def test_a_nuke_that_lands_mid_batch_unpublishes_under_skip(world, monkeypatch, 
     assert "atproto" not in world.mongo.paintings.find_one({"_id": document["_id"]})
 
 
+def test_a_painting_nuked_after_an_attempt_died_midway_is_unpublished(world, monkeypatch, settings):
+    """Found by test_convergence: a worker dies after writing the record and
+    before MongoDB learns its key; the painting is nuked and seeded while
+    pending. Its record, which no row knows of, must still go."""
+    from migrator import source
+
+    settings.NUKED_PAINTINGS = "skip"
+    ref = world.add_painting(handle=names(world)[0])
+    document = world.paintings[ref]
+
+    def dies(*args, **kwargs):
+        raise KeyboardInterrupt  # the process dying: nothing in the engine catches it
+
+    monkeypatch.setattr(source, "rkeys_write_back", dies)
+    with pytest.raises(KeyboardInterrupt):
+        migrate_all()
+    monkeypatch.undo()
+    assert len(world.records()[ref]) == 1
+    engine.paintings_release_stale(actor="test", lease=dt.timedelta(0))
+    world.mongo.paintings.update_one({"_id": document["_id"]}, {"$set": {"nuked": True}})
+    paintings_seed(actor="test")
+
+    migrate_all()
+
+    assert world.records()[ref] == []
+    row = PaintingMigration.objects.get(ref=ref)
+    assert (row.status, row.skip_reason, row.rkey) == (Status.SKIPPED, SkipReason.NUKED, "")
+    assert "Removed record" in row.skip_detail
+    assert paintings_compare().clean
+
+
 def test_a_record_left_stale_by_a_race_is_caught_by_any_later_seed(world):
     """The other order: a seed read the row while it ran, the engine
     finished, then the seed wrote the new fields, leaving a migrated row

@@ -373,8 +373,11 @@ def _status_action(row: PaintingMigration, desired: Desired) -> tuple[str, str, 
     the run; reasons set by staff or by a run are left alone."""
     problem, fields = desired.problem, desired.source
     if row.status in (Status.PENDING, Status.FAILED):
-        if problem and row.rkey:
-            return None  # a record exists: the run removes it before skipping
+        if problem and (row.rkey or (row.attempts and problem.reason == SkipReason.NUKED)):
+            # A record exists, or an attempt that stopped midway may have
+            # written one: the run removes it before skipping (a nuked
+            # painting must not stay published).
+            return None
         if problem:
             return Status.SKIPPED, f"Skipped: {problem.detail}", _reason(problem)
         if fields.rkey and not row.rkey:

@@ -163,7 +163,7 @@ def _account_migrate(owner: str, rows: list[PaintingMigration], *, actor: str, r
         return
     works = []
     for row in rows:
-        if row.nuked and settings.NUKED_PAINTINGS == "skip" and row.rkey:
+        if row.nuked and settings.NUKED_PAINTINGS == "skip" and (row.rkey or row.attempts > 1):
             _record_remove(repo, row, actor=actor, result=result)
             continue
         try:
@@ -205,18 +205,37 @@ def _repo_for(owner: str, rows: list[PaintingMigration], *, actor: str) -> pds.R
 
 
 def _record_remove(repo, row: PaintingMigration, *, actor: str, result: BatchResult) -> None:
-    """A migrated painting nuked since, under NUKED_PAINTINGS=skip: delete
-    its record and MongoDB's reference to it, then skip it."""
+    """A painting nuked since it was migrated (or since an attempt that
+    stopped midway, which may have written its record), under
+    NUKED_PAINTINGS=skip: delete its record and MongoDB's reference to it,
+    then skip it."""
+    rkey = row.rkey
     try:
-        repo.record_delete(collection=settings.PAINTING_COLLECTION, rkey=row.rkey)
+        if not rkey:
+            rkey = _record_left_behind(repo, row)
+            if not rkey:
+                _finish(row, Outcome("The painting is nuked and NUKED_PAINTINGS=skip; no record was written for it.", skip_reason=SkipReason.NUKED), actor=actor, result=result)
+                return
+        repo.record_delete(collection=settings.PAINTING_COLLECTION, rkey=rkey)
         source.rkeys_clear([row.ref])
     except pds.PdsError as error:
-        _finish(row, Outcome(f"Removing record {row.rkey} failed: {error}", kind=error.kind), actor=actor, result=result)
+        _finish(row, _pds_outcome(f"Removing record {rkey or 'left by an earlier attempt'} failed", error), actor=actor, result=result)
         return
     except PyMongoError as error:
-        _finish(row, Outcome(f"Record {row.rkey} removed; clearing MongoDB failed: {error}", kind=ErrorKind.TRANSIENT), actor=actor, result=result)
+        _finish(row, Outcome(f"Record {rkey} removed; clearing MongoDB failed: {type(error).__name__}", kind=ErrorKind.TRANSIENT), actor=actor, result=result)
         return
-    _skip_removed(row, SkipReason.NUKED, f"Removed record {row.rkey}: the painting is nuked and NUKED_PAINTINGS=skip.", actor=actor, result=result)
+    _skip_removed(row, SkipReason.NUKED, f"Removed record {rkey}: the painting is nuked and NUKED_PAINTINGS=skip.", actor=actor, result=result)
+
+
+def _record_left_behind(repo, row: PaintingMigration) -> str:
+    """The key of the record an earlier attempt wrote for ``row`` before
+    it stopped, or "" when there is none. Raises PdsError."""
+    try:
+        rkey = tid_for_painting(when=row.when, ref=row.ref)
+    except (ValueError, TypeError):
+        return ""
+    stored = repo.record_get(collection=settings.PAINTING_COLLECTION, rkey=rkey)
+    return rkey if stored is not None and stored.value.get("ref") == row.ref else ""
 
 
 def _skip_removed(row: PaintingMigration, reason: str, detail: str, *, actor: str, result: BatchResult) -> None:
@@ -488,6 +507,11 @@ def _finish(row: PaintingMigration, outcome: Outcome, *, actor: str, result: Bat
         if _end(row, to=Status.FAILED, actor=actor, result=result, message=f"Failed ({kind}): {outcome.message}",
                 last_error=outcome.message, error_kind=kind):  # fmt: skip
             result.failed[error_signature(outcome.message)] += 1
+
+
+def _pds_outcome(doing: str, error: pds.PdsError) -> Outcome:
+    """How a failed PDS call ends a painting's attempt."""
+    return Outcome(f"{doing}: {error}", kind=error.kind)
 
 
 def _notes(works: list[Work], *, actor: str, message) -> None:
