@@ -3,7 +3,6 @@ retry of a failure group, and the dry-run preview's per-painting context.
 Mounted by PaintingMigrationAdmin.get_urls (behind admin_site.admin_view)."""
 
 import base64
-import datetime as dt
 import json
 
 from django.contrib import messages
@@ -15,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
 from migrator import selectors
+from migrator.selectors import duration_text
 from migrator.models import PaintingMigration, Status
 
 STATUS_COLOURS = {
@@ -24,6 +24,7 @@ STATUS_COLOURS = {
     Status.MIGRATED: "#15803d",
     Status.SKIPPED: "#b45309",
     Status.FAILED: "#b91c1c",
+    Status.WAITING: "#0e7490",
 }
 
 REFRESH_SECONDS = 5
@@ -71,20 +72,6 @@ def dashboard_json(request: HttpRequest) -> JsonResponse:
 
 def status_json(board: selectors.Dashboard) -> dict:
     return {**board.as_json(), "eta_text": duration_text(board.eta)}
-
-
-def duration_text(duration: dt.timedelta | None) -> str:
-    """"2 h 05 min", "4 min 10 s", "12 s"; an en dash when there is no estimate."""
-    if duration is None:
-        return "–"
-    seconds = int(duration.total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {seconds:02d} s"
-    return f"{seconds} s"
 
 
 @require_POST

@@ -11,6 +11,8 @@ class Status(models.TextChoices):
     PENDING = "pending", "Pending"
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
+    # A rate limit of the PDS is spent: it runs again by itself at not_before.
+    WAITING = "waiting", "Waiting for a rate limit"
     MIGRATED = "migrated", "Migrated"
     SKIPPED = "skipped", "Skipped"
     FAILED = "failed", "Failed"
@@ -74,6 +76,9 @@ class PaintingMigration(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     error_kind = models.CharField(max_length=16, choices=ErrorKind.choices, blank=True, db_index=True)
+    # While waiting: the PDS rate limit it waits for, and when that resets.
+    waiting_for = models.CharField(max_length=120, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True, db_index=True)
     claimed_by = models.CharField(max_length=128, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     migrated_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -136,6 +141,21 @@ class Account(models.Model):
 
     def __repr__(self) -> str:
         return f"<Account {self.did} {self.handle!r}>"
+
+
+class RateLimitWindow(models.Model):
+    """A PDS rate limit that made paintings wait, as the PDS last reported
+    it: what the dashboard and the status report explain it from."""
+
+    name = models.CharField(max_length=120, unique=True)  # "uploadBlob: 1,000 per day per IP"
+    scope = models.CharField(max_length=16)  # "ip", "account" or "login"
+    limit = models.PositiveIntegerField()
+    window_seconds = models.PositiveIntegerField()
+    reset_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class SyncCursor(models.Model):

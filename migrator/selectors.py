@@ -14,12 +14,12 @@ from django.conf import settings
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
-from migrator.models import PaintingMigration, SkipReason, Status
+from migrator.models import PaintingMigration, RateLimitWindow, SkipReason, Status
 
 log = logging.getLogger("migrator.selectors")
 
 # Statuses whose paintings still have work ahead of them.
-REMAINING = (Status.PENDING, Status.QUEUED, Status.RUNNING, Status.FAILED)
+REMAINING = (Status.PENDING, Status.QUEUED, Status.RUNNING, Status.FAILED, Status.WAITING)
 # Statuses that mean a migration is under way: the dashboard keeps refreshing.
 IN_FLIGHT = (Status.QUEUED, Status.RUNNING)
 THROUGHPUT_WINDOWS = (1, 5, 15)  # minutes
@@ -241,6 +241,7 @@ class Dashboard:
     cluster: ClusterHealth
     at: dt.datetime
     skips: list["SkipGroup"] = field(default_factory=list)
+    limits: list["BindingLimit"] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -274,7 +275,77 @@ class Dashboard:
             "failure_groups": len(self.failures),
             "workers": self.cluster.workers,
             "queued_jobs": self.cluster.queued_jobs,
+            "limits": [limit.as_json() for limit in self.limits],
         }
+
+
+def duration_text(duration: dt.timedelta | None) -> str:
+    """"2 d 03 h", "2 h 05 min", "4 min 10 s", "12 s"; an en dash when there is no estimate."""
+    if duration is None:
+        return "–"
+    seconds = int(duration.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours:02d} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {seconds:02d} s"
+    return f"{seconds} s"
+
+
+@dataclass(frozen=True)
+class BindingLimit:
+    """A PDS rate limit paintings wait for: which, until when, and what the
+    rest of the migration takes at that limit."""
+
+    name: str
+    scope: str
+    waiting: int
+    resets_at: dt.datetime
+    left: int  # paintings still to go through this limit (for a per-IP limit: all remaining)
+    rest_takes: dt.timedelta | None  # at this limit, from now; None when the limit's size is unknown
+
+    @property
+    def rest_takes_text(self) -> str:
+        return duration_text(self.rest_takes)
+
+    @property
+    def remedy(self) -> str:
+        from migrator.pds.limits import REMEDY
+
+        return REMEDY if self.scope == "ip" else "It is one account's own budget; the other accounts go on meanwhile."
+
+    def as_json(self) -> dict:
+        return {
+            "name": self.name, "waiting": self.waiting, "resets_at": self.resets_at.isoformat(), "left": self.left,
+            "rest_takes_seconds": int(self.rest_takes.total_seconds()) if self.rest_takes else None, "remedy": self.remedy,
+        }  # fmt: skip
+
+
+def binding_limits(*, now: dt.datetime | None = None) -> list[BindingLimit]:
+    """The rate limits paintings wait for now, latest reset first."""
+    now = now or timezone.now()
+    waiting = (
+        PaintingMigration.objects.filter(status=Status.WAITING).order_by().values("waiting_for")
+        .annotate(count=Count("id"), resets_at=Max("not_before"))
+    )  # fmt: skip
+    windows = {window.name: window for window in RateLimitWindow.objects.filter(name__in=[row["waiting_for"] for row in waiting])}
+    remaining = PaintingMigration.objects.filter(status__in=REMAINING).count()
+    limits = []
+    for row in waiting:
+        window = windows.get(row["waiting_for"])
+        scope = window.scope if window else ""
+        left = remaining if scope == "ip" else row["count"]
+        resets_at = row["resets_at"] or now
+        rest = None
+        if window and window.limit:
+            windows_needed = -(-left // window.limit)  # the first starts at the reset
+            rest = max(resets_at - now, dt.timedelta(0)) + dt.timedelta(seconds=window.window_seconds) * (windows_needed - 1)
+        limits.append(BindingLimit(row["waiting_for"] or "a PDS rate limit", scope, row["count"], resets_at, left, rest))
+    return sorted(limits, key=lambda limit: limit.resets_at, reverse=True)
 
 
 @dataclass(frozen=True)
@@ -317,6 +388,7 @@ def dashboard(*, now: dt.datetime | None = None, with_details: bool = True) -> D
         accounts=accounts_progress() if with_details else [],
         cluster=cluster_health(),
         at=now,
+        limits=binding_limits(now=now),
     )
 
 

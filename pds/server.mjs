@@ -46,8 +46,23 @@ function setDefault(name, value) {
   if (!process.env[name]) process.env[name] = value
 }
 
+// The server's signing secrets live in its data folder, made once: a PDS
+// restarted on the same folder honours the sessions it issued before, as a
+// real one does (a new JWT secret would force every client to log in again).
+function keptSecrets(dataDir) {
+  const file = path.join(dataDir, 'local-pds-secrets.json')
+  if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8'))
+  const made = {
+    jwtSecret: crypto.randomBytes(32).toString('hex'),
+    plcRotationKey: crypto.randomBytes(32).toString('hex'),
+  }
+  fs.writeFileSync(file, JSON.stringify(made), { mode: 0o600 })
+  return made
+}
+
 function preparePdsEnv({ port, plcUrl, dataDir }) {
   const env = process.env
+  const kept = keptSecrets(dataDir)
   env.PDS_PORT = String(port)
   env.PDS_DID_PLC_URL = plcUrl
   // Only the hostname "localhost" makes the PDS describe itself with http://.
@@ -57,8 +72,8 @@ function preparePdsEnv({ port, plcUrl, dataDir }) {
   setDefault('PDS_BLOBSTORE_DISK_LOCATION', path.join(dataDir, 'blobs'))
   setDefault('PDS_BLOBSTORE_DISK_TMP_LOCATION', path.join(dataDir, 'tmp'))
   setDefault('PDS_ADMIN_PASSWORD', crypto.randomBytes(16).toString('hex'))
-  setDefault('PDS_JWT_SECRET', crypto.randomBytes(32).toString('hex'))
-  setDefault('PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX', crypto.randomBytes(32).toString('hex'))
+  setDefault('PDS_JWT_SECRET', kept.jwtSecret)
+  setDefault('PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX', kept.plcRotationKey)
   setDefault('PDS_SERVICE_HANDLE_DOMAINS', '.test')
   setDefault('PDS_INVITE_REQUIRED', 'false')
   setDefault('PDS_RATE_LIMITS_ENABLED', 'false')

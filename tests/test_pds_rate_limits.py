@@ -2,8 +2,8 @@
 
 The PDS allows 30 createSession calls per 5 minutes per identifier: 30 logins
 as a handle nobody has spend that budget once for the whole module (~6 s). Waiting out the real 5-minute window is not possible in a
-test, so waits go through ``migrator.pds.calls.sleep``, which these tests
-replace with a recorder: the PDS, its headers and its 429s are all real.
+test, so waits go through ``migrator.pds.calls.sleep`` on the clock
+``migrator.pds.limits.now``, which these tests replace with a recorder: the PDS, its headers and its 429s are all real.
 """
 
 import secrets
@@ -15,7 +15,7 @@ from atproto import Client, models
 from atproto_client.exceptions import RequestErrorBase
 
 from migrator import pds
-from migrator.pds import calls
+from migrator.pds import calls, limits
 from tests.plugins.pds import create_test_account
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
@@ -32,7 +32,7 @@ def waits(monkeypatch):
         clock[0] += seconds
 
     monkeypatch.setattr(calls, "sleep", sleep)
-    monkeypatch.setattr(calls, "now", lambda: clock[0])
+    monkeypatch.setattr(limits, "now", lambda: clock[0])
     return recorded
 
 
@@ -94,5 +94,6 @@ def test_calls_slow_down_when_the_remaining_budget_runs_low(pds_with_rate_limits
     repo.records_list(collection="computer.aesthetic.painting")
     repo.records_list(collection="computer.aesthetic.painting")
 
-    assert repo.pacing.remaining is not None and repo.pacing.remaining < 3000
+    (requests,) = [budget for budget in pds.BUDGETS.all() if budget.family == "requests"]
+    assert requests.name == "requests: 3,000 per 5 minutes per IP" and requests.remaining < 3000
     assert waits and 0 < waits[-1] < 1  # about 300 s spread over ~2,990 calls

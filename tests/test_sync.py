@@ -120,6 +120,30 @@ def test_paintings_that_failed_while_the_pds_was_down_are_retried_with_backoff(w
     assert PaintingMigration.objects.get(pk=painting.pk).status == Status.QUEUED
 
 
+@pytest.mark.parametrize(
+    ("attempts", "too_soon", "due"),
+    [(1, 0.5, 1.5), (2, 1.5, 2.5), (3, 3.5, 4.5), (5, 15, 17), (7, 59, 65), (12, 59, 61)],  # minutes: 1, 2, 4, 16, then the 60 cap
+)
+def test_each_retry_waits_twice_as_long_as_the_last_up_to_an_hour(mongo_db, attempts, too_soon, due):
+    painting = PaintingMigration.objects.create(ref="3" * 24, status=Status.FAILED, error_kind=ErrorKind.TRANSIENT, attempts=attempts)
+
+    PaintingMigration.objects.filter(pk=painting.pk).update(updated_at=timezone.now() - timedelta(minutes=too_soon))
+    assert list(sync._retry_due()) == []
+    PaintingMigration.objects.filter(pk=painting.pk).update(updated_at=timezone.now() - timedelta(minutes=due))
+    assert list(sync._retry_due()) == [painting]
+
+
+def test_waiting_paintings_are_queued_when_their_rate_limit_resets_not_before(mongo_db):
+    painting = PaintingMigration.objects.create(
+        ref="4" * 24, status=Status.WAITING, error_kind=ErrorKind.RATE_LIMITED, waiting_for="uploadBlob: 1,000 per day per IP",
+        not_before=timezone.now() + timedelta(hours=5),
+    )  # fmt: skip
+    assert sync.paintings_sync(actor="schedule:test").resumed == 0
+    PaintingMigration.objects.filter(pk=painting.pk).update(not_before=timezone.now() - timedelta(seconds=1))
+    assert sync.paintings_sync(actor="schedule:test").resumed == 1
+    assert PaintingMigration.objects.get(pk=painting.pk).status == Status.QUEUED
+
+
 def test_permanent_failures_wait_for_a_person(mongo_db):
     PaintingMigration.objects.create(ref="1" * 24, status=Status.FAILED, error_kind=ErrorKind.PERMANENT, attempts=1, updated_at=timezone.now())
     PaintingMigration.objects.filter(ref="1" * 24).update(updated_at=timezone.now() - timedelta(days=1))

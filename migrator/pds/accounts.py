@@ -11,16 +11,17 @@ from django.utils import timezone
 
 from migrator.models import Account
 
-from .calls import Pacing, RetryPolicy, call
+from .calls import RetryPolicy, call
 from .client import admin_client, sdk_client
 from .errors import PdsError
+from .limits import Cost, Meter
 from .repo import Repo
 
 log = logging.getLogger("migrator.pds")
 
 
-def _call(action: str, request):
-    return call(action, request, pacing=Pacing(), policy=RetryPolicy.from_settings())
+def _call(action: str, route: str, request):
+    return call(action, request, meter=Meter(), cost=Cost(route), policy=RetryPolicy.from_settings())
 
 
 def account_create(*, handle: str, password: str, email: str, keep_session: bool = True) -> str:
@@ -36,13 +37,13 @@ def account_create(*, handle: str, password: str, email: str, keep_session: bool
 def account_register(*, handle: str, password: str, email: str) -> tuple[str, str]:
     """Create the account; returns (DID, session string). Touches no database,
     so it may run in threads. Raises PdsError."""
-    client = sdk_client()
+    client = sdk_client(Meter())
     try:
         data = models.ComAtprotoServerCreateAccount.Data(
             handle=handle, password=password, email=email, invite_code=_invite_code_if_required(client)
         )
         log.debug("Creating the account %s", handle)
-        created = _call(f"create the account {handle}", lambda: client.com.atproto.server.create_account(data))
+        created = _call(f"create the account {handle}", "com.atproto.server.createAccount", lambda: client.com.atproto.server.create_account(data))
     finally:
         client.request.close()
     log.debug("Created the account %s: %s", handle, created.did)
@@ -57,20 +58,20 @@ def session_keep(*, did: str, handle: str, session: str) -> None:
 
 
 def _invite_code_if_required(client) -> str | None:
-    server = _call("describe the server", lambda: client.com.atproto.server.describe_server())
+    server = _call("describe the server", "com.atproto.server.describeServer", lambda: client.com.atproto.server.describe_server())
     if not server.invite_code_required:
         return None
     admin = admin_client()
     data = models.ComAtprotoServerCreateInviteCode.Data(use_count=1)
-    return _call("create an invite code", lambda: admin.com.atproto.server.create_invite_code(data)).code
+    return _call("create an invite code", "com.atproto.server.createInviteCode", lambda: admin.com.atproto.server.create_invite_code(data)).code
 
 
 def account_did(handle: str) -> str | None:
     """The DID the PDS resolves ``handle`` to, or None when no account has it."""
-    client = sdk_client()
+    client = sdk_client(Meter())
     params = models.ComAtprotoIdentityResolveHandle.Params(handle=handle)
     try:
-        return _call(f"resolve {handle}", lambda: client.com.atproto.identity.resolve_handle(params)).did
+        return _call(f"resolve {handle}", "com.atproto.identity.resolveHandle", lambda: client.com.atproto.identity.resolve_handle(params)).did
     except PdsError as error:
         if error.status == 400:  # "Unable to resolve handle"
             return None
@@ -83,8 +84,8 @@ def public_record_get(*, did: str, collection: str, rkey: str, policy: RetryPoli
     """A record anyone may read (getRecord needs no session), or None when
     there is none: ``Repo.record_get`` through a client with no session.
     Writes nothing and logs in as no one. Raises PdsError."""
-    pacing = Pacing()
-    repo = Repo(did=did, handle="", client=sdk_client(pacing), pacing=pacing, policy=policy or RetryPolicy.from_settings())
+    meter = Meter(did=did)
+    repo = Repo(did=did, handle="", client=sdk_client(meter), meter=meter, policy=policy or RetryPolicy.from_settings())
     try:
         return repo.record_get(collection=collection, rkey=rkey)
     finally:
@@ -96,7 +97,7 @@ def admin_password_update(*, did: str, password: str) -> None:
     client = admin_client()
     data = models.ComAtprotoAdminUpdateAccountPassword.Data(did=did, password=password)
     log.info("Setting a new password for %s", did)
-    _call(f"set the password of {did}", lambda: client.com.atproto.admin.update_account_password(data))
+    _call(f"set the password of {did}", "com.atproto.admin.updateAccountPassword", lambda: client.com.atproto.admin.update_account_password(data))
     client.request.close()
 
 

@@ -1,5 +1,6 @@
-"""How every PDS call is made: pacing by the rate-limit headers, retries of
-transient failures with capped exponential backoff and jitter, waits on 429."""
+"""How every PDS call is made: paced by the rate-limit budgets it draws
+from (migrator.pds.limits), transient failures retried with capped
+exponential backoff and jitter, 429s waited out when the wait is short."""
 
 import logging
 import random
@@ -11,14 +12,15 @@ from atproto_core.exceptions import AtProtocolError
 import pydantic
 from django.conf import settings
 
+from . import limits
 from .errors import PdsError, classify, is_token_error
+from .limits import Cost, Meter, RateLimited
 
 log = logging.getLogger("migrator.pds")
 T = TypeVar("T")
 
-# The seams tests patch to observe waits without waiting.
+# The seam tests patch to observe waits without waiting (with limits.now).
 sleep = time.sleep
-now = time.time
 
 
 @dataclass
@@ -44,32 +46,6 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
-class Pacing:
-    """The rate-limit budget the last response reported, and the wait it implies."""
-
-    def __init__(self) -> None:
-        self.remaining: int | None = None
-        self.reset_at: float | None = None
-
-    def observe(self, headers) -> None:
-        remaining, reset = headers.get("ratelimit-remaining"), headers.get("ratelimit-reset")
-        if remaining is None or reset is None:
-            return
-        try:
-            self.remaining, self.reset_at = int(remaining), float(reset)
-        except ValueError:
-            return
-
-    def wait_before_call(self, low_water: int) -> float:
-        """Seconds to wait so the remaining budget lasts until the window resets."""
-        if self.remaining is None or self.reset_at is None or self.remaining > low_water:
-            return 0.0
-        left = self.reset_at - now()
-        if left <= 0:
-            return 0.0
-        return left / max(self.remaining, 1) if self.remaining else left
-
-
 # Requests this process has sent to the PDS (retries included), for the
 # benchmark and the run summaries.
 REQUESTS = [0]
@@ -79,14 +55,18 @@ def call(
     action: str,
     request: Callable[[], T],
     *,
-    pacing: Pacing,
+    meter: Meter,
+    cost: Cost,
     policy: RetryPolicy,
     renew_session: Callable[[], None] | None = None,
 ) -> T:
-    """``request()``, retried as its failure allows. Raises PdsError."""
+    """``request()``, paced by ``meter``'s budgets and retried as its failure
+    allows. Raises PdsError: RateLimited, without sending anything, when a
+    budget it needs is spent for longer than PDS_RATE_LIMIT_MAX_WAIT."""
     attempt, renewed = 0, False
     while True:
-        _pace(action, pacing, policy)
+        _pace(action, meter, cost, policy)
+        meter.spend(cost)
         REQUESTS[0] += 1
         try:
             return request()
@@ -97,32 +77,34 @@ def call(
             renewed = True
             renew_session()
             continue
-        delay = _retry_delay(error, attempt, pacing, policy)
-        if delay is None:
-            raise error
+        delay = _retry_delay(error, attempt, meter, cost, policy)
+        if isinstance(delay, PdsError):
+            raise delay
         log.warning("%s; retry %d/%d in %.2fs", error.message, attempt, policy.attempts - 1, delay)
         sleep(delay)
 
 
-def _retry_delay(error: PdsError, attempt: int, pacing: Pacing, policy: RetryPolicy) -> float | None:
-    if attempt >= policy.attempts or error.permanent:
-        return None
+def _retry_delay(error: PdsError, attempt: int, meter: Meter, cost: Cost, policy: RetryPolicy) -> float | PdsError:
+    """Seconds to wait before the next try, or the error to raise."""
+    if error.permanent or (attempt >= policy.attempts and not error.rate_limited):
+        return error
     if not error.rate_limited:
         return policy.backoff(attempt)
-    # retry-after and ratelimit-reset can disagree by seconds: wait for both.
-    waits = [error.retry_after, pacing.reset_at and max(pacing.reset_at - now(), 0.0)]
-    waits = [wait for wait in waits if wait is not None]
-    wait = max(waits) if waits else policy.backoff(attempt)
-    if wait > policy.rate_limit_max_wait:
-        return None  # the caller reschedules; holding a worker that long helps no one
+    # The 429's headers taught the budget that refused: wait for it and for
+    # retry-after (they can disagree by a second).
+    wait, budget = meter.wait(cost)
+    wait = max(wait, error.retry_after or 0.0) or policy.backoff(attempt)
+    if wait > policy.rate_limit_max_wait or attempt >= policy.attempts:
+        # The caller reschedules; holding a worker that long helps no one.
+        return RateLimited(error.message, budget=budget, not_before=limits.now() + wait, status=error.status)
     return wait
 
 
-def _pace(action: str, pacing: Pacing, policy: RetryPolicy) -> None:
-    wait = pacing.wait_before_call(policy.low_water)
+def _pace(action: str, meter: Meter, cost: Cost, policy: RetryPolicy) -> None:
+    wait, budget = meter.wait(cost, low_water=policy.low_water, max_spread=policy.rate_limit_max_wait)
     if wait <= 0:
         return
     if wait > policy.rate_limit_max_wait:
-        raise PdsError(f"{action}: rate limit budget spent until the window resets", "rate_limited", status=429, retry_after=wait)
-    log.info("%s: %s calls left in this rate-limit window; waiting %.2fs", action, pacing.remaining, wait)
+        raise RateLimited(f"{action}: {budget.name} spent until it resets", budget=budget, not_before=limits.now() + wait)
+    log.info("%s: waiting %.2fs for %s (%d left)", action, wait, budget.name, budget.remaining)
     sleep(wait)

@@ -9,14 +9,15 @@ from atproto import Client
 from atproto_client.request import Request
 from django.conf import settings
 
-from .calls import Pacing
+from .limits import Meter
 from .errors import PdsError
 
 
-def sdk_client(pacing: Pacing | None = None, *, base_url: str = "") -> Client:
+def sdk_client(meter: Meter | None = None, *, base_url: str = "") -> Client:
     """An SDK client for settings.PDS_URL, with the operator's bypass header
-    when one is configured. Every response's rate-limit headers feed ``pacing``."""
-    hooks = {"response": [lambda response: pacing.observe(response.headers)]} if pacing else {}
+    when one is configured. Every response's rate-limit headers teach
+    ``meter``'s budgets."""
+    hooks = {"response": [meter.observe]} if meter else {}
     request = Request(timeout=settings.PDS_TIMEOUT, event_hooks=hooks, verify=_tls())
     if settings.PDS_RATE_LIMIT_BYPASS_KEY:
         request.add_additional_header("x-ratelimit-bypass", settings.PDS_RATE_LIMIT_BYPASS_KEY)
@@ -38,7 +39,7 @@ def admin_client() -> Client:
     """A client that authenticates as the PDS operator (HTTP Basic admin:<password>)."""
     if not settings.PDS_ADMIN_PASSWORD:
         raise PdsError("PDS_ADMIN_PASSWORD is not set; admin calls need it", "permanent")
-    client = sdk_client()
+    client = sdk_client(Meter())
     token = base64.b64encode(f"admin:{settings.PDS_ADMIN_PASSWORD}".encode()).decode()
     client.request.add_additional_header("Authorization", f"Basic {token}")
     return client

@@ -9,8 +9,10 @@ from atproto_core.exceptions import AtProtocolError
 from atproto_client.models.blob_ref import BlobRef
 from atproto_client.models.utils import get_model_as_json
 
-from .calls import Pacing, RetryPolicy, call
+from .calls import RetryPolicy, call
 from .errors import PdsError, RecordConflict, classify
+from .limits import now as limits_now
+from .limits import UPLOAD_ROUTE, WRITE_POINTS, Cost, Meter, RateLimited
 
 MAX_WRITES_PER_CALL = 200  # the PDS answers 400 above this
 
@@ -73,19 +75,42 @@ class Repo:
     did: str
     handle: str
     client: Client = field(repr=False)
-    pacing: Pacing = field(repr=False)
+    meter: Meter = field(repr=False)
     policy: RetryPolicy = field(repr=False)
     renew_session: Callable[[], None] | None = field(default=None, repr=False)
 
-    def _call(self, action: str, request):
-        return call(action, request, pacing=self.pacing, policy=self.policy, renew_session=self.renew_session)
+    def _call(self, action: str, request, cost: Cost):
+        return call(action, request, meter=self.meter, cost=cost, policy=self.policy, renew_session=self.renew_session)
 
-    def blob_upload(self, content: bytes, *, mime_type: str) -> BlobRef:
+    def write_capacity(self, action: str = "create") -> int | None:
+        """How many ``action`` writes this account's write budgets take now
+        (None: no limit known yet)."""
+        return self.meter.write_capacity(WRITE_POINTS[action])
+
+    def writes_blocked(self, count: int, action: str = "create") -> RateLimited | None:
+        """Why ``count`` writes cannot all be made now, or None."""
+        wait, budget = self.meter.wait(Cost("com.atproto.repo.applyWrites", points=count * WRITE_POINTS[action]))
+        if wait <= 0:
+            return None
+        return RateLimited(f"{count} writes for {self.did}: {budget.name} too low until it resets", budget=budget, not_before=limits_now() + wait)
+
+    def upload_blocked(self, *, then: str = "create") -> RateLimited | None:
+        """Why an upload (and the ``then`` write of its record) cannot be
+        made now without waiting longer than a worker is held, or None."""
+        wait, budget = self.meter.wait(Cost(UPLOAD_ROUTE, then_writes=WRITE_POINTS[then]))
+        if wait <= self.policy.rate_limit_max_wait:
+            return None
+        return RateLimited(f"upload for {self.did}: {budget.name} spent until it resets", budget=budget, not_before=limits_now() + wait)
+
+    def blob_upload(self, content: bytes, *, mime_type: str, then: str = "create") -> BlobRef:
         """Upload bytes; returns the BlobRef to put in the record that uses it.
-        Upload right before that record: an unreferenced blob is never served."""
+        Upload right before that record (its ``then`` write: the upload waits
+        until the account's write budget can take it too): an unreferenced
+        blob is never served."""
         response = self._call(
             f"upload a {len(content)}-byte blob for {self.did}",
             lambda: self.client.com.atproto.repo.upload_blob(content, headers={"Content-Type": mime_type}),
+            Cost(UPLOAD_ROUTE, then_writes=WRITE_POINTS[then]),
         )
         return response.blob
 
@@ -95,7 +120,9 @@ class Repo:
             repo=self.did, collection=collection, rkey=rkey, record=record_json(record, collection), validate_=validate
         )
         writes = [Write("create", collection, rkey, record)]
-        response = self._write(f"create {collection}/{rkey}", writes, lambda: self.client.com.atproto.repo.create_record(data))
+        response = self._write(
+            f"create {collection}/{rkey}", writes, lambda: self.client.com.atproto.repo.create_record(data), route="com.atproto.repo.createRecord"
+        )
         return RecordRef(uri=response.uri, cid=response.cid)
 
     def record_put(self, *, collection: str, rkey: str, record: dict, validate: bool | None = None) -> RecordRef:
@@ -103,19 +130,27 @@ class Repo:
         data = models.ComAtprotoRepoPutRecord.Data(
             repo=self.did, collection=collection, rkey=rkey, record=record_json(record, collection), validate_=validate
         )
-        response = self._call(f"put {collection}/{rkey}", lambda: self.client.com.atproto.repo.put_record(data))
+        response = self._call(
+            f"put {collection}/{rkey}", lambda: self.client.com.atproto.repo.put_record(data),
+            Cost("com.atproto.repo.putRecord", points=WRITE_POINTS["create"]),  # create or update: the dearer
+        )  # fmt: skip
         return RecordRef(uri=response.uri, cid=response.cid)
 
     def record_delete(self, *, collection: str, rkey: str) -> None:
         """Delete the record; deleting a missing record succeeds."""
         data = models.ComAtprotoRepoDeleteRecord.Data(repo=self.did, collection=collection, rkey=rkey)
-        self._call(f"delete {collection}/{rkey}", lambda: self.client.com.atproto.repo.delete_record(data))
+        self._call(
+            f"delete {collection}/{rkey}", lambda: self.client.com.atproto.repo.delete_record(data),
+            Cost("com.atproto.repo.deleteRecord", points=WRITE_POINTS["delete"]),
+        )
 
     def record_get(self, *, collection: str, rkey: str) -> StoredRecord | None:
         """The record at ``rkey``, or None when there is none."""
         params = models.ComAtprotoRepoGetRecord.Params(repo=self.did, collection=collection, rkey=rkey)
         try:
-            response = self._call(f"get {collection}/{rkey}", lambda: self.client.com.atproto.repo.get_record(params))
+            response = self._call(
+                f"get {collection}/{rkey}", lambda: self.client.com.atproto.repo.get_record(params), Cost("com.atproto.repo.getRecord")
+            )
         except PdsError as error:
             if error.error == "RecordNotFound":
                 return None
@@ -125,7 +160,9 @@ class Repo:
     def records_list(self, *, collection: str, limit: int = 100, cursor: str | None = None) -> tuple[list[StoredRecord], str | None]:
         """One page of records (newest rkey first) and the cursor of the next page (None at the end)."""
         params = models.ComAtprotoRepoListRecords.Params(repo=self.did, collection=collection, limit=limit, cursor=cursor)
-        response = self._call(f"list {collection}", lambda: self.client.com.atproto.repo.list_records(params))
+        response = self._call(
+            f"list {collection}", lambda: self.client.com.atproto.repo.list_records(params), Cost("com.atproto.repo.listRecords")
+        )
         records = [StoredRecord(uri=r.uri, cid=r.cid, value=_plain(r.value)) for r in response.records]
         return records, (response.cursor if records else None)
 
@@ -138,10 +175,10 @@ class Repo:
             raise ValueError(f"applyWrites takes 1 to {MAX_WRITES_PER_CALL} writes, not {len(writes)}")
         data = models.ComAtprotoRepoApplyWrites.Data(repo=self.did, writes=[_sdk_write(w) for w in writes], validate=validate)
         action = f"apply {len(writes)} writes for {self.did}"
-        response = self._write(action, writes, lambda: self.client.com.atproto.repo.apply_writes(data))
+        response = self._write(action, writes, lambda: self.client.com.atproto.repo.apply_writes(data), route="com.atproto.repo.applyWrites")
         return [RecordRef(uri=r.uri, cid=r.cid) if hasattr(r, "uri") else None for r in response.results or []]
 
-    def _write(self, action: str, writes: Sequence[Write], request):
+    def _write(self, action: str, writes: Sequence[Write], request, *, route: str):
         """``request()`` with retries, except that a 500 caused by the records'
         state fails at once: the PDS answers 500 for a create of an existing
         rkey and for an update or delete of a missing one, and no retry helps."""
@@ -153,7 +190,8 @@ class Repo:
                 error = classify(exc, action)
                 raise (self._conflict(error, writes) if error.status == 500 else error) from None
 
-        return self._call(action, checked_request)
+        points = sum(WRITE_POINTS[write.action] for write in writes)
+        return self._call(action, checked_request, Cost(route, points=points))
 
     def _conflict(self, error: PdsError, writes: Sequence[Write]) -> PdsError:
         """A RecordConflict naming the writes that met the wrong state, else ``error``."""

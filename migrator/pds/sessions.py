@@ -17,9 +17,10 @@ from django.utils import timezone
 
 from migrator.models import Account
 
-from .calls import Pacing, RetryPolicy, call
+from .calls import RetryPolicy, call
 from .client import sdk_client
 from .errors import PERMANENT, PdsError
+from .limits import LOGIN_ROUTE, Cost, Meter
 from .repo import Repo
 
 log = logging.getLogger("migrator.pds")
@@ -80,10 +81,10 @@ def login_count(did: str) -> int:
 
 def _open(*, did: str, handle: str, password: str) -> Repo:
     account = _stored_account(did=did, handle=handle)
-    pacing = Pacing()
-    client = sdk_client(pacing)
+    meter = Meter(did=did, identifier=did or handle)
+    client = sdk_client(meter)
     password = password or (account.password if account else "")
-    repo = Repo(did=did, handle=handle, client=client, pacing=pacing, policy=RetryPolicy.from_settings())
+    repo = Repo(did=did, handle=handle, client=client, meter=meter, policy=RetryPolicy.from_settings())
     repo.renew_session = lambda: _renew(repo, password)
     client.on_session_change(lambda event, session: _store(event, session, password))
     if account and account.session:
@@ -92,6 +93,7 @@ def _open(*, did: str, handle: str, password: str) -> Repo:
         _login(repo, did or handle, password)
     session = client._session
     repo.did, repo.handle = session.did, session.handle
+    meter.did = session.did
     return repo
 
 
@@ -108,7 +110,8 @@ def _login(repo: Repo, identifier: str, password: str) -> None:
     call(
         f"log in as {identifier}",
         lambda: repo.client.login(identifier, password, fetch_bsky_profile=False),
-        pacing=repo.pacing,
+        meter=repo.meter,
+        cost=Cost(LOGIN_ROUTE),
         policy=repo.policy,
     )
     LOGINS[repo.client._session.did] += 1

@@ -13,7 +13,7 @@ from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
 from migrator.models import ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
-from migrator.selectors import error_signature
+from migrator.selectors import binding_limits, duration_text, error_signature
 
 # Skip reasons that mean the MongoDB document itself is malformed.
 MALFORMED_REASONS = (SkipReason.MISSING_SLUG, SkipReason.BAD_SLUG, SkipReason.BAD_WHEN, SkipReason.TOO_LONG, SkipReason.BAD_CODE)
@@ -54,6 +54,7 @@ class MigrationStatus:
     thumbnail_bytes: int
     thumbnail_max: int
     thumbnail_mimes: dict[str, int]
+    limits: list = field(default_factory=list)  # selectors.BindingLimit: rate limits paintings wait for
 
     @property
     def migrated(self) -> int:
@@ -99,6 +100,7 @@ def migration_status(*, now: dt.datetime | None = None, top_accounts: int = 20) 
         thumbnail_bytes=sizes["total"] or 0,
         thumbnail_max=sizes["largest"] or 0,
         thumbnail_mimes=dict(thumbnails.values_list("thumbnail_mime").annotate(n=Count("id")).order_by("-n")),
+        limits=binding_limits(now=now),
     )
 
 
@@ -171,6 +173,16 @@ def _edge_cases(rows, by_skip_reason: dict[str, int]) -> list[tuple[str, int]]:
     ]
 
 
+def _limits(status: MigrationStatus) -> list[str]:
+    if not status.limits:
+        return ["No painting waits for a PDS rate limit."]
+    lines = _table(["Limit", "Waiting", "Resets (UTC)", "The rest at this limit"], [
+        [limit.name, limit.waiting, _moment(limit.resets_at), f"{limit.left} paintings: about {duration_text(limit.rest_takes)}"]
+        for limit in status.limits
+    ])  # fmt: skip
+    return [*lines, "", "Waiting paintings resume by themselves when their limit resets. " + status.limits[0].remedy]
+
+
 def migration_status_markdown(status: MigrationStatus) -> str:
     """The report as Markdown."""
     lines = [
@@ -192,6 +204,10 @@ def migration_status_markdown(status: MigrationStatus) -> str:
         "## Timing",
         "",
         *_timing(status),
+        "",
+        "## Rate limits",
+        "",
+        *_limits(status),
         "",
         "## Accounts",
         "",

@@ -372,7 +372,7 @@ def _status_action(row: PaintingMigration, desired: Desired) -> tuple[str, str, 
     fields), or None. Rows that are queued, running or migrated are left to
     the run; reasons set by staff or by a run are left alone."""
     problem, fields = desired.problem, desired.source
-    if row.status in (Status.PENDING, Status.FAILED):
+    if row.status in (Status.PENDING, Status.FAILED, Status.WAITING):
         if problem and (row.rkey or (row.attempts and problem.reason == SkipReason.NUKED)):
             # A record exists, or an attempt that stopped midway may have
             # written one: the run removes it before skipping (a nuked

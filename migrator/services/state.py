@@ -16,8 +16,11 @@ from migrator.models import MigrationEvent, PaintingMigration, Status
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.PENDING: frozenset({Status.QUEUED, Status.RUNNING, Status.SKIPPED, Status.MIGRATED}),
     Status.QUEUED: frozenset({Status.RUNNING, Status.PENDING, Status.SKIPPED}),
-    Status.RUNNING: frozenset({Status.MIGRATED, Status.FAILED, Status.SKIPPED, Status.PENDING}),
+    Status.RUNNING: frozenset({Status.MIGRATED, Status.FAILED, Status.SKIPPED, Status.PENDING, Status.WAITING}),
     Status.FAILED: frozenset({Status.QUEUED, Status.RUNNING, Status.PENDING, Status.SKIPPED}),
+    # Waiting for a rate limit's reset: queued by the schedule once it is due,
+    # or claimed by a run an operator starts.
+    Status.WAITING: frozenset({Status.QUEUED, Status.RUNNING, Status.PENDING, Status.SKIPPED}),
     Status.SKIPPED: frozenset({Status.PENDING, Status.QUEUED, Status.MIGRATED}),
     # A migrated painting runs again when its source changes (nuked or
     # un-nuked): its record is rewritten under the same key, or removed.

@@ -39,6 +39,7 @@ class SyncResult:
     retried: int
     released: int = 0  # left running by a worker that died, put back to pending
     lost: int = 0  # queued, but their job was lost by the broker: queued again
+    resumed: int = 0  # waited for a rate limit that has now reset: queued again
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -56,8 +57,16 @@ def paintings_sync(*, actor: str) -> SyncResult:
     released = paintings_release_stale(actor=actor)
     lost = paintings_requeue_lost(actor=actor)
     retried = paintings_enqueue(_retry_due(), actor=actor)
+    resumed = paintings_enqueue(waiting_due(), actor=actor)
     queued = paintings_enqueue(PaintingMigration.objects.filter(status=Status.PENDING), actor=actor)
-    return SyncResult(full=full, new=report.new, updated=report.updated, queued=queued, retried=retried, released=released, lost=lost)
+    return SyncResult(
+        full=full, new=report.new, updated=report.updated, queued=queued, retried=retried, resumed=resumed, released=released, lost=lost
+    )
+
+
+def waiting_due():
+    """Paintings whose rate limit has reset: the time the PDS gave, not a guess."""
+    return PaintingMigration.objects.filter(status=Status.WAITING).filter(Q(not_before__lte=timezone.now()) | Q(not_before=None))
 
 
 def _retry_due():

@@ -36,9 +36,9 @@ class LocalPds:
         return f"<LocalPds {self.url} pid={self.pid}>"
 
 
-def start_local_pds(data_dir: Path, log: Path, **env: str) -> tuple[LocalPds, subprocess.Popen]:
+def start_local_pds(data_dir: Path, log: Path, *, port: int = 0, **env: str) -> tuple[LocalPds, subprocess.Popen]:
     admin_password = secrets.token_hex(16)
-    command = [str(ROOT / "bin" / "local-pds"), "--port", "0", "--data-dir", str(data_dir)]
+    command = [str(ROOT / "bin" / "local-pds"), "--port", str(port), "--data-dir", str(data_dir)]
     process = subprocess.Popen(
         command,
         stdin=subprocess.PIPE,  # closing it (or our death) stops the server
@@ -107,6 +107,7 @@ def _point_settings_at(server: LocalPds, settings) -> None:
     settings.PDS_RETRY_BASE_DELAY = 0.01
     settings.PDS_RETRY_MAX_DELAY = 0.05
     pds.forget_sessions()
+    pds.BUDGETS.clear()  # what one PDS taught is not true of another
 
 
 @pytest.fixture

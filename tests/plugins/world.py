@@ -109,6 +109,11 @@ def add_user(world: World, name: str) -> None:
 def world(mongo_db, pds, static_images, settings):
     """Two users and the anonymous account on the local PDS; no paintings
     yet (tests add their own with ``world.add_painting``)."""
+    return make_world(mongo_db, static_images, settings)
+
+
+def make_world(mongo_db, static_images, settings) -> World:
+    """Two users and the anonymous account on the PDS settings point at."""
     from migrator import pds as pds_module
 
     settings.ANON_HANDLE = f"anon{next(_numbers)}x{secrets.token_hex(3)}{settings.PDS_HANDLE_DOMAIN}"

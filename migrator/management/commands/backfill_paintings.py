@@ -7,8 +7,9 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
+from django.utils import timezone
 
-from migrator import source
+from migrator import selectors, source
 from migrator.models import PaintingMigration, SkipReason, Status
 from migrator.services import engine
 from migrator.services.seed import paintings_seed, paintings_unseeded
@@ -196,12 +197,22 @@ class Command(BaseCommand):
         out(f"  failed:   {sum(result.failed.values())}")
         for error, count in result.failed.most_common(10):
             out(f"    {count} × {error}")
+        out(f"  waiting for a PDS rate limit: {sum(result.waiting.values())}")
+        for limit, count in result.waiting.most_common():
+            out(f"    {count} × {limit} (resets {result.resume_at[limit][:19].replace('T', ' ')} UTC)")
         if result.changed:
             out(f"  changed in MongoDB while migrating: {result.changed} (back to pending: their records are rewritten on the next run)")
         if result.lost:
             out(f"  left to another worker (this one's lease ran out): {result.lost}")
         out(f"  PDS requests: {result.pds_requests}; logins: {result.logins}")
-        remaining = PaintingMigration.objects.filter(status__in=engine.RUNNABLE).count()
+        for limit in selectors.binding_limits():
+            out(
+                f"{limit.waiting} paintings wait for {limit.name}, which resets at {limit.resets_at:%Y-%m-%d %H:%M:%S} UTC "
+                f"(in {selectors.duration_text(limit.resets_at - timezone.now())}); at this limit the {limit.left} paintings left "
+                f"take about {selectors.duration_text(limit.rest_takes)}. Live sync resumes them by itself then, or run this "
+                f"command again after that time. {limit.remedy}"
+            )
+        remaining = PaintingMigration.objects.filter(status__in=[Status.PENDING, Status.QUEUED, Status.FAILED]).count()
         if remaining:
             out(f"{remaining} paintings remain pending or failed: run this command again to resume.")
         left = PaintingMigration.objects.filter(status=Status.RUNNING).count()

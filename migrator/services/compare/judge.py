@@ -201,13 +201,13 @@ class PaintingJudge:
                 painting_note(row, actor=self.actor, message=f"compare_paintings: state now points at {keeper.uri}.")
 
             yield self._diff(Kind.STATE_MISMATCH, detail, keeper, repair="set the state's rkey/uri/cid from the record", fix=fix)
-        elif row.status in (Status.PENDING, Status.FAILED):
+        elif row.status in (Status.PENDING, Status.FAILED, Status.WAITING):
             detail = f"The state says {row.status}, but the PDS has the record {keeper.uri}."
 
             def fix():
                 fields["record_cid"] = self.rewritten_cid or keeper.cid
                 message = f"compare_paintings: the PDS already has {keeper.uri}."
-                if row.status == Status.FAILED:
+                if row.status in (Status.FAILED, Status.WAITING):
                     painting_transition(row, to=Status.PENDING, actor=self.actor, message=message)
                 # What the record was written from is unknown: the next seed puts
                 # it back to pending, and the engine adopts or rewrites it.

@@ -19,7 +19,7 @@ from pymongo.errors import PyMongoError
 from migrator import pds, source
 from migrator.images import ImageError, fetch_image, painting_image_url, painting_recording_url, resource_exists
 from migrator.lexicon import InvalidRecord, record_validate
-from migrator.models import Account, ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
+from migrator.models import Account, ErrorKind, MigrationEvent, PaintingMigration, RateLimitWindow, SkipReason, Status
 from migrator.pds import calls as pds_calls
 from migrator.records import painting_record
 from migrator.selectors import error_signature
@@ -31,7 +31,7 @@ from .claims import Lease, claimant_new
 
 log = logging.getLogger("migrator.services.engine")
 
-RUNNABLE = (Status.PENDING, Status.QUEUED, Status.FAILED)
+RUNNABLE = (Status.PENDING, Status.QUEUED, Status.FAILED, Status.WAITING)
 
 
 def memory_release() -> None:
@@ -59,6 +59,8 @@ class BatchResult:
     failed: Counter = field(default_factory=Counter)
     changed: int = 0  # MongoDB changed while they ran: back to pending, to be rewritten
     lost: int = 0  # claims that ran out and went to another worker before the end
+    waiting: Counter = field(default_factory=Counter)  # rate limit -> paintings that wait for its reset
+    resume_at: dict = field(default_factory=dict)  # rate limit -> when it resets (ISO 8601)
     pds_requests: int = 0
     logins: int = 0
 
@@ -69,21 +71,25 @@ class BatchResult:
         self.failed.update(other.failed)
         self.changed += other.changed
         self.lost += other.lost
+        self.waiting.update(other.waiting)
+        for limit, at in other.resume_at.items():
+            self.resume_at[limit] = max(at, self.resume_at.get(limit, at))
         self.pds_requests += other.pds_requests
         self.logins += other.logins
 
     @classmethod
     def from_dict(cls, counts: dict) -> "BatchResult":
-        return cls(**{**counts, "skipped": Counter(counts["skipped"]), "failed": Counter(counts["failed"])})
+        return cls(**{**counts, **{name: Counter(counts[name]) for name in ("skipped", "failed", "waiting")}})
 
     @property
     def total(self) -> int:
-        return self.migrated + sum(self.skipped.values()) + sum(self.failed.values()) + self.changed + self.lost
+        return self.migrated + sum(self.skipped.values()) + sum(self.failed.values()) + sum(self.waiting.values()) + self.changed + self.lost
 
     def as_dict(self) -> dict:
         return {
             "migrated": self.migrated, "adopted": self.adopted, "skipped": dict(self.skipped), "failed": dict(self.failed),
-            "changed": self.changed, "lost": self.lost, "pds_requests": self.pds_requests, "logins": self.logins,
+            "changed": self.changed, "lost": self.lost, "waiting": dict(self.waiting), "resume_at": dict(self.resume_at),
+            "pds_requests": self.pds_requests, "logins": self.logins,
         }
 
 
@@ -101,11 +107,13 @@ class Work:
 
 
 class Outcome(Exception):
-    """Ends one painting's way through the batch: skipped or failed."""
+    """Ends one painting's way through the batch: skipped, failed, or
+    waiting for a rate limit (``waiting``: the RateLimited that says which
+    limit and until when)."""
 
-    def __init__(self, message: str, *, kind: str = "", skip_reason: str = ""):
+    def __init__(self, message: str, *, kind: str = "", skip_reason: str = "", waiting: "pds.RateLimited | None" = None):
         super().__init__(message)
-        self.message, self.kind, self.skip_reason = message, kind, skip_reason
+        self.message, self.kind, self.skip_reason, self.waiting = message, kind, skip_reason, waiting
 
 
 def paintings_migrate(ids: Iterable[int], *, actor: str) -> BatchResult:
@@ -171,6 +179,11 @@ def _account_migrate(owner: str, rows: list[PaintingMigration], *, actor: str, r
         except Outcome as outcome:
             _finish(row, outcome, actor=actor, result=result)
     works = _look_up_earlier_attempts(repo, works, actor=actor, result=result)
+    blocked = repo.upload_blocked() if works else None
+    if blocked:  # known before any thumbnail is made or request spent
+        for work in works:
+            _finish(work.row, _pds_outcome("Uploading the thumbnail", blocked), actor=actor, result=result)
+        return
     works = _thumbnails_make(works, actor=actor, result=result)
     for chunk in _chunks(works, pds.MAX_WRITES_PER_CALL):
         _chunk_write(repo, chunk, actor=actor, result=result)
@@ -195,7 +208,7 @@ def _repo_for(owner: str, rows: list[PaintingMigration], *, actor: str) -> pds.R
         if owner and not credentials.did and error.permanent:
             message = f"users.atproto has no did, and the PDS refused its handle {credentials.handle} and password ({error}): the account was never completed."
             raise Outcome(message, skip_reason=SkipReason.INCOMPLETE_ACCOUNT) from None
-        raise Outcome(f"Could not open the account {credentials}: {error}", kind=error.kind) from None
+        raise _pds_outcome(f"Could not open the account {credentials}", error) from None
     stale = [row.pk for row in rows if row.account_did != repo.did]
     if stale:
         PaintingMigration.objects.filter(pk__in=stale).update(account_did=repo.did)
@@ -272,7 +285,7 @@ def _look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: Ba
         try:
             stored = repo.record_get(collection=settings.PAINTING_COLLECTION, rkey=work.rkey)
         except pds.PdsError as error:
-            _finish(work.row, Outcome(f"Could not look up record {work.rkey}: {error}", kind=error.kind), actor=actor, result=result)
+            _finish(work.row, _pds_outcome(f"Could not look up record {work.rkey}", error), actor=actor, result=result)
             continue
         if stored is None:
             remaining.append(work)
@@ -350,7 +363,10 @@ def thumbnail_for(work: Work) -> Work | Outcome:
 
 def _chunk_write(repo, works: list[Work], *, actor: str, result: BatchResult) -> None:
     """Upload the chunk's blobs, then write its records in one applyWrites,
-    then write the keys back to MongoDB, then mark the paintings migrated."""
+    then write the keys back to MongoDB, then mark the paintings migrated.
+    No more than the account's write budget takes now is uploaded: the rest
+    waits for its reset rather than spend uploads on records it cannot write."""
+    works = _within_write_budget(repo, works, actor=actor, result=result)
     works = _blobs_upload(repo, works, actor=actor, result=result)
     if not works:
         return
@@ -368,9 +384,21 @@ def _chunk_write(repo, works: list[Work], *, actor: str, result: BatchResult) ->
                 _single_write(repo, work, actor=actor, result=result)
             return
         for work in works:
-            _finish(work.row, Outcome(f"Writing the record failed: {error}", kind=error.kind), actor=actor, result=result)
+            _finish(work.row, _pds_outcome("Writing the record failed", error), actor=actor, result=result)
         return
     _written(repo, works, refs, actor=actor, result=result)
+
+
+def _within_write_budget(repo, works: list[Work], *, actor: str, result: BatchResult) -> list[Work]:
+    capacity = repo.write_capacity()
+    if capacity is None or capacity >= len(works):
+        return works
+    blocked = repo.writes_blocked(len(works))
+    if blocked is None:
+        return works
+    for work in works[capacity:]:
+        _finish(work.row, _pds_outcome("Writing the record", blocked), actor=actor, result=result)
+    return works[:capacity]
 
 
 def _single_write(repo, work: Work, *, actor: str, result: BatchResult) -> None:
@@ -380,7 +408,7 @@ def _single_write(repo, work: Work, *, actor: str, result: BatchResult) -> None:
             raise Outcome(f"Record key {work.rkey} holds another painting ({stored.value.get('ref')}).", kind=ErrorKind.PERMANENT)
         ref = repo.record_put(collection=settings.PAINTING_COLLECTION, rkey=work.rkey, record=work.record)
     except pds.PdsError as error:
-        _finish(work.row, Outcome(f"Writing the record failed: {error}", kind=error.kind), actor=actor, result=result)
+        _finish(work.row, _pds_outcome("Writing the record failed", error), actor=actor, result=result)
         return
     except Outcome as outcome:
         _finish(work.row, outcome, actor=actor, result=result)
@@ -399,7 +427,7 @@ def _blobs_upload(repo, works: list[Work], *, actor: str, result: BatchResult) -
             work.record = record_for(row, has_recording=work.has_recording, thumbnail=blob)
             record_validate(work.record)
         except pds.PdsError as error:
-            _finish(row, Outcome(f"Uploading the thumbnail failed: {error}", kind=error.kind), actor=actor, result=result)
+            _finish(row, _pds_outcome("Uploading the thumbnail failed", error), actor=actor, result=result)
             continue
         except InvalidRecord as error:
             _finish(row, Outcome(str(error), skip_reason=SkipReason.INVALID_RECORD), actor=actor, result=result)
@@ -442,7 +470,7 @@ def _painting_gone(repo, work: Work, *, actor: str, result: BatchResult) -> None
     try:
         repo.record_delete(collection=settings.PAINTING_COLLECTION, rkey=work.rkey)
     except pds.PdsError as error:
-        _finish(work.row, Outcome(f"MongoDB no longer has the painting; removing record {work.rkey} failed: {error}", kind=error.kind), actor=actor, result=result)
+        _finish(work.row, _pds_outcome(f"MongoDB no longer has the painting; removing record {work.rkey} failed", error), actor=actor, result=result)
         return
     _skip_removed(work.row, SkipReason.GONE, f"MongoDB no longer has this painting; removed record {work.rkey} written for it.", actor=actor, result=result)
 
@@ -498,7 +526,9 @@ def _blob_cid(blob) -> str:
 def _finish(row: PaintingMigration, outcome: Outcome, *, actor: str, result: BatchResult) -> None:
     """End a painting's attempt as skipped (with its reason) or failed
     (with its error, retryable)."""
-    if outcome.skip_reason:
+    if outcome.waiting is not None:
+        _wait(row, outcome, actor=actor, result=result)
+    elif outcome.skip_reason:
         if _end(row, to=Status.SKIPPED, actor=actor, result=result, message=f"Skipped: {outcome.message}",
                 skip_reason=outcome.skip_reason, skip_detail=outcome.message[:500]):  # fmt: skip
             result.skipped[outcome.skip_reason] += 1
@@ -509,8 +539,30 @@ def _finish(row: PaintingMigration, outcome: Outcome, *, actor: str, result: Bat
             result.failed[error_signature(outcome.message)] += 1
 
 
+def _wait(row: PaintingMigration, outcome: Outcome, *, actor: str, result: BatchResult) -> None:
+    """The painting waits for a rate limit's reset; the attempt that met
+    the limit wrote nothing, so it does not count as one."""
+    limited = outcome.waiting
+    resumes_at = limited.resumes_at
+    if _end(row, to=Status.WAITING, actor=actor, result=result, message=f"Waiting: {outcome.message}",
+            waiting_for=limited.limit_name[:120], not_before=resumes_at, last_error=outcome.message,
+            error_kind=ErrorKind.RATE_LIMITED, attempts=F("attempts") - 1):  # fmt: skip
+        result.waiting[limited.limit_name] += 1
+        result.resume_at[limited.limit_name] = max(resumes_at.isoformat(), result.resume_at.get(limited.limit_name, ""))
+        if limited.budget is not None:
+            budget = limited.budget
+            RateLimitWindow.objects.update_or_create(
+                name=budget.name[:120],
+                defaults={"scope": budget.scope, "limit": budget.limit, "window_seconds": budget.window, "reset_at": resumes_at},
+            )
+
+
 def _pds_outcome(doing: str, error: pds.PdsError) -> Outcome:
-    """How a failed PDS call ends a painting's attempt."""
+    """How a failed PDS call ends a painting's attempt: waiting when a rate
+    limit is spent past the longest wait a worker is held, else failed."""
+    if isinstance(error, pds.RateLimited):
+        message = f"{doing}: {error.limit_name} is spent until {error.resumes_at:%Y-%m-%d %H:%M:%S} UTC; it resumes by itself then."
+        return Outcome(message, kind=ErrorKind.RATE_LIMITED, waiting=error)
     return Outcome(f"{doing}: {error}", kind=error.kind)
 
 

@@ -19,10 +19,10 @@ log = logging.getLogger("migrator.services.engine")
 
 
 def paintings_enqueue(paintings: QuerySet, *, actor: str) -> int:
-    """Queue pending and failed paintings as django-q2 jobs (after commit).
-    Returns how many were queued."""
+    """Queue pending, failed and waiting paintings as django-q2 jobs (after
+    commit). Returns how many were queued."""
     ids = paintings_transition(
-        paintings, from_statuses=[Status.PENDING, Status.FAILED], to=Status.QUEUED, actor=actor, message="Queued for migration.",
+        paintings, from_statuses=[Status.PENDING, Status.FAILED, Status.WAITING], to=Status.QUEUED, actor=actor, message="Queued for migration.",
         claimed_by="", claimed_at=timezone.now(),
     )  # fmt: skip
     _jobs_enqueue(ids, actor=actor)
@@ -44,7 +44,7 @@ def paintings_skip(paintings: QuerySet, *, actor: str, detail: str) -> int:
     detail = detail.strip() or "Skipped by staff."
     ids = paintings_transition(
         paintings,
-        from_statuses=[Status.PENDING, Status.QUEUED, Status.FAILED],
+        from_statuses=[Status.PENDING, Status.QUEUED, Status.FAILED, Status.WAITING],
         to=Status.SKIPPED,
         actor=actor,
         message=f"Skipped: {detail}",
