@@ -315,3 +315,90 @@ def test_a_dry_run_on_a_console_that_never_seeded_previews_what_the_run_will_do(
     migrated = set(PaintingMigration.objects.filter(status=Status.MIGRATED).values_list("ref", flat=True))
     assert len(migrated) == 10 and migrated == previewed
     assert set(world.records()) == migrated
+
+
+def test_a_record_written_meanwhile_makes_the_batch_fall_back_to_single_writes(world):
+    """A create whose key exists (another worker wrote it since the batch
+    looked) fails the whole applyWrites; each painting is then reconciled
+    alone, and the batch's other paintings are not held back."""
+    from migrator import pds
+    from migrator.services.engine.batch import record_for
+    from migrator.models import Account
+
+    ann = names(world)[0]
+    refs = [world.add_painting(handle=ann) for _ in range(3)]
+    paintings_seed(actor="test")
+    taken = PaintingMigration.objects.get(ref=refs[1])
+    user = world.users[ann]
+    repo = pds.repo_for(did=user.did, password=user.password)
+    rkey = tid_for_painting(when=taken.when, ref=taken.ref)
+    blob = repo.blob_upload(b"\x89PNG\r\n\x1a\n" + bytes(64), mime_type="image/png")
+    repo.record_create(collection="computer.aesthetic.painting", rkey=rkey, record=record_for(taken, has_recording=False, thumbnail=blob))
+
+    result = migrate_all()
+
+    assert (result.migrated, sum(result.failed.values())) == (3, 0)
+    assert_exactly_one_record_each(world, refs)
+    assert PaintingMigration.objects.get(ref=refs[1]).rkey == rkey
+
+
+def test_a_record_the_pds_refuses_fails_only_its_painting(world, monkeypatch):
+    """applyWrites is all or nothing: a record the PDS refuses (a float,
+    which the ATProto data model forbids) fails the whole call, and the
+    batch is split to find the one painting at fault. The lexicon check
+    would stop such a record before the PDS; the test adds the float after
+    it, the only thing changed here."""
+    ann = names(world)[0]
+    refs = [world.add_painting(handle=ann) for _ in range(3)]
+    real = engine_batch._blobs_upload
+
+    def one_bad_record(repo, works, **kwargs):
+        ready = real(repo, works, **kwargs)
+        for work in ready:
+            if work.row.ref == refs[1]:
+                work.record["weight"] = 1.5
+        return ready
+
+    monkeypatch.setattr(engine_batch, "_blobs_upload", one_bad_record)
+    result = migrate_all()
+
+    assert result.migrated == 2 and sum(result.failed.values()) == 1
+    bad = PaintingMigration.objects.get(ref=refs[1])
+    assert (bad.status, bad.error_kind) == (Status.FAILED, ErrorKind.PERMANENT)
+    assert "Writing the record failed" in bad.last_error
+    assert_exactly_one_record_each(world, [refs[0], refs[2]])
+    assert world.records()[refs[1]] == []
+
+
+def test_a_record_that_cannot_be_removed_fails_and_a_retry_removes_it(world, settings):
+    """The PDS refuses the delete (the account is deactivated, for real):
+    the painting fails with the PDS's error, MongoDB keeps its key (nothing
+    half done), and once the account is back a retry removes the record."""
+    from atproto import models
+
+    from migrator import pds
+
+    ann = names(world)[0]
+    ref = world.add_painting(handle=ann)
+    migrate_all()
+    settings.NUKED_PAINTINGS = "skip"
+    world.mongo.paintings.update_one({"_id": world.paintings[ref]["_id"]}, {"$set": {"nuked": True}})
+    user = world.users[ann]
+    account = pds.repo_for(did=user.did, password=user.password).client
+    account.com.atproto.server.deactivate_account(models.ComAtprotoServerDeactivateAccount.Data())
+
+    first = migrate_all()
+
+    row = PaintingMigration.objects.get(ref=ref)
+    assert (row.status, sum(first.failed.values())) == (Status.FAILED, 1)
+    assert row.last_error.startswith(f"Removing record {row.rkey} failed") and "AccountDeactivated" in row.last_error
+    assert world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})["atproto"]["rkey"] == row.rkey
+
+    account.com.atproto.server.activate_account()
+    engine.paintings_retry(PaintingMigration.objects.filter(ref=ref), actor="staff:test")
+    engine.paintings_migrate([row.pk], actor="test")
+
+    assert world.records()[ref] == []
+    row = PaintingMigration.objects.get(ref=ref)
+    assert (row.status, row.skip_reason) == (Status.SKIPPED, SkipReason.NUKED)
+    assert "atproto" not in world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})
