@@ -72,6 +72,9 @@ class Command(BaseCommand):
         handle = settings.LEXICON_ACCOUNT_HANDLE
         try:
             if settings.LEXICON_ACCOUNT_PASSWORD:
+                if pds.account_did(handle) is None:  # a new PDS: made with the password given
+                    did = pds.account_create(handle=handle, password=settings.LEXICON_ACCOUNT_PASSWORD, email=f"{handle.split('.')[0]}@example.test")
+                    self.stdout.write(f"Lexicon account {handle}: {did} (created with LEXICON_ACCOUNT_PASSWORD)")
                 return pds.repo_for(handle=handle, password=settings.LEXICON_ACCOUNT_PASSWORD)
             did, outcome = pds.account_ensure(handle=handle)
             if outcome != "existed":

@@ -1,0 +1,226 @@
+"""The README's "In production" runbook, walked step by step on a fresh console.
+
+The commands are read from the README itself (its "In production" section's
+shell blocks), so the runbook and this test cannot drift apart: a command
+the README gains without a check here fails the test, and so does any
+output or state that differs from what the README's comment says.
+
+Real parts, as an operator would meet them: each command runs in a child
+process with a console database of its own (PostgreSQL in the suite's
+PostgreSQL leg), against SecantusDB holding the sample corpus, a PDS of
+this module's own (the sample corpus's fixed handles, @jeffrey among them,
+would collide on the shared one), and the corpus's images over HTTP.
+"""
+
+import datetime as dt
+import re
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from migrator import pds
+from migrator.sample import ImageJob, render_image, timestamp_slug
+from migrator.pds.calls import RetryPolicy
+from migrator.pds.client import sdk_client
+from migrator.pds.limits import Meter
+from tests.plugins.pds import _point_settings_at, start_local_pds, stop_local_pds
+from tests.plugins.processes import Console
+
+pytestmark = [pytest.mark.pds, pytest.mark.slow, pytest.mark.django_db]
+ROOT = Path(__file__).resolve().parents[1]
+SCALE = "0.04"  # ~160 paintings: every kind of painting the runbook meets, in seconds
+
+
+def runbook() -> list[str]:
+    """The commands of the README's "In production" section, in order."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## In production\n", 1)[1].split("\n## ", 1)[0]
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", section, re.S):
+        for line in block.splitlines():
+            commands += [part.strip() for part in line.split("#", 1)[0].split("&&") if part.strip()]
+    return commands
+
+
+@pytest.fixture(scope="module")
+def runbook_pds(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pds-runbook")
+    server, process = start_local_pds(folder / "data", folder / "log.txt")
+    yield server
+    stop_local_pds(server, process)
+
+
+class Operator(Console):
+    """Runs ``manage.py`` from a folder of its own, as a person would."""
+
+    def __init__(self, *args, cwd: Path, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cwd = cwd
+
+    def run(self, *arguments: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *arguments], cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode:
+            raise AssertionError(f"manage.py {' '.join(arguments)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+
+@pytest.fixture
+def operator(runbook_pds, mongo_db, static_images, settings, console_database, tmp_path):
+    _point_settings_at(runbook_pds, settings)
+    settings.ANON_HANDLE = f"anon{secrets.token_hex(3)}.test"
+    made = Operator(
+        settings, console_database, tmp_path / "var", cwd=tmp_path,
+        LEXICON_ACCOUNT_HANDLE=f"lexicons{secrets.token_hex(3)}.test", LEXICON_ACCOUNT_PASSWORD=secrets.token_urlsafe(16),
+    )  # fmt: skip
+    # The local services stand in for production: MongoDB with the sample
+    # corpus and its users' ATProto accounts, its images over HTTP.
+    made.run("make_sample_data", "--scale", SCALE, "--images", str(static_images), "--workers", "2")
+    made.run("migrate", "-v0")
+    made.run("create_sample_accounts")
+    made.env["DATABASE_URL"] = console_database  # the same, empty of paintings: a fresh console
+    yield made
+    pds.forget_sessions()
+
+
+def records_of(handle: str) -> list[dict]:
+    """The painting records in the account ``handle``, read as anyone can."""
+    did = pds.account_did(handle=handle)
+    meter = Meter(did=did)
+    repo = pds.Repo(did=did, handle=handle, client=sdk_client(meter), meter=meter, policy=RetryPolicy.from_settings())
+    found, cursor = [], None
+    while True:
+        page, cursor = repo.records_list(collection="computer.aesthetic.painting", limit=100, cursor=cursor)
+        found += [record.value for record in page]
+        if not cursor:
+            return found
+
+
+def count(operator: Operator, sql: str, *parameters) -> int:
+    return operator.query(sql, *parameters)[0][0]
+
+
+def test_the_production_runbook_does_what_the_readme_says(operator, settings, mongo_db, static_images):
+    state: dict = {}
+
+    def check_deploy(result):
+        # Not configured for production: it names each setting to set.
+        for name in ("SECRET_KEY", "SYNC_WEBHOOK_SECRET", "ALLOWED_HOSTS", "DATABASE_URL"):
+            assert name in result.stderr + result.stdout, name
+        assert operator.env["PDS_ADMIN_PASSWORD"] not in result.stderr + result.stdout
+
+    def migrate(result):
+        assert count(operator, "select count(*) from migrator_paintingmigration") == 0
+
+    def lexicon_dry_run(result):
+        assert "computer.aesthetic.painting: new" in result.stdout
+        assert pds.account_did(handle=operator.env["LEXICON_ACCOUNT_HANDLE"]) is None  # wrote nothing anywhere
+
+    def lexicon(result):
+        assert "_lexicon.aesthetic.computer" in result.stdout
+        assert pds.account_did(handle=operator.env["LEXICON_ACCOUNT_HANDLE"])
+
+    def anon_account(result):
+        assert pds.account_did(handle=settings.ANON_HANDLE)
+
+    def thumbnail(result):
+        image = Image.open(operator.cwd / "thumbnail-test.png")
+        assert image.size == (512, 512)
+        assert (operator.cwd / "thumbnail-test.png").stat().st_size <= 100 * 1024
+
+    def anonymous_dry_run(result):
+        assert "Dry run: 10 paintings would be migrated" in result.stdout and "No changes made." in result.stdout
+        state["previewed"] = re.findall(r"^\s+migrate\s+anonymous/(\S+)", result.stdout, re.M)
+        assert len(state["previewed"]) == 10
+        assert count(operator, "select count(*) from migrator_paintingmigration") == 0
+        assert records_of(settings.ANON_HANDLE) == []
+        assert mongo_db.paintings.count_documents({"atproto": {"$exists": True}}) == 0
+
+    def anonymous_ten(result):
+        assert "migrated: 10" in result.stdout and "failed:   0" in result.stdout
+        published = sorted(record["slug"] for record in records_of(settings.ANON_HANDLE))
+        assert published == sorted(state["previewed"])  # exactly the paintings the dry run showed
+
+    def compare_clean(result):
+        assert "No differences." in result.stdout
+
+    def anonymous_all(result):
+        assert "failed:   0" in result.stdout
+        left = "select count(*) from migrator_paintingmigration where owner = '' and status not in ('migrated', 'skipped')"
+        assert count(operator, left) == 0
+
+    def jeffrey_five(result):
+        assert "Finished in" in result.stdout and ": 5 paintings" in result.stdout and "failed:   0" in result.stdout, result.stdout
+        migrated = int(re.search(r"migrated: (\d+)", result.stdout)[1])
+        assert len(records_of("jeffrey.test")) == migrated
+        # The sample corpus plants missing images; one may be among his first five.
+        jeffrey = "select status, skip_reason from migrator_paintingmigration where owner_handle = 'jeffrey' and status in ('migrated', 'skipped')"
+        outcomes = operator.query(jeffrey)
+        assert len(outcomes) == 5 and all(reason in ("", "image_missing") for _, reason in outcomes), outcomes
+
+    def everything(result):
+        assert "failed:   0" in result.stdout and "remain pending or failed" not in result.stdout
+        left = "select count(*) from migrator_paintingmigration where status not in ('migrated', 'skipped')"
+        assert count(operator, left) == 0
+
+    def status_report(result):
+        report = (operator.cwd / "PAINTING-MIGRATION-STATUS.md").read_text()
+        assert report.startswith("# ATProto migration status")
+        migrated = count(operator, "select count(*) from migrator_paintingmigration where status = 'migrated'")
+        assert f"**{migrated} of " in report
+
+    def keeps_syncing(command):
+        # Runs until stopped: start it, add a painting to MongoDB as an
+        # upload would, and watch it arrive on the PDS by the schedule alone.
+        when = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        slug = timestamp_slug(when)
+        (static_images / "guest" / f"{slug}.png").write_bytes(render_image(ImageJob("x", 64, 48, seed=7)))
+        ref = str(mongo_db.paintings.insert_one({"code": "rbk1", "slug": slug, "when": when}).inserted_id)
+        cluster = operator.start("qcluster", log=operator.cwd / "qcluster.log")
+        try:
+            deadline = time.monotonic() + 150
+            while time.monotonic() < deadline:
+                if operator.query("select status from migrator_paintingmigration where ref = %s", ref) == [("migrated",)]:
+                    break
+                time.sleep(1)
+            else:
+                pytest.fail(f"the new painting did not sync within 150 s; qcluster said:\n{(operator.cwd / 'qcluster.log').read_text()[-3000:]}")
+        finally:
+            operator.kill(cluster)
+        assert slug in [record["slug"] for record in records_of(settings.ANON_HANDLE)]
+
+    checks = {
+        "manage.py check --deploy": check_deploy,
+        "manage.py migrate": migrate,
+        "manage.py deploy_lexicon --dry-run": lexicon_dry_run,
+        "manage.py deploy_lexicon": lexicon,
+        "manage.py create_anon_account": anon_account,
+        "manage.py thumbnail --slug @jeffrey/painting/2023.8.24.16.21.09.123 -o thumbnail-test.png": thumbnail,
+        "manage.py backfill_paintings --anonymous --limit 10 --dry-run": anonymous_dry_run,
+        "manage.py backfill_paintings --anonymous --limit 10": anonymous_ten,
+        "manage.py compare_paintings --anonymous": compare_clean,
+        "manage.py backfill_paintings --anonymous": anonymous_all,
+        "manage.py backfill_paintings --user @jeffrey --limit 5": jeffrey_five,
+        "manage.py backfill_paintings": everything,
+        "manage.py compare_paintings": compare_clean,
+        "manage.py migration_status --output PAINTING-MIGRATION-STATUS.md": status_report,
+    }
+    long_running = {"manage.py qcluster": keeps_syncing}
+    commands = runbook()
+    assert commands, "the README has no 'In production' commands"
+    unknown = [command for command in commands if command not in checks and command not in long_running]
+    assert not unknown, f"README steps this test does not check yet: {unknown}"
+
+    for command in commands:
+        if command in long_running:
+            long_running[command](command)
+            continue
+        arguments = command.removeprefix("manage.py ").split()
+        result = operator.run(*arguments, check=command != "manage.py check --deploy")
+        checks[command](result)
