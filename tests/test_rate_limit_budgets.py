@@ -23,7 +23,7 @@ from migrator.selectors import binding_limits, dashboard
 from migrator.services import sync
 from migrator.services.compare import paintings_compare
 from migrator.services.report import migration_status, migration_status_markdown
-from tests.plugins.pds import _point_settings_at, start_local_pds, stop_local_pds
+from tests.plugins.pds import RestartablePds, _point_settings_at
 from tests.plugins.world import make_world
 from tests.test_engine import migrate_all, names
 
@@ -31,35 +31,9 @@ pytestmark = [pytest.mark.pds, pytest.mark.slow, pytest.mark.django_db]
 UPLOAD_LIMIT = 1000  # per day per IP (the reference PDS's uploadBlob route)
 
 
-class RestartablePds:
-    """A rate-limited PDS that a test can restart on the same data folder."""
-
-    def __init__(self, folder):
-        self.folder = folder
-        self.admin_password = secrets.token_hex(16)
-        self.starts = 0
-        self._start()
-
-    def _start(self):
-        self.starts += 1
-        port = int(self.server.url.rsplit(":", 1)[1]) if self.starts > 1 else 0  # a PDS keeps its address
-        self.server, self.process = start_local_pds(
-            self.folder / "data", self.folder / f"log{self.starts}.txt", port=port,
-            PDS_RATE_LIMITS_ENABLED="true", PDS_ADMIN_PASSWORD=self.admin_password,
-        )  # fmt: skip
-
-    def restart(self, settings):
-        stop_local_pds(self.server, self.process)
-        self._start()
-        _point_settings_at(self.server, settings)
-
-    def stop(self):
-        stop_local_pds(self.server, self.process)
-
-
 @pytest.fixture(scope="module")
 def limited_pds(tmp_path_factory):
-    server = RestartablePds(tmp_path_factory.mktemp("pds-budgets"))
+    server = RestartablePds(tmp_path_factory.mktemp("pds-budgets"), PDS_RATE_LIMITS_ENABLED="true")
     yield server
     server.stop()
 

@@ -75,6 +75,34 @@ def stop_local_pds(server: LocalPds, process: subprocess.Popen) -> None:
         process.wait()
 
 
+class RestartablePds:
+    """A PDS of a test's own that it can stop, start and restart on the
+    same data folder and port, as a real one restarts."""
+
+    def __init__(self, folder, **env: str):
+        self.folder, self.env = folder, env
+        self.admin_password = secrets.token_hex(16)
+        self.starts = 0
+        self.start()
+
+    def start(self):
+        self.starts += 1
+        port = int(self.server.url.rsplit(":", 1)[1]) if self.starts > 1 else 0  # a PDS keeps its address
+        self.server, self.process = start_local_pds(
+            self.folder / "data", self.folder / f"log{self.starts}.txt", port=port,
+            PDS_ADMIN_PASSWORD=self.admin_password, **self.env,
+        )  # fmt: skip
+
+    def restart(self, settings):
+        """Stop and start again, with the product pointed afresh at it."""
+        self.stop()
+        self.start()
+        _point_settings_at(self.server, settings)
+
+    def stop(self):
+        stop_local_pds(self.server, self.process)
+
+
 @pytest.fixture(scope="session")
 def local_pds(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pds")
