@@ -13,6 +13,19 @@ from .limits import Meter
 from .errors import PdsError
 
 
+class PdsClient(Client):
+    """The SDK's client, held to the address it was given.
+
+    After a login the SDK would move to the endpoint the account's DID
+    document names (the PDS's public URL). The console talks to PDS_URL,
+    the address the operator configured (an internal address, a proxy),
+    whatever the DID document says; every account it migrates lives there.
+    """
+
+    def _update_pds_endpoint(self, pds_endpoint: str) -> None:
+        pass
+
+
 def sdk_client(meter: Meter | None = None, *, base_url: str = "") -> Client:
     """An SDK client for settings.PDS_URL, with the operator's bypass header
     when one is configured. Every response's rate-limit headers teach
@@ -21,7 +34,7 @@ def sdk_client(meter: Meter | None = None, *, base_url: str = "") -> Client:
     request = Request(timeout=settings.PDS_TIMEOUT, event_hooks=hooks, verify=_tls())
     if settings.PDS_RATE_LIMIT_BYPASS_KEY:
         request.add_additional_header("x-ratelimit-bypass", settings.PDS_RATE_LIMIT_BYPASS_KEY)
-    return Client(base_url=base_url or settings.PDS_URL, request=request)
+    return PdsClient(base_url=base_url or settings.PDS_URL, request=request)
 
 
 @cache
