@@ -12,6 +12,19 @@ with the CPU each process used per painting and the ceiling that sets: the
 rate at which every core would be busy all the time.
 
     .venv/bin/python bench/migration.py [--scale 1.0] [--naive 60] [--workers N]
+                                        [--rate-limits | --bypass] [--cold] [--latency]
+
+--rate-limits runs against the PDS's production rate limits with no bypass
+key: the run stops when this IP's 1,000 uploadBlob a day are spent, with the
+rest waiting; the PDS is then restarted on the same data folder (its
+in-memory limiter starts afresh: the next day) and backfill_paintings is run
+again, day after day, until nothing is left; it prints each day and the PDS
+requests spent per painting migrated. --bypass runs with production limits
+and the operator's bypass key set on both sides. --cold drops the sessions
+that creating the accounts left, so every account logs in once (978 logins
+at scale 1.0), as a first production run would. --latency puts
+bench/latency_proxy.py in front of each service (PDS 50 ms, images 100 ms,
+MongoDB 20 ms a round trip) for the console and the naive method alike.
 """
 
 import argparse
@@ -34,9 +47,11 @@ def start_images(port: int) -> subprocess.Popen:
     return process
 
 
-def start_pds(port: int, data_dir: str, admin_password: str) -> subprocess.Popen:
+def start_pds(port: int, data_dir: str, admin_password: str, *, rate_limits: bool = False, bypass_key: str = "") -> subprocess.Popen:
+    limits = ["--rate-limits", "on"] if rate_limits or bypass_key else []
     process = subprocess.Popen(
-        [str(ROOT / "bin" / "local-pds"), "--port", str(port), "--data-dir", data_dir, "--admin-password", admin_password],
+        [str(ROOT / "bin" / "local-pds"), "--port", str(port), "--data-dir", data_dir, "--admin-password", admin_password, *limits],
+        env={**os.environ, "PDS_RATE_LIMIT_BYPASS_KEY": bypass_key} if bypass_key else None,
         stdin=subprocess.PIPE,  # the PDS stops when this closes
         stdout=subprocess.PIPE,
         text=True,
@@ -92,7 +107,14 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="Corpus scale (1.0 = 3,903 paintings).")
     parser.add_argument("--naive", type=int, default=60, help="Paintings the naive method migrates (0 to skip).")
     parser.add_argument("--workers", type=int, help="Passed to backfill_paintings (default: its own, cores + 1).")
+    limits = parser.add_mutually_exclusive_group()
+    limits.add_argument("--rate-limits", action="store_true", help="The PDS's production rate limits, no bypass key; a restart stands in for each next day.")
+    limits.add_argument("--bypass", action="store_true", help="Production rate limits, with the operator's bypass key set.")
+    parser.add_argument("--cold", action="store_true", help="No stored sessions: every account logs in once.")
+    parser.add_argument("--latency", action="store_true", help="Production-like round trips: PDS 50 ms, images 100 ms, MongoDB 20 ms.")
     args = parser.parse_args()
+    if args.rate_limits:
+        args.naive = 0  # the naive method would meet the same daily limit: its rate means nothing there
 
     with local_mongo() as (mongodb_uri, mongo_pid), tempfile.TemporaryDirectory() as folder:
         images_port, pds_port = free_port(), free_port()
@@ -107,8 +129,12 @@ def main() -> None:
             "PDS_ADMIN_PASSWORD": admin_password,
             "ANON_HANDLE": "anon-paintings.test",
         }
+        bypass_key = os.urandom(16).hex() if args.bypass else ""
+        if bypass_key:
+            env["PDS_RATE_LIMIT_BYPASS_KEY"] = bypass_key
         images = start_images(images_port)
-        pds = start_pds(pds_port, f"{folder}/pds", admin_password)
+        # With --rate-limits the accounts are made first, limits off (createAccount allows 100 per 5 minutes).
+        pds = start_pds(pds_port, f"{folder}/pds", admin_password, bypass_key=bypass_key)
         try:
             manage("migrate", "-v0", env=env)
             made = manage("make_sample_data", f"--scale={args.scale}", env=env)
@@ -116,6 +142,15 @@ def main() -> None:
             manage("create_sample_accounts", env=env)
             manage("create_anon_account", env=env)
             manage("seed_paintings", env=env)
+            if args.cold:
+                manage("shell", "-c", "from migrator.models import Account; print(Account.objects.filter(is_anonymous=False).update(session=''))", env=env)
+            if args.rate_limits:
+                pds.stdin.close(); pds.terminate(); pds.wait(timeout=30)
+                pds = start_pds(pds_port, f"{folder}/pds", admin_password, rate_limits=True)
+                return days(env, pds_port, f"{folder}/pds", admin_password, workers=args.workers, pds=pds)
+            if args.latency:
+                env = {**env, **with_latency(env)}
+                print("latency: PDS 50 ms, images 100 ms, MongoDB 20 ms a round trip (bench/latency_proxy.py)")
             services = {"PDS": pds.pid, "image server": images.pid, "MongoDB": mongo_pid}
             cpu_before = {name: cpu_seconds(pid) for name, pid in services.items()}
             workers = [f"--workers={args.workers}"] if args.workers else []
@@ -146,10 +181,65 @@ def main() -> None:
             print(json.dumps({"paintings": total, "seconds": round(run.seconds, 1), "per_minute": round(rate), "logins": logins,
                               "pds_requests": requests, "peak_rss_mb": round(run.peak_rss_mb)}))
         finally:
-            pds.stdin.close()
-            pds.terminate()
             images.terminate()
-            pds.wait(timeout=30)
+            for process in (pds, *_restarted):
+                if process.poll() is None:
+                    if process.stdin:
+                        process.stdin.close()
+                    process.terminate()
+                    process.wait(timeout=30)
+
+
+_restarted: list = []
+LATENCY_MS = {"PDS_URL": 50, "USER_MEDIA_URL": 100, "MONGODB_URI": 20}
+
+
+def with_latency(env: dict) -> dict:
+    """``env`` with each service reached through a delaying proxy."""
+    changed = {}
+    for name, delay in LATENCY_MS.items():
+        match = re.search(r"127\.0\.0\.1:(\d+)", env[name])
+        proxy = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "latency_proxy.py"), "--target", f"127.0.0.1:{match[1]}", "--delay-ms", str(delay)],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        _restarted.append(proxy)
+        port = json.loads(proxy.stdout.readline())["port"]
+        changed[name] = env[name].replace(match[0], f"127.0.0.1:{port}")
+        if name == "USER_MEDIA_URL":
+            changed["GUEST_MEDIA_URL"] = env["GUEST_MEDIA_URL"].replace(match[0], f"127.0.0.1:{port}")
+    if "directConnection" not in changed["MONGODB_URI"]:  # the server names its own address: stay on the proxy
+        changed["MONGODB_URI"] += ("&" if "?" in changed["MONGODB_URI"] else "?") + "directConnection=true"
+    return changed
+
+
+def days(env: dict, port: int, data_dir: str, admin_password: str, *, workers: int | None, pds) -> None:
+    """backfill_paintings against the production limits, one run a day, a
+    PDS restart standing in for each night, until nothing is left."""
+    options = [f"--workers={workers}"] if workers else []
+    migrated_in_all = requests_in_all = failed_in_all = 0
+    started = time.monotonic()
+    for day in range(1, 30):
+        run = manage("backfill_paintings", "--no-seed", *options, env=env)
+        summary = run.output[run.output.index("Finished") :]
+        migrated = int(re.search(r"migrated: (\d+)", summary)[1])
+        failed = int(re.search(r"failed: +(\d+)", summary)[1])
+        waiting = int(re.search(r"waiting for a PDS rate limit: (\d+)", summary)[1])
+        requests, logins = map(int, re.search(r"PDS requests: (\d+); logins: (\d+)", summary).groups())
+        migrated_in_all, requests_in_all, failed_in_all = migrated_in_all + migrated, requests_in_all + requests, failed_in_all + failed
+        print(f"day {day}: {migrated} migrated, {failed} failed, {waiting} waiting, {requests} PDS requests, {logins} logins, {run.seconds:.1f}s")
+        limit_lines = [line for line in summary.splitlines() if " wait for " in line]
+        if day == 1 and limit_lines:
+            print("  " + limit_lines[0])
+        if not waiting:
+            break
+        pds.stdin.close(); pds.terminate(); pds.wait(timeout=30)
+        pds = start_pds(port, data_dir, admin_password, rate_limits=True)
+        _restarted.append(pds)
+    compare = manage("compare_paintings", env=env, check=False)  # exits 1 when it finds differences
+    print(compare.output.strip().splitlines()[-1])
+    print(f"in all: {migrated_in_all} migrated, {failed_in_all} failed, {requests_in_all} PDS requests = "
+          f"{requests_in_all / max(migrated_in_all, 1):.2f} per painting migrated, {time.monotonic() - started:.0f}s of runs")
 
 
 if __name__ == "__main__":
