@@ -35,3 +35,35 @@ def test_a_staff_member_filters_to_failed_paintings_retries_them_and_sees_them_q
     badges = page.locator("#result_list .painting-status").all_inner_texts()
     assert badges == ["Queued", "Queued"]
     assert set(PaintingMigration.objects.filter(pk__in=[p.pk for p in failed]).values_list("status", flat=True)) == {Status.QUEUED}
+
+
+def test_the_dashboard_says_which_rate_limit_binds_and_how_to_lift_it(live_server, transactional_db, browser_page):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from migrator.models import ErrorKind, RateLimitWindow
+
+    staff_user("watcher", "view_paintingmigration")
+    resets = timezone.now() + dt.timedelta(hours=20)
+    for _ in range(3):
+        painting = make_painting()
+        PaintingMigration.objects.filter(pk=painting.pk).update(
+            status=Status.WAITING, waiting_for="uploadBlob: 1,000 per day per IP", not_before=resets, error_kind=ErrorKind.RATE_LIMITED
+        )
+    RateLimitWindow.objects.create(name="uploadBlob: 1,000 per day per IP", scope="ip", limit=1000, window_seconds=86400, reset_at=resets)
+    page = browser_page
+
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/migrator/paintingmigration/dashboard/")
+    page.fill("#id_username", "watcher")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+
+    section = page.locator("#rate-limits")
+    assert section.is_visible()
+    text = section.inner_text()
+    assert "uploadBlob: 1,000 per day per IP" in text and "PDS_RATE_LIMIT_BYPASS_KEY" in text
+    assert "3 paintings: about 19 h 59 min" in text or "3 paintings: about 20 h 00 min" in text
+    page.click("#rate-limits >> text=uploadBlob: 1,000 per day per IP")
+    page.wait_for_url("**status__exact=waiting**")
+    assert page.locator("#result_list tbody tr").count() == 3
