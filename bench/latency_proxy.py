@@ -55,11 +55,15 @@ async def _serve(target_host: str, target_port: int, delay: float, port: int) ->
             client_writer.close()
             return
         half = delay / 2
-        await asyncio.gather(
-            _delayed_copy(client_reader, server_writer, half), _delayed_copy(server_reader, client_writer, half), return_exceptions=True
-        )
-        for writer in (client_writer, server_writer):
-            writer.close()
+        try:
+            await asyncio.gather(
+                _delayed_copy(client_reader, server_writer, half), _delayed_copy(server_reader, client_writer, half), return_exceptions=True
+            )
+        except asyncio.CancelledError:  # the proxy is stopping
+            pass
+        finally:
+            for writer in (client_writer, server_writer):
+                writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", port)
     print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
