@@ -233,6 +233,9 @@ LOGGING = {
         # pymongo's debug log quotes replies, and users.atproto holds passwords:
         # never below WARNING, whatever LOG_LEVEL says.
         "pymongo": {"level": "WARNING"},
+        # libvips' warnings about an image it decoded anyway ("assuming 8-bit
+        # palette"); a painting it cannot read is skipped with its reason.
+        "pyvips": {"level": "ERROR"},
     },
 }
 

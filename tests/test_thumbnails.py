@@ -71,7 +71,7 @@ def paintings(draw):
                 image.paste(draw(st.integers(0, 255)), (x, y, min(width, x + 40), min(height, y + 40)))
     if mode == "P":
         image.info["transparency"] = draw(st.integers(0, 255))
-    format = draw(st.sampled_from(FORMATS_FOR_MODE.get(mode, ["PNG", "TIFF", "BMP"] if mode != "RGBA" else ["PNG", "TIFF"])))
+    format = draw(st.sampled_from(FORMATS_FOR_MODE.get(mode, ["PNG", "TIFF"] if mode != "RGBA" else ["PNG", "TIFF"])))
     return encode(image, format)
 
 
@@ -152,6 +152,17 @@ def test_it_applies_the_exif_orientation(orientation):
         assert max(abs(a - b) for a, b in zip(actual.getpixel(point), expected.getpixel(point))) < 40
 
 
+def test_a_thumbnail_carries_no_metadata_from_the_painting():
+    exif = Image.Exif()
+    exif[0x013B] = "Painter's real name"  # Artist
+    exif[0x0112] = 6
+    for format in ["JPEG", "PNG"]:
+        thumbnail = make_thumbnail(encode(noise("RGB", (700, 700)) if format == "JPEG" else Image.new("RGB", (700, 700)), format, exif=exif))
+        assert b"real name" not in thumbnail.content, format
+        with Image.open(io.BytesIO(thumbnail.content)) as decoded:
+            assert not decoded.getexif(), format
+
+
 def test_it_scales_16_bit_greyscale_instead_of_clipping_it():
     grey = Image.new("I;16", (100, 100), 128 * 257)
     grey.paste(65535, (0, 0, 50, 100))
@@ -216,6 +227,11 @@ def test_it_refuses_an_html_page():
 
 def test_it_refuses_an_empty_body():
     assert "empty" in refusal(b"")
+
+
+def test_it_refuses_a_format_it_does_not_read_by_name():
+    message = refusal(encode(Image.new("RGB", (64, 64)), "BMP"))
+    assert message.startswith("A BMP image") and "PNG, JPEG" in message
 
 
 def test_it_refuses_random_bytes():

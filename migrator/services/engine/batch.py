@@ -337,7 +337,7 @@ def _adopt(repo, work: Work, stored, *, actor: str, result: BatchResult) -> None
 
 
 def _thumbnails_make(works: list[Work], *, actor: str, result: BatchResult) -> list[Work]:
-    """Fetch images and make thumbnails on a few threads (Pillow and the
+    """Fetch images and make thumbnails on a few threads (libvips and the
     network release the GIL); drop the paintings that fail."""
     ready = []
     with ThreadPoolExecutor(max_workers=settings.THUMBNAIL_THREADS) as pool:
