@@ -27,11 +27,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def manage(*arguments: str, env: dict[str, str], check: bool = True) -> Run:
-    """Run ``manage.py`` with ``arguments``; raise if it fails (and ``check``)."""
+def manage(*arguments: str, env: dict[str, str], check: bool = True, profile: Path | None = None) -> Run:
+    """Run ``manage.py`` with ``arguments``; raise if it fails (and ``check``).
+    With ``profile``, under py-spy, which samples it and its workers into that
+    file (its own CPU is then counted in the run's)."""
     started = time.monotonic()
+    sampler = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "--subprocesses", "--rate", "250",
+               "--nonblocking", "--output", str(profile), "--"] if profile else []  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "manage.py", *arguments],
+        [*sampler, sys.executable, "manage.py", *arguments],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,

@@ -13,6 +13,7 @@ rate at which every core would be busy all the time.
 
     .venv/bin/python bench/migration.py [--scale 1.0] [--naive 60] [--workers N]
                                         [--rate-limits | --bypass] [--cold] [--latency]
+                                        [--profile FILE]
 
 --rate-limits runs against the PDS's production rate limits with no bypass
 key: the run stops when this IP's 1,000 uploadBlob a day are spent, with the
@@ -25,6 +26,9 @@ that creating the accounts left, so every account logs in once (978 logins
 at scale 1.0), as a first production run would. --latency puts
 bench/latency_proxy.py in front of each service (PDS 50 ms, images 100 ms,
 MongoDB 20 ms a round trip) for the console and the naive method alike.
+--profile samples backfill_paintings and its workers with py-spy into FILE
+and prints where their CPU went (bench/pyspy_top.py); the sampler's own CPU is
+then counted in the migration's, so take CPU figures from a run without it.
 """
 
 import argparse
@@ -39,6 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _support import ROOT, cpu_seconds, free_port, local_mongo, manage  # noqa: E402
+from pyspy_top import top_lines  # noqa: E402
 
 
 def start_images(port: int) -> subprocess.Popen:
@@ -112,6 +117,7 @@ def main() -> None:
     limits.add_argument("--bypass", action="store_true", help="Production rate limits, with the operator's bypass key set.")
     parser.add_argument("--cold", action="store_true", help="No stored sessions: every account logs in once.")
     parser.add_argument("--latency", action="store_true", help="Production-like round trips: PDS 50 ms, images 100 ms, MongoDB 20 ms.")
+    parser.add_argument("--profile", type=Path, help="Sample backfill_paintings with py-spy into this file and print its top lines.")
     args = parser.parse_args()
     if args.rate_limits:
         args.naive = 0  # the naive method would meet the same daily limit: its rate means nothing there
@@ -154,7 +160,7 @@ def main() -> None:
             services = {"PDS": pds.pid, "image server": images.pid, "MongoDB": mongo_pid}
             cpu_before = {name: cpu_seconds(pid) for name, pid in services.items()}
             workers = [f"--workers={args.workers}"] if args.workers else []
-            run = manage("backfill_paintings", "--no-seed", *workers, env=env)
+            run = manage("backfill_paintings", "--no-seed", *workers, env=env, profile=args.profile)
             summary = run.output[run.output.index("Finished") :]
             total = int(re.search(r"Finished in [\d.]+s: (\d+) paintings", summary)[1])
             requests, logins = map(int, re.search(r"PDS requests: (\d+); logins: (\d+)", summary).groups())
@@ -178,6 +184,9 @@ def main() -> None:
                 print(f"naive method: {done} paintings in {seconds:.1f}s = {naive_rate:,.0f} paintings/min")
                 print(f"ratio: {rate / naive_rate:.1f}x (the CPU ceiling is {ceiling / naive_rate:.1f}x; "
                       f"10x would need at most {cores / (10 * naive_rate / 60) * 1000:.0f} ms of CPU per painting in all)")
+            if args.profile:
+                print(f"\nprofile ({args.profile}), share of the samples in each function and what it calls:")
+                print("\n".join(top_lines(args.profile, 25)))
             print(json.dumps({"paintings": total, "seconds": round(run.seconds, 1), "per_minute": round(rate), "logins": logins,
                               "pds_requests": requests, "peak_rss_mb": round(run.peak_rss_mb)}))
         finally:

@@ -10,7 +10,7 @@ log = logging.getLogger(__name__)
 
 
 def painting_batch_migrate(ids: list[int]) -> dict:
-    """Migrate one batch (one account's paintings). Returns the counts."""
+    """Migrate one batch (see engine.batches_for). Returns the counts."""
     return engine.paintings_migrate(ids, actor=f"worker:{engine.worker_name()}").as_dict()
 
 

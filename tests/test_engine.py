@@ -402,3 +402,17 @@ def test_a_record_that_cannot_be_removed_fails_and_a_retry_removes_it(world, set
     row = PaintingMigration.objects.get(ref=ref)
     assert (row.status, row.skip_reason) == (Status.SKIPPED, SkipReason.NUKED)
     assert "atproto" not in world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})
+
+
+def test_small_accounts_share_a_batch_and_a_large_one_fills_its_own(db):
+    def add(owner, count):
+        return [
+            PaintingMigration.objects.create(ref=f"{owner or 'guest'}-{index}", owner=owner, slug=f"1.{index}", code=f"{owner}{index}"[:10]).pk
+            for index in range(count)
+        ]
+
+    large, small_a, small_b = add("", 7), add("auth0|a", 2), add("auth0|b", 3)
+    batches = list(engine.batches_for(PaintingMigration.objects.all(), size=5))
+    # Ordered by owner: the guest account's 7 fill a batch of 5, their last 2
+    # share one with all of a's; b's 3 would not fit there, so they start the next.
+    assert batches == [large[:5], large[5:] + small_a, small_b]

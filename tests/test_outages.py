@@ -64,7 +64,8 @@ def test_the_pds_stopped_mid_run(own_pds, mongo_db, static_images, settings):
     ann, bo = names(world)
     refs = [world.add_painting(handle=ann) for _ in range(3)] + [world.add_painting(handle=bo) for _ in range(3)] + [world.add_painting()]
     sync.paintings_sync(actor="schedule:test")
-    batches = list(engine.batches_for(PaintingMigration.objects.filter(status=Status.QUEUED)))
+    # Batches of three: one account each, so the PDS stops between accounts.
+    batches = list(engine.batches_for(PaintingMigration.objects.filter(status=Status.QUEUED), size=3))
     assert len(batches) == 3
 
     tasks.painting_batch_migrate(batches[0])

@@ -43,7 +43,7 @@ def _batch(ids: list[int]) -> dict:
 class Command(BaseCommand):
     help = (
         "Migrate paintings from MongoDB to ATProto. Seeds the state table first, then migrates "
-        "pending and failed paintings in batches of one account each on --workers processes; "
+        "pending and failed paintings in batches (small accounts packed together) on --workers processes; "
         "resumes where it stopped (migrated paintings are left alone). Ctrl-C stops cleanly "
         "after the batches in flight."
     )

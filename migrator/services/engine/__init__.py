@@ -1,9 +1,10 @@
 """The migration engine: paintings in, records out, exactly once.
 
-A batch holds paintings of one account. For each batch the engine claims the
-rows (a conditional update: a painting another worker holds is left alone),
-makes thumbnails on a few threads, uploads each blob right before the
-records that use it, writes records with ``applyWrites``, writes
+A batch holds up to MIGRATION_BATCH_SIZE paintings, small accounts packed
+together. For each batch the engine claims the rows (a conditional update:
+a painting another worker holds is left alone), makes thumbnails on a few
+threads, uploads each blob right before the records that use it, writes
+each account's records with ``applyWrites``, writes
 ``atproto.rkey`` back to MongoDB in bulk, and marks the paintings migrated.
 
 Exactly once: every record's key is a TID derived from the painting

@@ -2,6 +2,7 @@
 migrated; a failure of one painting ends only that painting."""
 
 import ctypes
+import functools
 import logging
 import os
 import socket
@@ -41,10 +42,17 @@ def memory_release() -> None:
     glibc would otherwise keep a worker's peak for good and its RSS would
     creep up run after run. A no-op where there is no glibc.
     """
+    if _libc() is not None:
+        _libc().malloc_trim(0)
+
+
+@functools.cache
+def _libc():
     try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
 
 
 def worker_name() -> str:
@@ -139,9 +147,16 @@ def paintings_migrate(ids: Iterable[int], *, actor: str) -> BatchResult:
     for row in PaintingMigration.objects.filter(id__in=claimed).order_by("when", "id"):
         groups[row.owner].append(row)
     with Lease(holder):
+        try:  # one read of users for the batch's accounts, not one each
+            known = source.credentials_for(owner for owner in groups if owner)
+        except Exception as error:  # noqa: BLE001 - MongoDB unreachable: fail the batch, retryable
+            log.exception("Could not read the credentials of a batch's accounts")
+            for rows in groups.values():
+                _fail_unfinished(rows, error, actor=actor, result=result)
+            known, groups = {}, {}
         for owner, rows in groups.items():
             try:
-                _account_migrate(owner, rows, actor=actor, result=result)
+                _account_migrate(owner, rows, credentials=known.get(owner), actor=actor, result=result)
             except Exception as error:  # noqa: BLE001 - a bug must not strand paintings as running
                 log.exception("Unexpected error migrating a batch of %s", owner or "anonymous paintings")
                 _fail_unfinished(rows, error, actor=actor, result=result)
@@ -162,9 +177,9 @@ def _fail_unfinished(rows: list[PaintingMigration], error: Exception, *, actor: 
         _finish(row, Outcome(message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
 
 
-def _account_migrate(owner: str, rows: list[PaintingMigration], *, actor: str, result: BatchResult) -> None:
+def _account_migrate(owner: str, rows: list[PaintingMigration], *, credentials: "source.Credentials | None", actor: str, result: BatchResult) -> None:
     try:
-        repo = _repo_for(owner, rows, actor=actor)
+        repo = _repo_for(owner, rows, credentials=credentials)
     except Outcome as outcome:
         for row in rows:
             _finish(row, outcome, actor=actor, result=result)
@@ -189,15 +204,15 @@ def _account_migrate(owner: str, rows: list[PaintingMigration], *, actor: str, r
         _chunk_write(repo, chunk, actor=actor, result=result)
 
 
-def _repo_for(owner: str, rows: list[PaintingMigration], *, actor: str) -> pds.Repo:
-    """The account's repository, logged in once per process at most."""
+def _repo_for(owner: str, rows: list[PaintingMigration], *, credentials: "source.Credentials | None") -> pds.Repo:
+    """The account's repository, logged in once per process at most.
+    ``credentials``: the owner's, from users.atproto (None: it has none)."""
     if not owner:
         account = Account.objects.filter(is_anonymous=True).first()
         if account is None:
             raise Outcome("There is no anonymous account yet: run manage.py create_anon_account.", kind=ErrorKind.PERMANENT)
         credentials = source.Credentials(did=account.did, handle=account.handle, password=account.password)
     else:
-        credentials = source.credentials_for([owner]).get(owner)
         if credentials is None:
             raise Outcome("The owner has no ATProto account in MongoDB (users.atproto).", skip_reason=SkipReason.NO_ACCOUNT)
         if not credentials.usable:
@@ -340,13 +355,27 @@ def _thumbnails_make(works: list[Work], *, actor: str, result: BatchResult) -> l
     """Fetch images and make thumbnails on a few threads (libvips and the
     network release the GIL); drop the paintings that fail."""
     ready = []
-    with ThreadPoolExecutor(max_workers=settings.THUMBNAIL_THREADS) as pool:
-        for work, outcome in zip(works, pool.map(thumbnail_for, works), strict=True):
-            if isinstance(outcome, Outcome):
-                _finish(work.row, outcome, actor=actor, result=result)
-            else:
-                ready.append(work)
+    for work, outcome in zip(works, thumbnail_pool().map(thumbnail_for, works), strict=True):
+        if isinstance(outcome, Outcome):
+            _finish(work.row, outcome, actor=actor, result=result)
+        else:
+            ready.append(work)
     return ready
+
+
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None
+
+
+def thumbnail_pool() -> ThreadPoolExecutor:
+    """The process's THUMBNAIL_THREADS threads, kept for its life: each
+    keeps its HTTP connection to the image storage from one account's batch
+    to the next. A forked worker makes its own (threads do not survive a
+    fork)."""
+    global _pool
+    key = (os.getpid(), settings.THUMBNAIL_THREADS)
+    if _pool is None or _pool[:2] != key:
+        _pool = (*key, ThreadPoolExecutor(max_workers=settings.THUMBNAIL_THREADS, thread_name_prefix="thumbnails"))
+    return _pool[2]
 
 
 def thumbnail_for(work: Work) -> Work | Outcome:
