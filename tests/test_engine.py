@@ -416,3 +416,22 @@ def test_small_accounts_share_a_batch_and_a_large_one_fills_its_own(db):
     # Ordered by owner: the guest account's 7 fill a batch of 5, their last 2
     # share one with all of a's; b's 3 would not fit there, so they start the next.
     assert batches == [large[:5], large[5:] + small_a, small_b]
+
+
+def test_a_thumbnail_an_account_repeats_is_uploaded_once(world, monkeypatch):
+    from migrator import pds
+
+    ann, _ = names(world)
+    refs = [world.add_painting(handle=ann) for _ in range(3)]
+    image_of = {ref: world.images / "media" / f"@{ann}" / "painting" / f"{world.paintings[ref]['slug']}.png" for ref in refs}
+    image_of[refs[1]].write_bytes(image_of[refs[0]].read_bytes())  # the same painting saved twice
+    uploads = []
+    real = pds.Repo.blob_upload
+    monkeypatch.setattr(pds.Repo, "blob_upload", lambda self, content, **options: uploads.append(content) or real(self, content, **options))
+
+    assert migrate_all().migrated == 3
+
+    assert len(uploads) == 2 and uploads[0] != uploads[1]
+    records = world.records()
+    thumbnails = [records[ref][0].value["thumbnail"]["ref"]["$link"] for ref in refs]
+    assert thumbnails[0] == thumbnails[1] != thumbnails[2]

@@ -447,12 +447,16 @@ def _single_write(repo, work: Work, *, actor: str, result: BatchResult) -> None:
 
 def _blobs_upload(repo, works: list[Work], *, actor: str, result: BatchResult) -> list[Work]:
     """Upload each thumbnail and build and validate its record. A record
-    that does not match the lexicon never reaches the PDS."""
-    ready = []
+    that does not match the lexicon never reaches the PDS. A thumbnail the
+    account already uploaded in this chunk (the same bytes make the same
+    CID) is not uploaded again."""
+    ready, uploaded = [], {}
     for work in works:
         row = work.row
         try:
-            blob = repo.blob_upload(work.thumbnail.content, mime_type=work.thumbnail.mime_type)
+            blob = uploaded.get(work.thumbnail.content)
+            if blob is None:
+                blob = uploaded[work.thumbnail.content] = repo.blob_upload(work.thumbnail.content, mime_type=work.thumbnail.mime_type)
             work.record = record_for(row, has_recording=work.has_recording, thumbnail=blob)
             record_validate(work.record)
         except pds.PdsError as error:
