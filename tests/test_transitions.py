@@ -42,3 +42,28 @@ def test_bulk_transition_moves_only_matching_rows_with_an_event_each():
     assert len(moved) == 2
     assert MigrationEvent.objects.filter(to_status=Status.QUEUED, actor="staff:ann").count() == 2
     assert PaintingMigration.objects.filter(status=Status.PENDING).count() == 3
+
+
+def test_transition_each_moves_only_rows_still_held_and_unchanged_with_their_own_fields():
+    from migrator.services.state import Change, paintings_transition_each
+
+    rows = [make_painting(ref=f"{number:024x}", status=Status.RUNNING) for number in range(5)]
+    PaintingMigration.objects.filter(pk__in=[row.pk for row in rows]).update(claimed_by="worker:1", source_fingerprint="v1")
+    for row in rows:
+        row.refresh_from_db()
+    PaintingMigration.objects.filter(pk=rows[1].pk).update(claimed_by="worker:2")  # its lease ran out
+    PaintingMigration.objects.filter(pk=rows[2].pk).update(source_fingerprint="v2")  # MongoDB changed
+    PaintingMigration.objects.filter(pk=rows[3].pk).update(status=Status.PENDING)  # released
+
+    changes = [Change(row, f"wrote {number}", {"rkey": f"key{number}", "claimed_by": ""}) for number, row in enumerate(rows)]
+    unmade = paintings_transition_each(changes, to=Status.MIGRATED, actor="worker:1", holder="worker:1", expect=("source_fingerprint",))
+
+    assert [change.painting.pk for change in unmade] == [rows[1].pk, rows[2].pk, rows[3].pk]
+    stored = {row.pk: row for row in PaintingMigration.objects.all()}
+    for number in (0, 4):
+        assert (stored[rows[number].pk].status, stored[rows[number].pk].rkey, stored[rows[number].pk].claimed_by) == (Status.MIGRATED, f"key{number}", "")
+        assert rows[number].status == Status.MIGRATED  # in memory too
+        assert MigrationEvent.objects.get(painting=rows[number], to_status=Status.MIGRATED).message == f"wrote {number}"
+    for number in (1, 2, 3):
+        assert stored[rows[number].pk].status != Status.MIGRATED and stored[rows[number].pk].rkey == ""
+    assert MigrationEvent.objects.filter(to_status=Status.MIGRATED).count() == 2

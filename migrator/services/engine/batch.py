@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from pymongo.errors import PyMongoError
@@ -24,7 +23,7 @@ from migrator.models import Account, ErrorKind, MigrationEvent, PaintingMigratio
 from migrator.pds import calls as pds_calls
 from migrator.records import painting_record
 from migrator.selectors import error_signature
-from migrator.services.state import painting_note, painting_transition, paintings_transition
+from migrator.services.state import Change, painting_note, painting_transition, paintings_transition, paintings_transition_each
 from migrator.thumbnails import Thumbnail, ThumbnailError, make_thumbnail
 from migrator.tid import tid_for_painting
 
@@ -481,17 +480,24 @@ def _written(repo, works: list[Work], refs, *, actor: str, result: BatchResult) 
             message = f"Record {ref.uri} written, but the MongoDB write-back failed ({type(error).__name__}); the next attempt adopts the record."
             _finish(work.row, Outcome(message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
         return
-    with transaction.atomic():
-        for work, ref in zip(works, refs, strict=True):
-            if work.row.ref in gone:
-                continue
-            blob = work.record["thumbnail"]
+    changes = []
+    for work, ref in zip(works, refs, strict=True):
+        if work.row.ref not in gone:
             verb = "Updated" if work.action == "update" else "Wrote"
-            _migrated(
-                work.row, rkey=work.rkey, uri=ref.uri, cid=ref.cid, blob=blob, thumbnail=work.thumbnail, has_recording=work.has_recording,
-                message=f"{verb} record {ref.uri} with a {work.thumbnail.size:,}-byte {work.thumbnail.fallback} thumbnail; MongoDB has atproto.rkey.",
-                actor=actor, result=result,
-            )
+            message = f"{verb} record {ref.uri} with a {work.thumbnail.size:,}-byte {work.thumbnail.fallback} thumbnail; MongoDB has atproto.rkey."
+            fields = _migrated_fields(work.row, rkey=work.rkey, uri=ref.uri, cid=ref.cid, blob=work.record["thumbnail"], thumbnail=work.thumbnail)
+            changes.append(Change(work.row, message, {**fields, "has_recording": work.has_recording}))
+    # All at once when nothing moved under us (the usual case); any painting
+    # MongoDB changed meanwhile, or whose claim ran out, one by one.
+    holder = works[0].row.claimed_by
+    unmade = paintings_transition_each(changes, to=Status.MIGRATED, actor=actor, holder=holder, expect=("source_fingerprint",))
+    result.migrated += len(changes) - len(unmade)
+    for change in unmade:
+        fields = change.fields
+        _migrated(
+            change.painting, rkey=fields["rkey"], uri=fields["record_uri"], cid=fields["record_cid"], blob=None, message=change.message,
+            actor=actor, result=result, fields=fields,
+        )  # fmt: skip
     for work in works:
         if work.row.ref in gone:
             _painting_gone(repo, work, actor=actor, result=result)
@@ -508,28 +514,37 @@ def _painting_gone(repo, work: Work, *, actor: str, result: BatchResult) -> None
     _skip_removed(work.row, SkipReason.GONE, f"MongoDB no longer has this painting; removed record {work.rkey} written for it.", actor=actor, result=result)
 
 
-def _migrated(row, *, rkey, uri, cid, blob, message, actor, result: BatchResult, thumbnail=None, has_recording=None) -> bool:
-    """Mark the painting migrated with the record just written (or adopted),
-    unless MongoDB changed its fields since the batch loaded it: then it goes
-    back to pending, knowing its record, to be rewritten. Returns whether it
-    is migrated."""
+def _migrated_fields(row, *, rkey, uri, cid, blob, thumbnail=None) -> dict:
+    """What a migrated row holds of the record just written (or adopted)."""
     fields = {
         "rkey": rkey, "record_uri": uri, "record_cid": cid,
         "last_error": "", "error_kind": "", "skip_reason": "", "skip_detail": "", "claimed_by": "",
-        "thumbnail_cid": _blob_cid(blob), "record_fingerprint": row.source_fingerprint,
-    }
+        "thumbnail_cid": _blob_cid(blob), "record_fingerprint": row.source_fingerprint, "migrated_at": timezone.now(),
+    }  # fmt: skip
     if thumbnail is not None:
         fields.update(thumbnail_size=thumbnail.size, thumbnail_mime=thumbnail.mime_type, thumbnail_fallback=thumbnail.fallback)
-    learned = {"has_recording": has_recording} if has_recording is not None else {}
+    return fields
+
+
+def _migrated(row, *, rkey, uri, cid, blob, message, actor, result: BatchResult, has_recording=None, fields=None) -> bool:
+    """Mark the painting migrated with the record just written (or adopted),
+    unless MongoDB changed its fields since the batch loaded it: then it goes
+    back to pending, knowing its record, to be rewritten. Returns whether it
+    is migrated. ``fields``: the row's new fields, when already made."""
+    fields = dict(fields or _migrated_fields(row, rkey=rkey, uri=uri, cid=cid, blob=blob))
+    learned = {"has_recording": fields.pop("has_recording", has_recording)}
+    if learned["has_recording"] is None:
+        learned = {}
     holder = row.claimed_by
     if painting_transition(
         row, to=Status.MIGRATED, actor=actor, message=message, holder=holder,
-        expect={"source_fingerprint": row.source_fingerprint}, migrated_at=timezone.now(), **fields, **learned,
+        expect={"source_fingerprint": row.source_fingerprint}, **fields, **learned,
     ):  # fmt: skip
         result.migrated += 1
         return True
     # The recording was looked for under the old fields: it is not learned.
     message += " MongoDB changed while it was being migrated, so the record will be rewritten from the new fields."
+    fields.pop("migrated_at")
     if _end(row, to=Status.PENDING, message=message, actor=actor, result=result, **fields):
         result.changed += 1
     return False
