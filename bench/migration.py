@@ -184,6 +184,7 @@ def main() -> None:
                 print(f"naive method: {done} paintings in {seconds:.1f}s = {naive_rate:,.0f} paintings/min")
                 print(f"ratio: {rate / naive_rate:.1f}x (the CPU ceiling is {ceiling / naive_rate:.1f}x; "
                       f"10x would need at most {cores / (10 * naive_rate / 60) * 1000:.0f} ms of CPU per painting in all)")
+                print(ten_times(cpu, total=total, cores=cores, naive_rate=naive_rate, used=rate / ceiling))
             if args.profile:
                 print(f"\nprofile ({args.profile}), share of the samples in each function and what it calls:")
                 print("\n".join(top_lines(args.profile, 25)))
@@ -197,6 +198,23 @@ def main() -> None:
                         process.stdin.close()
                     process.terminate()
                     process.wait(timeout=30)
+
+
+def ten_times(cpu: dict[str, float], *, total: int, cores: int, naive_rate: float, used: float) -> str:
+    """Where 10x the naive method stands: the CPU per painting it allows at
+    this run's use of the cores, and which process holds the milliseconds
+    over it."""
+    allowed = cores * used / (10 * naive_rate / 60) * 1000
+    spent = {name: seconds / total * 1000 for name, seconds in cpu.items()}
+    over = sum(spent.values()) - allowed
+    if used < 0.6:  # the workers mostly waited: CPU is not what holds the rate
+        return (f"10x: the run waited more than it computed (it used {used:.0%} of the cores): more workers "
+                f"(--workers) overlap more round trips; 10x is {10 * naive_rate:,.0f} paintings/min.")
+    if over <= 0:
+        return f"10x: within reach, {-over:.1f} ms of CPU per painting to spare at this run's {used:.0%} use of the cores."
+    shares = ", ".join(f"{name} {ms:.1f} ms ({ms / sum(spent.values()):.0%})" for name, ms in sorted(spent.items(), key=lambda item: -item[1]))
+    return (f"10x: out of reach by {over:.1f} ms of CPU per painting: at this run's {used:.0%} use of the cores it allows "
+            f"{allowed:.1f} ms in all, and the run spent {shares}.")
 
 
 _restarted: list = []

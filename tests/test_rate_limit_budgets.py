@@ -171,3 +171,27 @@ def test_backfill_says_when_to_resume_and_what_lifts_the_limit(limited_pds, limi
     assert "2 paintings wait for uploadBlob: 1,000 per day per IP, which resets at" in out
     assert "run this command again after that time" in out and "PDS_RATE_LIMIT_BYPASS_KEY" in out
     assert "remain pending or failed" not in out
+
+
+def test_an_account_whose_paintings_cannot_upload_is_not_logged_in_to(limited_pds, limited_world, settings):
+    from migrator.models import Account
+
+    world = limited_world
+    ann, bo = names(world)[:2]
+    world.add_painting(handle=ann)
+    spend_uploads(world.users[ann], leave=0)
+    migrate_all()  # ann's painting meets the spent budget: this process now knows it
+    assert PaintingMigration.objects.filter(status=Status.WAITING).count() == 1
+    # bo has never been opened by this process and has no stored session: a
+    # first production run, where opening the account means a login.
+    pds.forget_sessions()
+    Account.objects.filter(did=world.users[bo].did).update(session="")
+    refs = [world.add_painting(handle=bo) for _ in range(2)]
+    logins_before, requests_before = sum(pds.LOGINS.values()), pds.calls.REQUESTS[0]
+
+    result = migrate_all()
+
+    assert sum(result.waiting.values()) == 3 and result.migrated == 0
+    assert PaintingMigration.objects.filter(ref__in=refs, status=Status.WAITING, waiting_for="uploadBlob: 1,000 per day per IP").count() == 2
+    assert sum(pds.LOGINS.values()) == logins_before and pds.calls.REQUESTS[0] == requests_before
+    limited_pds.restart(settings)  # the next test starts a new day

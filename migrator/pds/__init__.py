@@ -13,7 +13,7 @@ retried here first, as settings.PDS_RETRY_* and PDS_RATE_LIMIT_* allow.
 from .accounts import account_create, account_did, account_ensure, account_register, admin_password_update, public_record_get, session_keep
 from .errors import PdsError, RecordConflict
 from .limits import BUDGETS, RateLimited
-from .repo import MAX_WRITES_PER_CALL, RecordRef, Repo, StoredRecord, Write, record_json
+from .repo import MAX_WRITES_PER_CALL, RecordRef, Repo, StoredRecord, Write, record_json, uploads_blocked
 from .sessions import LOGINS, forget_sessions, login_count, repo_for
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "RecordConflict",
     "RecordRef",
     "Repo",
+    "uploads_blocked",
     "StoredRecord",
     "Write",
     "account_create",

@@ -17,6 +17,17 @@ from .limits import UPLOAD_ROUTE, WRITE_POINTS, Cost, Meter, RateLimited
 MAX_WRITES_PER_CALL = 200  # the PDS answers 400 above this
 
 
+
+def uploads_blocked() -> RateLimited | None:
+    """Why this machine can upload nothing now: its IP's upload budget (or
+    every request's) is spent past the longest wait a worker is held. Known
+    without any account, so a batch that could upload nothing opens (and
+    logs in to) no account. None when an upload may go."""
+    wait, budget = Meter().wait(Cost(UPLOAD_ROUTE))
+    if wait <= RetryPolicy.from_settings().rate_limit_max_wait:
+        return None
+    return RateLimited(f"upload: {budget.name} spent until it resets", budget=budget, not_before=limits_now() + wait)
+
 @dataclass(frozen=True)
 class RecordRef:
     uri: str

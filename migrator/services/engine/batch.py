@@ -177,6 +177,9 @@ def _fail_unfinished(rows: list[PaintingMigration], error: Exception, *, actor: 
 
 
 def _account_migrate(owner: str, rows: list[PaintingMigration], *, credentials: "source.Credentials | None", actor: str, result: BatchResult) -> None:
+    rows = _wait_for_uploads(rows, actor=actor, result=result)
+    if not rows:
+        return
     try:
         repo = _repo_for(owner, rows, credentials=credentials)
     except Outcome as outcome:
@@ -201,6 +204,29 @@ def _account_migrate(owner: str, rows: list[PaintingMigration], *, credentials: 
     works = _thumbnails_make(works, actor=actor, result=result)
     for chunk in _chunks(works, pds.MAX_WRITES_PER_CALL):
         _chunk_write(repo, chunk, actor=actor, result=result)
+
+
+def _wait_for_uploads(rows: list[PaintingMigration], *, actor: str, result: BatchResult) -> list[PaintingMigration]:
+    """When this machine can upload nothing before a reset, the paintings
+    that need an upload (never tried, so no record to look for) wait without
+    their account being opened: no login is spent on them. Returns the rows
+    left to run (a nuked painting to unpublish, a retry that may find its
+    record written)."""
+    blocked = pds.uploads_blocked()
+    if blocked is None:
+        return rows
+    left = []
+    for row in rows:
+        if row.attempts > 1 or row.rkey or (row.nuked and settings.NUKED_PAINTINGS == "skip"):
+            left.append(row)
+            continue
+        try:
+            prepare(row)
+        except Outcome as outcome:  # skipped for its own fields, as it would be anyway
+            _finish(row, outcome, actor=actor, result=result)
+            continue
+        _finish(row, _pds_outcome("Uploading the thumbnail", blocked), actor=actor, result=result)
+    return left
 
 
 def _repo_for(owner: str, rows: list[PaintingMigration], *, credentials: "source.Credentials | None") -> pds.Repo:
