@@ -8,7 +8,7 @@ small by construction. ``Thumbnail.fallback`` records which step was used.
 
 The engine is libvips (``pyvips`` with ``pyvips-binary``, a prebuilt libvips
 inside the wheel), the library behind the plan's sharp. Measured over the
-sample corpus it costs 10.8 ms of CPU per painting where the same rules on
+sample corpus it costs 12.0 ms of CPU per painting where the same rules on
 Pillow cost 24.1 ms: it streams the image through decode, crop and resize
 instead of decoding it whole first, so it also holds a few rows of a large
 painting rather than all of it. Only the loaders of ACCEPTED_FORMATS are ever

@@ -28,7 +28,7 @@ from migrator.sample import ImageJob, render_image, timestamp_slug
 from migrator.pds.calls import RetryPolicy
 from migrator.pds.client import sdk_client
 from migrator.pds.limits import Meter
-from tests.plugins.pds import _point_settings_at, start_local_pds, stop_local_pds
+from tests.plugins.pds import _point_settings_at, pds_of_its_own
 from tests.plugins.processes import Console
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow, pytest.mark.django_db]
@@ -49,10 +49,8 @@ def runbook() -> list[str]:
 
 @pytest.fixture(scope="module")
 def runbook_pds(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pds-runbook")
-    server, process = start_local_pds(folder / "data", folder / "log.txt")
-    yield server
-    stop_local_pds(server, process)
+    with pds_of_its_own(tmp_path_factory.mktemp("pds-runbook")) as server:
+        yield server
 
 
 class Operator(Console):

@@ -25,7 +25,6 @@ __all__ = [
     "RecordConflict",
     "RecordRef",
     "Repo",
-    "uploads_blocked",
     "StoredRecord",
     "Write",
     "account_create",
@@ -39,4 +38,5 @@ __all__ = [
     "record_json",
     "repo_for",
     "session_keep",
+    "uploads_blocked",
 ]

@@ -17,16 +17,20 @@ from .limits import UPLOAD_ROUTE, WRITE_POINTS, Cost, Meter, RateLimited
 MAX_WRITES_PER_CALL = 200  # the PDS answers 400 above this
 
 
-
 def uploads_blocked() -> RateLimited | None:
     """Why this machine can upload nothing now: its IP's upload budget (or
     every request's) is spent past the longest wait a worker is held. Known
     without any account, so a batch that could upload nothing opens (and
     logs in to) no account. None when an upload may go."""
-    wait, budget = Meter().wait(Cost(UPLOAD_ROUTE))
-    if wait <= RetryPolicy.from_settings().rate_limit_max_wait:
+    return _upload_blocked("upload", Meter(), Cost(UPLOAD_ROUTE), RetryPolicy.from_settings())
+
+
+def _upload_blocked(what: str, meter: Meter, cost: Cost, policy: RetryPolicy) -> RateLimited | None:
+    wait, budget = meter.wait(cost)
+    if wait <= policy.rate_limit_max_wait:
         return None
-    return RateLimited(f"upload: {budget.name} spent until it resets", budget=budget, not_before=limits_now() + wait)
+    return RateLimited(f"{what}: {budget.name} spent until it resets", budget=budget, not_before=limits_now() + wait)
+
 
 @dataclass(frozen=True)
 class RecordRef:
@@ -108,10 +112,7 @@ class Repo:
     def upload_blocked(self, *, then: str = "create") -> RateLimited | None:
         """Why an upload (and the ``then`` write of its record) cannot be
         made now without waiting longer than a worker is held, or None."""
-        wait, budget = self.meter.wait(Cost(UPLOAD_ROUTE, then_writes=WRITE_POINTS[then]))
-        if wait <= self.policy.rate_limit_max_wait:
-            return None
-        return RateLimited(f"upload for {self.did}: {budget.name} spent until it resets", budget=budget, not_before=limits_now() + wait)
+        return _upload_blocked(f"upload for {self.did}", self.meter, Cost(UPLOAD_ROUTE, then_writes=WRITE_POINTS[then]), self.policy)
 
     def blob_upload(self, content: bytes, *, mime_type: str, then: str = "create") -> BlobRef:
         """Upload bytes; returns the BlobRef to put in the record that uses it.

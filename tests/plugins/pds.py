@@ -5,6 +5,7 @@ product reaches a real PDS. A second PDS with production rate limits (and a
 bypass key) starts only if a test asks for it.
 """
 
+import contextlib
 import itertools
 import json
 import os
@@ -103,12 +104,20 @@ class RestartablePds:
         stop_local_pds(self.server, self.process)
 
 
+@contextlib.contextmanager
+def pds_of_its_own(folder: Path):
+    """A local PDS with its data and log in ``folder``, stopped on exit."""
+    server, process = start_local_pds(folder / "data", folder / "log.txt")
+    try:
+        yield server
+    finally:
+        stop_local_pds(server, process)
+
+
 @pytest.fixture(scope="session")
 def local_pds(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pds")
-    server, process = start_local_pds(folder / "data", folder / "log.txt")
-    yield server
-    stop_local_pds(server, process)
+    with pds_of_its_own(tmp_path_factory.mktemp("pds")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -41,8 +41,9 @@ def memory_release() -> None:
     glibc would otherwise keep a worker's peak for good and its RSS would
     creep up run after run. A no-op where there is no glibc.
     """
-    if _libc() is not None:
-        _libc().malloc_trim(0)
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 @functools.cache
@@ -188,7 +189,7 @@ def _account_migrate(owner: str, rows: list[PaintingMigration], *, credentials: 
         return
     works = []
     for row in rows:
-        if row.nuked and settings.NUKED_PAINTINGS == "skip" and (row.rkey or row.attempts > 1):
+        if _kept_unpublished(row) and _tried_before(row):
             _record_remove(repo, row, actor=actor, result=result)
             continue
         try:
@@ -206,6 +207,17 @@ def _account_migrate(owner: str, rows: list[PaintingMigration], *, credentials: 
         _chunk_write(repo, chunk, actor=actor, result=result)
 
 
+def _tried_before(row: PaintingMigration) -> bool:
+    """Whether an earlier attempt may have written the painting's record (it
+    has a key, or this is not its first attempt): only then is the PDS
+    asked what it holds."""
+    return row.attempts > 1 or bool(row.rkey)
+
+
+def _kept_unpublished(row: PaintingMigration) -> bool:
+    return row.nuked and settings.NUKED_PAINTINGS == "skip"
+
+
 def _wait_for_uploads(rows: list[PaintingMigration], *, actor: str, result: BatchResult) -> list[PaintingMigration]:
     """When this machine can upload nothing before a reset, the paintings
     that need an upload (never tried, so no record to look for) wait without
@@ -217,7 +229,7 @@ def _wait_for_uploads(rows: list[PaintingMigration], *, actor: str, result: Batc
         return rows
     left = []
     for row in rows:
-        if row.attempts > 1 or row.rkey or (row.nuked and settings.NUKED_PAINTINGS == "skip"):
+        if _tried_before(row) or _kept_unpublished(row):
             left.append(row)
             continue
         try:
@@ -303,7 +315,7 @@ def prepare(row: PaintingMigration) -> Work:
     row that cannot make a record, whatever its fields hold."""
     if row.when is None or not row.slug or not row.code:
         raise Outcome("The painting lacks a slug, code or date; re-run seed_paintings.", skip_reason=SkipReason.INVALID_RECORD)
-    if row.nuked and settings.NUKED_PAINTINGS == "skip":
+    if _kept_unpublished(row):
         raise Outcome("The painting is nuked and NUKED_PAINTINGS=skip.", skip_reason=SkipReason.NUKED)
     try:
         rkey = row.rkey or tid_for_painting(when=row.when, ref=row.ref)
@@ -319,7 +331,7 @@ def _look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: Ba
     a retry never writes a second record. First attempts skip the lookup."""
     remaining = []
     for work in works:
-        if work.row.attempts <= 1 and not work.row.rkey:
+        if not _tried_before(work.row):
             remaining.append(work)
             continue
         try:
@@ -369,8 +381,9 @@ def _adopt(repo, work: Work, stored, *, actor: str, result: BatchResult) -> None
         _painting_gone(repo, work, actor=actor, result=result)
         return
     # Its recordingUrl (if any) was found on storage under these very fields.
+    fields = _migrated_fields(work.row, rkey=work.rkey, uri=stored.uri, cid=stored.cid, blob=blob)
     adopted = _migrated(
-        work.row, rkey=work.rkey, uri=stored.uri, cid=stored.cid, blob=blob, has_recording=bool(stored.value.get("recordingUrl")),
+        work.row, {**fields, "has_recording": bool(stored.value.get("recordingUrl"))},
         message=f"Found record {stored.uri} from an earlier attempt; adopted it without writing.", actor=actor, result=result,
     )  # fmt: skip
     result.adopted += adopted
@@ -392,10 +405,10 @@ _pool: tuple[int, int, ThreadPoolExecutor] | None = None
 
 
 def thumbnail_pool() -> ThreadPoolExecutor:
-    """The process's THUMBNAIL_THREADS threads, kept for its life: each
-    keeps its HTTP connection to the image storage from one account's batch
-    to the next. A forked worker makes its own (threads do not survive a
-    fork)."""
+    """The process's THUMBNAIL_THREADS threads (for batches and dry-run
+    previews), kept for its life: each keeps its HTTP connection to the image
+    storage from one batch to the next. A forked worker makes its own
+    (threads do not survive a fork)."""
     global _pool
     key = (os.getpid(), settings.THUMBNAIL_THREADS)
     if _pool is None or _pool[:2] != key:
@@ -519,11 +532,7 @@ def _written(repo, works: list[Work], refs, *, actor: str, result: BatchResult) 
     unmade = paintings_transition_each(changes, to=Status.MIGRATED, actor=actor, holder=holder, expect=("source_fingerprint",))
     result.migrated += len(changes) - len(unmade)
     for change in unmade:
-        fields = change.fields
-        _migrated(
-            change.painting, rkey=fields["rkey"], uri=fields["record_uri"], cid=fields["record_cid"], blob=None, message=change.message,
-            actor=actor, result=result, fields=fields,
-        )  # fmt: skip
+        _migrated(change.painting, change.fields, message=change.message, actor=actor, result=result)
     for work in works:
         if work.row.ref in gone:
             _painting_gone(repo, work, actor=actor, result=result)
@@ -552,15 +561,14 @@ def _migrated_fields(row, *, rkey, uri, cid, blob, thumbnail=None) -> dict:
     return fields
 
 
-def _migrated(row, *, rkey, uri, cid, blob, message, actor, result: BatchResult, has_recording=None, fields=None) -> bool:
+def _migrated(row, fields: dict, *, message, actor, result: BatchResult) -> bool:
     """Mark the painting migrated with the record just written (or adopted),
     unless MongoDB changed its fields since the batch loaded it: then it goes
     back to pending, knowing its record, to be rewritten. Returns whether it
-    is migrated. ``fields``: the row's new fields, when already made."""
-    fields = dict(fields or _migrated_fields(row, rkey=rkey, uri=uri, cid=cid, blob=blob))
-    learned = {"has_recording": fields.pop("has_recording", has_recording)}
-    if learned["has_recording"] is None:
-        learned = {}
+    is migrated. ``fields``: from ``_migrated_fields``, with ``has_recording``
+    when the attempt learned it."""
+    fields = dict(fields)
+    learned = {"has_recording": fields.pop("has_recording")} if "has_recording" in fields else {}
     holder = row.claimed_by
     if painting_transition(
         row, to=Status.MIGRATED, actor=actor, message=message, holder=holder,

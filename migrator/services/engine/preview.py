@@ -4,7 +4,6 @@ code path with every external write switched off."""
 import base64
 import hashlib
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -14,7 +13,7 @@ from migrator.lexicon import InvalidRecord, record_validate
 from migrator.models import PaintingMigration
 from migrator.thumbnails import Thumbnail
 
-from .batch import Outcome, Work, prepare, record_for, thumbnail_for
+from .batch import Outcome, Work, prepare, record_for, thumbnail_for, thumbnail_pool
 
 
 @dataclass
@@ -42,12 +41,11 @@ def paintings_preview(paintings: Iterable[PaintingMigration]) -> list[Preview]:
             works.append(prepare(painting))
         except Outcome as outcome:
             previews[id(painting)] = _preview_of(painting, outcome)
-    with ThreadPoolExecutor(max_workers=settings.THUMBNAIL_THREADS) as pool:
-        for work, made in zip(works, pool.map(thumbnail_for, works), strict=True):
-            if isinstance(made, Outcome):
-                previews[id(work.row)] = _preview_of(work.row, made)
-            else:
-                previews[id(work.row)] = _record_preview(work)
+    for work, made in zip(works, thumbnail_pool().map(thumbnail_for, works), strict=True):
+        if isinstance(made, Outcome):
+            previews[id(work.row)] = _preview_of(work.row, made)
+        else:
+            previews[id(work.row)] = _record_preview(work)
     return list(previews.values())
 
 
