@@ -174,6 +174,12 @@ SYNC_WEBHOOK_MAX_AGE = env_int("SYNC_WEBHOOK_MAX_AGE", 300, minimum=1)
 # Live sync schedule: minutes between incremental syncs, and between full
 # re-reads of MongoDB (which catch edits such as nuking).
 SYNC_FULL_EVERY_MINUTES = env_int("SYNC_FULL_EVERY_MINUTES", 60, minimum=1)
+# The tripwire: one seed or sync removes the records of at most the larger
+# of these (a count, and a percentage of the paintings the console knows)
+# without a person confirming. A typo in MONGODB_DB or a bad restore looks
+# like mass deletion: it must wait for someone to look.
+REMOVAL_TRIPWIRE_MIN = env_int("REMOVAL_TRIPWIRE_MIN", 50, minimum=0)
+REMOVAL_TRIPWIRE_PERCENT = env_float("REMOVAL_TRIPWIRE_PERCENT", 5.0, minimum=0.0)
 
 # --- Jobs (django-q2) --------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss"))

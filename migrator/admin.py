@@ -21,7 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
-from migrator import admin_views, selectors
+from migrator import admin_lifecycle, admin_views, selectors
 from migrator.admin_views import STATUS_COLOURS
 from migrator.models import MigrationEvent, PaintingMigration, Status
 
@@ -197,12 +197,13 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     # of the filtered set only.
     show_full_result_count = False
     list_select_related = False
-    actions = ("migrate_selected", "retry_failed", "recheck_skipped", "dry_run", "skip_with_reason", "verify_against_pds")
+    actions = ("migrate_selected", "retry_failed", "recheck_skipped", "dry_run", "skip_with_reason", "take_down", "republish", "verify_against_pds")
     inlines = (MigrationEventInline,)
     fieldsets = (
         ("Painting", {"fields": ("painting_summary", "source_fields")}),
         ("Migration", {"fields": ("badge", "skip_reason", "skip_detail", "error_with_class", "claimed_by", "claimed_at", "migrated_at")}),
-        ("Record", {"fields": ("record_summary", "record_as_written")}),
+        ("Record", {"fields": ("record_summary", "record_as_written", "written_by")}),
+        ("After the backfill", {"fields": ("unpublished_at", "unpublished_by", "unpublished_reason", "gone_since")}),
         ("Bookkeeping", {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
     )
 
@@ -229,6 +230,9 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
             path("dashboard/status.json", view(admin_views.dashboard_json), name="migrator_dashboard_json"),
             path("dashboard/retry-group/", view(admin_views.retry_group), name="migrator_retry_group"),
             path("dashboard/recheck-skipped/", view(admin_views.recheck_skipped), name="migrator_recheck_skipped"),
+            path("dashboard/removals/", view(admin_lifecycle.removals_view), name="migrator_removals"),
+            path("dashboard/undo/", view(admin_lifecycle.undo_view), name="migrator_undo"),
+            path("dashboard/rewrite/", view(admin_lifecycle.rewrite_view), name="migrator_rewrite"),
             *super().get_urls(),
         ]
 
@@ -419,6 +423,39 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
             "missing_detail": "apply" in request.POST,
         }
         return TemplateResponse(request, "admin/migrator/skip_form.html", context)
+
+    @admin.action(description="Take down (unpublish) with reason…", permissions=["run_migration"])
+    def take_down(self, request, paintings: QuerySet):
+        from migrator.services.lifecycle import paintings_unpublish
+
+        reason = request.POST.get("reason", "").strip()
+        if "apply" in request.POST and reason:
+            selected = paintings.count()
+            ids = paintings_unpublish(paintings, actor=actor_for(request), reason=reason)
+            done = f"Took down {plural(selected - paintings.filter(unpublished_at=None).count())}"
+            how = admin_lifecycle.paintings_run_now(ids, actor=actor_for(request)) if ids else "none had a record"
+            self.message_user(request, f"{done}: {how}. They stay unpublished until republished.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Take paintings down",
+            "opts": self.model._meta,
+            "paintings": paintings.order_by("id")[:200],
+            "selected": paintings.count(),
+            "selection": selection_of(request),
+            "missing_reason": "apply" in request.POST,
+        }
+        return TemplateResponse(request, "admin/migrator/takedown_form.html", context)
+
+    @admin.action(description="Republish taken-down paintings", permissions=["run_migration"])
+    def republish(self, request, paintings: QuerySet):
+        from migrator.services.engine import paintings_enqueue
+        from migrator.services.lifecycle import paintings_republish
+
+        selected = paintings.count()
+        ids = paintings_republish(paintings, actor=actor_for(request))
+        paintings_enqueue(PaintingMigration.objects.filter(id__in=ids), actor=actor_for(request))
+        self._report(request, f"Republished {plural(len(ids))}: queued to be migrated again under the same keys", selected - len(ids), "were not taken down")
 
     @admin.action(description="Verify against the PDS", permissions=["run_migration"])
     def verify_against_pds(self, request, paintings: QuerySet):

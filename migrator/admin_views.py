@@ -60,8 +60,24 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "refresh_seconds": REFRESH_SECONDS,
         "eta_text": duration_text(board.eta),
         "status": status_json(board),
+        "after": after_backfill(),
     }
     return TemplateResponse(request, "admin/migrator/dashboard.html", context)
+
+
+def after_backfill() -> dict:
+    """What the dashboard shows of life after the backfill: the removal
+    hold, records of an older shape, take-downs and deletions."""
+    from migrator.models import SkipReason
+    from migrator.services import lifecycle
+
+    skipped = PaintingMigration.objects.filter(status=Status.SKIPPED)
+    return {
+        "hold": lifecycle.removal_hold(),
+        "stale_shape": lifecycle.paintings_stale_shape().count(),
+        "taken_down": PaintingMigration.objects.exclude(unpublished_at=None).count(),
+        "gone": skipped.filter(skip_reason=SkipReason.GONE).count(),
+    }
 
 
 def dashboard_json(request: HttpRequest) -> JsonResponse:

@@ -37,6 +37,8 @@ class SkipReason(models.TextChoices):
     BAD_CODE = "bad_code", "Missing code"
     DUPLICATE_CODE = "duplicate_code", "Duplicate code"
     MANUAL = "manual", "Skipped by staff"
+    TAKEN_DOWN = "taken_down", "Taken down by staff"
+    ACCOUNT_UNUSABLE = "account_unusable", "ATProto account deleted, deactivated or taken down"
 
 
 class ErrorKind(models.TextChoices):
@@ -82,6 +84,23 @@ class PaintingMigration(models.Model):
     claimed_by = models.CharField(max_length=128, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     migrated_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The run whose engine wrote the record now on the PDS ("command:backfill_paintings
+    # 2026-12-01T08:30:00Z", "admin:alice 2026-…", "schedule:paintings_sync"):
+    # what "undo a run" selects by.
+    written_by = models.CharField(max_length=150, blank=True, db_index=True)
+    # How the console built the record (lexicon, settings, code; see
+    # records.record_shape) when it was written: a record of an older shape
+    # is stale even though MongoDB did not change.
+    record_shape = models.CharField(max_length=32, blank=True, db_index=True)
+    # Set when MongoDB no longer has the painting and its removal was let
+    # through (under the tripwire, or confirmed by staff): the engine removes
+    # its record and skips it. Cleared when the document comes back.
+    gone_since = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Staff took the painting down: its record is removed and it stays
+    # unpublished across seeds and syncs until staff republish it.
+    unpublished_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    unpublished_by = models.CharField(max_length=150, blank=True)
+    unpublished_reason = models.CharField(max_length=500, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
@@ -101,6 +120,10 @@ class PaintingMigration(models.Model):
     @property
     def is_anonymous(self) -> bool:
         return not self.owner
+
+    @property
+    def is_unpublished(self) -> bool:
+        return self.unpublished_at is not None
 
 
 class MigrationEvent(models.Model):
@@ -167,3 +190,31 @@ class SyncCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.position}"
+
+
+class RemovalHold(models.Model):
+    """The tripwire: a seed found more paintings gone from MongoDB than
+    REMOVAL_TRIPWIRE_* allow at once, so it removed none. Open while
+    ``cleared_at`` is None; cleared by a person who confirms the removals,
+    or by itself when MongoDB has the documents again."""
+
+    opened_at = models.DateTimeField(auto_now_add=True)
+    checked_at = models.DateTimeField()
+    count = models.PositiveIntegerField()  # paintings that would lose their record
+    known = models.PositiveIntegerField()  # paintings the state table knows
+    bound = models.PositiveIntegerField()
+    examples = models.JSONField(default=list)  # [{"ref", "owner", "slug", "uri"}, ...]
+    database = models.CharField(max_length=255)  # MONGODB_DB when it opened
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    cleared_by = models.CharField(max_length=150, blank=True)
+    cleared_how = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+
+    def __str__(self) -> str:
+        return f"hold of {self.count} removals ({'open' if self.is_open else 'cleared'})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.cleared_at is None

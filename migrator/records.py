@@ -19,12 +19,43 @@ from migrator.tid import MAX_MICROS, micros_since_epoch
 REF_MAX_LENGTH = 64  # PaintingMigration.ref
 
 
-@cache
+# How this code builds a record from a row. Raise it when a change to
+# ``painting_record`` (or what feeds it) changes records already written:
+# every record of an older shape is then known to be stale.
+RECORD_BUILD = 1
+
+
+def _lexicon_path():
+    return settings.LEXICON_DIR / "computer" / "aesthetic" / "painting.json"
+
+
 def lexicon_limits() -> dict[str, int]:
-    """maxLength of each string property of the painting lexicon."""
-    path = settings.LEXICON_DIR / "computer" / "aesthetic" / "painting.json"
+    """maxLength of each string property of the painting lexicon (read
+    again when the file changes: a new version lifts what it now allows)."""
+    path = _lexicon_path()
+    return _lexicon_limits(path, path.stat().st_mtime_ns)
+
+
+@cache
+def _lexicon_limits(path, _mtime: int) -> dict[str, int]:
     properties = json.loads(path.read_text())["defs"]["main"]["record"]["properties"]
     return {name: spec["maxLength"] for name, spec in properties.items() if "maxLength" in spec}
+
+
+def record_shape() -> str:
+    """A digest of everything besides the painting's own fields that decides
+    the record the console writes: the lexicon, the media URLs the image
+    links are built from, and RECORD_BUILD. A migrated row keeps the shape
+    its record was written in; a record of another shape is stale."""
+    path = _lexicon_path()
+    return _record_shape(path, path.stat().st_mtime_ns, settings.USER_MEDIA_URL, settings.GUEST_MEDIA_URL)
+
+
+@cache
+def _record_shape(path, _mtime: int, user_media_url: str, guest_media_url: str) -> str:
+    lexicon = json.dumps(json.loads(path.read_text()), sort_keys=True, separators=(",", ":"))
+    parts = (str(RECORD_BUILD), lexicon, user_media_url, guest_media_url)
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True)

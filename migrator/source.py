@@ -29,6 +29,13 @@ class SourceError(Exception):
     """MongoDB could not be read or written. Always transient: retry later."""
 
 
+class WrongDatabase(SourceError):
+    """MongoDB answers, but the configured database is not the one the
+    migration came from (a typo in MONGODB_DB, an empty restore). Nothing
+    may be read from it as truth: a run against it would take every
+    painting for deleted."""
+
+
 def database() -> Database:
     """The configured database, through one client per process.
 
@@ -142,6 +149,32 @@ def paintings_batches(*, batch_size: int = BATCH_SIZE, **filters) -> Iterator[li
             batch = []
     if batch:
         yield batch
+
+
+def refs_present(refs: Iterable[str]) -> set[str]:
+    """The refs among ``refs`` whose painting MongoDB has (served by the
+    ``_id`` index). Refs that are not ObjectIds are never present."""
+    ids = [object_id(ref) for ref in refs if is_object_id(ref)]
+    if not ids:
+        return set()
+    return {str(document["_id"]) for document in database().paintings.find({"_id": {"$in": ids}}, {"_id": 1})}
+
+
+def database_check(*, known_refs: list[str]) -> None:
+    """Refuse a database that cannot be aesthetic.computer's: one without a
+    ``paintings`` collection, or one that has none of ``known_refs`` (a
+    sample of the paintings the state table knows). Raises WrongDatabase
+    naming the database, or PyMongoError when MongoDB cannot be reached."""
+    db = database()
+    where = f"MongoDB database {db.name!r}"
+    if not db.list_collection_names(filter={"name": "paintings"}):
+        raise WrongDatabase(f"{where} has no paintings collection: is MONGODB_DB (or MONGODB_URI) right? Nothing was changed.")
+    ids = [object_id(ref) for ref in known_refs if is_object_id(ref)]
+    if ids and not db.paintings.count_documents({"_id": {"$in": ids}}, limit=1):
+        raise WrongDatabase(
+            f"{where} has none of the {len(ids)} paintings the console checked of those it has migrated or seeded: "
+            "is MONGODB_DB (or MONGODB_URI) right? Nothing was changed."
+        )
 
 
 def paintings_count(**filters) -> int:

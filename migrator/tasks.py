@@ -5,13 +5,15 @@ import logging
 from pymongo.errors import PyMongoError
 
 from migrator.services import engine, sync
+from migrator.source import WrongDatabase
 
 log = logging.getLogger(__name__)
 
 
-def painting_batch_migrate(ids: list[int]) -> dict:
-    """Migrate one batch (see engine.batches_for). Returns the counts."""
-    return engine.paintings_migrate(ids, actor=f"worker:{engine.worker_name()}").as_dict()
+def painting_batch_migrate(ids: list[int], run: str = "") -> dict:
+    """Migrate one batch (see engine.batches_for) for the run ``run``.
+    Returns the counts."""
+    return engine.paintings_migrate(ids, actor=f"worker:{engine.worker_name()}", run=run).as_dict()
 
 
 def paintings_sync() -> dict:
@@ -20,6 +22,10 @@ def paintings_sync() -> dict:
     run (a minute later) tries again."""
     try:
         return sync.paintings_sync(actor="schedule:paintings_sync").as_dict()
+    except WrongDatabase as error:
+        log.error("Live sync refused: %s", error)
+        sync.wrong_database_alert(error)
+        return {"refused": str(error)}
     except PyMongoError as error:
         log.warning("Live sync skipped: MongoDB is out of reach (%s); the next run tries again.", type(error).__name__)
         return {"skipped": f"MongoDB out of reach ({type(error).__name__})"}

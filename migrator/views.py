@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from migrator.services.sync import painting_sync
+from migrator.source import WrongDatabase
 
 SIGNATURE_HEADER = "X-AC-Signature"
 TIMESTAMP_HEADER = "X-AC-Timestamp"
@@ -59,7 +60,10 @@ def painting_hook(request: HttpRequest) -> JsonResponse:
     if not (isinstance(ref, str) and REF.fullmatch(ref)):
         return JsonResponse({"error": 'Expected a JSON body {"ref": "<24-hex ObjectId>"}.'}, status=400)
     ref = ref.lower()
-    painting = painting_sync(ref, actor="hook:painting")
+    try:
+        painting = painting_sync(ref, actor="hook:painting")
+    except WrongDatabase as error:
+        return JsonResponse({"error": str(error)}, status=503)
     if painting is None:
         return JsonResponse({"error": f"MongoDB has no painting {ref}."}, status=404)
     return JsonResponse({"ref": ref, "status": painting.status}, status=202)

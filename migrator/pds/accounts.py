@@ -92,6 +92,32 @@ def public_record_get(*, did: str, collection: str, rkey: str, policy: RetryPoli
         repo.client.request.close()
 
 
+# What getRepoStatus says of an account that cannot be written to. Its
+# records are gone (deleted) or not served (the rest) until the PDS operator
+# or the user changes that: retrying cannot help.
+UNUSABLE_STATUSES = ("deleted", "deactivated", "takendown", "suspended", "desynchronized", "throttled")
+
+
+def account_status(did: str) -> str:
+    """What the PDS says of the account ``did`` without logging in to it
+    (``com.atproto.sync.getRepoStatus``, public): "active", one of
+    UNUSABLE_STATUSES, or "deleted" when the PDS has no such repository.
+    Raises PdsError when the PDS cannot be asked."""
+    client = sdk_client(Meter(did=did))
+    params = models.ComAtprotoSyncGetRepoStatus.Params(did=did)
+    try:
+        status = _call(f"get the status of {did}", "com.atproto.sync.getRepoStatus", lambda: client.com.atproto.sync.get_repo_status(params))
+    except PdsError as error:
+        if error.error == "RepoNotFound" or (error.status == 400 and "Could not find repo" in error.message):
+            return "deleted"
+        raise
+    finally:
+        client.request.close()
+    if status.active:
+        return "active"
+    return status.status or "deactivated"
+
+
 def admin_password_update(*, did: str, password: str) -> None:
     """Set the account's password as the PDS operator (needs PDS_ADMIN_PASSWORD)."""
     client = admin_client()

@@ -54,7 +54,8 @@ from migrator import source
 from migrator.models import Account, MigrationEvent, PaintingMigration, SkipReason, Status
 from django.db.models import F
 
-from migrator.records import Problem, SourceFields, painting_fingerprint, painting_problem, source_fields
+from migrator.records import Problem, SourceFields, painting_fingerprint, painting_problem, record_shape, source_fields
+from migrator.services.lifecycle import GoneReport, mongodb_verify, paintings_detect_gone
 from migrator.services.state import painting_note, painting_transition, paintings_transition
 
 # Reasons that come from the data itself: seeding sets them, and lifts them
@@ -79,7 +80,10 @@ DATA_REASONS = frozenset(
 # The owner of a painting whose ``user`` names no one: not "" (which means a
 # guest painting), so it is never counted or migrated as one.
 INVALID_OWNER = "(invalid user)"
-MIRRORED_FIELDS = ("slug", "code", "owner", "owner_handle", "account_did", "when", "nuked", "has_recording", "source_fingerprint")
+MIRRORED_FIELDS = ("slug", "code", "owner", "owner_handle", "account_did", "when", "nuked", "has_recording", "source_fingerprint", "gone_since")
+# Reasons a painting whose record may exist is skipped for only after the
+# engine removed that record: it must not stay published.
+UNPUBLISHING_REASONS = frozenset({SkipReason.NUKED, SkipReason.TAKEN_DOWN})
 
 
 @dataclass
@@ -95,6 +99,7 @@ class SeedReport:
     owner_handles: dict = field(default_factory=dict)
     problems: Counter = field(default_factory=Counter)
     last_ref: str = ""
+    gone: GoneReport | None = None  # a full seed's look for deleted paintings
 
     @property
     def users(self) -> int:
@@ -128,8 +133,14 @@ def paintings_seed(
     """Upsert the state table from MongoDB and return the counts.
 
     ``after_ref`` reads only paintings inserted after that ObjectId (live
-    sync); ``refs`` only those paintings (the upload hook).
+    sync); ``refs`` only those paintings (the upload hook). A full seed
+    (neither) also finds the paintings deleted from MongoDB since, and lets
+    their removal through within the tripwire (``report.gone``).
+
+    Raises source.WrongDatabase, changing nothing, when MONGODB_DB is not
+    the database the state table came from.
     """
+    mongodb_verify()
     report = SeedReport()
     # A seed of chosen paintings (the upload hook) looks up only their codes,
     # so a call costs work proportional to its paintings, not the collection.
@@ -144,7 +155,24 @@ def paintings_seed(
         if on_batch:
             on_batch(report)
     paintings_mark_stale(actor=actor, refs=refs)
+    if refs is None and after_ref is None:
+        report.gone = paintings_detect_gone(actor=actor)
     return report
+
+
+def gone_lines(gone: GoneReport | None) -> list[str]:
+    """What a command says of a full seed's look for deleted paintings."""
+    if gone is None:
+        return []
+    if gone.held:
+        return [
+            f"  HELD: {gone.missing} paintings are gone from MongoDB, more than the {gone.bound} one seed may remove; none removed.",
+            "        Confirm on the dashboard (Removals held) if they were deleted, or restore them: the hold then clears by itself.",
+        ]
+    lines = [f"  gone from MongoDB: {gone.removing} (their records are removed)"] if gone.removing else []
+    if gone.hold_cleared:
+        lines.append("  the removal hold cleared by itself: MongoDB has the documents again.")
+    return lines
 
 
 def paintings_unseeded(*, batch_size: int = 1000, **filters) -> list[PaintingMigration]:
@@ -220,6 +248,8 @@ def _seed_batch(documents, *, duplicates, anonymous_did, actor, report) -> None:
 
 def _desired(document, fields, row, handles, credentials, duplicates, anonymous_did) -> Desired:
     problem = painting_problem(document, fields, duplicate_of=duplicates.get(fields.code))
+    if row is not None and row.unpublished_at is not None:  # staff's word outweighs the data's
+        problem = Problem(SkipReason.TAKEN_DOWN, f"Taken down by {row.unpublished_by}: {row.unpublished_reason}"[:500])
     handle = handles.get(fields.owner, "") if fields.owner else ""
     account = credentials.get(fields.owner) if fields.owner else None
     if problem is None and fields.owner and account is None:
@@ -238,6 +268,7 @@ def _desired(document, fields, row, handles, credentials, duplicates, anonymous_
         "account_did": _account_did(fields, row, account, anonymous_did),
         "when": fields.when,
         "nuked": fields.nuked,
+        "gone_since": None,  # MongoDB has it
     }
     values["has_recording"] = _has_recording(fields, row, values)
     values["source_fingerprint"] = painting_fingerprint(
@@ -287,6 +318,7 @@ def _new_row(desired: Desired) -> PaintingMigration:
     # A record MongoDB already points at is taken as written from these fields;
     # compare_paintings checks it.
     row.record_fingerprint = row.source_fingerprint
+    row.record_shape = record_shape()
     if desired.problem:
         row.status = Status.SKIPPED
         row.skip_reason = desired.problem.reason
@@ -340,8 +372,10 @@ def _update(changed: list[tuple[PaintingMigration, Desired]], *, actor: str) -> 
         differences = [
             f"{name} {getattr(row, name)!r} → {value!r}"
             for name, value in desired.values.items()
-            if getattr(row, name) != value and name != "source_fingerprint"
+            if getattr(row, name) != value and name not in ("source_fingerprint", "gone_since")
         ]
+        if row.gone_since is not None:
+            differences.append("MongoDB has this painting again")
         stale_record = row.status == Status.MIGRATED and row.record_fingerprint != desired.values["source_fingerprint"]
         for name, value in desired.values.items():
             setattr(row, name, value)
@@ -373,7 +407,7 @@ def _status_action(row: PaintingMigration, desired: Desired) -> tuple[str, str, 
     the run; reasons set by staff or by a run are left alone."""
     problem, fields = desired.problem, desired.source
     if row.status in (Status.PENDING, Status.FAILED, Status.WAITING):
-        if problem and (row.rkey or (row.attempts and problem.reason == SkipReason.NUKED)):
+        if problem and (row.rkey or (row.attempts and problem.reason in UNPUBLISHING_REASONS)):
             # A record exists, or an attempt that stopped midway may have
             # written one: the run removes it before skipping (a nuked
             # painting must not stay published).
@@ -387,6 +421,11 @@ def _status_action(row: PaintingMigration, desired: Desired) -> tuple[str, str, 
                 {"rkey": fields.rkey, "record_uri": fields.uri, "migrated_at": timezone.now()},
             )
     elif row.status == Status.SKIPPED and row.skip_reason in DATA_REASONS:
+        if problem is None and row.skip_reason == SkipReason.GONE:
+            # Restored: its record was removed, so MongoDB's atproto.rkey (a
+            # backup keeps it) names no record yet. The engine writes it there.
+            key = {"rkey": fields.rkey} if fields.rkey else {}
+            return Status.PENDING, "MongoDB has this painting again: it will be migrated again under the same record key.", {**_reason(None), **key}
         if problem is None:
             return Status.PENDING, f"No longer skipped ({row.get_skip_reason_display()}): MongoDB was fixed.", _reason(None)
         if (problem.reason, problem.detail) != (row.skip_reason, row.skip_detail):

@@ -24,6 +24,7 @@ from migrator.services.engine import paintings_enqueue, paintings_release_stale,
 from migrator.services.seed import paintings_seed
 
 CURSOR = "paintings_sync"
+ACTOR = "schedule:paintings_sync"
 # A failure for a passing reason waits this long before its next attempt,
 # doubling with each attempt (capped), so a PDS that is down is not hammered.
 RETRY_BASE = timedelta(minutes=1)
@@ -40,6 +41,8 @@ class SyncResult:
     released: int = 0  # left running by a worker that died, put back to pending
     lost: int = 0  # queued, but their job was lost by the broker: queued again
     resumed: int = 0  # waited for a rate limit that has now reset: queued again
+    gone: int = 0  # found deleted from MongoDB (full re-reads): their records are removed
+    held: int = 0  # found deleted, but more than the tripwire allows: none removed
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -59,9 +62,18 @@ def paintings_sync(*, actor: str) -> SyncResult:
     retried = paintings_enqueue(_retry_due(), actor=actor)
     resumed = paintings_enqueue(waiting_due(), actor=actor)
     queued = paintings_enqueue(PaintingMigration.objects.filter(status=Status.PENDING), actor=actor)
+    gone = report.gone
     return SyncResult(
-        full=full, new=report.new, updated=report.updated, queued=queued, retried=retried, resumed=resumed, released=released, lost=lost
-    )
+        full=full, new=report.new, updated=report.updated, queued=queued, retried=retried, resumed=resumed, released=released, lost=lost,
+        gone=gone.removing if gone else 0, held=gone.missing if gone and gone.held else 0,
+    )  # fmt: skip
+
+
+def wrong_database_alert(error: Exception) -> None:
+    """Live sync refused MONGODB_DB: staff hear of it once, not every minute."""
+    from migrator.services.lifecycle import alert
+
+    alert("wrong-database", "Live sync refused the MongoDB database", str(error))
 
 
 def waiting_due():

@@ -29,9 +29,11 @@ def mongo_client(mongo_server):
 
 @pytest.fixture
 def mongo_db(mongo_server, mongo_client, settings):
-    """An empty database, and the settings that point the product at it."""
+    """An empty database, but for its (empty) ``paintings`` collection, as
+    aesthetic.computer's has, and the settings that point the product at it."""
     name = f"test_{next(_database_numbers)}"
     settings.MONGODB_URI = mongo_server.uri
     settings.MONGODB_DB = name
+    mongo_client[name].create_collection("paintings")
     yield mongo_client[name]
     mongo_client.drop_database(name)

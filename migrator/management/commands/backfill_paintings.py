@@ -12,7 +12,10 @@ from django.utils import timezone
 from migrator import selectors, source
 from migrator.models import PaintingMigration, SkipReason, Status
 from migrator.services import engine
-from migrator.services.seed import paintings_seed, paintings_unseeded
+from migrator.services.lifecycle import mongodb_verify, run_label
+from migrator.services.seed import gone_lines, paintings_seed, paintings_unseeded
+from migrator.source import SourceError
+from pymongo.errors import PyMongoError
 
 ACTOR = "command:backfill_paintings"
 PROGRESS_EVERY = 500
@@ -36,8 +39,8 @@ def _worker_start() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
 
 
-def _batch(ids: list[int]) -> dict:
-    return engine.paintings_migrate(ids, actor=f"{ACTOR}:{engine.worker_name()}").as_dict()
+def _batch(ids: list[int], run: str) -> dict:
+    return engine.paintings_migrate(ids, actor=f"{ACTOR}:{engine.worker_name()}", run=run).as_dict()
 
 
 class Command(BaseCommand):
@@ -65,9 +68,18 @@ class Command(BaseCommand):
             raise CommandError("--user and --anonymous exclude each other.")
         if workers < 1:
             raise CommandError("--workers must be at least 1.")
+        self.run_name = run_label(ACTOR)
+        try:
+            mongodb_verify()
+        except SourceError as error:  # WrongDatabase: it names the database and what to check
+            raise CommandError(str(error), returncode=2) from error
+        except PyMongoError as error:
+            raise CommandError(f"MongoDB could not be read ({type(error).__name__}). Is MONGODB_URI right and the server up?", returncode=2) from error
         if not (no_seed or dry_run):
             report = paintings_seed(actor=ACTOR)
             self.stdout.write(f"Seeded from MongoDB: {report.new} new, {report.updated} updated, {report.unchanged} unchanged.")
+            for line in gone_lines(report.gone):
+                self.stdout.write(line)
         if dry_run:
             return self._dry_run(self._dry_run_selection(user=user, anonymous=anonymous, limit=limit, seed=not no_seed))
         released = engine.paintings_release_stale(actor=ACTOR)
@@ -76,10 +88,10 @@ class Command(BaseCommand):
         paintings = self._selection(user=user, anonymous=anonymous, limit=limit)
         total = paintings.count()
         if queue:
-            queued = engine.paintings_enqueue(paintings, actor=ACTOR)
+            queued = engine.paintings_enqueue(paintings, actor=ACTOR, run=self.run_name)
             self.stdout.write(f"Queued {queued} paintings as django-q2 jobs. Run: python manage.py qcluster")
             return
-        self.stdout.write(f"Migrating {total} paintings on {workers} worker{'s' if workers > 1 else ''}…")
+        self.stdout.write(f"Migrating {total} paintings on {workers} worker{'s' if workers > 1 else ''} as run {self.run_name!r}…")
         self._run(paintings, total=total, workers=workers)
 
     def _selection(self, *, user, anonymous, limit):
@@ -148,7 +160,7 @@ class Command(BaseCommand):
                 for batch in batches:
                     if stopping:
                         break
-                    record(_batch(batch))
+                    record(_batch(batch, self.run_name))
                 return self._summary(result, time.monotonic() - started, stopped=stopping)
             # The parent reads nothing more while workers run (they fork as
             # batches are submitted): its connection is closed before the first.
@@ -161,7 +173,7 @@ class Command(BaseCommand):
                         batch = next(batches, None)
                         if batch is None:
                             break
-                        running.add(pool.submit(_batch, batch))
+                        running.add(pool.submit(_batch, batch, self.run_name))
                     if not running:
                         break
                     done, running = wait(running, return_when=FIRST_COMPLETED)
@@ -205,6 +217,8 @@ class Command(BaseCommand):
         if result.lost:
             out(f"  left to another worker (this one's lease ran out): {result.lost}")
         out(f"  PDS requests: {result.pds_requests}; logins: {result.logins}")
+        if result.migrated:
+            out(f"Records written by this run are kept as {self.run_name!r}; to take them all down again: manage.py undo_run --run {self.run_name!r}")
         for limit in selectors.binding_limits():
             out(
                 f"{limit.waiting} paintings wait for {limit.name}, which resets at {limit.resets_at:%Y-%m-%d %H:%M:%S} UTC "

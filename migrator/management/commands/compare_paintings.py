@@ -39,6 +39,8 @@ class Command(BaseCommand):
             )
         except CompareError as error:
             raise CommandError(str(error), returncode=2) from error
+        except source.WrongDatabase as error:
+            raise CommandError(str(error), returncode=2) from error
         except (PyMongoError, source.SourceError) as error:
             raise CommandError(f"MongoDB could not be read ({type(error).__name__}: {error}).", returncode=2) from error
         except pds.PdsError as error:

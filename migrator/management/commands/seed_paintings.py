@@ -3,8 +3,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from migrator.models import SkipReason
-from migrator.services.seed import paintings_seed
-from migrator.source import SourceError
+from migrator.services.seed import gone_lines, paintings_seed
+from migrator.source import SourceError, WrongDatabase
 from pymongo.errors import PyMongoError
 
 
@@ -28,8 +28,10 @@ class Command(BaseCommand):
 
         try:
             report = paintings_seed(actor="command:seed_paintings", batch_size=batch_size, on_batch=progress)
+        except WrongDatabase as error:
+            raise CommandError(str(error), returncode=2) from error
         except (PyMongoError, SourceError) as error:
-            raise CommandError(f"MongoDB could not be read ({type(error).__name__}: {error}). Is MONGODB_URI right and the server up?") from error
+            raise CommandError(f"MongoDB could not be read ({type(error).__name__}: {error}). Is MONGODB_URI right and the server up?", returncode=2) from error
         elapsed = time.monotonic() - started
         out = self.stdout.write
         out(f"Seeded {report.seen} paintings from MongoDB in {elapsed:.1f}s.")
@@ -48,3 +50,5 @@ class Command(BaseCommand):
         out(f"  problems:   {total_problems}")
         for reason, count in report.problems.most_common():
             out(f"    {SkipReason(reason).label}: {count}")
+        for line in gone_lines(report.gone):
+            out(line)

@@ -11,6 +11,8 @@ from migrator.lexicon import InvalidRecord
 from migrator.models import PaintingMigration, Status
 from migrator.records import source_fields
 
+from migrator.services.lifecycle import mongodb_verify
+
 from .index import RecordIndex, Scope, compare_scope
 from .judge import PaintingJudge
 from .report import ACTOR, CompareReport, Difference, Kind, RepairSkipped
@@ -31,9 +33,11 @@ def paintings_compare(
     ``dry_run``) fix what can be fixed, as each difference is found.
 
     Returns a CompareReport. Raises CompareError for a scope that cannot be
-    compared, pymongo errors when MongoDB cannot be read; an account whose
+    compared, source.WrongDatabase for a MONGODB_DB that is not the
+    migration's, pymongo errors when MongoDB cannot be read; an account whose
     records cannot be listed is a difference, not an exception.
     """
+    mongodb_verify()
     scope = compare_scope(handle=handle, anonymous=anonymous)
     report = CompareReport(examples_per_kind=examples, repair=repair, dry_run=dry_run)
     act = repair and not dry_run

@@ -1,6 +1,7 @@
 """One batch: claim, thumbnails, blobs, applyWrites, MongoDB write-back,
 migrated; a failure of one painting ends only that painting."""
 
+import contextvars
 import ctypes
 import functools
 import logging
@@ -21,8 +22,9 @@ from migrator.images import ImageError, fetch_image, painting_image_url, paintin
 from migrator.lexicon import InvalidRecord, record_validate
 from migrator.models import Account, ErrorKind, MigrationEvent, PaintingMigration, RateLimitWindow, SkipReason, Status
 from migrator.pds import calls as pds_calls
-from migrator.records import painting_record
+from migrator.records import painting_record, record_shape
 from migrator.selectors import error_signature
+from migrator.services.lifecycle import mongodb_verify
 from migrator.services.state import Change, painting_note, painting_transition, paintings_transition, paintings_transition_each
 from migrator.thumbnails import Thumbnail, ThumbnailError, make_thumbnail
 from migrator.tid import tid_for_painting
@@ -32,6 +34,15 @@ from .claims import Lease, claimant_new
 log = logging.getLogger("migrator.services.engine")
 
 RUNNABLE = (Status.PENDING, Status.QUEUED, Status.FAILED, Status.WAITING)
+# A batch checks that MONGODB_DB is the migration's database at most this
+# often per process (every command and the schedule check it each time).
+GUARD_SECONDS = 300
+# What a row's record is checked against when the batch finishes: an edit
+# in MongoDB, a deletion found or a take-down that landed meanwhile sends
+# the painting back to pending instead of migrated.
+UNCHANGED_WHILE_RUNNING = ("source_fingerprint", "gone_since", "unpublished_at")
+# The run the batch writes for (``written_by``, what "undo a run" selects).
+_run: contextvars.ContextVar[str] = contextvars.ContextVar("run", default="")
 
 
 def memory_release() -> None:
@@ -112,6 +123,9 @@ class Work:
     has_recording: bool = False
     record: dict | None = None
     action: str = "create"
+    # The thumbnail blob the stored record holds, when its image is the
+    # same: a rewrite reuses it, with no image fetched and nothing uploaded.
+    blob: dict | None = None
 
 
 class Outcome(Exception):
@@ -124,13 +138,32 @@ class Outcome(Exception):
         self.message, self.kind, self.skip_reason, self.waiting = message, kind, skip_reason, waiting
 
 
-def paintings_migrate(ids: Iterable[int], *, actor: str) -> BatchResult:
+def paintings_migrate(ids: Iterable[int], *, actor: str, run: str = "") -> BatchResult:
     """Migrate the paintings ``ids`` (runnable ones; others are left alone).
     Never raises for a painting's failure: each one ends migrated, skipped
     or failed, with its events, or back to pending when MongoDB changed
     while it ran. The batch's claim is renewed while it works, and only
-    paintings it still holds are finished."""
+    paintings it still holds are finished. ``run`` names the run the
+    records are written for (default: ``actor``).
+
+    Against a MongoDB database that is not the migration's (see
+    lifecycle.mongodb_verify) it claims nothing and changes nothing."""
     result = BatchResult()
+    try:
+        mongodb_verify(cache_seconds=GUARD_SECONDS)
+    except source.WrongDatabase as error:
+        log.error("Batch not run: %s", error)
+        return result
+    except PyMongoError:
+        pass  # out of reach: the batch's first read fails its paintings, retryable
+    token = _run.set(run or actor)
+    try:
+        return _paintings_migrate(ids, actor=actor, result=result)
+    finally:
+        _run.reset(token)
+
+
+def _paintings_migrate(ids: Iterable[int], *, actor: str, result: BatchResult) -> BatchResult:
     requests_before, logins_before = pds_calls.REQUESTS[0], sum(pds.LOGINS.values())
     holder = claimant_new()
     claimed = paintings_transition(
@@ -178,26 +211,33 @@ def _fail_unfinished(rows: list[PaintingMigration], error: Exception, *, actor: 
 
 
 def _account_migrate(owner: str, rows: list[PaintingMigration], *, credentials: "source.Credentials | None", actor: str, result: BatchResult) -> None:
+    rows = _gone_settle(owner, rows, credentials=credentials, actor=actor, result=result)
     rows = _wait_for_uploads(rows, actor=actor, result=result)
     if not rows:
         return
     try:
         repo = _repo_for(owner, rows, credentials=credentials)
     except Outcome as outcome:
+        outcome = _account_outcome(rows, outcome)
         for row in rows:
-            _finish(row, outcome, actor=actor, result=result)
+            if outcome.skip_reason == SkipReason.ACCOUNT_UNUSABLE and _kept_unpublished(row) and _tried_before(row):
+                # A record to remove stays to remove: retried until the account can be written to.
+                _finish(row, Outcome(outcome.message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
+            else:
+                _finish(row, outcome, actor=actor, result=result)
         return
     works = []
     for row in rows:
         if _kept_unpublished(row) and _tried_before(row):
-            _record_remove(repo, row, actor=actor, result=result)
+            reason, why = _unpublished_because(row)
+            _record_remove(repo, row, reason=reason, why=why, actor=actor, result=result)
             continue
         try:
             works.append(prepare(row))
         except Outcome as outcome:
             _finish(row, outcome, actor=actor, result=result)
     works = _look_up_earlier_attempts(repo, works, actor=actor, result=result)
-    blocked = repo.upload_blocked() if works else None
+    blocked = repo.upload_blocked() if any(work.blob is None for work in works) else None
     if blocked:  # known before any thumbnail is made or request spent
         for work in works:
             _finish(work.row, _pds_outcome("Uploading the thumbnail", blocked), actor=actor, result=result)
@@ -215,7 +255,99 @@ def _tried_before(row: PaintingMigration) -> bool:
 
 
 def _kept_unpublished(row: PaintingMigration) -> bool:
-    return row.nuked and settings.NUKED_PAINTINGS == "skip"
+    """Whether the painting must have no record: staff took it down, or it
+    is nuked under NUKED_PAINTINGS=skip."""
+    return row.unpublished_at is not None or (row.nuked and settings.NUKED_PAINTINGS == "skip")
+
+
+def _unpublished_because(row: PaintingMigration) -> tuple[str, str]:
+    """(skip reason, why) of a painting that must have no record."""
+    if row.unpublished_at is not None:
+        return SkipReason.TAKEN_DOWN, f"Taken down by {row.unpublished_by}: {row.unpublished_reason}"
+    return SkipReason.NUKED, "The painting is nuked and NUKED_PAINTINGS=skip"
+
+
+def _gone_settle(owner: str, rows: list[PaintingMigration], *, credentials, actor: str, result: BatchResult) -> list[PaintingMigration]:
+    """Remove the records of the paintings MongoDB no longer has (looked up
+    once more: one that came back is migrated as usual). An account the PDS
+    reports deleted, deactivated or taken down is not logged in to: its
+    paintings end skipped, saying so. Returns the rows left to migrate."""
+    gone = [row for row in rows if row.gone_since is not None]
+    if not gone:
+        return rows
+    rows = [row for row in rows if row.gone_since is None]
+    try:
+        present = source.refs_present(row.ref for row in gone)
+    except PyMongoError as error:
+        for row in gone:
+            _finish(row, Outcome(f"Could not check MongoDB for the painting: {type(error).__name__}", kind=ErrorKind.TRANSIENT), actor=actor, result=result)
+        return rows
+    back = [row for row in gone if row.ref in present]
+    if back:
+        PaintingMigration.objects.filter(pk__in=[row.pk for row in back]).update(gone_since=None)
+        for row in back:
+            row.gone_since = None
+            painting_note(row, actor=actor, message="MongoDB has this painting again; it is migrated as usual.")
+    missing = [row for row in gone if row.ref not in present]
+    why = "MongoDB no longer has this painting"
+    for row in [row for row in missing if not _tried_before(row)]:
+        _finish(row, Outcome(f"{why}; it had no record.", skip_reason=SkipReason.GONE), actor=actor, result=result)
+    missing = [row for row in missing if _tried_before(row)]
+    if missing:
+        _gone_remove(owner, missing, credentials=credentials, why=why, actor=actor, result=result)
+    return rows + back
+
+
+def _gone_remove(owner: str, rows: list[PaintingMigration], *, credentials, why: str, actor: str, result: BatchResult) -> None:
+    did = next((row.account_did for row in rows if row.account_did), "")
+    try:
+        status = pds.account_status(did) if did else "deleted"
+    except pds.PdsError as error:
+        for row in rows:
+            _finish(row, _pds_outcome(f"Could not ask the PDS about the account {did}", error, removing=True), actor=actor, result=result)
+        return
+    if status == "deleted":  # erased: the account's records went with it
+        for row in rows:
+            _skip_removed(row, SkipReason.GONE, f"{why}, and its account {did or '(unknown)'} is deleted on the PDS: its records went with it.", actor=actor, result=result)
+        return
+    if status != "active":
+        # Its records are not served while it is, but would be again if it
+        # came back: the removal waits for that, retried with backoff.
+        message = f"{why}; its account {did} is {status} on the PDS, so its record cannot be removed yet. Retried until it can."
+        for row in rows:
+            _finish(row, Outcome(message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
+        return
+    try:
+        if not owner or (credentials is not None and credentials.usable):
+            repo = _repo_for(owner, rows, credentials=credentials)
+        else:  # the user's MongoDB documents went too: the stored session is all there is
+            repo = pds.repo_for(did=did)
+    except Outcome as outcome:
+        for row in rows:
+            _finish(row, Outcome(f"{why}; removing its record: {outcome.message}", kind=outcome.kind or ErrorKind.TRANSIENT), actor=actor, result=result)
+        return
+    except pds.PdsError as error:
+        for row in rows:
+            _finish(row, _pds_outcome(f"{why}; opening the account {did} to remove its record failed", error, removing=True), actor=actor, result=result)
+        return
+    for row in rows:
+        _record_remove(repo, row, reason=SkipReason.GONE, why=why, actor=actor, result=result, clear_source=False)
+
+
+def _account_outcome(rows: list[PaintingMigration], outcome: Outcome) -> Outcome:
+    """A failure to open an account, or the readable skip it is when the
+    PDS says the account is deleted, deactivated or taken down: no retry
+    would help until that changes (staff re-check the skip then)."""
+    did = next((row.account_did for row in rows if row.account_did), "")
+    if not did or outcome.skip_reason or outcome.kind != ErrorKind.PERMANENT:
+        return outcome
+    try:
+        status = pds.account_status(did)
+    except pds.PdsError:
+        return outcome
+    if status == "active":
+        return outcome
+    return Outcome(f"The account {did} is {status} on the PDS: nothing can be written to it. Re-check the painting when that changes.", skip_reason=SkipReason.ACCOUNT_UNUSABLE)
 
 
 def _wait_for_uploads(rows: list[PaintingMigration], *, actor: str, result: BatchResult) -> list[PaintingMigration]:
@@ -269,27 +401,30 @@ def _repo_for(owner: str, rows: list[PaintingMigration], *, credentials: "source
     return repo
 
 
-def _record_remove(repo, row: PaintingMigration, *, actor: str, result: BatchResult) -> None:
-    """A painting nuked since it was migrated (or since an attempt that
-    stopped midway, which may have written its record), under
-    NUKED_PAINTINGS=skip: delete its record and MongoDB's reference to it,
-    then skip it."""
+def _record_remove(repo, row: PaintingMigration, *, reason: str, why: str, actor: str, result: BatchResult, clear_source: bool = True) -> None:
+    """A painting that must have no record (``why``: nuked under
+    NUKED_PAINTINGS=skip, taken down, deleted from MongoDB) and that was
+    migrated, or tried by an attempt that stopped midway and may have
+    written its record: delete the record and (``clear_source``) MongoDB's
+    ``atproto`` reference to it, then skip it for ``reason``."""
     rkey = row.rkey
     try:
         if not rkey:
             rkey = _record_left_behind(repo, row)
             if not rkey:
-                _finish(row, Outcome("The painting is nuked and NUKED_PAINTINGS=skip; no record was written for it.", skip_reason=SkipReason.NUKED), actor=actor, result=result)
+                _finish(row, Outcome(f"{why}; no record was written for it.", skip_reason=reason), actor=actor, result=result)
                 return
         repo.record_delete(collection=settings.PAINTING_COLLECTION, rkey=rkey)
-        source.rkeys_clear([row.ref])
+        if clear_source:
+            source.rkeys_clear([row.ref])
     except pds.PdsError as error:
-        _finish(row, _pds_outcome(f"Removing record {rkey or 'left by an earlier attempt'} failed", error), actor=actor, result=result)
+        _finish(row, _pds_outcome(f"Removing record {rkey or 'left by an earlier attempt'} failed ({why[0].lower()}{why[1:]})", error, removing=True), actor=actor, result=result)
         return
     except PyMongoError as error:
         _finish(row, Outcome(f"Record {rkey} removed; clearing MongoDB failed: {type(error).__name__}", kind=ErrorKind.TRANSIENT), actor=actor, result=result)
         return
-    _skip_removed(row, SkipReason.NUKED, f"Removed record {rkey}: the painting is nuked and NUKED_PAINTINGS=skip.", actor=actor, result=result)
+    uri = f"at://{repo.did}/{settings.PAINTING_COLLECTION}/{rkey}"
+    _skip_removed(row, reason, f"Removed record {uri}: {why[0].lower()}{why[1:]}.", actor=actor, result=result)
 
 
 def _record_left_behind(repo, row: PaintingMigration) -> str:
@@ -316,7 +451,8 @@ def prepare(row: PaintingMigration) -> Work:
     if row.when is None or not row.slug or not row.code:
         raise Outcome("The painting lacks a slug, code or date; re-run seed_paintings.", skip_reason=SkipReason.INVALID_RECORD)
     if _kept_unpublished(row):
-        raise Outcome("The painting is nuked and NUKED_PAINTINGS=skip.", skip_reason=SkipReason.NUKED)
+        reason, why = _unpublished_because(row)
+        raise Outcome(f"{why}.", skip_reason=reason)
     try:
         rkey = row.rkey or tid_for_painting(when=row.when, ref=row.ref)
     except ValueError:
@@ -348,8 +484,19 @@ def _look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: Ba
             _adopt(repo, work, stored, actor=actor, result=result)
         else:
             work.stored, work.action = stored.value, "update"
+            work.blob = _reusable_blob(work.row, stored.value)
             remaining.append(work)
     return remaining
+
+
+def _reusable_blob(row: PaintingMigration, value: dict) -> dict | None:
+    """The thumbnail blob of a stored record whose image is the painting's
+    image now (the same painting and slug: a rename, a new code, a new
+    lexicon or media URL change the record, not the image), else None."""
+    thumbnail = value.get("thumbnail")
+    if value.get("ref") != row.ref or value.get("slug") != row.slug or not isinstance(thumbnail, dict) or not _blob_cid(thumbnail):
+        return None
+    return thumbnail
 
 
 def record_for(row: PaintingMigration, *, has_recording: bool, thumbnail) -> dict:
@@ -418,6 +565,9 @@ def thumbnail_pool() -> ThreadPoolExecutor:
 
 def thumbnail_for(work: Work) -> Work | Outcome:
     row, handle = work.row, work.row.owner_handle or None
+    if work.blob is not None:  # the stored record's thumbnail is kept: nothing to fetch
+        work.has_recording = row.has_recording or bool(work.stored.get("recordingUrl"))
+        return work
     try:
         work.thumbnail = make_thumbnail(fetch_image(painting_image_url(handle=handle, slug=row.slug)), max_pixels=settings.THUMBNAIL_MAX_PIXELS)
         work.has_recording = row.has_recording or resource_exists(painting_recording_url(handle=handle, slug=row.slug))
@@ -492,7 +642,7 @@ def _blobs_upload(repo, works: list[Work], *, actor: str, result: BatchResult) -
     for work in works:
         row = work.row
         try:
-            blob = uploaded.get(work.thumbnail.content)
+            blob = work.blob or uploaded.get(work.thumbnail.content)
             if blob is None:
                 blob = uploaded[work.thumbnail.content] = repo.blob_upload(work.thumbnail.content, mime_type=work.thumbnail.mime_type)
             work.record = record_for(row, has_recording=work.has_recording, thumbnail=blob)
@@ -522,14 +672,17 @@ def _written(repo, works: list[Work], refs, *, actor: str, result: BatchResult) 
     changes = []
     for work, ref in zip(works, refs, strict=True):
         if work.row.ref not in gone:
-            verb = "Updated" if work.action == "update" else "Wrote"
-            message = f"{verb} record {ref.uri} with a {work.thumbnail.size:,}-byte {work.thumbnail.fallback} thumbnail; MongoDB has atproto.rkey."
+            if work.thumbnail is None:
+                message = f"Updated record {ref.uri}, keeping its thumbnail {_blob_cid(work.blob)} (the image is the same); MongoDB has atproto.rkey."
+            else:
+                verb = "Updated" if work.action == "update" else "Wrote"
+                message = f"{verb} record {ref.uri} with a {work.thumbnail.size:,}-byte {work.thumbnail.fallback} thumbnail; MongoDB has atproto.rkey."
             fields = _migrated_fields(work.row, rkey=work.rkey, uri=ref.uri, cid=ref.cid, blob=work.record["thumbnail"], thumbnail=work.thumbnail)
             changes.append(Change(work.row, message, {**fields, "has_recording": work.has_recording}))
     # All at once when nothing moved under us (the usual case); any painting
     # MongoDB changed meanwhile, or whose claim ran out, one by one.
     holder = works[0].row.claimed_by
-    unmade = paintings_transition_each(changes, to=Status.MIGRATED, actor=actor, holder=holder, expect=("source_fingerprint",))
+    unmade = paintings_transition_each(changes, to=Status.MIGRATED, actor=actor, holder=holder, expect=UNCHANGED_WHILE_RUNNING)
     result.migrated += len(changes) - len(unmade)
     for change in unmade:
         _migrated(change.painting, change.fields, message=change.message, actor=actor, result=result)
@@ -544,9 +697,10 @@ def _painting_gone(repo, work: Work, *, actor: str, result: BatchResult) -> None
     try:
         repo.record_delete(collection=settings.PAINTING_COLLECTION, rkey=work.rkey)
     except pds.PdsError as error:
-        _finish(work.row, _pds_outcome(f"MongoDB no longer has the painting; removing record {work.rkey} failed", error), actor=actor, result=result)
+        _finish(work.row, _pds_outcome(f"MongoDB no longer has the painting; removing record {work.rkey} failed", error, removing=True), actor=actor, result=result)
         return
-    _skip_removed(work.row, SkipReason.GONE, f"MongoDB no longer has this painting; removed record {work.rkey} written for it.", actor=actor, result=result)
+    uri = f"at://{repo.did}/{settings.PAINTING_COLLECTION}/{work.rkey}"
+    _skip_removed(work.row, SkipReason.GONE, f"MongoDB no longer has this painting; removed record {uri} written for it.", actor=actor, result=result)
 
 
 def _migrated_fields(row, *, rkey, uri, cid, blob, thumbnail=None) -> dict:
@@ -555,6 +709,7 @@ def _migrated_fields(row, *, rkey, uri, cid, blob, thumbnail=None) -> dict:
         "rkey": rkey, "record_uri": uri, "record_cid": cid,
         "last_error": "", "error_kind": "", "skip_reason": "", "skip_detail": "", "claimed_by": "",
         "thumbnail_cid": _blob_cid(blob), "record_fingerprint": row.source_fingerprint, "migrated_at": timezone.now(),
+        "written_by": _run.get()[:150], "record_shape": record_shape(),
     }  # fmt: skip
     if thumbnail is not None:
         fields.update(thumbnail_size=thumbnail.size, thumbnail_mime=thumbnail.mime_type, thumbnail_fallback=thumbnail.fallback)
@@ -572,7 +727,7 @@ def _migrated(row, fields: dict, *, message, actor, result: BatchResult) -> bool
     holder = row.claimed_by
     if painting_transition(
         row, to=Status.MIGRATED, actor=actor, message=message, holder=holder,
-        expect={"source_fingerprint": row.source_fingerprint}, **fields, **learned,
+        expect={name: getattr(row, name) for name in UNCHANGED_WHILE_RUNNING}, **fields, **learned,
     ):  # fmt: skip
         result.migrated += 1
         return True
@@ -639,12 +794,23 @@ def _wait(row: PaintingMigration, outcome: Outcome, *, actor: str, result: Batch
             )
 
 
-def _pds_outcome(doing: str, error: pds.PdsError) -> Outcome:
+# What the PDS answers for an account that cannot be written to (deleted,
+# deactivated, taken down): no retry helps until that changes.
+ACCOUNT_ERRORS = frozenset({"AccountDeactivated", "AccountTakedown", "RepoDeactivated", "RepoTakendown", "RepoNotFound", "AccountNotFound"})
+
+
+def _pds_outcome(doing: str, error: pds.PdsError, *, removing: bool = False) -> Outcome:
     """How a failed PDS call ends a painting's attempt: waiting when a rate
-    limit is spent past the longest wait a worker is held, else failed."""
+    limit is spent past the longest wait a worker is held; skipped, saying
+    so, when the account cannot be written to (a removal stays failed, and
+    is retried: the account may come back, and its record with it); else
+    failed."""
     if isinstance(error, pds.RateLimited):
         message = f"{doing}: {error.limit_name} is spent until {error.resumes_at:%Y-%m-%d %H:%M:%S} UTC; it resumes by itself then."
         return Outcome(message, kind=ErrorKind.RATE_LIMITED, waiting=error)
+    if error.error in ACCOUNT_ERRORS and not removing:
+        message = f"{doing}: the PDS says the account cannot be written to ({error.error}). Re-check the painting when it is active again."
+        return Outcome(message, skip_reason=SkipReason.ACCOUNT_UNUSABLE)
     return Outcome(f"{doing}: {error}", kind=error.kind)
 
 

@@ -13,6 +13,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from migrator.models import PaintingMigration, SkipReason, Status
+from migrator.services.lifecycle import run_label
 from migrator.services.state import paintings_transition
 
 from .claims import claimant_gone
@@ -20,14 +21,15 @@ from .claims import claimant_gone
 log = logging.getLogger("migrator.services.engine")
 
 
-def paintings_enqueue(paintings: QuerySet, *, actor: str) -> int:
+def paintings_enqueue(paintings: QuerySet, *, actor: str, run: str = "") -> int:
     """Queue pending, failed and waiting paintings as django-q2 jobs (after
-    commit). Returns how many were queued."""
+    commit). ``run`` names the run their records are written for (default:
+    ``actor`` and the time). Returns how many were queued."""
     ids = paintings_transition(
         paintings, from_statuses=[Status.PENDING, Status.FAILED, Status.WAITING], to=Status.QUEUED, actor=actor, message="Queued for migration.",
         claimed_by="", claimed_at=timezone.now(),
     )  # fmt: skip
-    _jobs_enqueue(ids, actor=actor)
+    _jobs_enqueue(ids, actor=actor, run=run)
     return len(ids)
 
 
@@ -64,7 +66,7 @@ def paintings_recheck(paintings: QuerySet, *, actor: str) -> int:
     from migrator.services.seed import DATA_REASONS
 
     ids = paintings_transition(
-        paintings.exclude(skip_reason__in=DATA_REASONS), from_statuses=[Status.SKIPPED], to=Status.QUEUED, actor=actor,
+        paintings.exclude(skip_reason__in=DATA_REASONS | {SkipReason.TAKEN_DOWN}), from_statuses=[Status.SKIPPED], to=Status.QUEUED, actor=actor,
         message="Re-check queued: the reason it was skipped is looked at again.",
         skip_reason="", skip_detail="", claimed_by="", claimed_at=timezone.now(),
     )  # fmt: skip
@@ -94,7 +96,7 @@ def batches_for(paintings: QuerySet, *, size: int | None = None) -> Iterator[lis
         yield batch
 
 
-def _jobs_enqueue(ids: list[int], *, actor: str) -> None:
+def _jobs_enqueue(ids: list[int], *, actor: str, run: str = "") -> None:
     """Send one job per batch once the transaction commits. A batch whose job
     cannot be sent (the broker is down) goes back to pending at once, for
     the schedule to queue again, rather than waiting as queued for a job
@@ -102,13 +104,14 @@ def _jobs_enqueue(ids: list[int], *, actor: str) -> None:
     if not ids:
         return
     batches = list(batches_for(PaintingMigration.objects.filter(id__in=ids)))
+    run = run or run_label(actor)
 
     def send():
         from django_q.tasks import async_task
 
         for batch in batches:
             try:
-                async_task("migrator.tasks.painting_batch_migrate", batch, group="migrate", q_options={"ack_failure": True})
+                async_task("migrator.tasks.painting_batch_migrate", batch, run, group="migrate", q_options={"ack_failure": True})
             except Exception as error:  # noqa: BLE001 - any broker failure: the rows must not stay queued
                 log.warning("Could not queue a job for %d paintings (%s); they go back to pending.", len(batch), type(error).__name__)
                 paintings_transition(

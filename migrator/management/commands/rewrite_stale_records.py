@@ -1,0 +1,48 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from migrator import pds
+from migrator.models import PaintingMigration
+from migrator.services.engine import paintings_enqueue
+from migrator.services.lifecycle import LexiconNotPublished, paintings_reshape, paintings_stale_shape, stale_shape_example
+
+ACTOR = "command:rewrite_stale_records"
+
+
+class Command(BaseCommand):
+    help = (
+        "Records written in an older shape than the console writes now (a new lexicon version, a new USER_MEDIA_URL "
+        "or GUEST_MEDIA_URL, a change to how a field is built): shows how many and one before and after. With "
+        "--confirm they go back to pending, to be rewritten in place under their keys by the next backfill_paintings "
+        "(or the cluster, with --queue), keeping each thumbnail blob whose image is the same. Publish the new lexicon "
+        "first (deploy_lexicon)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--confirm", action="store_true", help="Send them to be rewritten.")
+        parser.add_argument("--queue", action="store_true", help="With --confirm: queue django-q2 jobs for them now.")
+
+    def handle(self, *args, confirm, queue, **options):
+        count = paintings_stale_shape().count()
+        self.stdout.write(f"{count} records were written in an older shape.")
+        example = stale_shape_example() if count else None
+        if example is not None:
+            self.stdout.write(f"For example {example.painting}:")
+            self.stdout.write("  before: " + (json.dumps(example.before, sort_keys=True) if example.before else "(could not be read)"))
+            self.stdout.write("  after:  " + json.dumps(example.after, sort_keys=True, default=str))
+        if not confirm or not count:
+            if count:
+                self.stdout.write("Run again with --confirm to rewrite them.")
+            return
+        try:
+            ids = paintings_reshape(actor=ACTOR)
+        except LexiconNotPublished as error:
+            raise CommandError(str(error)) from error
+        except pds.PdsError as error:
+            raise CommandError(f"The published lexicon could not be read: {error}") from error
+        if queue:
+            queued = paintings_enqueue(PaintingMigration.objects.filter(id__in=ids), actor=ACTOR)
+            self.stdout.write(f"Queued {queued} records to be rewritten.")
+        else:
+            self.stdout.write(f"{len(ids)} records are pending: run backfill_paintings to rewrite them.")

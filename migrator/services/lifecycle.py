@@ -1,0 +1,428 @@
+"""Life after the backfill: paintings deleted from MongoDB (and restored),
+the tripwire that holds a mass removal for a person, staff take-downs and
+republishing, and the undo of a run.
+
+Nothing here talks to the PDS: each service changes rows (one audited
+transition each) so that the engine removes or rewrites their records, the
+one place records are written. A removal the engine makes is said in the
+painting's audit trail with the record's URI.
+
+Deletions are found at every full seed (``seed_paintings``, the backfill's
+seed, live sync's hourly re-read): the state table's paintings are looked
+up by ``_id`` in MongoDB, a batch at a time, and those MongoDB no longer
+has are gone. When one seed finds more gone than REMOVAL_TRIPWIRE_MIN and
+REMOVAL_TRIPWIRE_PERCENT allow, it removes none: a RemovalHold opens, staff
+are alerted, and the removals wait for a person's confirmation (or for
+MongoDB to have the documents again, which clears the hold by itself).
+"""
+
+import hashlib
+import logging
+import math
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.utils import timezone
+
+from migrator import source
+from migrator.records import record_shape
+from migrator.models import PaintingMigration, RemovalHold, SkipReason, Status
+from migrator.services.state import painting_note, paintings_transition
+
+log = logging.getLogger("migrator.services.lifecycle")
+
+SAMPLE_SIZE = 200  # known paintings looked for in MongoDB before trusting it
+EXAMPLES = 10
+# Statuses a painting whose record may exist is sent back to pending from,
+# for the engine to remove the record (queued and running ones meet the
+# change at their claim or their write).
+SETTLED = (Status.MIGRATED, Status.FAILED, Status.WAITING, Status.SKIPPED)
+
+_verified: dict[tuple, float] = {}
+
+
+# -- The database guard ------------------------------------------------------
+
+
+def mongodb_verify(*, cache_seconds: float = 0) -> None:
+    """Refuse to go on when MONGODB_DB is not the database the migration
+    came from: no ``paintings`` collection, or none of a sample of the
+    paintings the state table knows. Every command and task that reads
+    MongoDB calls this first. Raises source.WrongDatabase (nothing has been
+    changed), or PyMongoError when MongoDB is out of reach.
+
+    ``cache_seconds``: a check that passed that recently in this process is
+    not made again (the engine checks once per batch).
+    """
+    key = (settings.MONGODB_URI, settings.MONGODB_DB, settings.DATABASES["default"]["NAME"])
+    if cache_seconds and time.monotonic() - _verified.get(key, -math.inf) < cache_seconds:
+        return
+    source.database_check(known_refs=_known_sample())
+    _verified[key] = time.monotonic()
+
+
+def _known_sample() -> list[str]:
+    """A sample of the paintings the state table holds as present in
+    MongoDB: the newest and a random spread, so that paintings legitimately
+    deleted together (an erased user's) never make up all of it."""
+    present = _present_rows().filter(ref__regex=r"^[0-9a-f]{24}$")
+    newest = list(present.order_by("-id").values_list("ref", flat=True)[: SAMPLE_SIZE // 2])
+    spread = list(present.order_by("?").values_list("ref", flat=True)[: SAMPLE_SIZE // 2])
+    return list(dict.fromkeys(newest + spread))
+
+
+def _present_rows() -> QuerySet:
+    """Rows of paintings the console takes MongoDB to have."""
+    return PaintingMigration.objects.filter(gone_since=None).exclude(status=Status.SKIPPED, skip_reason=SkipReason.GONE)
+
+
+# -- Deletions and the tripwire ---------------------------------------------
+
+
+@dataclass
+class GoneReport:
+    """What one look for deleted paintings found and did."""
+
+    missing: int = 0  # paintings MongoDB no longer has, newly found
+    known: int = 0
+    bound: int = 0
+    removing: int = 0  # let through: their records are removed
+    held: bool = False  # more than the bound: none removed, a hold is open
+    hold_cleared: bool = False  # an open hold cleared itself
+    examples: list = field(default_factory=list)
+
+
+def removal_bound(known: int) -> int:
+    """The most removals one seed may make without a person: the larger of
+    REMOVAL_TRIPWIRE_MIN and REMOVAL_TRIPWIRE_PERCENT of the known paintings."""
+    return max(settings.REMOVAL_TRIPWIRE_MIN, math.floor(known * settings.REMOVAL_TRIPWIRE_PERCENT / 100))
+
+
+def paintings_missing(*, batch_size: int = 1000) -> Iterator[list[PaintingMigration]]:
+    """The rows of paintings MongoDB no longer has, in batches, looked up by
+    ``_id`` (rows are read a batch at a time: memory stays flat). Rows staff
+    unpublished are left out: they have no record to remove."""
+    rows = _present_rows().filter(unpublished_at=None).order_by("id")
+    last = 0
+    while True:
+        batch = list(rows.filter(id__gt=last)[:batch_size])
+        if not batch:
+            return
+        last = batch[-1].id
+        present = source.refs_present(row.ref for row in batch)
+        missing = [row for row in batch if row.ref not in present and source.is_object_id(row.ref)]
+        if missing:
+            yield missing
+
+
+def paintings_detect_gone(*, actor: str) -> GoneReport:
+    """After a full seed: find the paintings deleted from MongoDB and let
+    their removal through, unless there are more than ``removal_bound``;
+    then remove none and open (or update) the RemovalHold. An open hold
+    whose paintings MongoDB has again clears by itself."""
+    report = GoneReport(known=_present_rows().count())
+    report.bound = removal_bound(report.known)
+    missing_ids = []
+    for batch in paintings_missing():
+        missing_ids += [row.id for row in batch]
+        report.examples += [_example(row) for row in batch[: EXAMPLES - len(report.examples)]]
+    report.missing = len(missing_ids)
+    hold = RemovalHold.objects.filter(cleared_at=None).first()
+    if report.missing > report.bound:
+        report.held = True
+        _hold_open(hold, report)
+        return report
+    if hold is not None:
+        _hold_clear(hold, by="", how=f"MongoDB has the documents again: {report.missing} missing now, within the bound of {report.bound}.")
+        report.hold_cleared = True
+    report.removing = paintings_mark_gone(PaintingMigration.objects.filter(id__in=missing_ids), actor=actor)
+    return report
+
+
+def _example(row: PaintingMigration) -> dict:
+    return {"ref": row.ref, "painting": str(row), "status": row.status, "uri": row.record_uri}
+
+
+def _hold_open(hold: RemovalHold | None, report: GoneReport) -> None:
+    fields = {"count": report.missing, "known": report.known, "bound": report.bound, "examples": report.examples, "checked_at": timezone.now()}
+    if hold is None:
+        hold = RemovalHold.objects.create(database=settings.MONGODB_DB[:255], **fields)
+        log.warning("Removal hold: %d paintings are gone from MongoDB (%s), more than %d; none removed.", report.missing, settings.MONGODB_DB, report.bound)
+    else:
+        RemovalHold.objects.filter(pk=hold.pk).update(**fields)
+    alert(
+        "tripwire",
+        f"Removal held: {report.missing} paintings gone from MongoDB",
+        f"A seed found {report.missing} of {report.known} paintings gone from MongoDB database {settings.MONGODB_DB!r}, more than the "
+        f"{report.bound} it may remove at once, so it removed none. Confirm on the dashboard if they were really deleted, or restore them "
+        "(the hold then clears by itself). Examples: " + ", ".join(example["painting"] for example in report.examples[:5]),
+    )
+
+
+def _hold_clear(hold: RemovalHold, *, by: str, how: str) -> None:
+    RemovalHold.objects.filter(pk=hold.pk).update(cleared_at=timezone.now(), cleared_by=by[:150], cleared_how=how[:255])
+    alert_clear("tripwire")
+
+
+def removal_hold() -> RemovalHold | None:
+    """The open hold, or None."""
+    return RemovalHold.objects.filter(cleared_at=None).first()
+
+
+def removals_digest(ids: list[int]) -> str:
+    """A short digest of a set of rows: what a person saw when they confirm."""
+    return hashlib.blake2b(",".join(map(str, sorted(ids))).encode(), digest_size=8).hexdigest()
+
+
+@dataclass
+class HoldConfirmation:
+    removing: int
+    changed: bool = False  # what is missing now differs from what was shown
+
+
+def removal_hold_confirm(*, digest: str, actor: str) -> HoldConfirmation:
+    """A person with the run permission confirms the held removals they
+    were shown (``digest`` of them, from ``removals_digest``): looked up in
+    MongoDB again, and removed only if they are still the same paintings."""
+    ids = [row.id for batch in paintings_missing() for row in batch]
+    if removals_digest(ids) != digest:
+        return HoldConfirmation(removing=0, changed=True)
+    hold = removal_hold()
+    removing = paintings_mark_gone(PaintingMigration.objects.filter(id__in=ids), actor=actor, confirmed=True)
+    if hold is not None:
+        _hold_clear(hold, by=actor, how=f"Confirmed by {actor}: {len(ids)} paintings removed.")
+    return HoldConfirmation(removing=removing)
+
+
+def paintings_mark_gone(paintings: QuerySet, *, actor: str, confirmed: bool = False) -> int:
+    """The paintings ``paintings`` are gone from MongoDB: those that never
+    had a record are skipped at once; the others go to the engine, which
+    removes their record (it looks MongoDB up once more first). Returns how
+    many were marked."""
+    now = timezone.now()
+    ids = list(paintings.filter(gone_since=None).values_list("id", flat=True))
+    if not ids:
+        return 0
+    who = f" (removal confirmed by {actor})" if confirmed else ""
+    rows = PaintingMigration.objects.filter(id__in=ids)
+    rows.update(gone_since=now)
+    detail = "MongoDB no longer has this painting; it had no record."
+    never_written = list(rows.filter(rkey="", attempts=0).exclude(status__in=[Status.QUEUED, Status.RUNNING]))
+    paintings_transition(
+        PaintingMigration.objects.filter(id__in=[row.id for row in never_written]), from_statuses=[Status.PENDING, Status.FAILED, Status.WAITING],
+        to=Status.SKIPPED, actor=actor, message=detail[:-1] + f"{who}.", skip_reason=SkipReason.GONE, skip_detail=detail,
+    )  # fmt: skip
+    for row in never_written:
+        if row.status == Status.SKIPPED:
+            PaintingMigration.objects.filter(pk=row.pk).update(skip_reason=SkipReason.GONE, skip_detail=detail)
+            painting_note(row, actor=actor, message=f"MongoDB no longer has this painting (it was skipped: {row.skip_detail}); it had no record{who}.")
+    _to_engine(rows.exclude(id__in=[row.id for row in never_written]), actor=actor, message=f"MongoDB no longer has this painting; its record will be removed{who}.")
+    return len(ids)
+
+
+# -- Take-downs, republishing and undo ---------------------------------------
+
+
+def paintings_unpublish(paintings: QuerySet, *, actor: str, reason: str) -> list[int]:
+    """Take paintings down: their records are removed (by the engine) and
+    ``atproto.rkey`` cleared, and they stay unpublished across seeds and
+    syncs until ``paintings_republish``. ``reason`` is required. Returns
+    the ids that now wait for the engine (queued and running ones meet
+    the take-down at their claim or their write)."""
+    reason = " ".join(reason.split())[:500]
+    if not reason:
+        raise ValueError("A take-down needs a reason.")
+    now = timezone.now()
+    rows = paintings.filter(unpublished_at=None)
+    ids = list(rows.values_list("id", flat=True))
+    if not ids:
+        return []
+    PaintingMigration.objects.filter(id__in=ids).update(unpublished_at=now, unpublished_by=actor[:150], unpublished_reason=reason)
+    detail = f"Taken down by {actor}: {reason}"
+    rows = PaintingMigration.objects.filter(id__in=ids)
+    never_written = rows.filter(rkey="", attempts=0).exclude(status__in=[Status.QUEUED, Status.RUNNING, Status.SKIPPED])
+    paintings_transition(
+        never_written, from_statuses=[Status.PENDING, Status.FAILED, Status.WAITING], to=Status.SKIPPED, actor=actor,
+        message=f"{detail} (it had no record).", skip_reason=SkipReason.TAKEN_DOWN, skip_detail=detail[:500],
+    )  # fmt: skip
+    for row in rows.filter(status=Status.SKIPPED, rkey="", attempts=0).exclude(skip_reason=SkipReason.TAKEN_DOWN):
+        PaintingMigration.objects.filter(pk=row.pk).update(skip_reason=SkipReason.TAKEN_DOWN, skip_detail=detail[:500])
+        painting_note(row, actor=actor, message=f"{detail} (it had no record).")
+    return _to_engine(
+        rows.exclude(status=Status.SKIPPED, skip_reason=SkipReason.TAKEN_DOWN), actor=actor, message=f"{detail}. Its record will be removed and atproto.rkey cleared."
+    )
+
+
+def _to_engine(rows: QuerySet, *, actor: str, message: str) -> list[int]:
+    """Send paintings whose record may exist to the engine (back to pending),
+    with ``message`` in each one's trail. Returns the ids that now wait for
+    it, queued and running ones included (they meet the change at their
+    claim or their write)."""
+    moved = paintings_transition(rows, from_statuses=SETTLED, to=Status.PENDING, actor=actor, message=message)
+    waiting = list(rows.filter(status__in=[Status.PENDING, Status.QUEUED, Status.RUNNING]).exclude(id__in=moved))
+    for row in waiting:
+        painting_note(row, actor=actor, message=message)
+    return moved + [row.id for row in waiting]
+
+
+def paintings_republish(paintings: QuerySet, *, actor: str) -> list[int]:
+    """Undo take-downs: the paintings go back to pending and are migrated
+    again under the same record key. Returns their ids."""
+    rows = paintings.exclude(unpublished_at=None)
+    ids = list(rows.values_list("id", flat=True))
+    PaintingMigration.objects.filter(id__in=ids).update(unpublished_at=None, unpublished_by="", unpublished_reason="")
+    moved = paintings_transition(
+        PaintingMigration.objects.filter(id__in=ids, skip_reason=SkipReason.TAKEN_DOWN), from_statuses=[Status.SKIPPED], to=Status.PENDING,
+        actor=actor, message=f"Republished by {actor}: it will be migrated again under the same record key.", skip_reason="", skip_detail="",
+    )  # fmt: skip
+    for row in PaintingMigration.objects.filter(id__in=set(ids) - set(moved)):
+        painting_note(row, actor=actor, message=f"Republished by {actor}.")
+    return ids
+
+
+def run_label(actor: str) -> str:
+    """The name a run's writes are kept under (``written_by``): who started
+    it, when, and a few random characters that tell apart two runs started
+    in the same second, e.g. "command:backfill_paintings 2026-12-01T08:30:12Z #3fa1"."""
+    return f"{actor[:120]} {timezone.now():%Y-%m-%dT%H:%M:%SZ} #{secrets.token_hex(2)}"
+
+
+def paintings_written_by(*, run: str = "", actor: str = "", since=None, until=None) -> QuerySet:
+    """The paintings whose record on the PDS was written by one run
+    (``run``, a ``written_by`` label), or by ``actor``'s runs in a time
+    window (``since``/``until`` bound ``migrated_at``)."""
+    if not run and not actor:
+        raise ValueError("Name a run, or an actor.")
+    rows = PaintingMigration.objects.filter(status=Status.MIGRATED, unpublished_at=None)
+    if run:
+        rows = rows.filter(written_by=run)
+    if actor:
+        rows = rows.filter(Q(written_by=actor) | Q(written_by__startswith=actor + " "))
+    if since is not None:
+        rows = rows.filter(migrated_at__gte=since)
+    if until is not None:
+        rows = rows.filter(migrated_at__lte=until)
+    return rows
+
+
+# -- Records of an older shape ----------------------------------------------
+
+
+def paintings_stale_shape() -> QuerySet:
+    """Migrated paintings whose record was written in another shape than the
+    console would write now (a new lexicon, a change to how a field is
+    built, a new USER_MEDIA_URL): stale though MongoDB did not change."""
+    return PaintingMigration.objects.filter(status=Status.MIGRATED).exclude(record_shape=record_shape())
+
+
+class LexiconNotPublished(Exception):
+    """The lexicon in lexicons/ is not the one published: records of its
+    shape must wait for ``manage.py deploy_lexicon``."""
+
+
+def lexicon_published_check() -> None:
+    """Raise LexiconNotPublished unless the painting lexicon the console
+    validates against is the one published on the PDS (a public read), so
+    that no record is rewritten to a shape the network cannot look up."""
+    from migrator import pds
+    from migrator.lexicon import lexicons_load
+
+    local = lexicons_load()[settings.PAINTING_COLLECTION]
+    did = pds.account_did(settings.LEXICON_ACCOUNT_HANDLE)
+    stored = pds.public_record_get(did=did, collection="com.atproto.lexicon.schema", rkey=settings.PAINTING_COLLECTION) if did else None
+    published = {key: value for key, value in stored.value.items() if key != "$type"} if stored else None
+    if published != local:
+        raise LexiconNotPublished(
+            f"The {settings.PAINTING_COLLECTION} lexicon in lexicons/ is not the one published by {settings.LEXICON_ACCOUNT_HANDLE}: "
+            "run manage.py deploy_lexicon first (it refuses a breaking change)."
+        )
+
+
+def paintings_reshape(*, actor: str, limit: int | None = None) -> list[int]:
+    """Staff confirmed: every migrated painting whose record is of an older
+    shape goes back to pending, to be rewritten in place under its key
+    (an update: 2 write points, within the rate limits), keeping the
+    thumbnail blob it holds when its image is the same. Raises
+    LexiconNotPublished (changing nothing) when the lexicon is not published
+    yet. Returns the ids."""
+    lexicon_published_check()
+    return paintings_transition(
+        paintings_stale_shape(), from_statuses=[Status.MIGRATED], to=Status.PENDING, actor=actor, limit=limit,
+        message="Its record was written in an older shape (lexicon, media URL or how a field is built); it will be rewritten under the same key.",
+    )  # fmt: skip
+
+
+# -- What staff see ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunWritten:
+    """One run's records still on the PDS: what "undo a run" lists."""
+
+    run: str
+    count: int
+    first: object
+    last: object
+
+
+def runs_recent(*, limit: int = 20) -> list[RunWritten]:
+    """The runs whose records are on the PDS now, the latest first."""
+    rows = (
+        PaintingMigration.objects.filter(status=Status.MIGRATED, unpublished_at=None).exclude(written_by="")
+        .values("written_by").annotate(count=Count("id"), first=Min("migrated_at"), last=Max("migrated_at")).order_by("-last")[:limit]
+    )  # fmt: skip
+    return [RunWritten(row["written_by"], row["count"], row["first"], row["last"]) for row in rows]
+
+
+@dataclass(frozen=True)
+class ShapeExample:
+    painting: PaintingMigration
+    before: dict | None  # as the PDS holds it (None: it could not be read)
+    after: dict
+
+
+def stale_shape_example() -> ShapeExample | None:
+    """One record of an older shape, as the PDS holds it and as the console
+    would rewrite it (keeping its thumbnail), or None when none is stale."""
+    from migrator import pds
+    from migrator.services.engine.batch import record_for
+
+    row = paintings_stale_shape().order_by("id").first()
+    if row is None:
+        return None
+    try:
+        stored = pds.public_record_get(did=row.account_did, collection=settings.PAINTING_COLLECTION, rkey=row.rkey)
+    except pds.PdsError:
+        stored = None
+    before = stored.value if stored else None
+    thumbnail = (before or {}).get("thumbnail") or {"$type": "blob", "ref": {"$link": row.thumbnail_cid}, "mimeType": row.thumbnail_mime, "size": row.thumbnail_size or 0}
+    has_recording = row.has_recording or bool((before or {}).get("recordingUrl"))
+    try:
+        after = record_for(row, has_recording=has_recording, thumbnail=thumbnail)
+    except Exception as error:  # noqa: BLE001 - shown, not raised: the page must open
+        after = {"error": f"{type(error).__name__}: the record cannot be built from this row"}
+    return ShapeExample(painting=row, before=before, after=after)
+
+
+# -- Alerts ------------------------------------------------------------------
+
+
+def alert(key: str, subject: str, message: str) -> None:
+    try:
+        from migrator.alerts import alert_send
+    except ImportError:  # before the alerts module exists
+        log.warning("%s: %s", subject, message)
+        return
+    alert_send(subject=subject, message=message, key=key)
+
+
+def alert_clear(key: str) -> None:
+    try:
+        from migrator import alerts
+    except ImportError:
+        return
+    alerts.alert_clear(key=key)

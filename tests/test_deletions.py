@@ -1,0 +1,197 @@
+"""Paintings deleted from MongoDB lose their records, restored ones come
+back under the same key once, and a seed that would remove more than the
+tripwire allows removes none until a person confirms. A MONGODB_DB that is
+not the migration's database is refused before anything changes.
+
+All real: SecantusDB, the local PDS, images over HTTP, on the suite's
+database (SQLite or PostgreSQL)."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from migrator import tasks
+from migrator.models import MigrationEvent, PaintingMigration, RemovalHold, SkipReason, Status
+from migrator.services import lifecycle, sync
+from migrator.services.compare import paintings_compare
+from migrator.tid import tid_for_painting
+from tests.test_engine import migrate_all
+
+pytestmark = [pytest.mark.pds, pytest.mark.django_db]
+
+
+def delete(world, *refs):
+    world.mongo.paintings.delete_many({"_id": {"$in": [world.paintings[ref]["_id"] for ref in refs]}})
+
+
+def restore(world, *refs):
+    world.mongo.paintings.insert_many([world.paintings[ref] for ref in refs])
+
+
+def test_a_deleted_painting_loses_its_record_and_says_so(world):
+    ann = list(world.users)[0]
+    kept, deleted = world.add_painting(handle=ann), world.add_painting(handle=ann)
+    migrate_all()
+    uri = PaintingMigration.objects.get(ref=deleted).record_uri
+
+    delete(world, deleted)
+    migrate_all()  # seed (finds the deletion), then the engine removes the record
+
+    row = PaintingMigration.objects.get(ref=deleted)
+    assert (row.status, row.skip_reason, row.rkey) == (Status.SKIPPED, SkipReason.GONE, "")
+    assert f"Removed record {uri}" in row.skip_detail
+    assert MigrationEvent.objects.filter(painting=row, message__contains=uri).exists()
+    records = world.records()
+    assert deleted not in records and len(records[kept]) == 1
+    assert paintings_compare().clean
+
+
+def test_live_sync_finds_deletions_at_its_full_re_read(world, settings):
+    ref, _ = world.add_painting(), world.add_painting()
+    migrate_all()
+    delete(world, ref)
+
+    assert sync.paintings_sync(actor="schedule:test").full  # the first run is a full one
+    ids = list(PaintingMigration.objects.filter(status__in=[Status.QUEUED, Status.PENDING]).values_list("id", flat=True))
+    assert ids == [PaintingMigration.objects.get(ref=ref).id]
+    from migrator.services import engine
+
+    engine.paintings_migrate(ids, actor="worker:test")
+
+    assert PaintingMigration.objects.get(ref=ref).skip_reason == SkipReason.GONE
+    assert ref not in world.records()
+
+
+def test_a_restored_painting_is_migrated_again_under_the_same_key_once(world):
+    ann = list(world.users)[0]
+    ref, _ = world.add_painting(handle=ann), world.add_painting(handle=ann)
+    migrate_all()
+    rkey = PaintingMigration.objects.get(ref=ref).rkey
+    assert rkey == tid_for_painting(when=world.paintings[ref]["when"], ref=ref)
+    delete(world, ref)
+    migrate_all()
+
+    restore(world, ref)  # a backup keeps atproto.rkey: it names no record now
+    migrate_all()
+    migrate_all()
+
+    row = PaintingMigration.objects.get(ref=ref)
+    assert (row.status, row.rkey) == (Status.MIGRATED, rkey)
+    assert [record.rkey for record in world.records()[ref]] == [rkey]
+    assert paintings_compare().clean
+
+
+def test_a_painting_back_before_its_removal_keeps_its_record(world):
+    ref, _ = world.add_painting(), world.add_painting()
+    migrate_all()
+    rkey = PaintingMigration.objects.get(ref=ref).rkey
+    delete(world, ref)
+    call_command("seed_paintings", stdout=io.StringIO())  # marked gone, not removed yet
+    assert PaintingMigration.objects.get(ref=ref).gone_since is not None
+
+    restore(world, ref)
+    migrate_all()
+
+    row = PaintingMigration.objects.get(ref=ref)
+    assert (row.status, row.rkey, row.gone_since) == (Status.MIGRATED, rkey, None)
+    assert len(world.records()[ref]) == 1
+
+
+def test_a_deleted_painting_that_never_had_a_record_is_skipped_at_once(world):
+    tried = world.add_painting(image=False)  # skipped by an attempt: the engine makes sure
+    never = world.add_painting()
+    world.add_painting()
+    migrate_all()
+    delete(world, tried, never)
+    PaintingMigration.objects.filter(ref=never).update(status=Status.PENDING, attempts=0, rkey="")
+
+    call_command("seed_paintings", stdout=io.StringIO())
+    assert PaintingMigration.objects.get(ref=never).skip_reason == SkipReason.GONE
+    assert PaintingMigration.objects.get(ref=tried).status == Status.PENDING
+    migrate_all()
+
+    row = PaintingMigration.objects.get(ref=tried)
+    assert (row.status, row.skip_reason, row.skip_detail) == (Status.SKIPPED, SkipReason.GONE, "MongoDB no longer has this painting; no record was written for it.")
+
+
+def tripwire_world(world, settings, count=6):
+    settings.REMOVAL_TRIPWIRE_MIN, settings.REMOVAL_TRIPWIRE_PERCENT = 2, 10.0
+    refs = [world.add_painting() for _ in range(count)]
+    migrate_all()
+    return refs
+
+
+def test_a_mass_deletion_is_held_for_a_person(world, settings):
+    refs = tripwire_world(world, settings)
+    delete(world, *refs[:3])  # 3 of 6: more than max(2, 10%)
+
+    out = io.StringIO()
+    call_command("seed_paintings", stdout=out)
+    migrate_all()
+
+    assert "HELD: 3 paintings are gone from MongoDB" in out.getvalue()
+    hold = lifecycle.removal_hold()
+    assert (hold.count, hold.bound, len(hold.examples)) == (3, 2, 3)
+    assert PaintingMigration.objects.filter(status=Status.MIGRATED).count() == 6
+    assert all(len(world.records()[ref]) == 1 for ref in refs)
+
+
+def test_the_hold_clears_by_itself_when_mongodb_has_the_documents_again(world, settings):
+    refs = tripwire_world(world, settings)
+    delete(world, *refs[:3])
+    call_command("seed_paintings", stdout=io.StringIO())
+    assert lifecycle.removal_hold() is not None
+
+    restore(world, *refs[:3])
+    out = io.StringIO()
+    call_command("seed_paintings", stdout=out)
+
+    assert lifecycle.removal_hold() is None
+    assert RemovalHold.objects.get().cleared_how.startswith("MongoDB has the documents again")
+    assert PaintingMigration.objects.filter(status=Status.MIGRATED).count() == 6
+
+
+def test_a_confirmed_hold_removes_exactly_what_was_shown(world, settings):
+    refs = tripwire_world(world, settings)
+    delete(world, *refs[:3])
+    call_command("seed_paintings", stdout=io.StringIO())
+    shown = [row.id for batch in lifecycle.paintings_missing() for row in batch]
+
+    delete(world, refs[3])  # one more since the page was shown: refused, nothing removed
+    assert lifecycle.removal_hold_confirm(digest=lifecycle.removals_digest(shown), actor="admin:test").changed
+    assert PaintingMigration.objects.filter(gone_since__isnull=False).count() == 0
+
+    restore(world, refs[3])
+    confirmed = lifecycle.removal_hold_confirm(digest=lifecycle.removals_digest(shown), actor="admin:test")
+    migrate_all()
+
+    assert confirmed.removing == 3 and lifecycle.removal_hold() is None
+    assert PaintingMigration.objects.filter(skip_reason=SkipReason.GONE).count() == 3
+    assert set(world.records()) == set(refs[3:])
+
+
+@pytest.mark.parametrize("database", ["aesthetc", "empty-restore"])
+def test_a_wrong_database_is_refused_and_changes_nothing(world, settings, database, mongo_client):
+    refs = [world.add_painting() for _ in range(3)]
+    migrate_all()
+    before = list(PaintingMigration.objects.order_by("id").values_list("status", "rkey", "updated_at"))
+    events = MigrationEvent.objects.count()
+    settings.MONGODB_DB = f"test-{database}-{refs[0]}"
+    if database == "empty-restore":  # a paintings collection, none of ours
+        mongo_client[settings.MONGODB_DB].paintings.insert_one({"slug": "x"})
+
+    for command in ("seed_paintings", "backfill_paintings", "compare_paintings"):
+        with pytest.raises(CommandError) as refused:
+            call_command(command, stdout=io.StringIO())
+        assert refused.value.returncode == 2
+        assert repr(settings.MONGODB_DB) in str(refused.value) and "MONGODB_DB" in str(refused.value)
+    assert "refused" in tasks.paintings_sync()
+    from migrator.services import engine
+
+    assert engine.paintings_migrate(list(PaintingMigration.objects.values_list("id", flat=True)), actor="worker:test").total == 0
+
+    assert list(PaintingMigration.objects.order_by("id").values_list("status", "rkey", "updated_at")) == before
+    assert MigrationEvent.objects.count() == events
+    mongo_client.drop_database(settings.MONGODB_DB)
