@@ -21,6 +21,29 @@ def check_environment(app_configs, **kwargs):
     ]
 
 
+@register("migration")
+def check_removal_hold(app_configs, **kwargs):
+    """An open removal hold needs a person: every command says so at start."""
+    from django.db import DatabaseError
+
+    from migrator.models import RemovalHold
+
+    try:
+        hold = RemovalHold.objects.filter(cleared_at=None).first()
+    except DatabaseError:  # not migrated yet, or out of reach: nothing to say here
+        return []
+    if hold is None:
+        return []
+    return [
+        Warning(
+            f"Removals held: a seed found {hold.count} of {hold.known} paintings gone from MongoDB database {hold.database!r}, "
+            f"more than the {hold.bound} it may remove at once, so it removed none.",
+            hint="Confirm on the admin dashboard (Removals held) if they were deleted, or fix MONGODB_DB / restore them: the hold clears by itself.",
+            id="migrator.W201",
+        )
+    ]
+
+
 @register("production", deploy=True)
 def check_production(app_configs, **kwargs):
     """What production needs, as `manage.py check --deploy` lists it: each

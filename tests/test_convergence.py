@@ -1,12 +1,17 @@
 """The world changes while the migration runs, in every order hypothesis can
 find: MongoDB edits paintings (nuke, un-nuke, slug, code, a recording
-appears) and owners' handles, seeds and live sync run, workers migrate,
-die mid-batch, are overtaken when their lease runs out, brokers drop jobs,
-and compare --repair runs. After every step nothing is duplicated or
-orphaned and every migrated painting's record is what MongoDB's current
-document implies (or is known stale and rewritten by the next seed). Once
-the world settles, every painting is migrated or skipped and compare is
-clean.
+appears) and owners' handles, deletes and restores paintings, a user is
+erased (account and documents), staff take paintings down and republish
+them and confirm held removals, the record's shape changes (a new media
+URL), seeds and live sync run, workers migrate, die mid-batch, are
+overtaken when their lease runs out, brokers drop jobs, and compare
+--repair runs. After every step nothing is duplicated, no record outlives
+the console's knowing its painting is gone or down, no step removes more
+than the tripwire allows without a confirmation, and every migrated
+painting's record is what MongoDB's current document implies (or is known
+stale and rewritten). Once the world settles, every painting is migrated or
+skipped, no record is left without a painting or for a painting taken down,
+and compare is clean.
 
 All real: SecantusDB, the local reference PDS, images over HTTP, the
 console's database (SQLite or PostgreSQL, as the suite runs). Crashes and
@@ -15,23 +20,28 @@ overtaking are injected at engine steps, the one thing patched here.
 
 import contextlib
 import datetime as dt
+import io
 import itertools
 import os
 import shutil
 
 import pytest
+from django.core.management import call_command
 from hypothesis import HealthCheck, settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule, run_state_machine_as_test
 
 from migrator import pds, source
-from migrator.models import PaintingMigration, SkipReason, Status
-from migrator.records import painting_fingerprint, source_fields
-from migrator.services import engine, sync
+from atproto import models as atproto_models
+
+from migrator.models import PaintingMigration, RemovalHold, SkipReason, Status
+from migrator.pds.client import admin_client
+from migrator.records import painting_fingerprint, record_shape, source_fields
+from migrator.services import engine, lifecycle, sync
 from migrator.services.compare import expected_fields, field_differences, paintings_compare
 from migrator.services.engine import batch as engine_batch
 from migrator.services.seed import paintings_seed
-from tests.plugins.world import World
+from tests.plugins.world import World, add_user
 
 pytestmark = [pytest.mark.pds, pytest.mark.django_db, pytest.mark.slow]
 
@@ -67,7 +77,7 @@ def runnable_batches():
     return list(engine.batches_for(PaintingMigration.objects.filter(status__in=engine.RUNNABLE)))
 
 
-def machine_for(world: World):
+def machine_for(world: World, settings):
     class Convergence(RuleBasedStateMachine):
         paintings = Bundle("paintings")
 
@@ -75,7 +85,14 @@ def machine_for(world: World):
         def start(self, owners):
             self.refs = []
             self.handles = {name: name for name in world.users}  # user -> current handle
-            return multiple(*(self._add(owner) for owner in owners))
+            self.deleted = {}  # ref -> its document when it was deleted
+            self.marked = self._marked()
+            self.confirmed = False
+            # A user of this example's own, whom the erasure rule may erase for good.
+            self.erasable = f"er{next(_numbers)}"
+            add_user(world, self.erasable)
+            self.handles[self.erasable] = self.erasable
+            return multiple(*(self._add(owner) for owner in [*owners, self.erasable]))
 
         def _add(self, owner):
             name = None if owner == "guest" else owner
@@ -95,6 +112,32 @@ def machine_for(world: World):
         @rule(ref=paintings, edit=st.sampled_from(EDITS))
         def edit_painting(self, ref, edit):
             self._edit(ref, edit)
+
+        @rule(ref=paintings)
+        def delete_painting(self, ref):
+            document = world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})
+            if document is not None:
+                world.mongo.paintings.delete_one({"_id": document["_id"]})
+                self.deleted[ref] = document
+
+        @rule(ref=paintings)
+        def restore_painting(self, ref):
+            if self.deleted.get(ref) is not None:  # as a backup has it, atproto.rkey and all (an erased user's: never)
+                world.mongo.paintings.insert_one(self.deleted.pop(ref))
+
+        @rule()
+        def erase_user(self):
+            """aesthetic.computer's "forget me": the account deleted through
+            the PDS's admin API, the user's documents deleted."""
+            user = world.users.pop(self.erasable, None)
+            if user is None:
+                return
+            admin_client().com.atproto.admin.delete_account(atproto_models.ComAtprotoAdminDeleteAccount.Data(did=user.did))
+            for document in world.mongo.paintings.find({"user": user.sub}):
+                self.deleted[str(document["_id"])] = None  # never restored: the user is gone
+            world.mongo.paintings.delete_many({"user": user.sub})
+            world.mongo.users.delete_one({"_id": user.sub})
+            world.mongo["@handles"].delete_one({"_id": user.sub})
 
         @rule(user=st.sampled_from(list(world.users)))
         def rename_handle(self, user):
@@ -183,21 +226,65 @@ def machine_for(world: World):
         def compare_repair(self):
             paintings_compare(repair=True, examples=0)
 
+        @rule(ref=paintings)
+        def take_down(self, ref):
+            lifecycle.paintings_unpublish(PaintingMigration.objects.filter(ref=ref), actor="test:staff", reason="taken down by the test")
+
+        @rule(ref=paintings)
+        def republish(self, ref):
+            lifecycle.paintings_republish(PaintingMigration.objects.filter(ref=ref), actor="test:staff")
+
+        @rule()
+        def confirm_held_removals(self):
+            """A person reads the removals page and confirms what it lists."""
+            if lifecycle.removal_hold() is not None:
+                shown = [row.id for batch in lifecycle.paintings_missing() for row in batch]
+                lifecycle.removal_hold_confirm(digest=lifecycle.removals_digest(shown), actor="test:staff")
+                self.confirmed = True
+
+        @rule()
+        def change_record_shape(self):
+            """A new media URL: the same files, every record's imageUrl changes."""
+            base = world.base_media_url
+            settings.USER_MEDIA_URL = base if settings.USER_MEDIA_URL != base else base + "/."
+
+        @rule()
+        def rewrite_stale_records(self):
+            lifecycle.paintings_reshape(actor="test:staff")
+
         # --- What must always hold -------------------------------------------
 
         @invariant()
-        def records_are_unique_and_current(self):
+        def records_are_unique_and_current(self, settled=False):
             records = world.records()
             known = {str(document["_id"]) for document in world.mongo.paintings.find({}, {"_id": 1})}
             for ref, found in records.items():
-                assert ref in known, f"a record without a painting: {ref}"
+                # Until the console has seen the deletion (the next full seed), a record may outlive its document.
+                assert ref in known or (ref in self.deleted and not settled), f"a record without a painting: {ref}"
                 assert len(found) == 1, f"{ref} has {len(found)} records"
             for ref in self.refs:
-                self._check_painting(ref, records.get(ref, []))
+                self._check_painting(ref, records.get(ref, []), settled=settled)
 
-        def _check_painting(self, ref, found):
+        @invariant()
+        def removals_within_the_tripwire(self):
+            marked = self._marked()
+            if not self.confirmed:
+                newly = len(marked - self.marked)
+                assert newly <= lifecycle.removal_bound(0), f"{newly} paintings marked gone in one step, over the tripwire"
+            self.marked, self.confirmed = marked, False
+
+        def _marked(self):
+            return set(PaintingMigration.objects.exclude(gone_since=None).values_list("id", flat=True))
+
+        def _check_painting(self, ref, found, *, settled=False):
             row = PaintingMigration.objects.filter(ref=ref).first()
             document = world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})
+            if row is not None and row.status == Status.SKIPPED and row.skip_reason in (SkipReason.GONE, SkipReason.TAKEN_DOWN):
+                assert not found, f"{ref} is skipped ({row.skip_reason}) but still published: {found}"
+            if row is not None and row.unpublished_at is not None and settled:
+                assert not found, f"{ref} is taken down by staff but still published: {found}"
+            if document is None:
+                return
             mongo_rkey = (document.get("atproto") or {}).get("rkey")
             if mongo_rkey:
                 assert found and found[0].rkey == mongo_rkey, f"{ref}: MongoDB has atproto.rkey {mongo_rkey}, the PDS {found}"
@@ -213,8 +300,8 @@ def machine_for(world: World):
             current = painting_fingerprint(
                 slug=fields.slug, code=fields.code, when=fields.when, nuked=fields.nuked, owner=fields.owner, owner_handle=handle
             )
-            if row.record_fingerprint != current:
-                return  # stale, and known to be: the next seed puts it back to pending
+            if row.record_fingerprint != current or row.record_shape != record_shape() or row.unpublished_at is not None:
+                return  # stale or going down, and known to be: the next seed or run deals with it
             expected, complete = expected_fields(fields, handle, has_recording=row.has_recording)
             assert complete
             assert field_differences(record.value, expected, complete=True) == [], ref
@@ -234,6 +321,8 @@ def machine_for(world: World):
                 self._forget()
 
         def _settle(self):
+            self.confirm_held_removals()  # a person looks at what the tripwire held
+            lifecycle.paintings_reshape(actor="test:staff")  # and confirms the rewrite
             for _ in range(6):
                 paintings_seed(actor="test:seed")
                 engine.paintings_release_stale(actor="test:lease", lease=dt.timedelta(0))
@@ -244,12 +333,13 @@ def machine_for(world: World):
             statuses = dict(PaintingMigration.objects.filter(ref__in=self.refs).values_list("ref", "status"))
             unsettled = {ref: status for ref, status in statuses.items() if status not in (Status.MIGRATED, Status.SKIPPED)}
             assert not unsettled, f"not settled: {unsettled}"
-            self.records_are_unique_and_current()
+            self.records_are_unique_and_current(settled=True)
             report = paintings_compare(examples=5)
             assert report.clean, [difference.as_dict() for differences in report.examples.values() for difference in differences]
 
         def _forget(self):
             """Leave the shared accounts empty for the next example."""
+            settings.USER_MEDIA_URL = world.base_media_url
             for ref, found in world.records().items():
                 for record in found:
                     repo = pds.repo_for(did=record.uri.split("/")[2])
@@ -259,11 +349,15 @@ def machine_for(world: World):
             for name, user in world.users.items():
                 world.mongo["@handles"].update_one({"_id": user.sub}, {"$set": {"handle": name}})
             PaintingMigration.objects.all().delete()
+            RemovalHold.objects.all().delete()
+            world.users.pop(self.erasable, None)
 
         # --- Helpers -------------------------------------------------------------
 
         def _edit(self, ref, edit):
             document = world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})
+            if document is None:  # deleted: nothing to edit
+                return
             owner_name = next((name for name, user in world.users.items() if user.sub == document.get("user")), None)
             if edit in ("nuke", "unnuke"):
                 world.mongo.paintings.update_one({"_id": document["_id"]}, {"$set": {"nuked": edit == "nuke"}})
@@ -291,10 +385,15 @@ def machine_for(world: World):
 
 
 @pytest.mark.parametrize("nuked_paintings", ["skip", "flag"])
-def test_the_pds_converges_to_mongodb_whatever_happens_meanwhile(world, settings, nuked_paintings):
+def test_the_pds_converges_to_mongodb_whatever_happens_meanwhile(world, settings, nuked_paintings, tmp_path):
     settings.NUKED_PAINTINGS = nuked_paintings
+    settings.REMOVAL_TRIPWIRE_MIN, settings.REMOVAL_TRIPWIRE_PERCENT = 1, 0.0  # a small world: the tripwire must bite
+    shutil.copytree(settings.LEXICON_DIR, tmp_path / "lexicons")  # published by an account of this test's own
+    settings.LEXICON_DIR, settings.LEXICON_ACCOUNT_HANDLE, settings.LEXICON_ACCOUNT_PASSWORD = tmp_path / "lexicons", f"lexicon{next(_numbers)}x.test", ""
+    call_command("deploy_lexicon", stdout=io.StringIO())
+    world.base_media_url = settings.USER_MEDIA_URL
     run_state_machine_as_test(
-        machine_for(world),
+        machine_for(world, settings),
         settings=hypothesis_settings(
             max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, database=None, derandomize=not EXPLORE,
             suppress_health_check=list(HealthCheck),

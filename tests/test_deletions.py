@@ -195,3 +195,28 @@ def test_a_wrong_database_is_refused_and_changes_nothing(world, settings, databa
     assert list(PaintingMigration.objects.order_by("id").values_list("status", "rkey", "updated_at")) == before
     assert MigrationEvent.objects.count() == events
     mongo_client.drop_database(settings.MONGODB_DB)
+
+
+def test_a_hold_is_said_by_the_dashboard_migration_status_and_check(world, settings, client, runner):
+    from django.core import checks
+    from django.urls import reverse
+
+    refs = tripwire_world(world, settings)
+    delete(world, *refs[:3])
+    call_command("seed_paintings", stdout=io.StringIO())
+
+    report = io.StringIO()
+    call_command("migration_status", stdout=report)
+    assert "**Removals held:** a seed found 3 of 6 paintings gone" in report.getvalue()
+    assert any(message.id == "migrator.W201" for message in checks.run_checks())
+    client.force_login(runner)
+    dashboard = client.get(reverse("admin:migrator_dashboard")).content.decode()
+    assert 'id="removal-hold"' in dashboard and "3 of 6 paintings gone" in dashboard
+    page = client.get(reverse("admin:migrator_removals"))
+    assert page.context["count"] == 3 and b"Remove the records of these 3 paintings" in page.content
+
+    client.post(reverse("admin:migrator_removals"), {"digest": page.context["digest"]})
+
+    assert lifecycle.removal_hold() is None
+    assert not any(message.id == "migrator.W201" for message in checks.run_checks())
+    assert set(world.records()) == set(refs[3:])

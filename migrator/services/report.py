@@ -13,6 +13,7 @@ from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
 from migrator.models import ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
+from migrator.services import lifecycle
 from migrator.selectors import binding_limits, duration_text, error_signature
 
 # Skip reasons that mean the MongoDB document itself is malformed.
@@ -55,6 +56,9 @@ class MigrationStatus:
     thumbnail_max: int
     thumbnail_mimes: dict[str, int]
     limits: list = field(default_factory=list)  # selectors.BindingLimit: rate limits paintings wait for
+    hold: object = None  # the open RemovalHold, if any
+    stale_shape: int = 0  # records of an older shape
+    taken_down: int = 0
 
     @property
     def migrated(self) -> int:
@@ -101,6 +105,9 @@ def migration_status(*, now: dt.datetime | None = None, top_accounts: int = 20) 
         thumbnail_max=sizes["largest"] or 0,
         thumbnail_mimes=dict(thumbnails.values_list("thumbnail_mime").annotate(n=Count("id")).order_by("-n")),
         limits=binding_limits(now=now),
+        hold=lifecycle.removal_hold(),
+        stale_shape=lifecycle.paintings_stale_shape().count(),
+        taken_down=rows.exclude(unpublished_at=None).count(),
     )
 
 
@@ -193,6 +200,7 @@ def migration_status_markdown(status: MigrationStatus) -> str:
         f"**{status.migrated} of {status.total} paintings migrated** ({_percent(status.migrated, status.total)})"
         f" to {status.account_count} accounts.",
         "",
+        *_after_backfill(status),
         "## By status",
         "",
         *_table(["Status", "Paintings"], [[Status(s).label, n] for s, n in status.by_status.items()] + [["**Total**", status.total]]),
@@ -233,6 +241,24 @@ def migration_status_markdown(status: MigrationStatus) -> str:
         *_thumbnails(status),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _after_backfill(status: MigrationStatus) -> list[str]:
+    """What needs a person after the backfill, first."""
+    lines = []
+    if status.hold is not None:
+        hold = status.hold
+        lines += [
+            f"**Removals held:** a seed found {hold.count} of {hold.known} paintings gone from MongoDB database `{hold.database}`, "
+            f"more than the {hold.bound} it may remove at once, so it removed none. Confirm on the dashboard, or restore them "
+            "(the hold clears by itself). Examples: " + ", ".join(f"`{example['ref']}`" for example in hold.examples[:5]) + ".",
+            "",
+        ]
+    if status.stale_shape:
+        lines += [f"**{status.stale_shape} records were written in an older shape**: `manage.py rewrite_stale_records` shows one and rewrites them.", ""]
+    if status.taken_down:
+        lines += [f"{status.taken_down} paintings are taken down by staff.", ""]
+    return lines
 
 
 def _timing(status: MigrationStatus) -> list[str]:
