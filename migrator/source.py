@@ -300,6 +300,25 @@ def painting_fields_set(ref: str, fields: dict) -> bool:
     return database().paintings.update_one({"_id": object_id(ref)}, {"$set": fields}).matched_count == 1
 
 
+def painting_delete(ref: str) -> dict | None:
+    """Delete one painting, as aesthetic.computer's own code would (the
+    demo's edits); returns the document deleted, or None."""
+    return database().paintings.find_one_and_delete({"_id": object_id(ref)})
+
+
+def painting_restore(document: dict) -> None:
+    """Put a deleted painting's document back, as a restore from a backup
+    would (the demo's edits)."""
+    database().paintings.insert_one(document)
+
+
+def handle_rename(owner: str, handle: str) -> str | None:
+    """Give ``owner`` a new aesthetic.computer handle (the demo's edits);
+    returns the old one, or None when the owner has none."""
+    document = database()["@handles"].find_one_and_update({"_id": owner}, {"$set": {"handle": handle}})
+    return document.get("handle") if document else None
+
+
 def corpus_replace(*, users: list[dict], handles: list[dict], paintings: Iterable[dict], batch_size: int = BATCH_SIZE) -> None:
     """Replace the ``users``, ``@handles`` and ``paintings`` collections with
     a sample corpus (``make_sample_data``), with production's lookup indexes.

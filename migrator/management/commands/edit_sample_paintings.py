@@ -1,19 +1,21 @@
 import random
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from migrator import source
 from migrator.services.seed import paintings_seed
 
-EDITS = ("nuke", "un-nuke", "code", "when")
+EDITS = ("nuke", "un-nuke", "code", "when", "delete", "restore")
 
 
 class Command(BaseCommand):
     help = (
         "For the demo: edit random sample paintings in MongoDB while a migration runs (nuke, "
-        "un-nuke, a new code, a new date), as aesthetic.computer's users would, and seed the "
-        "state table every few edits as live sync does. Never run it against production."
+        "un-nuke, a new code, a new date, delete, restore a deleted one), rename one user, as "
+        "aesthetic.computer's users would, and seed the state table every few edits as live sync "
+        "does. Never run it against production."
     )
 
     def add_arguments(self, parser):
@@ -24,17 +26,48 @@ class Command(BaseCommand):
 
     def handle(self, *args, seconds, every, seed_every, seed, **options):
         rng = random.Random(seed)
-        refs = [str(document["_id"]) for document in source.paintings_stream() if source.is_object_id(str(document["_id"]))]
+        documents = list(source.paintings_stream())
+        refs = [str(document["_id"]) for document in documents if source.is_object_id(str(document["_id"]))]
+        owners = sorted({document["user"] for document in documents if isinstance(document.get("user"), str)})
+        deleted: list[dict] = []
         edits, deadline = 0, time.monotonic() + seconds
+        if owners:
+            self._rename(rng.choice(owners))
         while refs and time.monotonic() < deadline:
             edit = rng.choice(EDITS)
-            source.painting_fields_set(rng.choice(refs), _change(edit, rng, edits))
+            ref = rng.choice(refs)
+            if edit == "delete":
+                document = source.painting_delete(ref)
+                if document is not None:
+                    deleted.append(document)
+                    refs.remove(ref)
+            elif edit == "restore":
+                if deleted:
+                    document = deleted.pop(rng.randrange(len(deleted)))
+                    source.painting_restore(document)
+                    refs.append(str(document["_id"]))
+            else:
+                source.painting_fields_set(ref, _change(edit, rng, edits))
             edits += 1
             if edits % seed_every == 0:
                 paintings_seed(actor="command:edit_sample_paintings")
             time.sleep(every)
         paintings_seed(actor="command:edit_sample_paintings")
-        self.stdout.write(f"Made {edits} edits to {len(refs)} paintings in MongoDB, seeding every {seed_every}.")
+        self.stdout.write(f"Made {edits} edits to {len(refs)} paintings in MongoDB ({len(deleted)} left deleted), seeding every {seed_every}.")
+
+    def _rename(self, owner: str) -> None:
+        """Rename one user. The image server keeps their files under the old
+        handle; a link makes them answer under the new one too, as storage
+        does once it catches up (records rewritten meanwhile keep their
+        thumbnails and need no image)."""
+        old = source.handle_rename(owner, f"renamed-{owner[-6:].lower()}")
+        if old is None:
+            return
+        new = source.database()["@handles"].find_one({"_id": owner})["handle"]
+        folder = settings.SAMPLE_IMAGES_DIR / "media"
+        if (folder / f"@{old}").exists() and not (folder / f"@{new}").exists():
+            (folder / f"@{new}").symlink_to(f"@{old}", target_is_directory=True)
+        self.stdout.write(f"Renamed @{old} to @{new}.")
 
 
 def _change(edit: str, rng: random.Random, number: int) -> dict:

@@ -713,6 +713,8 @@ def _migrated_fields(row, *, rkey, uri, cid, blob, thumbnail=None) -> dict:
     }  # fmt: skip
     if thumbnail is not None:
         fields.update(thumbnail_size=thumbnail.size, thumbnail_mime=thumbnail.mime_type, thumbnail_fallback=thumbnail.fallback)
+    else:  # adopted, or rewritten keeping its blob: what the row knew of it stays (and every change sets the same fields)
+        fields.update(thumbnail_size=row.thumbnail_size, thumbnail_mime=row.thumbnail_mime, thumbnail_fallback=row.thumbnail_fallback)
     return fields
 
 
