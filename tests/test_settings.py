@@ -45,6 +45,13 @@ def test_a_bad_value_stops_a_command_before_it_runs():
     assert "Traceback" not in result.stderr
 
 
+def test_a_secrets_key_that_is_not_a_fernet_key_is_named_by_position_never_by_value():
+    result = check(SECRETS_ENCRYPTION_KEYS="KWl7oT3nq0bU1W9sWq8eRrXg9b0c4lVx2hZr5t8m1jA=,not-a-key-s3cret")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "Key 2 of 2 in SECRETS_ENCRYPTION_KEYS is not a Fernet key" in result.stderr and "Set SECRETS_ENCRYPTION_KEYS" in result.stderr
+    assert "not-a-key-s3cret" not in result.stderr + result.stdout
+
+
 def test_a_database_password_is_never_echoed():
     result = check(DATABASE_URL="mysql://user:s3cret-pass@db/x")
     assert result.returncode != 0 and "Set DATABASE_URL" in result.stderr  # it did report the URL...
