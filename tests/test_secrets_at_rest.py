@@ -20,6 +20,7 @@ from django.db import connection
 from config.env import generated_key
 from migrator import crypto
 from migrator.models import Account
+from migrator.services.secrets import secrets_reencrypt
 
 pytestmark = pytest.mark.django_db
 PLANTED_PASSWORD = "PLANTED-password-4d2a"
@@ -139,3 +140,27 @@ def test_a_generated_key_is_made_once_readable_by_its_owner_alone(tmp_path):
     assert first == again and made == [1]
     assert path.stat().st_mode & 0o777 == 0o600
     assert [entry.name for entry in tmp_path.iterdir()] == ["secrets_key"]  # no draft left behind
+
+
+def test_reencrypting_puts_every_secret_under_the_first_key_and_counts_them(two_keys, settings):
+    settings.SECRETS_ENCRYPTION_KEYS = [two_keys[1]]
+    Account.objects.create(did="did:plc:a", password=PLANTED_PASSWORD, session=PLANTED_SESSION)
+    Account.objects.create(did="did:plc:b", session=PLANTED_SESSION)
+    Account.objects.create(did="did:plc:c")
+    settings.SECRETS_ENCRYPTION_KEYS = two_keys
+
+    assert secrets_reencrypt() == 3
+
+    settings.SECRETS_ENCRYPTION_KEYS = [two_keys[0]]
+    assert [(a.password, a.session) for a in Account.objects.order_by("did")] == [
+        (PLANTED_PASSWORD, PLANTED_SESSION), ("", PLANTED_SESSION), ("", "")
+    ]  # fmt: skip
+
+
+def test_reencrypting_refuses_a_secret_no_key_opens(two_keys, settings):
+    Account.objects.create(did="did:plc:a", session=PLANTED_SESSION)
+    settings.SECRETS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(crypto.SecretError):
+        secrets_reencrypt()
+    settings.SECRETS_ENCRYPTION_KEYS = two_keys
+    assert Account.objects.get().session == PLANTED_SESSION  # left as it was
