@@ -19,8 +19,9 @@ from django.db import connection
 
 from config.env import generated_key
 from migrator import crypto
+from migrator.checks import check_stored_secrets
 from migrator.models import Account
-from migrator.services.secrets import secrets_reencrypt
+from migrator.services.secrets import secrets_reencrypt, secrets_unreadable
 
 pytestmark = pytest.mark.django_db
 PLANTED_PASSWORD = "PLANTED-password-4d2a"
@@ -70,6 +71,18 @@ def test_a_secret_that_no_key_opens_is_an_error_naming_the_variable_never_a_valu
         Account.objects.get(did="did:plc:a")
     assert crypto.KEYS_VARIABLE in str(refused.value)
     assert PLANTED_PASSWORD not in str(refused.value) and "PLANTED" not in repr(refused.value)
+    assert secrets_unreadable() == (2, 2)
+
+
+def test_the_start_up_check_names_the_variable_when_no_key_opens_a_stored_secret(two_keys, settings):
+    Account.objects.create(did="did:plc:a", session=PLANTED_SESSION)
+    assert check_stored_secrets(None) == []
+    settings.SECRETS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+
+    [error] = check_stored_secrets(None)
+
+    assert error.id == "migrator.E200" and crypto.KEYS_VARIABLE in error.msg and f"Set {crypto.KEYS_VARIABLE}" in error.hint
+    assert "PLANTED" not in error.msg + error.hint
 
 
 def test_a_value_stored_in_the_clear_is_refused_rather_than_used():
@@ -155,6 +168,7 @@ def test_reencrypting_puts_every_secret_under_the_first_key_and_counts_them(two_
     assert [(a.password, a.session) for a in Account.objects.order_by("did")] == [
         (PLANTED_PASSWORD, PLANTED_SESSION), ("", PLANTED_SESSION), ("", "")
     ]  # fmt: skip
+    assert secrets_unreadable() == (0, 3)
 
 
 def test_reencrypting_refuses_a_secret_no_key_opens(two_keys, settings):

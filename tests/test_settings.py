@@ -60,6 +60,7 @@ def test_a_database_password_is_never_echoed():
 
 PRODUCTION = {
     "SECRET_KEY": "q8Jz-3vNw7Ld0pXr2TfY9mKc5HbG1sRe6UaW4oPi8EyZ0nMl7dQ",
+    "SECRETS_ENCRYPTION_KEYS": "v2aPWBXzlAMXFHUlh2OzU1GrAadrXFiOZCLkfoO7YcI=",
     "ALLOWED_HOSTS": "migrate.aesthetic.computer",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
     "SYNC_WEBHOOK_SECRET": "hook-secret-value",
@@ -84,7 +85,7 @@ def check_deploy(**environment):
 def test_check_deploy_lists_everything_production_needs_on_an_unconfigured_checkout():
     result = check_deploy()
     assert result.returncode != 0
-    for variable in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL=postgres", "SYNC_WEBHOOK_SECRET", "PDS_ADMIN_PASSWORD",
+    for variable in ("SECRET_KEY", "SECRETS_ENCRYPTION_KEYS", "ALLOWED_HOSTS", "DATABASE_URL=postgres", "SYNC_WEBHOOK_SECRET", "PDS_ADMIN_PASSWORD",
                      "LEXICON_ACCOUNT_PASSWORD", "PDS_URL", "USER_MEDIA_URL", "MONGODB_URI", "PDS_HANDLE_DOMAIN", "REDIS_URL"):  # fmt: skip
         assert f"Set {variable}" in result.stderr, variable
 
@@ -93,5 +94,5 @@ def test_check_deploy_passes_when_production_is_configured_and_shows_no_value():
     result = check_deploy(**PRODUCTION)
     assert result.returncode == 0, result.stderr
     assert "migrator." not in result.stdout + result.stderr
-    for secret in ("hook-secret-value", "admin-password-value", "lexicon-password-value", PRODUCTION["SECRET_KEY"]):
+    for secret in ("hook-secret-value", "admin-password-value", "lexicon-password-value", PRODUCTION["SECRET_KEY"], PRODUCTION["SECRETS_ENCRYPTION_KEYS"]):
         assert secret not in result.stdout + result.stderr

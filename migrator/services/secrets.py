@@ -1,8 +1,9 @@
 """The secrets the console stores, as stored: re-encrypting them under the
-first key of SECRETS_ENCRYPTION_KEYS (a key rotation).
+first key of SECRETS_ENCRYPTION_KEYS (a key rotation), and finding those the
+configured keys do not open (the start-up check).
 
 Every ``EncryptedTextField`` of every model is covered, so a secret added
-later is rotated with no change here. Values are read and
+later is rotated and checked with no change here. Values are read and
 written as the tokens they are, through the connection: the model would
 decrypt them, and a conditional update on the token is what keeps a session
 a worker refreshes meanwhile from being overwritten by its older self.
@@ -49,6 +50,23 @@ def secrets_reencrypt() -> int:
         for pk in _pks_with_a_value(secret):
             done += _reencrypt_one(secret, pk)
     return done
+
+
+def secrets_unreadable() -> tuple[int, int]:
+    """(stored secrets no configured key opens, stored secrets in all).
+    Values not encrypted yet (before ``migrate``) count in neither. Raises
+    SecretError when the keys are not usable, DatabaseError when the tables
+    are not there."""
+    unreadable = total = 0
+    for secret in secret_columns():
+        table, column, _ = secret.quoted()
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {column} FROM {table} WHERE {column} <> ''")
+            for (value,) in cursor.fetchall():
+                if crypto.looks_encrypted(value):
+                    total += 1
+                    unreadable += not crypto.opens(value)
+    return unreadable, total
 
 
 def _pks_with_a_value(secret: SecretColumn) -> list:
