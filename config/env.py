@@ -9,8 +9,13 @@ variable to fix, never half-way through with a traceback.
 """
 
 import os
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
 
 
 @dataclass(frozen=True)
@@ -99,3 +104,42 @@ def env_list(name: str, default: tuple[str, ...] = ()) -> list[str]:
     if raw is None or raw.strip() == "":
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_fernet_keys(name: str) -> list[str]:
+    """Comma-separated Fernet keys, as given (empty when unset). A key that
+    is not one is reported by its position, never its value, and still
+    returned, so that nothing quietly encrypts with fewer keys than were
+    set."""
+    keys = env_list(name)
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            _report(
+                name,
+                f"Key {position} of {len(keys)} in {name} is not a Fernet key.",
+                f"Set {name} to comma-separated keys made by Fernet.generate_key() (32 url-safe base64-encoded bytes each).",
+            )
+    return keys
+
+
+def generated_key(path: Path, make: Callable[[], str]) -> str:
+    """The key kept in ``path``, made by ``make`` the first time (mode 0600).
+
+    Several processes may start at once on a fresh checkout: the key is
+    written to a file of its own and linked into place, so exactly one key
+    wins and every process reads that one, never a half-written file.
+    """
+    if not path.exists():
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(make())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            draft.unlink()
+    return path.read_text().strip()

@@ -9,17 +9,20 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 
 from config.env import (
     PROBLEMS,
     _report,
     env_bool,
     env_choice,
+    env_fernet_keys,
     env_float,
     env_int,
     env_list,
     env_str,
     env_url,
+    generated_key,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -40,6 +43,17 @@ if not SECRET_KEY:
         key_file.write_text(secrets.token_urlsafe(50))
         key_file.chmod(0o600)
     SECRET_KEY = key_file.read_text().strip()
+
+# The keys that encrypt what the console stores that opens an account (its
+# passwords and sessions: migrator.crypto). Not SECRET_KEY, so that rotating
+# Django's key loses no session. Comma-separated Fernet keys: the first
+# encrypts, all decrypt. Unset: one generated into VAR_DIR, as SECRET_KEY is
+# (`check --deploy` insists on the environment in production, where every
+# machine must share the key and it is backed up apart from the database).
+SECRETS_ENCRYPTION_KEYS = env_fernet_keys("SECRETS_ENCRYPTION_KEYS")
+SECRETS_ENCRYPTION_KEYS_FROM_ENVIRONMENT = bool(SECRETS_ENCRYPTION_KEYS)
+if not SECRETS_ENCRYPTION_KEYS:
+    SECRETS_ENCRYPTION_KEYS = [generated_key(VAR_DIR / "secrets_key", lambda: Fernet.generate_key().decode())]
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ("127.0.0.1", "localhost", "testserver"))
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")

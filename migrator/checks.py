@@ -9,6 +9,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+from django.db import DatabaseError
+
+from migrator import crypto
+from migrator.services.secrets import secrets_unreadable
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "testserver", "::1", "[::1]"}
 
@@ -24,8 +28,6 @@ def check_environment(app_configs, **kwargs):
 @register("migration")
 def check_removal_hold(app_configs, **kwargs):
     """An open removal hold needs a person: every command says so at start."""
-    from django.db import DatabaseError
-
     from migrator.models import RemovalHold
 
     try:
@@ -44,6 +46,32 @@ def check_removal_hold(app_configs, **kwargs):
     ]
 
 
+@register("config")
+def check_stored_secrets(app_configs, **kwargs):
+    """Every stored secret opens with SECRETS_ENCRYPTION_KEYS. A wrong or lost
+    key stops every command here, before it could send the PDS anything or
+    answer an unreadable session with a login. Reads the database, though
+    checks usually do not: only the database can tell a wrong key."""
+    if any(problem.name == crypto.KEYS_VARIABLE for problem in settings.CONFIG_PROBLEMS):
+        return []  # check_environment names the key that is not one
+    try:
+        unreadable, total = secrets_unreadable()
+    except DatabaseError:
+        return []  # no database or no tables yet: nothing is stored
+    except crypto.SecretError as error:
+        return [Error(str(error), id="migrator.E200")]
+    if not unreadable:
+        return []
+    return [
+        Error(
+            f"{unreadable} of the {total} stored secrets (account passwords, sessions) open with no key in {crypto.KEYS_VARIABLE}.",
+            hint=f"Set {crypto.KEYS_VARIABLE} to the key(s) this database was encrypted with, comma-separated (when it is "
+            "unset, the key generated into VAR_DIR/secrets_key is used). A lost key cannot be recovered: see the README's \"Secrets at rest\".",
+            id="migrator.E200",
+        )
+    ]
+
+
 @register("production", deploy=True)
 def check_production(app_configs, **kwargs):
     """What production needs, as `manage.py check --deploy` lists it: each
@@ -56,6 +84,10 @@ def check_production(app_configs, **kwargs):
 
     need(settings.SECRET_KEY_FROM_ENVIRONMENT, 1, "SECRET_KEY is not set: a key generated into VAR_DIR is used.",
          "Set SECRET_KEY to a long random string, the same on every console.")  # fmt: skip
+    need(settings.SECRETS_ENCRYPTION_KEYS_FROM_ENVIRONMENT, 12,
+         "SECRETS_ENCRYPTION_KEYS is not set: the stored passwords and sessions are encrypted with a key generated into VAR_DIR.",
+         "Set SECRETS_ENCRYPTION_KEYS to a key from `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`, "
+         "the same on every console, and back it up apart from the database.")  # fmt: skip
     need(not set(settings.ALLOWED_HOSTS) <= LOCAL_HOSTS, 2, "ALLOWED_HOSTS names only this machine.",
          "Set ALLOWED_HOSTS to the console's public host name(s), comma-separated.")  # fmt: skip
     need(settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql", 3,

@@ -6,6 +6,8 @@ also appends a ``MigrationEvent``.
 
 from django.db import models
 
+from migrator.fields import EncryptedTextField
+
 
 class Status(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -147,14 +149,15 @@ class Account(models.Model):
     """An ATProto account the migration writes to, with its reusable session.
 
     Holds secrets (the anonymous account's password, session tokens), so it is
-    deliberately not registered in the admin and never logged.
+    deliberately not registered in the admin and never logged, and they are
+    encrypted at rest: a copy of the database alone opens no account.
     """
 
     did = models.CharField(max_length=255, unique=True)
     handle = models.CharField(max_length=255, blank=True)
     is_anonymous = models.BooleanField(default=False)
-    password = models.TextField(blank=True)
-    session = models.TextField(blank=True)
+    password = EncryptedTextField(blank=True)
+    session = EncryptedTextField(blank=True)
     session_refreshed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

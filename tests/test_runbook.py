@@ -109,7 +109,7 @@ def test_the_production_runbook_does_what_the_readme_says(operator, settings, mo
 
     def check_deploy(result):
         # Not configured for production: it names each setting to set.
-        missing = ["SECRET_KEY", "SYNC_WEBHOOK_SECRET", "ALLOWED_HOSTS"]
+        missing = ["SECRET_KEY", "SECRETS_ENCRYPTION_KEYS", "SYNC_WEBHOOK_SECRET", "ALLOWED_HOSTS"]
         if operator.env["DATABASE_URL"].startswith("sqlite"):  # production wants PostgreSQL
             missing.append("DATABASE_URL")
         for name in missing:

@@ -45,6 +45,13 @@ def test_a_bad_value_stops_a_command_before_it_runs():
     assert "Traceback" not in result.stderr
 
 
+def test_a_secrets_key_that_is_not_a_fernet_key_is_named_by_position_never_by_value():
+    result = check(SECRETS_ENCRYPTION_KEYS="KWl7oT3nq0bU1W9sWq8eRrXg9b0c4lVx2hZr5t8m1jA=,not-a-key-s3cret")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "Key 2 of 2 in SECRETS_ENCRYPTION_KEYS is not a Fernet key" in result.stderr and "Set SECRETS_ENCRYPTION_KEYS" in result.stderr
+    assert "not-a-key-s3cret" not in result.stderr + result.stdout
+
+
 def test_a_database_password_is_never_echoed():
     result = check(DATABASE_URL="mysql://user:s3cret-pass@db/x")
     assert result.returncode != 0 and "Set DATABASE_URL" in result.stderr  # it did report the URL...
@@ -53,6 +60,7 @@ def test_a_database_password_is_never_echoed():
 
 PRODUCTION = {
     "SECRET_KEY": "q8Jz-3vNw7Ld0pXr2TfY9mKc5HbG1sRe6UaW4oPi8EyZ0nMl7dQ",
+    "SECRETS_ENCRYPTION_KEYS": "v2aPWBXzlAMXFHUlh2OzU1GrAadrXFiOZCLkfoO7YcI=",
     "ALLOWED_HOSTS": "migrate.aesthetic.computer",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
     "SYNC_WEBHOOK_SECRET": "hook-secret-value",
@@ -77,7 +85,7 @@ def check_deploy(**environment):
 def test_check_deploy_lists_everything_production_needs_on_an_unconfigured_checkout():
     result = check_deploy()
     assert result.returncode != 0
-    for variable in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL=postgres", "SYNC_WEBHOOK_SECRET", "PDS_ADMIN_PASSWORD",
+    for variable in ("SECRET_KEY", "SECRETS_ENCRYPTION_KEYS", "ALLOWED_HOSTS", "DATABASE_URL=postgres", "SYNC_WEBHOOK_SECRET", "PDS_ADMIN_PASSWORD",
                      "LEXICON_ACCOUNT_PASSWORD", "PDS_URL", "USER_MEDIA_URL", "MONGODB_URI", "PDS_HANDLE_DOMAIN", "REDIS_URL"):  # fmt: skip
         assert f"Set {variable}" in result.stderr, variable
 
@@ -86,5 +94,5 @@ def test_check_deploy_passes_when_production_is_configured_and_shows_no_value():
     result = check_deploy(**PRODUCTION)
     assert result.returncode == 0, result.stderr
     assert "migrator." not in result.stdout + result.stderr
-    for secret in ("hook-secret-value", "admin-password-value", "lexicon-password-value", PRODUCTION["SECRET_KEY"]):
+    for secret in ("hook-secret-value", "admin-password-value", "lexicon-password-value", PRODUCTION["SECRET_KEY"], PRODUCTION["SECRETS_ENCRYPTION_KEYS"]):
         assert secret not in result.stdout + result.stderr
