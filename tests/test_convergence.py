@@ -321,10 +321,10 @@ def machine_for(world: World, settings):
                 self._forget()
 
         def _settle(self):
-            self.confirm_held_removals()  # a person looks at what the tripwire held
-            lifecycle.paintings_reshape(actor="test:staff")  # and confirms the rewrite
+            lifecycle.paintings_reshape(actor="test:staff")  # a person confirms the rewrite
             for _ in range(6):
                 paintings_seed(actor="test:seed")
+                self.confirm_held_removals()  # and what the tripwire held, once a seed has held it
                 engine.paintings_release_stale(actor="test:lease", lease=dt.timedelta(0))
                 engine.paintings_requeue_lost(actor="test:lease", lease=dt.timedelta(0))
                 if not runnable_batches():

@@ -58,7 +58,8 @@ def test_a_taken_down_painting_stays_down_until_republished(world):
         sync.paintings_sync(actor="schedule:test")
         from migrator.services.engine import paintings_recheck
 
-        paintings_recheck(PaintingMigration.objects.all(), actor="staff:test")
+        paintings_recheck(PaintingMigration.objects.filter(ref=ref), actor="staff:test")
+        assert PaintingMigration.objects.get(ref=ref).status == Status.SKIPPED  # a re-check is no republish
         migrate_all()
     assert PaintingMigration.objects.get(ref=ref).skip_reason == SkipReason.TAKEN_DOWN
     assert ref not in world.records()
@@ -130,3 +131,19 @@ def test_staff_without_the_run_permission_cannot_take_down_or_undo(world, client
     assert client.post(changelist, {"action": "take_down", "_selected_action": [row.pk], "apply": "1", "reason": "x"}).status_code == 403
     assert client.post(reverse("admin:migrator_undo"), {"run": row.written_by, "count": "1", "reason": "x"}).status_code == 403
     assert PaintingMigration.objects.get(ref=ref).status == Status.MIGRATED
+
+
+def test_a_take_down_after_a_crash_past_the_write_back_still_removes_the_record(world):
+    """The worker wrote the record and MongoDB's atproto.rkey, then died
+    before marking the row: the row has no key, MongoDB has one. Taken down
+    then, the seed must not take MongoDB's key for a published painting."""
+    ref, _ = world.add_painting(), world.add_painting()
+    migrate_all()
+    PaintingMigration.objects.filter(ref=ref).update(status=Status.PENDING, rkey="", record_uri="", attempts=1)
+    lifecycle.paintings_unpublish(PaintingMigration.objects.filter(ref=ref), actor="staff:test", reason="asked by its author")
+
+    migrate_all()
+
+    row = PaintingMigration.objects.get(ref=ref)
+    assert (row.status, row.skip_reason) == (Status.SKIPPED, SkipReason.TAKEN_DOWN)
+    assert ref not in world.records() and mongo_atproto(world, ref) is None
