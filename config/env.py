@@ -10,6 +10,7 @@ variable to fix, never half-way through with a traceback.
 
 import os
 from dataclasses import dataclass
+from email.utils import getaddresses
 from urllib.parse import urlsplit
 
 
@@ -99,3 +100,22 @@ def env_list(name: str, default: tuple[str, ...] = ()) -> list[str]:
     if raw is None or raw.strip() == "":
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_addresses(name: str) -> list[tuple[str, str]]:
+    """Mail recipients, comma-separated (``Ann <ann@example.com>,bo@example.com``),
+    as Django's ``ADMINS`` takes them: (name, address) pairs."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return []
+    recipients = []
+    for display, address in getaddresses([raw]):
+        if not (display or address):  # a trailing comma
+            continue
+        local, at, domain = address.partition("@")
+        if not (local and at and domain) or "@" in domain or " " in address:
+            _report(name, f"{name} holds an entry that is not a mail address.",
+                    f"Set {name} to mail addresses, comma-separated, e.g. Ann <ann@example.com>,bo@example.com.")  # fmt: skip
+            return []
+        recipients.append((display or address, address))
+    return recipients

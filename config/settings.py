@@ -13,6 +13,7 @@ import dj_database_url
 from config.env import (
     PROBLEMS,
     _report,
+    env_addresses,
     env_bool,
     env_choice,
     env_float,
@@ -210,6 +211,23 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
     )
 }
+
+# --- Alerts ------------------------------------------------------------------
+# Drift, a stuck migration and a tripwire hold are told to the admins by mail
+# (Django's mail_admins) and to a chat webhook (Slack-style {"text": ...}).
+# ADMINS="Ann <ann@example.com>,bo@example.com"; mail goes out through EMAIL_HOST.
+ADMINS = env_addresses("ADMINS")
+SERVER_EMAIL = env_str("SERVER_EMAIL", "painting-console@localhost")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10  # seconds: a mail server that hangs must not hold a job
+EMAIL_SUBJECT_PREFIX = "[painting console] "
+ALERT_WEBHOOK_URL = env_url("ALERT_WEBHOOK_URL", "")
+# A condition that persists is told once per this many hours.
+ALERT_REPEAT_HOURS = env_int("ALERT_REPEAT_HOURS", 24, minimum=1)
 
 # --- The rest ---------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

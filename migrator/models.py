@@ -167,3 +167,27 @@ class SyncCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.position}"
+
+
+class Alert(models.Model):
+    """A condition staff were told about, one row per ``key`` ("drift",
+    "stuck", ...): what keeps a condition that persists from being told
+    again within ALERT_REPEAT_HOURS, in every process. Open until cleared."""
+
+    key = models.CharField(max_length=64, unique=True)
+    subject = models.CharField(max_length=200)
+    message = models.TextField(blank=True)
+    opened_at = models.DateTimeField()  # when the condition (last) appeared
+    last_sent_at = models.DateTimeField(null=True, blank=True)  # None: every destination failed; the next call retries
+    cleared_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.subject}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.cleared_at is None
+

@@ -65,6 +65,7 @@ PRODUCTION = {
     "PDS_HANDLE_DOMAIN": ".aesthetic.computer",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "HTTPS": "true",
+    "ADMINS": "Migration team <migration@aesthetic.computer>",
 }
 
 
@@ -78,7 +79,8 @@ def test_check_deploy_lists_everything_production_needs_on_an_unconfigured_check
     result = check_deploy()
     assert result.returncode != 0
     for variable in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL=postgres", "SYNC_WEBHOOK_SECRET", "PDS_ADMIN_PASSWORD",
-                     "LEXICON_ACCOUNT_PASSWORD", "PDS_URL", "USER_MEDIA_URL", "MONGODB_URI", "PDS_HANDLE_DOMAIN", "REDIS_URL"):  # fmt: skip
+                     "LEXICON_ACCOUNT_PASSWORD", "PDS_URL", "USER_MEDIA_URL", "MONGODB_URI", "PDS_HANDLE_DOMAIN", "REDIS_URL",
+                     "ADMINS"):  # fmt: skip
         assert f"Set {variable}" in result.stderr, variable
 
 
