@@ -51,6 +51,8 @@ if HTTPS:
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 3600, minimum=0)
+    # An uptime monitor inside the network may poll plain http; /health shows no secret.
+    SECURE_REDIRECT_EXEMPT = [r"^health$"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -212,7 +214,7 @@ CACHES = {
     )
 }
 
-# --- Alerts ------------------------------------------------------------------
+# --- Watching: alerts and health ---------------------------------------------
 # Drift, a stuck migration and a tripwire hold are told to the admins by mail
 # (Django's mail_admins) and to a chat webhook (Slack-style {"text": ...}).
 # ADMINS="Ann <ann@example.com>,bo@example.com"; mail goes out through EMAIL_HOST.
@@ -228,6 +230,12 @@ EMAIL_SUBJECT_PREFIX = "[painting console] "
 ALERT_WEBHOOK_URL = env_url("ALERT_WEBHOOK_URL", "")
 # A condition that persists is told once per this many hours.
 ALERT_REPEAT_HOURS = env_int("ALERT_REPEAT_HOURS", 24, minimum=1)
+# GET /health: 503 when live sync last ran longer ago than this, or when no
+# job cluster is alive (unless HEALTH_REQUIRE_CLUSTER=false); each outside
+# service gets HEALTH_TIMEOUT seconds to answer.
+HEALTH_SYNC_MAX_AGE_MINUTES = env_int("HEALTH_SYNC_MAX_AGE_MINUTES", 10, minimum=2)
+HEALTH_REQUIRE_CLUSTER = env_bool("HEALTH_REQUIRE_CLUSTER", True)
+HEALTH_TIMEOUT = env_float("HEALTH_TIMEOUT", 3.0, minimum=0.5)
 
 # --- The rest ---------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -163,7 +163,8 @@ class SyncCursor(models.Model):
 
     name = models.CharField(max_length=64, unique=True)
     position = models.CharField(max_length=64, blank=True)
-    ran_at = models.DateTimeField(null=True, blank=True)
+    ran_at = models.DateTimeField(null=True, blank=True)  # live sync: the last full re-read
+    synced_at = models.DateTimeField(null=True, blank=True)  # live sync: the last run, full or not
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.position}"

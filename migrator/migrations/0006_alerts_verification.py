@@ -23,4 +23,9 @@ class Migration(migrations.Migration):
                 'ordering': ['-opened_at'],
             },
         ),
+        migrations.AddField(
+            model_name='synccursor',
+            name='synced_at',
+            field=models.DateTimeField(blank=True, null=True),
+        ),
     ]
