@@ -214,7 +214,7 @@ CACHES = {
     )
 }
 
-# --- Watching: alerts and health ---------------------------------------------
+# --- Watching: alerts, the scheduled verification, health -------------------
 # Drift, a stuck migration and a tripwire hold are told to the admins by mail
 # (Django's mail_admins) and to a chat webhook (Slack-style {"text": ...}).
 # ADMINS="Ann <ann@example.com>,bo@example.com"; mail goes out through EMAIL_HOST.
@@ -230,6 +230,9 @@ EMAIL_SUBJECT_PREFIX = "[painting console] "
 ALERT_WEBHOOK_URL = env_url("ALERT_WEBHOOK_URL", "")
 # A condition that persists is told once per this many hours.
 ALERT_REPEAT_HOURS = env_int("ALERT_REPEAT_HOURS", 24, minimum=1)
+# The paintings_verify schedule compares everything this often (kept in step
+# with the setting by every `manage.py migrate`).
+VERIFY_EVERY_HOURS = env_int("VERIFY_EVERY_HOURS", 24, minimum=1)
 # GET /health: 503 when live sync last ran longer ago than this, or when no
 # job cluster is alive (unless HEALTH_REQUIRE_CLUSTER=false); each outside
 # service gets HEALTH_TIMEOUT seconds to answer.

@@ -192,3 +192,24 @@ class Alert(models.Model):
     def is_open(self) -> bool:
         return self.cleared_at is None
 
+
+class Verification(models.Model):
+    """One full comparison of MongoDB, the state table and the PDS (read-only),
+    as the paintings_verify schedule or compare_paintings ran it. ``error``
+    is set when it could not run; it holds fixed phrases and type names only."""
+
+    actor = models.CharField(max_length=150)
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    paintings = models.PositiveIntegerField(default=0)
+    records = models.PositiveIntegerField(default=0)
+    differences = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True)  # kind -> count
+    examples = models.JSONField(default=list, blank=True)  # a few {kind, ref, did, rkey, detail}
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"verification {self.started_at:%Y-%m-%d %H:%M} by {self.actor}"

@@ -17,6 +17,8 @@ from django.utils import timezone
 from migrator.models import PaintingMigration, RateLimitWindow, SkipReason, Status
 
 log = logging.getLogger("migrator.selectors")
+# What a verification that never finished is said to have met.
+ABANDONED = "It did not finish: its process stopped, or it ran past the job timeout."
 
 # Statuses whose paintings still have work ahead of them.
 REMAINING = (Status.PENDING, Status.QUEUED, Status.RUNNING, Status.FAILED, Status.WAITING)
