@@ -233,6 +233,9 @@ ALERT_REPEAT_HOURS = env_int("ALERT_REPEAT_HOURS", 24, minimum=1)
 # The paintings_verify schedule compares everything this often (kept in step
 # with the setting by every `manage.py migrate`).
 VERIFY_EVERY_HOURS = env_int("VERIFY_EVERY_HOURS", 24, minimum=1)
+# Work due (pending, queued, running, or past its rate-limit reset) with no
+# painting changing and no lease renewed for this long is stuck.
+STUCK_AFTER_MINUTES = env_int("STUCK_AFTER_MINUTES", 30, minimum=5)
 # GET /health: 503 when live sync last ran longer ago than this, or when no
 # job cluster is alive (unless HEALTH_REQUIRE_CLUSTER=false); each outside
 # service gets HEALTH_TIMEOUT seconds to answer.

@@ -15,14 +15,16 @@ def painting_batch_migrate(ids: list[int]) -> dict:
 
 
 def paintings_sync() -> dict:
-    """The live-sync schedule: new and changed paintings reach ATProto.
-    MongoDB out of reach is a passing state: said in one line, and the next
-    run (a minute later) tries again."""
+    """The live-sync schedule: new and changed paintings reach ATProto, then
+    staff are told if work is stuck. MongoDB out of reach is a passing
+    state: said in one line, and the next run (a minute later) tries again."""
     try:
-        return sync.paintings_sync(actor="schedule:paintings_sync").as_dict()
+        result = sync.paintings_sync(actor="schedule:paintings_sync").as_dict()
     except PyMongoError as error:
         log.warning("Live sync skipped: MongoDB is out of reach (%s); the next run tries again.", type(error).__name__)
-        return {"skipped": f"MongoDB out of reach ({type(error).__name__})"}
+        result = {"skipped": f"MongoDB out of reach ({type(error).__name__})"}
+    watch.stuck_watch()
+    return result
 
 
 def paintings_verify() -> dict:

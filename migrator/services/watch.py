@@ -7,26 +7,31 @@ when it cannot run); compare_paintings records its result the same way.
 It is always the full comparison: an incremental one (new paintings only)
 would miss what drift is made of, a record deleted or changed on the PDS or
 a painting edited in MongoDB long after it was migrated.
+
+``stuck_watch`` (after each live sync) alerts "stuck" when work that is due
+has not moved for STUCK_AFTER_MINUTES.
 """
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from pymongo.errors import PyMongoError
 
 from migrator import pds, source
 from migrator.alerts import alert_clear, alert_send
-from migrator.models import Verification
-from migrator.selectors import ABANDONED
+from migrator.models import MigrationEvent, PaintingMigration, Status, Verification
+from migrator.selectors import ABANDONED, cluster_health, duration_text
 from migrator.services.compare import CompareReport, Kind, paintings_compare
 
 log = logging.getLogger("migrator.services.watch")
 
 VERIFY_SCHEDULE = "paintings_verify"
 VERIFY_ACTOR = "schedule:paintings_verify"
-DRIFT, VERIFY_ERROR = "drift", "verify-error"  # alert keys
+DRIFT, VERIFY_ERROR, STUCK = "drift", "verify-error", "stuck"  # alert keys
 EXAMPLES_PER_KIND = 3
 DETAIL_LENGTH = 300
 
@@ -125,6 +130,74 @@ def drift_message(verification: Verification) -> str:
         "then `--repair`, fixes what can be fixed. The next verification that finds no differences clears this alert.",
     ]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Stuck:
+    """Work that is due and has not moved: how much, and since when."""
+
+    pending: int
+    queued: int
+    running: int
+    overdue: int  # waiting for a rate limit whose reset passed long ago
+    quiet_since: dt.datetime | None
+
+    @property
+    def due(self) -> int:
+        return self.pending + self.queued + self.running + self.overdue
+
+
+def migration_stuck(*, now: dt.datetime | None = None) -> Stuck | None:
+    """The work that is stuck, or None. Stuck means: paintings are pending,
+    queued, running, or waiting for a rate limit that reset more than
+    STUCK_AFTER_MINUTES ago, and for STUCK_AFTER_MINUTES no painting has
+    changed status (every change is a MigrationEvent) and no worker has
+    renewed its lease. A long queue being worked through is not stuck; nor
+    are paintings waiting for a reset still ahead, nor failures (the
+    schedule retries those with a backoff of up to an hour)."""
+    now = now or timezone.now()
+    quiet = dt.timedelta(minutes=settings.STUCK_AFTER_MINUTES)
+    figures = PaintingMigration.objects.order_by().aggregate(
+        pending=Count("id", filter=Q(status=Status.PENDING)),
+        queued=Count("id", filter=Q(status=Status.QUEUED)),
+        running=Count("id", filter=Q(status=Status.RUNNING)),
+        overdue=Count("id", filter=Q(status=Status.WAITING, not_before__lt=now - quiet)),
+        renewed=Max("claimed_at", filter=Q(status=Status.RUNNING)),
+    )
+    changed = MigrationEvent.objects.order_by().aggregate(last=Max("at"))["last"]
+    moved = max((moment for moment in (changed, figures.pop("renewed")) if moment), default=None)
+    stuck = Stuck(**figures, quiet_since=moved)
+    if not stuck.due or (moved is not None and moved > now - quiet):
+        return None
+    return stuck
+
+
+def stuck_watch(*, now: dt.datetime | None = None) -> Stuck | None:
+    """Alert "stuck" while ``migration_stuck`` finds stuck work; clear it once
+    work moves. Returns what is stuck, or None."""
+    now = now or timezone.now()
+    stuck = migration_stuck(now=now)
+    if stuck is None:
+        alert_clear(key=STUCK)
+        return None
+    quiet = _quiet_text(stuck, now)
+    workers = cluster_health().workers
+    due = f"{stuck.due} painting{'s' if stuck.due != 1 else ''}"
+    message = (
+        f"{due} should be moving ({stuck.pending} pending, {stuck.queued} queued, {stuck.running} running, "
+        f"{stuck.overdue} long past their rate limit's reset) and no painting has changed status, nor a worker renewed "
+        f"its lease, {quiet} (STUCK_AFTER_MINUTES={settings.STUCK_AFTER_MINUTES}). Job cluster: {workers} worker"
+        f"{'s' if workers != 1 else ''} alive.\n\n"
+        "What to do: open the dashboard. With no worker alive, start `manage.py qcluster`. With workers alive, "
+        "read the cluster's log for a job that hangs, and the paintings list filtered to Running or Queued; "
+        "this alert is cleared as soon as work moves again."
+    )
+    alert_send(subject=f"Stuck: {due} due and nothing has moved {quiet}", message=message, key=STUCK)
+    return stuck
+
+
+def _quiet_text(stuck: Stuck, now: dt.datetime) -> str:
+    return f"for {duration_text(now - stuck.quiet_since)}" if stuck.quiet_since else "at all"
 
 
 def verify_schedule_align(*, schedules=None, using: str = "default") -> bool:
