@@ -13,7 +13,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
-from migrator import selectors
+from migrator import alerts, selectors
 from migrator.selectors import duration_text
 from migrator.models import PaintingMigration, Status
 
@@ -60,6 +60,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "refresh_seconds": REFRESH_SECONDS,
         "eta_text": duration_text(board.eta),
         "status": status_json(board),
+        "alert_destinations": alerts.alert_destinations(),
     }
     return TemplateResponse(request, "admin/migrator/dashboard.html", context)
 

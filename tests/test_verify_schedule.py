@@ -1,17 +1,19 @@
 """The paintings_verify schedule: a full, read-only comparison every
-VERIFY_EVERY_HOURS, kept as a Verification and alerted once while
-differences remain; against the real local PDS and a
+VERIFY_EVERY_HOURS, kept as a Verification, shown on the dashboard and
+alerted once while differences remain; against the real local PDS and a
 real MongoDB wire-protocol server, on a migration the engine made."""
 
 import datetime as dt
 import importlib
 import io
+import re
 import socket
 
 import pytest
 from django.apps import apps as django_apps
 from django.core import mail
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -21,6 +23,7 @@ from migrator.services.compare import paintings_compare
 from tests.test_engine import migrate_all, names
 
 pytestmark = pytest.mark.django_db
+DASHBOARD = reverse("admin:migrator_dashboard")
 
 
 @pytest.fixture
@@ -35,6 +38,12 @@ def migrated(world, admins):
     refs = [world.add_painting(handle=ann), world.add_painting(handle=ann), world.add_painting(handle=bo), world.add_painting()]
     migrate_all()
     return refs
+
+
+def dashboard_text(client, runner) -> str:
+    client.force_login(runner)
+    html = client.get(DASHBOARD).content.decode()
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
 def delete_record(world, ref: str) -> None:
@@ -74,18 +83,21 @@ def test_migrate_brings_the_schedule_to_verify_every_hours(settings):
 
 
 @pytest.mark.pds
-def test_a_finished_migration_verifies_clean(migrated):
+def test_a_finished_migration_verifies_clean_and_the_dashboard_says_so(migrated, client, runner):
+    assert "Never verified" in dashboard_text(client, runner)
+
     result = tasks.paintings_verify()
 
     assert result == {"differences": 0, "counts": {}, "error": ""}
     verification = Verification.objects.get()
     assert (verification.actor, verification.paintings, verification.records) == ("schedule:paintings_verify", 4, 4)
     assert verification.finished_at is not None
+    assert re.search(r"Verified \d+ s ago: no differences\.", dashboard_text(client, runner))
     assert mail.outbox == []
 
 
 @pytest.mark.pds
-def test_differences_are_kept_alerted_once_and_cleared_once_clean(world, migrated):
+def test_differences_are_kept_alerted_once_and_cleared_once_clean(world, migrated, client, runner):
     gone = migrated[0]
     delete_record(world, gone)
 
@@ -97,6 +109,10 @@ def test_differences_are_kept_alerted_once_and_cleared_once_clean(world, migrate
     (message,) = mail.outbox
     assert message.subject == "[painting console] Drift: 1 difference between MongoDB, the state table and the PDS"
     assert "Paintings without a record: 1" in message.body and gone in message.body
+    board = dashboard_text(client, runner)
+    assert re.search(r"Verified \d+ s ago: 1 difference\.", board)
+    assert f"Paintings without a record {gone}" in board
+    assert "Drift: 1 difference between MongoDB" in board.split("Open alerts")[1]
 
     tasks.paintings_verify()  # the difference persists: not told twice
     assert Verification.objects.count() == 2 and len(mail.outbox) == 1
@@ -107,11 +123,13 @@ def test_differences_are_kept_alerted_once_and_cleared_once_clean(world, migrate
 
     assert Verification.objects.first().differences == 0
     assert Alert.objects.get(key="drift").cleared_at is not None
+    board = dashboard_text(client, runner)
+    assert re.search(r"Verified \d+ s ago: no differences\.", board) and "No open alerts." in board
     assert len(mail.outbox) == 1
 
 
 @pytest.mark.pds
-def test_a_verification_that_cannot_read_mongodb_is_kept_as_failed_and_alerted(migrated, settings):
+def test_a_verification_that_cannot_read_mongodb_is_kept_as_failed_and_alerted(migrated, client, runner, settings):
     tasks.paintings_verify()
     good_uri = settings.MONGODB_URI
     settings.MONGODB_URI = f"mongodb://127.0.0.1:{closed_port()}/?serverSelectionTimeoutMS=300"
@@ -121,6 +139,11 @@ def test_a_verification_that_cannot_read_mongodb_is_kept_as_failed_and_alerted(m
     assert result["error"] == "MongoDB could not be read (ServerSelectionTimeoutError)."
     (message,) = mail.outbox
     assert message.subject == "[painting console] Verification failed: MongoDB could not be read (ServerSelectionTimeoutError)."
+    assert re.search(
+        r"The last verification failed \d+ s ago: MongoDB could not be read \(ServerSelectionTimeoutError\)\. "
+        r"Before that: verified \d+ s ago: no differences\.",
+        dashboard_text(client, runner),
+    )
     settings.MONGODB_URI = good_uri
     tasks.paintings_verify()
     assert Alert.objects.get(key="verify-error").cleared_at is not None
@@ -137,9 +160,10 @@ def test_a_pds_out_of_reach_is_a_failed_verification_not_drift(migrated, setting
     assert [alert.key for alert in Alert.objects.all()] == ["verify-error"]
 
 
-def test_a_verification_that_never_finished_is_closed_as_failed_by_the_next(mongo_db, pds):
+def test_a_verification_that_never_finished_is_said_to_have_failed_and_closed_by_the_next(client, runner, mongo_db, pds):
     Verification.objects.create(actor="schedule:paintings_verify", started_at=timezone.now() - dt.timedelta(minutes=20))
 
+    assert re.search(r"The last verification failed 20 min \d+ s ago: It did not finish", dashboard_text(client, runner))
     tasks.paintings_verify()
     first = Verification.objects.order_by("started_at").first()
     assert first.finished_at is not None and first.error.startswith("It did not finish")

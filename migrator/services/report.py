@@ -13,7 +13,7 @@ from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
 from migrator.models import ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
-from migrator.selectors import binding_limits, duration_text, error_signature
+from migrator.selectors import VerificationSummary, binding_limits, duration_text, error_signature, verification_summary
 
 # Skip reasons that mean the MongoDB document itself is malformed.
 MALFORMED_REASONS = (SkipReason.MISSING_SLUG, SkipReason.BAD_SLUG, SkipReason.BAD_WHEN, SkipReason.TOO_LONG, SkipReason.BAD_CODE)
@@ -55,6 +55,7 @@ class MigrationStatus:
     thumbnail_max: int
     thumbnail_mimes: dict[str, int]
     limits: list = field(default_factory=list)  # selectors.BindingLimit: rate limits paintings wait for
+    verification: VerificationSummary | None = None  # the last comparison of MongoDB, the state table and the PDS
 
     @property
     def migrated(self) -> int:
@@ -101,6 +102,7 @@ def migration_status(*, now: dt.datetime | None = None, top_accounts: int = 20) 
         thumbnail_max=sizes["largest"] or 0,
         thumbnail_mimes=dict(thumbnails.values_list("thumbnail_mime").annotate(n=Count("id")).order_by("-n")),
         limits=binding_limits(now=now),
+        verification=verification_summary(now=now),
     )
 
 
@@ -201,6 +203,10 @@ def migration_status_markdown(status: MigrationStatus) -> str:
         "",
         *(_table(["Reason", "Paintings"], [[SkipReason(r).label if r else "(none)", n] for r, n in status.by_skip_reason.items()]) or ["None."]),
         "",
+        "## Verification",
+        "",
+        *_verification(status),
+        "",
         "## Timing",
         "",
         *_timing(status),
@@ -233,6 +239,19 @@ def migration_status_markdown(status: MigrationStatus) -> str:
         *_thumbnails(status),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _verification(status: MigrationStatus) -> list[str]:
+    summary = status.verification
+    if summary is None:
+        return ["Not known."]
+    latest = summary.latest
+    lines = [summary.line]
+    if latest is not None:
+        lines[0] += f" ({latest.actor}, started {_moment(latest.started_at)})"
+    if summary.counts:
+        lines += ["", *_table(["Difference", "Count"], [[label, count] for label, count in summary.counts])]
+    return lines
 
 
 def _timing(status: MigrationStatus) -> list[str]:
