@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from email.utils import getaddresses
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
@@ -143,3 +144,20 @@ def generated_key(path: Path, make: Callable[[], str]) -> str:
         finally:
             draft.unlink()
     return path.read_text().strip()
+def env_addresses(name: str) -> list[tuple[str, str]]:
+    """Mail recipients, comma-separated (``Ann <ann@example.com>,bo@example.com``),
+    as Django's ``ADMINS`` takes them: (name, address) pairs."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return []
+    recipients = []
+    for display, address in getaddresses([raw]):
+        if not (display or address):  # a trailing comma
+            continue
+        local, at, domain = address.partition("@")
+        if not (local and at and domain) or "@" in domain or " " in address:
+            _report(name, f"{name} holds an entry that is not a mail address.",
+                    f"Set {name} to mail addresses, comma-separated, e.g. Ann <ann@example.com>,bo@example.com.")  # fmt: skip
+            return []
+        recipients.append((display or address, address))
+    return recipients

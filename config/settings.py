@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from config.env import (
     PROBLEMS,
     _report,
+    env_addresses,
     env_bool,
     env_choice,
     env_fernet_keys,
@@ -64,6 +65,8 @@ if HTTPS:
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 3600, minimum=0)
+    # An uptime monitor inside the network may poll plain http; /health shows no secret.
+    SECURE_REDIRECT_EXEMPT = [r"^health$"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -230,6 +233,35 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
     )
 }
+
+# --- Watching: alerts, the scheduled verification, health -------------------
+# Drift, a stuck migration and a tripwire hold are told to the admins by mail
+# (Django's mail_admins) and to a chat webhook (Slack-style {"text": ...}).
+# ADMINS="Ann <ann@example.com>,bo@example.com"; mail goes out through EMAIL_HOST.
+ADMINS = env_addresses("ADMINS")
+SERVER_EMAIL = env_str("SERVER_EMAIL", "painting-console@localhost")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10  # seconds: a mail server that hangs must not hold a job
+EMAIL_SUBJECT_PREFIX = "[painting console] "
+ALERT_WEBHOOK_URL = env_url("ALERT_WEBHOOK_URL", "")
+# A condition that persists is told once per this many hours.
+ALERT_REPEAT_HOURS = env_int("ALERT_REPEAT_HOURS", 24, minimum=1)
+# The paintings_verify schedule compares everything this often (kept in step
+# with the setting by every `manage.py migrate`).
+VERIFY_EVERY_HOURS = env_int("VERIFY_EVERY_HOURS", 24, minimum=1)
+# Work due (pending, queued, running, or past its rate-limit reset) with no
+# painting changing and no lease renewed for this long is stuck.
+STUCK_AFTER_MINUTES = env_int("STUCK_AFTER_MINUTES", 30, minimum=5)
+# GET /health: 503 when live sync last ran longer ago than this, or when no
+# job cluster is alive (unless HEALTH_REQUIRE_CLUSTER=false); each outside
+# service gets HEALTH_TIMEOUT seconds to answer.
+HEALTH_SYNC_MAX_AGE_MINUTES = env_int("HEALTH_SYNC_MAX_AGE_MINUTES", 10, minimum=2)
+HEALTH_REQUIRE_CLUSTER = env_bool("HEALTH_REQUIRE_CLUSTER", True)
+HEALTH_TIMEOUT = env_float("HEALTH_TIMEOUT", 3.0, minimum=0.5)
 
 # --- The rest ---------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

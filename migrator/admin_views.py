@@ -13,7 +13,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
-from migrator import selectors
+from migrator import alerts, selectors
 from migrator.selectors import duration_text
 from migrator.models import PaintingMigration, Status
 
@@ -61,6 +61,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "eta_text": duration_text(board.eta),
         "status": status_json(board),
         "after": after_backfill(),
+        "alert_destinations": alerts.alert_destinations(),
     }
     return TemplateResponse(request, "admin/migrator/dashboard.html", context)
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class MigratorConfig(AppConfig):
@@ -8,3 +9,17 @@ class MigratorConfig(AppConfig):
 
     def ready(self) -> None:
         from migrator import checks  # noqa: F401  (registers the system checks)
+
+        post_migrate.connect(verify_schedule_align, sender=self)
+
+
+def verify_schedule_align(sender, *, apps, using, **kwargs) -> None:
+    """After every `manage.py migrate`: the paintings_verify schedule's
+    interval follows VERIFY_EVERY_HOURS (0006 created it)."""
+    from migrator.services.watch import verify_schedule_align as align
+
+    try:
+        schedules = apps.get_model("django_q", "Schedule")
+    except LookupError:  # django_q migrated back to zero
+        return
+    align(schedules=schedules, using=using)

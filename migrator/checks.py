@@ -107,6 +107,9 @@ def check_production(app_configs, **kwargs):
     need(settings.PDS_HANDLE_DOMAIN != ".test", 10, "PDS_HANDLE_DOMAIN is the demo's .test.", "Set PDS_HANDLE_DOMAIN=.aesthetic.computer.")
     need(bool(settings.REDIS_URL), 11, "REDIS_URL is not set: jobs queue in the database and only one machine's clusters share them well.",
          "Set REDIS_URL to run clusters on several machines (optional on one).", level=Warning)  # fmt: skip
+    need(bool(settings.ADMINS or settings.ALERT_WEBHOOK_URL), 12,
+         "No alert destination: drift, a stuck migration and a tripwire hold would be told to no one.",
+         "Set ADMINS (mail, sent through EMAIL_HOST) and/or ALERT_WEBHOOK_URL (a chat webhook).", level=Warning)  # fmt: skip
     return problems
 
 

@@ -189,7 +189,8 @@ class SyncCursor(models.Model):
 
     name = models.CharField(max_length=64, unique=True)
     position = models.CharField(max_length=64, blank=True)
-    ran_at = models.DateTimeField(null=True, blank=True)
+    ran_at = models.DateTimeField(null=True, blank=True)  # live sync: the last full re-read
+    synced_at = models.DateTimeField(null=True, blank=True)  # live sync: the last run, full or not
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.position}"
@@ -206,7 +207,7 @@ class RemovalHold(models.Model):
     count = models.PositiveIntegerField()  # paintings that would lose their record
     known = models.PositiveIntegerField()  # paintings the state table knows
     bound = models.PositiveIntegerField()
-    examples = models.JSONField(default=list)  # [{"ref", "owner", "slug", "uri"}, ...]
+    examples = models.JSONField(default=list)  # [{"ref", "painting", "status", "uri"}, ...]
     database = models.CharField(max_length=255)  # MONGODB_DB when it opened
     cleared_at = models.DateTimeField(null=True, blank=True)
     cleared_by = models.CharField(max_length=150, blank=True)
@@ -221,3 +222,48 @@ class RemovalHold(models.Model):
     @property
     def is_open(self) -> bool:
         return self.cleared_at is None
+
+
+class Alert(models.Model):
+    """A condition staff were told about, one row per ``key`` ("drift",
+    "stuck", ...): what keeps a condition that persists from being told
+    again within ALERT_REPEAT_HOURS, in every process. Open until cleared."""
+
+    key = models.CharField(max_length=64, unique=True)
+    subject = models.CharField(max_length=200)
+    message = models.TextField(blank=True)
+    opened_at = models.DateTimeField()  # when the condition (last) appeared
+    last_sent_at = models.DateTimeField(null=True, blank=True)  # None: every destination failed; the next call retries
+    cleared_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.subject}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.cleared_at is None
+
+
+class Verification(models.Model):
+    """One full comparison of MongoDB, the state table and the PDS (read-only),
+    as the paintings_verify schedule or compare_paintings ran it. ``error``
+    is set when it could not run; it holds fixed phrases and type names only."""
+
+    actor = models.CharField(max_length=150)
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    paintings = models.PositiveIntegerField(default=0)
+    records = models.PositiveIntegerField(default=0)
+    differences = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True)  # kind -> count
+    examples = models.JSONField(default=list, blank=True)  # a few {kind, ref, did, rkey, detail}
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"verification {self.started_at:%Y-%m-%d %H:%M} by {self.actor}"

@@ -14,9 +14,11 @@ from django.conf import settings
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
-from migrator.models import PaintingMigration, RateLimitWindow, SkipReason, Status
+from migrator.models import Alert, PaintingMigration, RateLimitWindow, SkipReason, Status, Verification
 
 log = logging.getLogger("migrator.selectors")
+# What a verification that never finished is said to have met.
+ABANDONED = "It did not finish: its process stopped, or it ran past the job timeout."
 
 # Statuses whose paintings still have work ahead of them.
 REMAINING = (Status.PENDING, Status.QUEUED, Status.RUNNING, Status.FAILED, Status.WAITING)
@@ -242,6 +244,8 @@ class Dashboard:
     at: dt.datetime
     skips: list["SkipGroup"] = field(default_factory=list)
     limits: list["BindingLimit"] = field(default_factory=list)
+    verification: "VerificationSummary | None" = None
+    alerts: list[Alert] = field(default_factory=list)  # open ones, newest first
 
     @property
     def total(self) -> int:
@@ -389,6 +393,8 @@ def dashboard(*, now: dt.datetime | None = None, with_details: bool = True) -> D
         cluster=cluster_health(),
         at=now,
         limits=binding_limits(now=now),
+        verification=verification_summary(now=now) if with_details else None,
+        alerts=list(Alert.objects.filter(cleared_at=None).order_by("-opened_at")) if with_details else [],
     )
 
 
@@ -431,3 +437,62 @@ def record_url(*, did: str, rkey: str) -> str:
     query = urlencode({"repo": did, "collection": settings.PAINTING_COLLECTION, "rkey": rkey})
     return f"{settings.PDS_URL.rstrip('/')}/xrpc/com.atproto.repo.getRecord?{query}"
 
+
+
+@dataclass(frozen=True)
+class VerificationSummary:
+    """The last verification in one line, as the dashboard and the status
+    report say it: "Verified 3 h 05 min ago: no differences.". ``state`` is
+    "never", "clean", "drift", "failed" or "running"; ``latest`` is the
+    verification the line is about, ``examples`` drift's first few."""
+
+    state: str
+    line: str
+    latest: Verification | None = None
+    counts: list[tuple[str, int]] = field(default_factory=list)  # (label, count)
+    examples: list[dict] = field(default_factory=list)  # {kind, label, ref, did, rkey, detail}
+
+
+def verification_summary(*, now: dt.datetime | None = None) -> VerificationSummary:
+    """What the last verification found, and when. One or two queries."""
+    now = now or timezone.now()
+    latest = Verification.objects.order_by("-started_at", "-id").first()
+    if latest is None:
+        return VerificationSummary(
+            "never", f"Never verified: the paintings_verify schedule compares everything every {settings.VERIFY_EVERY_HOURS} h "
+            "(manage.py compare_paintings does it at once).",
+        )  # fmt: skip
+    timeout = dt.timedelta(seconds=settings.Q_CLUSTER["timeout"])
+    if latest.finished_at is None and latest.started_at > now - timeout:
+        return VerificationSummary("running", f"A verification is running (started {duration_text(now - latest.started_at)} ago).{_before(latest, now)}", latest)
+    if latest.finished_at is None or latest.error:
+        error = latest.error or ABANDONED
+        moment = latest.finished_at or latest.started_at
+        return VerificationSummary("failed", f"The last verification failed {duration_text(now - moment)} ago: {error}{_before(latest, now)}", latest)
+    return _finished(latest, now)
+
+
+def _finished(verification: Verification, now: dt.datetime) -> VerificationSummary:
+    from migrator.services.compare import Kind
+
+    ago = duration_text(now - verification.finished_at)
+    if not verification.differences:
+        return VerificationSummary("clean", f"Verified {ago} ago: no differences.", verification)
+    labels = {str(kind): kind.label for kind in Kind}
+    n = verification.differences
+    counts = [(labels.get(kind, kind), count) for kind, count in verification.counts.items()]
+    examples = [{**example, "label": labels.get(example["kind"], example["kind"])} for example in verification.examples]
+    return VerificationSummary("drift", f"Verified {ago} ago: {n} difference{'s' if n != 1 else ''}.", verification, counts, examples)
+
+
+def _before(latest: Verification, now: dt.datetime) -> str:
+    """" Before that: verified 1 d 02 h ago: no differences.", from the last
+    verification that finished before ``latest``; "" when none did."""
+    previous = (
+        Verification.objects.filter(started_at__lt=latest.started_at, error="").exclude(finished_at=None)
+        .order_by("-started_at", "-id").first()
+    )  # fmt: skip
+    if previous is None:
+        return ""
+    line = _finished(previous, now).line
+    return f" Before that: {line[0].lower()}{line[1:]}"

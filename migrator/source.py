@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from bson import ObjectId
 from bson.errors import InvalidId
 from django.conf import settings
+import pymongo
 from pymongo import MongoClient, UpdateOne
 from pymongo.database import Database
 
@@ -54,6 +55,13 @@ def database() -> Database:
             )  # fmt: skip
             _clients[key] = client
     return client[settings.MONGODB_DB]
+
+
+def server_ping(*, timeout: float) -> None:
+    """Ask MongoDB to answer a ping within ``timeout`` seconds (finding the
+    server included). Reads nothing. Raises PyMongoError."""
+    with pymongo.timeout(timeout):
+        database().command("ping")
 
 
 @dataclass(frozen=True)

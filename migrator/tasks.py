@@ -4,7 +4,7 @@ import logging
 
 from pymongo.errors import PyMongoError
 
-from migrator.services import engine, sync
+from migrator.services import engine, sync, watch
 from migrator.source import WrongDatabase
 
 log = logging.getLogger(__name__)
@@ -17,15 +17,24 @@ def painting_batch_migrate(ids: list[int], run: str = "") -> dict:
 
 
 def paintings_sync() -> dict:
-    """The live-sync schedule: new and changed paintings reach ATProto.
-    MongoDB out of reach is a passing state: said in one line, and the next
-    run (a minute later) tries again."""
+    """The live-sync schedule: new and changed paintings reach ATProto, then
+    staff are told if work is stuck. MongoDB out of reach is a passing
+    state: said in one line, and the next run (a minute later) tries again."""
     try:
-        return sync.paintings_sync(actor="schedule:paintings_sync").as_dict()
+        result = sync.paintings_sync(actor="schedule:paintings_sync").as_dict()
     except WrongDatabase as error:
         log.error("Live sync refused: %s", error)
         sync.wrong_database_alert(error)
         return {"refused": str(error)}
     except PyMongoError as error:
         log.warning("Live sync skipped: MongoDB is out of reach (%s); the next run tries again.", type(error).__name__)
-        return {"skipped": f"MongoDB out of reach ({type(error).__name__})"}
+        result = {"skipped": f"MongoDB out of reach ({type(error).__name__})"}
+    watch.stuck_watch()
+    return result
+
+
+def paintings_verify() -> dict:
+    """The paintings_verify schedule: the full comparison, kept as a
+    Verification, staff told of drift. Returns its figures."""
+    verification = watch.verification_run(actor=watch.VERIFY_ACTOR)
+    return {"differences": verification.differences, "counts": verification.counts, "error": verification.error}

@@ -8,4 +8,5 @@ app_name = "migrator"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("hooks/painting", views.painting_hook, name="painting-hook"),
+    path("health", views.health, name="health"),
 ]

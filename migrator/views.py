@@ -1,5 +1,6 @@
 """The upload hook: aesthetic.computer's upload function calls it right
-after inserting a painting, so the painting reaches ATProto at once."""
+after inserting a painting, so the painting reaches ATProto at once. And
+the health endpoint an uptime monitor polls."""
 
 import hashlib
 import hmac
@@ -10,9 +11,11 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from migrator.health import health_check
 from migrator.services.sync import painting_sync
 from migrator.source import WrongDatabase
 
@@ -67,3 +70,14 @@ def painting_hook(request: HttpRequest) -> JsonResponse:
     if painting is None:
         return JsonResponse({"error": f"MongoDB has no painting {ref}."}, status=404)
     return JsonResponse({"ref": ref, "status": painting.status}, status=202)
+
+
+@never_cache
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    """200 {"status": "ok", "checks": {...}} when the console's database,
+    MongoDB, the PDS and the job cluster answer and live sync ran recently;
+    503 with "failing" naming each check that did not (migrator.health).
+    No login: it shows nothing secret."""
+    found = health_check()
+    return JsonResponse(found.as_json(), status=200 if found.ok else 503)

@@ -129,7 +129,8 @@ def tripwire_world(world, settings, count=6):
     return refs
 
 
-def test_a_mass_deletion_is_held_for_a_person(world, settings):
+def test_a_mass_deletion_is_held_for_a_person(world, settings, mailoutbox):
+    settings.ADMINS = [("Ops", "ops@example.test")]
     refs = tripwire_world(world, settings)
     delete(world, *refs[:3])  # 3 of 6: more than max(2, 10%)
 
@@ -138,6 +139,7 @@ def test_a_mass_deletion_is_held_for_a_person(world, settings):
     migrate_all()
 
     assert "HELD: 3 paintings are gone from MongoDB" in out.getvalue()
+    assert [message.subject for message in mailoutbox if "Removal held" in message.subject] == ["[painting console] Removal held: 3 paintings gone from MongoDB"]
     hold = lifecycle.removal_hold()
     assert (hold.count, hold.bound, len(hold.examples)) == (3, 2, 3)
     assert PaintingMigration.objects.filter(status=Status.MIGRATED).count() == 6

@@ -7,7 +7,7 @@ import itertools
 import pytest
 from django.core.management import call_command
 
-from migrator.models import MigrationEvent, PaintingMigration, SkipReason, Status
+from migrator.models import MigrationEvent, PaintingMigration, SkipReason, Status, Verification
 from migrator.selectors import error_signature
 from migrator.services.report import migration_status, migration_status_markdown
 
@@ -147,6 +147,20 @@ def test_an_empty_state_table_reports_nothing_migrated_yet():
     markdown = report()
     assert "**0 of 0 paintings migrated** (0%)" in markdown
     assert "Nothing migrated yet." in markdown and "No thumbnails uploaded yet." in markdown
+    assert "## Verification\n\nNever verified: the paintings_verify schedule compares everything every 24 h" in markdown
+
+
+def test_it_says_when_it_was_last_verified_and_what_differed(rows):
+    Verification.objects.create(
+        actor="schedule:paintings_verify", started_at=dt.datetime(2026, 11, 20, 9, 58, tzinfo=dt.UTC),
+        finished_at=dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC), paintings=21, records=9, differences=3,
+        counts={"missing_record": 2, "orphan_record": 1},
+    )  # fmt: skip
+
+    section = report().split("## Verification\n\n")[1].split("\n## ")[0]
+
+    assert section.startswith("Verified 3 h 00 min ago: 3 differences. (schedule:paintings_verify, started 2026-11-20 09:58:00 UTC)\n")
+    assert "| Paintings without a record | 2 |" in section and "| Records without a painting | 1 |" in section
 
 
 def test_the_command_prints_to_stdout_or_writes_the_file(rows, tmp_path):

@@ -32,6 +32,22 @@ def test_bad_values_are_reported_with_the_variable_to_set():
         assert hint in result.stderr
 
 
+def test_bad_alert_verification_and_health_values_are_reported_without_echoing_a_secret():
+    result = check(
+        ADMINS="the migration team",
+        ALERT_WEBHOOK_URL="hooks.example.test/services/PLANTED-webhook-secret",
+        VERIFY_EVERY_HOURS="0",
+        STUCK_AFTER_MINUTES="soon",
+        HEALTH_REQUIRE_CLUSTER="perhaps",
+        HEALTH_TIMEOUT="quick",
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    for hint in ("Set ADMINS to mail addresses", "Set ALERT_WEBHOOK_URL", "Set VERIFY_EVERY_HOURS to at least 1",
+                 "Set STUCK_AFTER_MINUTES", "Set HEALTH_REQUIRE_CLUSTER to true or false", "Set HEALTH_TIMEOUT"):  # fmt: skip
+        assert hint in result.stderr, hint
+    assert "PLANTED" not in result.stderr + result.stdout
+
+
 def test_a_bad_value_stops_a_command_before_it_runs():
     result = subprocess.run(
         [sys.executable, "manage.py", "seed_paintings"],
@@ -73,6 +89,7 @@ PRODUCTION = {
     "PDS_HANDLE_DOMAIN": ".aesthetic.computer",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "HTTPS": "true",
+    "ADMINS": "Migration team <migration@aesthetic.computer>",
 }
 
 
@@ -86,7 +103,8 @@ def test_check_deploy_lists_everything_production_needs_on_an_unconfigured_check
     result = check_deploy()
     assert result.returncode != 0
     for variable in ("SECRET_KEY", "SECRETS_ENCRYPTION_KEYS", "ALLOWED_HOSTS", "DATABASE_URL=postgres", "SYNC_WEBHOOK_SECRET", "PDS_ADMIN_PASSWORD",
-                     "LEXICON_ACCOUNT_PASSWORD", "PDS_URL", "USER_MEDIA_URL", "MONGODB_URI", "PDS_HANDLE_DOMAIN", "REDIS_URL"):  # fmt: skip
+                     "LEXICON_ACCOUNT_PASSWORD", "PDS_URL", "USER_MEDIA_URL", "MONGODB_URI", "PDS_HANDLE_DOMAIN", "REDIS_URL",
+                     "ADMINS"):  # fmt: skip
         assert f"Set {variable}" in result.stderr, variable
 
 

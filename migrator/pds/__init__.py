@@ -10,7 +10,7 @@ Every failure is a PdsError whose ``kind`` is "permanent", "transient" or
 retried here first, as settings.PDS_RETRY_* and PDS_RATE_LIMIT_* allow.
 """
 
-from .accounts import UNUSABLE_STATUSES, account_create, account_status, account_did, account_ensure, account_register, admin_password_update, public_record_get, session_keep
+from .accounts import UNUSABLE_STATUSES, account_create, account_did, account_ensure, account_register, account_status, admin_password_update, public_record_get, server_ping, session_keep
 from .errors import PdsError, RecordConflict
 from .limits import BUDGETS, RateLimited
 from .repo import MAX_WRITES_PER_CALL, RecordRef, Repo, StoredRecord, Write, record_json, uploads_blocked
@@ -39,6 +39,7 @@ __all__ = [
     "login_count",
     "record_json",
     "repo_for",
+    "server_ping",
     "session_keep",
     "uploads_blocked",
 ]

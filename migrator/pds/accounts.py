@@ -80,6 +80,20 @@ def account_did(handle: str) -> str | None:
         client.request.close()
 
 
+def server_ping(*, timeout: float) -> None:
+    """Ask the PDS to describe itself (a public call: no login), once,
+    without retrying or waiting for a rate limit, each step of the request
+    within ``timeout`` seconds. Raises PdsError."""
+    meter = Meter()
+    client = sdk_client(meter, timeout=timeout)
+    policy = RetryPolicy(attempts=1, base_delay=0, max_delay=0, rate_limit_max_wait=0, low_water=0)
+    route = "com.atproto.server.describeServer"
+    try:
+        call("describe the server", lambda: client.com.atproto.server.describe_server(), meter=meter, cost=Cost(route), policy=policy)
+    finally:
+        client.request.close()
+
+
 def public_record_get(*, did: str, collection: str, rkey: str, policy: RetryPolicy | None = None):
     """A record anyone may read (getRecord needs no session), or None when
     there is none: ``Repo.record_get`` through a client with no session.

@@ -26,12 +26,13 @@ class PdsClient(Client):
         pass
 
 
-def sdk_client(meter: Meter | None = None, *, base_url: str = "") -> Client:
+def sdk_client(meter: Meter | None = None, *, base_url: str = "", timeout: float | None = None) -> Client:
     """An SDK client for settings.PDS_URL, with the operator's bypass header
     when one is configured. Every response's rate-limit headers teach
-    ``meter``'s budgets."""
+    ``meter``'s budgets. ``timeout``: seconds for each step of a request
+    (settings.PDS_TIMEOUT when None)."""
     hooks = {"response": [meter.observe]} if meter else {}
-    request = Request(timeout=settings.PDS_TIMEOUT, event_hooks=hooks, verify=_tls())
+    request = Request(timeout=timeout or settings.PDS_TIMEOUT, event_hooks=hooks, verify=_tls())
     if settings.PDS_RATE_LIMIT_BYPASS_KEY:
         request.add_additional_header("x-ratelimit-bypass", settings.PDS_RATE_LIMIT_BYPASS_KEY)
     return PdsClient(base_url=base_url or settings.PDS_URL, request=request)

@@ -412,17 +412,13 @@ def stale_shape_example() -> ShapeExample | None:
 
 
 def alert(key: str, subject: str, message: str) -> None:
-    try:
-        from migrator.alerts import alert_send
-    except ImportError:  # before the alerts module exists
-        log.warning("%s: %s", subject, message)
-        return
+    """Tell staff (mail_admins and the chat webhook), once per condition."""
+    from migrator.alerts import alert_send
+
     alert_send(subject=subject, message=message, key=key)
 
 
 def alert_clear(key: str) -> None:
-    try:
-        from migrator import alerts
-    except ImportError:
-        return
-    alerts.alert_clear(key=key)
+    from migrator.alerts import alert_clear as clear
+
+    clear(key=key)

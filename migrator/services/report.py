@@ -13,8 +13,8 @@ from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
 from migrator.models import ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
+from migrator.selectors import VerificationSummary, binding_limits, duration_text, error_signature, verification_summary
 from migrator.services import lifecycle
-from migrator.selectors import binding_limits, duration_text, error_signature
 
 # Skip reasons that mean the MongoDB document itself is malformed.
 MALFORMED_REASONS = (SkipReason.MISSING_SLUG, SkipReason.BAD_SLUG, SkipReason.BAD_WHEN, SkipReason.TOO_LONG, SkipReason.BAD_CODE)
@@ -59,6 +59,7 @@ class MigrationStatus:
     hold: object = None  # the open RemovalHold, if any
     stale_shape: int = 0  # records of an older shape
     taken_down: int = 0
+    verification: VerificationSummary | None = None  # the last comparison of MongoDB, the state table and the PDS
 
     @property
     def migrated(self) -> int:
@@ -108,6 +109,7 @@ def migration_status(*, now: dt.datetime | None = None, top_accounts: int = 20) 
         hold=lifecycle.removal_hold(),
         stale_shape=lifecycle.paintings_stale_shape().count(),
         taken_down=rows.exclude(unpublished_at=None).count(),
+        verification=verification_summary(now=now),
     )
 
 
@@ -209,6 +211,10 @@ def migration_status_markdown(status: MigrationStatus) -> str:
         "",
         *(_table(["Reason", "Paintings"], [[SkipReason(r).label if r else "(none)", n] for r, n in status.by_skip_reason.items()]) or ["None."]),
         "",
+        "## Verification",
+        "",
+        *_verification(status),
+        "",
         "## Timing",
         "",
         *_timing(status),
@@ -258,6 +264,19 @@ def _after_backfill(status: MigrationStatus) -> list[str]:
         lines += [f"**{status.stale_shape} records were written in an older shape**: `manage.py rewrite_stale_records` shows one and rewrites them.", ""]
     if status.taken_down:
         lines += [f"{status.taken_down} paintings are taken down by staff.", ""]
+    return lines
+
+
+def _verification(status: MigrationStatus) -> list[str]:
+    summary = status.verification
+    if summary is None:
+        return ["Not known."]
+    latest = summary.latest
+    lines = [summary.line]
+    if latest is not None:
+        lines[0] += f" ({latest.actor}, started {_moment(latest.started_at)})"
+    if summary.counts:
+        lines += ["", *_table(["Difference", "Count"], [[label, count] for label, count in summary.counts])]
     return lines
 
 

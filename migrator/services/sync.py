@@ -54,8 +54,9 @@ def paintings_sync(*, actor: str) -> SyncResult:
     full = full_due or not cursor.position
     report = paintings_seed(actor=actor, after_ref=None if full else cursor.position)
     cursor.position = max(cursor.position, report.last_ref)
+    cursor.synced_at = timezone.now()  # what GET /health's "sync" check reads
     if full:
-        cursor.ran_at = timezone.now()
+        cursor.ran_at = cursor.synced_at
     cursor.save()
     released = paintings_release_stale(actor=actor)
     lost = paintings_requeue_lost(actor=actor)

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from pymongo.errors import PyMongoError
 
 from migrator import pds, source
+from migrator.services import watch
 from migrator.services.compare import ACTOR, CompareError, CompareReport, Kind, paintings_compare
 
 
@@ -18,7 +19,9 @@ class Command(BaseCommand):
         "cannot be read. --repair deletes duplicate records (keeping the one at the painting's "
         "own TID), writes the right rkey/uri back to MongoDB and the state table, rewrites "
         "records whose fields differ (keeping their thumbnail) and sends paintings whose record "
-        "is missing back to pending; records without a painting are only reported."
+        "is missing back to pending; records without a painting are only reported. Comparing everything "
+        "without --repair is what the paintings_verify schedule does: its result becomes the dashboard's "
+        "last verification, and differences alert the admins (see the README, \"Drift and health are watched\")."
     )
 
     def add_arguments(self, parser):
@@ -33,6 +36,8 @@ class Command(BaseCommand):
     def handle(self, *args, user, anonymous, repair, dry_run, as_json, examples, **options):
         if dry_run and not repair:
             raise CommandError("--dry-run only makes sense with --repair.")
+        # The whole comparison, read-only, is a verification like the schedule's.
+        verification = watch.verification_start(actor=ACTOR) if not (user or anonymous or repair) else None
         try:
             report = paintings_compare(
                 handle=user, anonymous=anonymous, repair=repair, dry_run=dry_run, actor=ACTOR, examples=examples or None
@@ -42,9 +47,13 @@ class Command(BaseCommand):
         except source.WrongDatabase as error:
             raise CommandError(str(error), returncode=2) from error
         except (PyMongoError, source.SourceError) as error:
+            self._failed(verification, error)
             raise CommandError(f"MongoDB could not be read ({type(error).__name__}: {error}).", returncode=2) from error
         except pds.PdsError as error:
+            self._failed(verification, error)
             raise CommandError(f"The PDS could not be read: {error}", returncode=2) from error
+        if verification is not None:
+            watch.verification_finish(verification, report=report)
         if as_json:
             self.stdout.write(json.dumps(report.as_dict(), indent=2, sort_keys=True))
         else:
@@ -52,6 +61,11 @@ class Command(BaseCommand):
         remaining = report.unrepaired if repair and not dry_run else report.total
         if remaining:
             raise CommandError(f"{remaining} difference{'s' if remaining != 1 else ''} between MongoDB, the state table and the PDS.", returncode=1)
+
+    @staticmethod
+    def _failed(verification, error: Exception) -> None:
+        if verification is not None:
+            watch.verification_fail(verification, error=watch.verification_error_text(error))
 
     def _table(self, report: CompareReport) -> None:
         out = self.stdout.write
