@@ -370,7 +370,7 @@ def skips_by_reason() -> list[SkipGroup]:
             reason=row["skip_reason"],
             label=SkipReason(row["skip_reason"]).label if row["skip_reason"] in SkipReason.values else row["skip_reason"] or "unknown",
             count=row["count"],
-            recheckable=row["skip_reason"] not in DATA_REASONS,
+            recheckable=row["skip_reason"] not in DATA_REASONS | {SkipReason.TAKEN_DOWN},
         )
         for row in rows
     ]
