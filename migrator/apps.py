@@ -13,10 +13,15 @@ class MigratorConfig(AppConfig):
         post_migrate.connect(verify_schedule_align, sender=self)
 
 
-def verify_schedule_align(sender, *, apps, using, **kwargs) -> None:
-    """After every `manage.py migrate`: the paintings_verify schedule's
-    interval follows VERIFY_EVERY_HOURS (0006 created it)."""
+def verify_schedule_align(sender, *, using, apps=None, **kwargs) -> None:
+    """After every `manage.py migrate` (and `flush`, which sends no
+    ``apps``): the paintings_verify schedule's interval follows
+    VERIFY_EVERY_HOURS (0008 created it)."""
+    from django.apps import apps as installed
+
     from migrator.services.watch import verify_schedule_align as align
+
+    apps = apps or installed
 
     try:
         schedules = apps.get_model("django_q", "Schedule")
