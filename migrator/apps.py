@@ -14,17 +14,15 @@ class MigratorConfig(AppConfig):
 
 
 def verify_schedule_align(sender, *, using, apps=None, **kwargs) -> None:
-    """After every `manage.py migrate` (and `flush`, which sends no
-    ``apps``): the paintings_verify schedule's interval follows
-    VERIFY_EVERY_HOURS (0008 created it)."""
+    """After every `manage.py migrate`: the paintings_verify schedule's
+    interval follows VERIFY_EVERY_HOURS (0008 created it). ``apps`` is the
+    migrated state's registry; `flush` sends none, and the project's is used."""
     from django.apps import apps as installed
 
     from migrator.services.watch import verify_schedule_align as align
 
-    apps = apps or installed
-
     try:
-        schedules = apps.get_model("django_q", "Schedule")
+        schedules = (apps or installed).get_model("django_q", "Schedule")
     except LookupError:  # django_q migrated back to zero
         return
     align(schedules=schedules, using=using)

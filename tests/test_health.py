@@ -185,9 +185,10 @@ def test_the_body_shows_no_secret_when_everything_fails(client, settings, withou
     assert "PLANTED" not in response.content.decode()
 
 
-def test_it_needs_no_login_and_answers_only_get(client, settings, without_cluster):
+def test_it_needs_no_login_and_answers_only_get_and_head(client, settings, without_cluster):
     settings.MONGODB_URI = f"mongodb://127.0.0.1:{closed_port()}/?serverSelectionTimeoutMS=300"
     assert client.get("/health").status_code == 503  # an answer, not a redirect to the login
+    assert client.head("/health").status_code == 503  # some monitors only ask for the status
     assert client.post("/health").status_code == 405
 
 
