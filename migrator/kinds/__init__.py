@@ -32,6 +32,7 @@ class RecordKind:
     # oldest document keeps a value that is used more than once.
     unique_field: str | None
     blob_field: str | None  # the record's field that holds its blob (None: it has none)
+    compared_fields: tuple[str, ...]  # the record's fields compare checks against MongoDB's document
     # A document read leniently: never raises for its content.
     read: Callable[[dict], Any]
     # (document, what ``read`` made of it, *, duplicate_of) -> Problem | None.

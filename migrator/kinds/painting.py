@@ -61,6 +61,7 @@ PAINTING = RecordKind(
     deleted_flag="nuked",
     unique_field="code",
     blob_field="thumbnail",
+    compared_fields=("ref", "slug", "code", "when", "imageUrl", "recordingUrl", "nuked"),
     read=source_fields,
     problem=painting_problem,
     fingerprint=fingerprint,
