@@ -8,9 +8,41 @@ engine, the seed, compare and the MongoDB boundary take a kind as data and
 never ask which one it is. ``kind_for`` looks one up by name.
 """
 
+import datetime as dt
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from bson import ObjectId
+
+REF_MAX_LENGTH = 64  # PaintingMigration.ref
+
+
+@dataclass(frozen=True)
+class Problem:
+    reason: str  # a SkipReason value
+    detail: str
+
+
+def document_ref(value) -> str:
+    """The state table's ``ref`` for a document's ``_id``: the hex of an
+    ObjectId; for anything else a stable text of at most REF_MAX_LENGTH
+    characters (such a painting is skipped, but still has a row)."""
+    if isinstance(value, ObjectId):
+        return str(value)
+    text = f"{type(value).__name__}:{value}"
+    if len(text) <= REF_MAX_LENGTH:
+        return text
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return f"{text[: REF_MAX_LENGTH - 17]}~{digest}"
+
+
+def datetime_string(when: dt.datetime) -> str:
+    """ATProto's datetime format: UTC, milliseconds, a Z."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -36,7 +68,7 @@ class RecordKind:
     # A document read leniently: never raises for its content.
     read: Callable[[dict], Any]
     # (document, what ``read`` made of it, *, duplicate_of) -> Problem | None.
-    problem: Callable[..., Any]
+    problem: Callable[..., Problem | None]
     # A digest of the row's mirrored fields a record is made of (and its account's).
     fingerprint: Callable[[Mapping[str, Any]], str]
     # (state row, *, has_recording, blob) -> record. Raises ImageError.
@@ -75,4 +107,4 @@ def kind_for(name: str) -> RecordKind:
         raise LookupError(f"No kind of record is called {name!r}; there are: {', '.join(sorted(KINDS))}.") from None
 
 
-__all__ = ["KINDS", "PAINTING", "RecordKind", "kind_for"]
+__all__ = ["KINDS", "PAINTING", "REF_MAX_LENGTH", "Problem", "RecordKind", "datetime_string", "document_ref", "kind_for"]

@@ -51,11 +51,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from migrator import source
-from migrator.kinds import PAINTING, RecordKind
+from migrator.kinds import PAINTING, Problem, RecordKind
+from migrator.kinds.painting import SourceFields
 from migrator.models import Account, MigrationEvent, PaintingMigration, SkipReason, Status
 from django.db.models import F
 
-from migrator.records import Problem, SourceFields
 from migrator.services.lifecycle import GoneReport, mongodb_verify, paintings_detect_gone
 from migrator.services.state import painting_note, painting_transition, paintings_transition
 

@@ -9,9 +9,9 @@ from django.utils import timezone
 from migrator import pds, source
 from migrator.images import ImageError
 from migrator.kinds import PAINTING, RecordKind
+from migrator.kinds.painting import SourceFields
 from migrator.lexicon import record_validate
 from migrator.models import PaintingMigration, Status
-from migrator.records import SourceFields
 from migrator.services.engine.claims import claimant_new
 from migrator.services.state import painting_note, painting_transition
 

@@ -7,8 +7,8 @@ from django.db.models import QuerySet
 
 from migrator import pds, source
 from migrator.kinds import PAINTING, RecordKind
+from migrator.kinds.painting import SourceFields
 from migrator.models import Account, PaintingMigration, Status
-from migrator.records import SourceFields
 from migrator.services.state import painting_note
 
 from .index import Scope
