@@ -6,6 +6,9 @@ written back, what marks a document deleted, and the pure functions that
 read a document, say what is wrong with it and build its record. The
 engine, the seed, compare and the MongoDB boundary take a kind as data and
 never ask which one it is. ``kind_for`` looks one up by name.
+
+What every kind's functions share lives here too: a document's ``ref``,
+the Problem that says why it cannot become a record, ATProto's datetimes.
 """
 
 import datetime as dt
