@@ -13,13 +13,16 @@ class MigratorConfig(AppConfig):
         post_migrate.connect(verify_schedule_align, sender=self)
 
 
-def verify_schedule_align(sender, *, apps, using, **kwargs) -> None:
+def verify_schedule_align(sender, *, using, apps=None, **kwargs) -> None:
     """After every `manage.py migrate`: the paintings_verify schedule's
-    interval follows VERIFY_EVERY_HOURS (0006 created it)."""
+    interval follows VERIFY_EVERY_HOURS (0008 created it). ``apps`` is the
+    migrated state's registry; `flush` sends none, and the project's is used."""
+    from django.apps import apps as installed
+
     from migrator.services.watch import verify_schedule_align as align
 
     try:
-        schedules = apps.get_model("django_q", "Schedule")
+        schedules = (apps or installed).get_model("django_q", "Schedule")
     except LookupError:  # django_q migrated back to zero
         return
     align(schedules=schedules, using=using)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
+import pymongo
 from django.conf import settings
 from django.db import connection, connections
 from django.utils import timezone
@@ -47,8 +48,9 @@ class Health:
 def health_check() -> Health:
     """Every check, at most about HEALTH_TIMEOUT seconds in all."""
     timeout = settings.HEALTH_TIMEOUT
+    known = _known_sample()
     remote: dict[str, Callable[[], str]] = {
-        "mongodb": lambda: _mongodb(timeout),
+        "mongodb": lambda: _mongodb(timeout, known),
         "pds": lambda: _pds(timeout),
         "cluster": _cluster,
     }
@@ -86,9 +88,24 @@ def _database() -> str:
     return OK
 
 
-def _mongodb(timeout: float) -> str:
+def _known_sample() -> list[str]:
+    """Some paintings the state table knows, read on the request's thread
+    (its connection): MongoDB must have one of them to be the right database."""
+    from migrator.services.lifecycle import known_sample
+
     try:
-        source.server_ping(timeout=timeout)
+        return known_sample()
+    except Exception:  # noqa: BLE001 - the database check says what is wrong with it
+        return []
+
+
+def _mongodb(timeout: float, known: list[str]) -> str:
+    try:
+        with pymongo.timeout(timeout):
+            source.server_ping(timeout=timeout)
+            source.database_check(known_refs=known)
+    except source.WrongDatabase:
+        return "answers, but is not the migration's database (no paintings collection, or none of the known paintings): check MONGODB_DB"
     except Exception as error:  # noqa: BLE001 - PyMongoError and whatever a broken URI raises
         return f"did not answer ({type(error).__name__})"
     return OK

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
+from migrator.alerts import alerts_open
 from migrator.models import Alert, PaintingMigration, RateLimitWindow, SkipReason, Status, Verification
 
 log = logging.getLogger("migrator.selectors")
@@ -394,7 +395,7 @@ def dashboard(*, now: dt.datetime | None = None, with_details: bool = True) -> D
         at=now,
         limits=binding_limits(now=now),
         verification=verification_summary(now=now) if with_details else None,
-        alerts=list(Alert.objects.filter(cleared_at=None).order_by("-opened_at")) if with_details else [],
+        alerts=alerts_open() if with_details else [],
     )
 
 

@@ -25,7 +25,7 @@ def paintings_sync() -> dict:
     except WrongDatabase as error:
         log.error("Live sync refused: %s", error)
         sync.wrong_database_alert(error)
-        return {"refused": str(error)}
+        result = {"refused": str(error)}
     except PyMongoError as error:
         log.warning("Live sync skipped: MongoDB is out of reach (%s); the next run tries again.", type(error).__name__)
         result = {"skipped": f"MongoDB out of reach ({type(error).__name__})"}

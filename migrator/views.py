@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from migrator.health import health_check
 from migrator.services.sync import painting_sync
@@ -73,7 +73,7 @@ def painting_hook(request: HttpRequest) -> JsonResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def health(request: HttpRequest) -> JsonResponse:
     """200 {"status": "ok", "checks": {...}} when the console's database,
     MongoDB, the PDS and the job cluster answer and live sync ran recently;

@@ -228,3 +228,22 @@ def test_a_hold_is_said_by_the_dashboard_migration_status_and_check(world, setti
     assert lifecycle.removal_hold() is None
     assert not any(message.id == "migrator.W201" for message in checks.run_checks())
     assert set(world.records()) == set(refs[3:])
+
+
+def test_while_removals_are_held_paintings_mongodb_lacks_are_neither_migrated_nor_skipped(world, settings):
+    refs = tripwire_world(world, settings)
+    pending = [world.add_painting() for _ in range(2)]  # seeded, not migrated yet
+    call_command("seed_paintings", stdout=io.StringIO())
+    delete(world, *refs[:3], *pending)  # a bad restore loses them
+    call_command("seed_paintings", stdout=io.StringIO())
+    assert lifecycle.removal_hold() is not None
+
+    migrate_all()
+
+    for ref in pending:
+        assert PaintingMigration.objects.get(ref=ref).status == Status.PENDING
+    assert not set(pending) & set(world.records())
+    restore(world, *refs[:3], *pending)
+    migrate_all()
+    assert lifecycle.removal_hold() is None
+    assert PaintingMigration.objects.filter(status=Status.MIGRATED).count() == 8

@@ -185,7 +185,21 @@ def test_the_body_shows_no_secret_when_everything_fails(client, settings, withou
     assert "PLANTED" not in response.content.decode()
 
 
-def test_it_needs_no_login_and_answers_only_get(client, settings, without_cluster):
+def test_it_needs_no_login_and_answers_only_get_and_head(client, settings, without_cluster):
     settings.MONGODB_URI = f"mongodb://127.0.0.1:{closed_port()}/?serverSelectionTimeoutMS=300"
     assert client.get("/health").status_code == 503  # an answer, not a redirect to the login
+    assert client.head("/health").status_code == 503  # some monitors only ask for the status
     assert client.post("/health").status_code == 405
+
+
+@pytest.mark.pds
+def test_a_wrong_mongodb_database_is_named_as_such(world, client, settings):
+    world.add_painting()
+    from tests.test_engine import migrate_all
+
+    migrate_all()
+    settings.MONGODB_DB = "aesthetc"
+
+    body = client.get("/health").json()
+
+    assert "mongodb" in body["failing"] and "check MONGODB_DB" in body["checks"]["mongodb"]

@@ -109,6 +109,7 @@ def stoppable_mongo(tmp_path, settings):
     mongo = StoppableMongo(tmp_path / "mongo")
     settings.MONGODB_URI, settings.MONGODB_DB = mongo.uri, "outage"
     client = MongoClient(mongo.uri, tz_aware=True)
+    client["outage"].create_collection("paintings")  # as aesthetic.computer's database has
     yield mongo, client["outage"]
     client.close()
     mongo.stop()

@@ -61,11 +61,11 @@ def mongodb_verify(*, cache_seconds: float = 0, kind: RecordKind = PAINTING) -> 
     key = (settings.MONGODB_URI, settings.MONGODB_DB, settings.DATABASES["default"]["NAME"], kind.name)
     if cache_seconds and time.monotonic() - _verified.get(key, -math.inf) < cache_seconds:
         return
-    source.database_check(known_refs=_known_sample(), kind=kind)
+    source.database_check(known_refs=known_sample(), kind=kind)
     _verified[key] = time.monotonic()
 
 
-def _known_sample() -> list[str]:
+def known_sample() -> list[str]:
     """A sample of the paintings the state table holds as present in
     MongoDB: the newest and a random spread, so that paintings legitimately
     deleted together (an erased user's) never make up all of it."""

@@ -140,7 +140,11 @@ def _gone(batch: list[tuple[str, str, str]], index: RecordIndex) -> Iterator[Dif
     seen = index.seen_among([ref for ref, _, _ in batch])
     for ref, did, rkey in batch:
         if ref not in seen:
-            yield Difference(Kind.STATE_MISMATCH, ref=ref, did=did, rkey=rkey, detail="The state says migrated, but MongoDB has no such painting.")
+            yield Difference(Kind.STATE_MISMATCH, ref=ref, did=did, rkey=rkey, detail=GONE_DETAIL)
 
 
 is_object_id = source.is_object_id
+GONE_DETAIL = (
+    "The state says migrated, but MongoDB has no such painting. The next full seed (seed_paintings, or live sync's "
+    "hourly re-read) removes its record, within the tripwire."
+)
