@@ -1,8 +1,9 @@
 """The MongoDB boundary: the only module that talks to aesthetic.computer's
 database (pymongo only).
 
-It streams paintings with cursors (never a whole collection in memory), reads
-owners' handles and ATProto credentials, and writes ``atproto.rkey`` back.
+It streams a kind's documents (paintings: migrator.kinds) with cursors (never
+a whole collection in memory), reads owners' handles and ATProto credentials,
+and writes each record's key back where the kind keeps it (``atproto.rkey``).
 Write-backs always address documents by ``_id``: that is the one lookup every
 MongoDB serves from an index.
 """
@@ -17,9 +18,12 @@ from bson.errors import InvalidId
 from django.conf import settings
 import pymongo
 from pymongo import MongoClient, UpdateOne
+from pymongo.collection import Collection
 from pymongo.database import Database
 
-PAINTING_FIELDS = {"_id": 1, "code": 1, "slug": 1, "when": 1, "user": 1, "nuked": 1, "atproto": 1, "bucket": 1}
+from migrator.kinds import PAINTING, RecordKind
+
+PAINTING_FIELDS = PAINTING.projection
 BATCH_SIZE = 1000
 
 _clients: dict[tuple[int, str], MongoClient] = {}
@@ -57,6 +61,11 @@ def database() -> Database:
     return client[settings.MONGODB_DB]
 
 
+def kind_collection(kind: RecordKind) -> Collection:
+    """The MongoDB collection that holds ``kind``'s documents."""
+    return database()[kind.mongodb_collection]
+
+
 def server_ping(*, timeout: float) -> None:
     """Ask MongoDB to answer a ping within ``timeout`` seconds (finding the
     server included). Reads nothing. Raises PyMongoError."""
@@ -92,12 +101,13 @@ def paintings_query(
     migrated: bool | None = None,
     refs: Iterable[str] | None = None,
     after_ref: str | None = None,
+    kind: RecordKind = PAINTING,
 ) -> dict:
     """The MongoDB filter for paintings.
 
     ``anonymous`` True keeps guest paintings (``user`` missing or null: MongoDB's
     ``{user: null}`` matches both), False keeps the rest; ``owner`` is an auth0 sub; ``migrated`` tests for
-    ``atproto.rkey``; ``after_ref`` resumes after an ObjectId (hex).
+    the key written back (``atproto.rkey``); ``after_ref`` resumes after an ObjectId (hex).
     """
     query: dict = {}
     if anonymous is True:
@@ -107,7 +117,7 @@ def paintings_query(
     if owner is not None:
         query["user"] = owner
     if migrated is not None:
-        query["atproto.rkey"] = {"$exists": migrated}
+        query[kind.migrated_field] = {"$exists": migrated}
     id_filter = {}
     if refs is not None:
         id_filter["$in"] = [object_id(ref) for ref in refs]
@@ -134,12 +144,12 @@ def is_object_id(ref: str) -> bool:
     return True
 
 
-def paintings_stream(*, batch_size: int = BATCH_SIZE, limit: int = 0, **filters) -> Iterator[dict]:
-    """Yield painting documents in ``_id`` order, fetched ``batch_size`` at a
-    time. Takes the filters of ``paintings_query``."""
+def paintings_stream(*, batch_size: int = BATCH_SIZE, limit: int = 0, kind: RecordKind = PAINTING, **filters) -> Iterator[dict]:
+    """Yield ``kind``'s documents (its fields only) in ``_id`` order, fetched
+    ``batch_size`` at a time. Takes the filters of ``paintings_query``."""
     cursor = (
-        database()
-        .paintings.find(paintings_query(**filters), PAINTING_FIELDS, batch_size=batch_size, no_cursor_timeout=False)
+        kind_collection(kind)
+        .find(paintings_query(kind=kind, **filters), kind.projection, batch_size=batch_size, no_cursor_timeout=False)
         .sort("_id", 1)
         .limit(limit)
     )
@@ -147,10 +157,10 @@ def paintings_stream(*, batch_size: int = BATCH_SIZE, limit: int = 0, **filters)
         yield from cursor
 
 
-def paintings_batches(*, batch_size: int = BATCH_SIZE, **filters) -> Iterator[list[dict]]:
+def paintings_batches(*, batch_size: int = BATCH_SIZE, kind: RecordKind = PAINTING, **filters) -> Iterator[list[dict]]:
     """``paintings_stream`` in lists of at most ``batch_size`` documents."""
     batch: list[dict] = []
-    for document in paintings_stream(batch_size=batch_size, **filters):
+    for document in paintings_stream(batch_size=batch_size, kind=kind, **filters):
         batch.append(document)
         if len(batch) >= batch_size:
             yield batch
@@ -159,34 +169,36 @@ def paintings_batches(*, batch_size: int = BATCH_SIZE, **filters) -> Iterator[li
         yield batch
 
 
-def refs_present(refs: Iterable[str]) -> set[str]:
-    """The refs among ``refs`` whose painting MongoDB has (served by the
-    ``_id`` index). Refs that are not ObjectIds are never present."""
+def refs_present(refs: Iterable[str], *, kind: RecordKind = PAINTING) -> set[str]:
+    """The refs among ``refs`` whose document (of ``kind``) MongoDB has
+    (served by the ``_id`` index). Refs that are not ObjectIds are never
+    present."""
     ids = [object_id(ref) for ref in refs if is_object_id(ref)]
     if not ids:
         return set()
-    return {str(document["_id"]) for document in database().paintings.find({"_id": {"$in": ids}}, {"_id": 1})}
+    return {str(document["_id"]) for document in kind_collection(kind).find({"_id": {"$in": ids}}, {"_id": 1})}
 
 
-def database_check(*, known_refs: list[str]) -> None:
-    """Refuse a database that cannot be aesthetic.computer's: one without a
-    ``paintings`` collection, or one that has none of ``known_refs`` (a
-    sample of the paintings the state table knows). Raises WrongDatabase
-    naming the database, or PyMongoError when MongoDB cannot be reached."""
+def database_check(*, known_refs: list[str], kind: RecordKind = PAINTING) -> None:
+    """Refuse a database that cannot be aesthetic.computer's: one without
+    ``kind``'s collection, or one that has none of ``known_refs`` (a sample
+    of the documents the state table knows). Raises WrongDatabase naming the
+    database, or PyMongoError when MongoDB cannot be reached."""
     db = database()
     where = f"MongoDB database {db.name!r}"
-    if not db.list_collection_names(filter={"name": "paintings"}):
-        raise WrongDatabase(f"{where} has no paintings collection: is MONGODB_DB (or MONGODB_URI) right? Nothing was changed.")
+    collection = kind.mongodb_collection
+    if not db.list_collection_names(filter={"name": collection}):
+        raise WrongDatabase(f"{where} has no {collection} collection: is MONGODB_DB (or MONGODB_URI) right? Nothing was changed.")
     ids = [object_id(ref) for ref in known_refs if is_object_id(ref)]
-    if ids and not db.paintings.count_documents({"_id": {"$in": ids}}, limit=1):
+    if ids and not db[collection].count_documents({"_id": {"$in": ids}}, limit=1):
         raise WrongDatabase(
-            f"{where} has none of the {len(ids)} paintings the console checked of those it has migrated or seeded: "
+            f"{where} has none of the {len(ids)} {collection} the console checked of those it has migrated or seeded: "
             "is MONGODB_DB (or MONGODB_URI) right? Nothing was changed."
         )
 
 
-def paintings_count(**filters) -> int:
-    return database().paintings.count_documents(paintings_query(**filters))
+def paintings_count(*, kind: RecordKind = PAINTING, **filters) -> int:
+    return kind_collection(kind).count_documents(paintings_query(kind=kind, **filters))
 
 
 def owner_for_handle(handle: str) -> str | None:
@@ -255,17 +267,21 @@ def user_did_write_back(owner: str, did: str) -> None:
     database().users.update_one({"_id": owner}, {"$set": {"atproto.did": did}})
 
 
-def duplicate_codes(*, codes: Iterable[str] | None = None) -> dict[str, str]:
-    """Codes used by more than one painting, each mapped to the ref of the
-    painting that keeps it (the oldest ``_id``). ``codes`` limits the look-up
-    to those codes (served by the ``code`` index)."""
+def duplicate_codes(*, codes: Iterable[str] | None = None, kind: RecordKind = PAINTING) -> dict[str, str]:
+    """Values of ``kind``'s unique field (the painting's ``code``) used by
+    more than one document, each mapped to the ref of the document that
+    keeps it (the oldest ``_id``). ``codes`` limits the look-up to those
+    values (served by the field's index). Empty for a kind with no unique
+    field."""
+    if kind.unique_field is None:
+        return {}
     match = {"$type": "string"} if codes is None else {"$in": sorted(set(codes))}
     pipeline = [
-        {"$match": {"code": match}},
-        {"$group": {"_id": "$code", "count": {"$sum": 1}, "first": {"$min": "$_id"}}},
+        {"$match": {kind.unique_field: match}},
+        {"$group": {"_id": f"${kind.unique_field}", "count": {"$sum": 1}, "first": {"$min": "$_id"}}},
         {"$match": {"count": {"$gt": 1}}},
     ]
-    return {group["_id"]: str(group["first"]) for group in database().paintings.aggregate(pipeline)}
+    return {group["_id"]: str(group["first"]) for group in kind_collection(kind).aggregate(pipeline)}
 
 
 @dataclass(frozen=True)
@@ -275,31 +291,33 @@ class WriteBack:
     uri: str
 
 
-def rkeys_write_back(write_backs: Iterable[WriteBack]) -> set[str]:
-    """Set ``atproto.rkey`` and ``atproto.uri`` on each painting, in one bulk
-    write. Returns the refs no document matched (deleted meanwhile), which is
-    empty when every write-back landed. Raises PyMongoError."""
+def rkeys_write_back(write_backs: Iterable[WriteBack], *, kind: RecordKind = PAINTING) -> set[str]:
+    """Write each record's key back where ``kind`` keeps it (the painting:
+    ``atproto.rkey`` and ``atproto.uri``), in one bulk write. Returns the
+    refs no document matched (deleted meanwhile), which is empty when every
+    write-back landed. Raises PyMongoError."""
     items = list(write_backs)
     operations = [
-        UpdateOne({"_id": object_id(item.ref)}, {"$set": {"atproto.rkey": item.rkey, "atproto.uri": item.uri}})
+        UpdateOne({"_id": object_id(item.ref)}, {"$set": {f"{kind.key_document}.{name}": getattr(item, name) for name in kind.key_fields}})
         for item in items
     ]
     if not operations:
         return set()
-    matched = database().paintings.bulk_write(operations, ordered=False).matched_count
+    matched = kind_collection(kind).bulk_write(operations, ordered=False).matched_count
     if matched == len(items):
         return set()
     ids = [object_id(item.ref) for item in items]
-    present = {str(document["_id"]) for document in database().paintings.find({"_id": {"$in": ids}}, {"_id": 1})}
+    present = {str(document["_id"]) for document in kind_collection(kind).find({"_id": {"$in": ids}}, {"_id": 1})}
     return {item.ref for item in items} - present
 
 
-def rkeys_clear(refs: Iterable[str]) -> int:
-    """Remove ``atproto`` from paintings whose record was deleted."""
+def rkeys_clear(refs: Iterable[str], *, kind: RecordKind = PAINTING) -> int:
+    """Remove the written-back key (the painting's ``atproto``) from the
+    documents whose record was deleted."""
     ids = [object_id(ref) for ref in refs]
     if not ids:
         return 0
-    return database().paintings.update_many({"_id": {"$in": ids}}, {"$unset": {"atproto": ""}}).matched_count
+    return kind_collection(kind).update_many({"_id": {"$in": ids}}, {"$unset": {kind.key_document: ""}}).matched_count
 
 
 def painting_fields_set(ref: str, fields: dict) -> bool:

@@ -29,7 +29,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from migrator import source
-from migrator.records import record_shape
+from migrator.kinds import PAINTING, RecordKind
 from migrator.models import PaintingMigration, RemovalHold, SkipReason, Status
 from migrator.services.state import painting_note, paintings_transition
 
@@ -48,20 +48,20 @@ _verified: dict[tuple, float] = {}
 # -- The database guard ------------------------------------------------------
 
 
-def mongodb_verify(*, cache_seconds: float = 0) -> None:
+def mongodb_verify(*, cache_seconds: float = 0, kind: RecordKind = PAINTING) -> None:
     """Refuse to go on when MONGODB_DB is not the database the migration
-    came from: no ``paintings`` collection, or none of a sample of the
-    paintings the state table knows. Every command and task that reads
-    MongoDB calls this first. Raises source.WrongDatabase (nothing has been
-    changed), or PyMongoError when MongoDB is out of reach.
+    came from: no collection of ``kind`` (``paintings``), or none of a
+    sample of the paintings the state table knows. Every command and task
+    that reads MongoDB calls this first. Raises source.WrongDatabase
+    (nothing has been changed), or PyMongoError when MongoDB is out of reach.
 
     ``cache_seconds``: a check that passed that recently in this process is
     not made again (the engine checks once per batch).
     """
-    key = (settings.MONGODB_URI, settings.MONGODB_DB, settings.DATABASES["default"]["NAME"])
+    key = (settings.MONGODB_URI, settings.MONGODB_DB, settings.DATABASES["default"]["NAME"], kind.name)
     if cache_seconds and time.monotonic() - _verified.get(key, -math.inf) < cache_seconds:
         return
-    source.database_check(known_refs=known_sample())
+    source.database_check(known_refs=known_sample(), kind=kind)
     _verified[key] = time.monotonic()
 
 
@@ -102,7 +102,7 @@ def removal_bound(known: int) -> int:
     return max(settings.REMOVAL_TRIPWIRE_MIN, math.floor(known * settings.REMOVAL_TRIPWIRE_PERCENT / 100))
 
 
-def paintings_missing(*, batch_size: int = 1000) -> Iterator[list[PaintingMigration]]:
+def paintings_missing(*, batch_size: int = 1000, kind: RecordKind = PAINTING) -> Iterator[list[PaintingMigration]]:
     """The rows of paintings MongoDB no longer has, in batches, looked up by
     ``_id`` (rows are read a batch at a time: memory stays flat). Rows staff
     unpublished are left out: they have no record to remove."""
@@ -113,13 +113,13 @@ def paintings_missing(*, batch_size: int = 1000) -> Iterator[list[PaintingMigrat
         if not batch:
             return
         last = batch[-1].id
-        present = source.refs_present(row.ref for row in batch)
+        present = source.refs_present((row.ref for row in batch), kind=kind)
         missing = [row for row in batch if row.ref not in present and source.is_object_id(row.ref)]
         if missing:
             yield missing
 
 
-def paintings_detect_gone(*, actor: str) -> GoneReport:
+def paintings_detect_gone(*, actor: str, kind: RecordKind = PAINTING) -> GoneReport:
     """After a full seed: find the paintings deleted from MongoDB and let
     their removal through, unless there are more than ``removal_bound``;
     then remove none and open (or update) the RemovalHold. An open hold
@@ -127,7 +127,7 @@ def paintings_detect_gone(*, actor: str) -> GoneReport:
     report = GoneReport(known=_present_rows().count())
     report.bound = removal_bound(report.known)
     missing_ids = []
-    for batch in paintings_missing():
+    for batch in paintings_missing(kind=kind):
         missing_ids += [row.id for row in batch]
         report.examples += [_example(row) for row in batch[: EXAMPLES - len(report.examples)]]
     report.missing = len(missing_ids)
@@ -312,11 +312,11 @@ def paintings_written_by(*, run: str = "", actor: str = "", since=None, until=No
 # -- Records of an older shape ----------------------------------------------
 
 
-def paintings_stale_shape() -> QuerySet:
+def paintings_stale_shape(*, kind: RecordKind = PAINTING) -> QuerySet:
     """Migrated paintings whose record was written in another shape than the
     console would write now (a new lexicon, a change to how a field is
     built, a new USER_MEDIA_URL): stale though MongoDB did not change."""
-    return PaintingMigration.objects.filter(status=Status.MIGRATED).exclude(record_shape=record_shape())
+    return PaintingMigration.objects.filter(status=Status.MIGRATED).exclude(record_shape=kind.record_shape())
 
 
 class LexiconNotPublished(Exception):
@@ -324,34 +324,34 @@ class LexiconNotPublished(Exception):
     shape must wait for ``manage.py deploy_lexicon``."""
 
 
-def lexicon_published_check() -> None:
+def lexicon_published_check(*, kind: RecordKind = PAINTING) -> None:
     """Raise LexiconNotPublished unless the painting lexicon the console
     validates against is the one published on the PDS (a public read), so
     that no record is rewritten to a shape the network cannot look up."""
     from migrator import pds
     from migrator.lexicon import lexicons_load
 
-    local = lexicons_load()[settings.PAINTING_COLLECTION]
+    local = lexicons_load()[kind.nsid]
     did = pds.account_did(settings.LEXICON_ACCOUNT_HANDLE)
-    stored = pds.public_record_get(did=did, collection="com.atproto.lexicon.schema", rkey=settings.PAINTING_COLLECTION) if did else None
+    stored = pds.public_record_get(did=did, collection="com.atproto.lexicon.schema", rkey=kind.nsid) if did else None
     published = {key: value for key, value in stored.value.items() if key != "$type"} if stored else None
     if published != local:
         raise LexiconNotPublished(
-            f"The {settings.PAINTING_COLLECTION} lexicon in lexicons/ is not the one published by {settings.LEXICON_ACCOUNT_HANDLE}: "
+            f"The {kind.nsid} lexicon in lexicons/ is not the one published by {settings.LEXICON_ACCOUNT_HANDLE}: "
             "run manage.py deploy_lexicon first (it refuses a breaking change)."
         )
 
 
-def paintings_reshape(*, actor: str, limit: int | None = None) -> list[int]:
+def paintings_reshape(*, actor: str, limit: int | None = None, kind: RecordKind = PAINTING) -> list[int]:
     """Staff confirmed: every migrated painting whose record is of an older
     shape goes back to pending, to be rewritten in place under its key
     (an update: 2 write points, within the rate limits), keeping the
     thumbnail blob it holds when its image is the same. Raises
     LexiconNotPublished (changing nothing) when the lexicon is not published
     yet. Returns the ids."""
-    lexicon_published_check()
+    lexicon_published_check(kind=kind)
     return paintings_transition(
-        paintings_stale_shape(), from_statuses=[Status.MIGRATED], to=Status.PENDING, actor=actor, limit=limit,
+        paintings_stale_shape(kind=kind), from_statuses=[Status.MIGRATED], to=Status.PENDING, actor=actor, limit=limit,
         message="Its record was written in an older shape (lexicon, media URL or how a field is built); it will be rewritten under the same key.",
     )  # fmt: skip
 
@@ -385,24 +385,24 @@ class ShapeExample:
     after: dict
 
 
-def stale_shape_example() -> ShapeExample | None:
+def stale_shape_example(*, kind: RecordKind = PAINTING) -> ShapeExample | None:
     """One record of an older shape, as the PDS holds it and as the console
     would rewrite it (keeping its thumbnail), or None when none is stale."""
     from migrator import pds
     from migrator.services.engine.batch import record_for
 
-    row = paintings_stale_shape().order_by("id").first()
+    row = paintings_stale_shape(kind=kind).order_by("id").first()
     if row is None:
         return None
     try:
-        stored = pds.public_record_get(did=row.account_did, collection=settings.PAINTING_COLLECTION, rkey=row.rkey)
+        stored = pds.public_record_get(did=row.account_did, collection=kind.nsid, rkey=row.rkey)
     except pds.PdsError:
         stored = None
     before = stored.value if stored else None
-    thumbnail = (before or {}).get("thumbnail") or {"$type": "blob", "ref": {"$link": row.thumbnail_cid}, "mimeType": row.thumbnail_mime, "size": row.thumbnail_size or 0}
+    thumbnail = (before or {}).get(kind.blob_field) or {"$type": "blob", "ref": {"$link": row.thumbnail_cid}, "mimeType": row.thumbnail_mime, "size": row.thumbnail_size or 0}
     has_recording = row.has_recording or bool((before or {}).get("recordingUrl"))
     try:
-        after = record_for(row, has_recording=has_recording, thumbnail=thumbnail)
+        after = record_for(row, has_recording=has_recording, thumbnail=thumbnail, kind=kind)
     except Exception as error:  # noqa: BLE001 - shown, not raised: the page must open
         after = {"error": f"{type(error).__name__}: the record cannot be built from this row"}
     return ShapeExample(painting=row, before=before, after=after)

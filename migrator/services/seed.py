@@ -51,10 +51,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from migrator import source
+from migrator.kinds import PAINTING, Problem, RecordKind
+from migrator.kinds.painting import SourceFields
 from migrator.models import Account, MigrationEvent, PaintingMigration, SkipReason, Status
 from django.db.models import F
 
-from migrator.records import Problem, SourceFields, painting_fingerprint, painting_problem, record_shape, source_fields
 from migrator.services.lifecycle import GoneReport, mongodb_verify, paintings_detect_gone
 from migrator.services.state import painting_note, painting_transition, paintings_transition
 
@@ -129,6 +130,7 @@ def paintings_seed(
     on_batch: Callable[[SeedReport], None] | None = None,
     after_ref: str | None = None,
     refs: list[str] | None = None,
+    kind: RecordKind = PAINTING,
 ) -> SeedReport:
     """Upsert the state table from MongoDB and return the counts.
 
@@ -137,26 +139,29 @@ def paintings_seed(
     (neither) also finds the paintings deleted from MongoDB since, and lets
     their removal through within the tripwire (``report.gone``).
 
+    ``kind`` says what the documents are and how each is read, judged and
+    fingerprinted (the painting by default).
+
     Raises source.WrongDatabase, changing nothing, when MONGODB_DB is not
     the database the state table came from.
     """
-    mongodb_verify()
+    mongodb_verify(kind=kind)
     report = SeedReport()
     # A seed of chosen paintings (the upload hook) looks up only their codes,
     # so a call costs work proportional to its paintings, not the collection.
     duplicates = None if refs is not None else source.duplicate_codes()
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
-    for documents in source.paintings_batches(batch_size=batch_size, after_ref=after_ref, refs=refs):
+    for documents in source.paintings_batches(batch_size=batch_size, after_ref=after_ref, refs=refs, kind=kind):
         if refs is not None:
             duplicates = source.duplicate_codes(codes=[code for document in documents if isinstance(code := document.get("code"), str)])
-        _seed_batch(documents, duplicates=duplicates, anonymous_did=anonymous_did, actor=actor, report=report)
+        _seed_batch(documents, duplicates=duplicates, anonymous_did=anonymous_did, actor=actor, report=report, kind=kind)
         object_ids = [str(document["_id"]) for document in documents if isinstance(document["_id"], ObjectId)]
         report.last_ref = max([report.last_ref, *object_ids])
         if on_batch:
             on_batch(report)
     paintings_mark_stale(actor=actor, refs=refs)
     if refs is None and after_ref is None:
-        report.gone = paintings_detect_gone(actor=actor)
+        report.gone = paintings_detect_gone(actor=actor, kind=kind)
     return report
 
 
@@ -175,7 +180,7 @@ def gone_lines(gone: GoneReport | None) -> list[str]:
     return lines
 
 
-def paintings_unseeded(*, batch_size: int = 1000, **filters) -> list[PaintingMigration]:
+def paintings_unseeded(*, batch_size: int = 1000, kind: RecordKind = PAINTING, **filters) -> list[PaintingMigration]:
     """The rows a seed would add for MongoDB's paintings that are not in the
     state table yet, unsaved, with the status a seed would give them: what a
     dry run previews on a console that has not seeded. Takes the filters of
@@ -183,9 +188,9 @@ def paintings_unseeded(*, batch_size: int = 1000, **filters) -> list[PaintingMig
     duplicates = source.duplicate_codes()
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
     rows = []
-    for documents in source.paintings_batches(batch_size=batch_size, **filters):
-        plan = _plan(documents, duplicates=duplicates, anonymous_did=anonymous_did)
-        rows += [_new_row(desired) for row, desired in plan.rows if row is None]
+    for documents in source.paintings_batches(batch_size=batch_size, kind=kind, **filters):
+        plan = _plan(documents, duplicates=duplicates, anonymous_did=anonymous_did, kind=kind)
+        rows += [_new_row(desired, kind=kind) for row, desired in plan.rows if row is None]
     return rows
 
 
@@ -216,8 +221,8 @@ class Plan:
     credentials: dict
 
 
-def _plan(documents, *, duplicates, anonymous_did) -> Plan:
-    sources = [source_fields(document) for document in documents]
+def _plan(documents, *, duplicates, anonymous_did, kind: RecordKind) -> Plan:
+    sources = [kind.read(document) for document in documents]
     owners = {fields.owner for fields in sources if fields.owner}
     handles = source.handles_for(owners)
     credentials = source.credentials_for(owners)
@@ -225,17 +230,17 @@ def _plan(documents, *, duplicates, anonymous_did) -> Plan:
     rows = []
     for document, fields in zip(documents, sources, strict=True):
         row = existing.get(fields.ref)
-        rows.append((row, _desired(document, fields, row, handles, credentials, duplicates, anonymous_did)))
+        rows.append((row, _desired(document, fields, row, handles, credentials, duplicates, anonymous_did, kind=kind)))
     return Plan(rows=rows, handles=handles, credentials=credentials)
 
 
-def _seed_batch(documents, *, duplicates, anonymous_did, actor, report) -> None:
-    plan = _plan(documents, duplicates=duplicates, anonymous_did=anonymous_did)
+def _seed_batch(documents, *, duplicates, anonymous_did, actor, report, kind: RecordKind) -> None:
+    plan = _plan(documents, duplicates=duplicates, anonymous_did=anonymous_did, kind=kind)
     new_rows, changed = [], []
     for row, desired in plan.rows:
         _count(report, desired.source, desired, plan.credentials, plan.handles)
         if row is None:
-            new_rows.append(_new_row(desired))
+            new_rows.append(_new_row(desired, kind=kind))
         elif _differs(row, desired):
             changed.append((row, desired))
         else:
@@ -246,8 +251,8 @@ def _seed_batch(documents, *, duplicates, anonymous_did, actor, report) -> None:
     report.updated += len(changed)
 
 
-def _desired(document, fields, row, handles, credentials, duplicates, anonymous_did) -> Desired:
-    problem = painting_problem(document, fields, duplicate_of=duplicates.get(fields.code))
+def _desired(document, fields, row, handles, credentials, duplicates, anonymous_did, *, kind: RecordKind) -> Desired:
+    problem = kind.problem(document, fields, duplicate_of=duplicates.get(fields.code))
     if row is not None and row.unpublished_at is not None:  # staff's word outweighs the data's
         problem = Problem(SkipReason.TAKEN_DOWN, f"Taken down by {row.unpublished_by}: {row.unpublished_reason}"[:500])
     handle = handles.get(fields.owner, "") if fields.owner else ""
@@ -271,10 +276,7 @@ def _desired(document, fields, row, handles, credentials, duplicates, anonymous_
         "gone_since": None,  # MongoDB has it
     }
     values["has_recording"] = _has_recording(fields, row, values)
-    values["source_fingerprint"] = painting_fingerprint(
-        slug=values["slug"], code=values["code"], when=values["when"], nuked=values["nuked"],
-        owner=values["owner"], owner_handle=values["owner_handle"],
-    )  # fmt: skip
+    values["source_fingerprint"] = kind.fingerprint(values)
     return Desired(values=values, problem=problem, source=fields)
 
 
@@ -313,12 +315,12 @@ def _count(report: SeedReport, fields, desired: Desired, credentials, handles) -
         report.problems[desired.problem.reason] += 1
 
 
-def _new_row(desired: Desired) -> PaintingMigration:
+def _new_row(desired: Desired, *, kind: RecordKind) -> PaintingMigration:
     row = PaintingMigration(ref=desired.source.ref, **desired.values)
     # A record MongoDB already points at is taken as written from these fields;
     # compare_paintings checks it.
     row.record_fingerprint = row.source_fingerprint
-    row.record_shape = record_shape()
+    row.record_shape = kind.record_shape()
     if desired.problem:
         row.status = Status.SKIPPED
         row.skip_reason = desired.problem.reason

@@ -4,22 +4,20 @@ each with the fix --repair applies."""
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.utils import timezone
 
 from migrator import pds, source
 from migrator.images import ImageError
+from migrator.kinds import PAINTING, RecordKind
+from migrator.kinds.painting import SourceFields
 from migrator.lexicon import record_validate
 from migrator.models import PaintingMigration, Status
-from migrator.records import SourceFields, painting_fingerprint, painting_record
 from migrator.services.engine.claims import claimant_new
 from migrator.services.state import painting_note, painting_transition
-from migrator.tid import tid_for_painting
 
 from .index import IndexedRecord, Scope
 from .report import Difference, Kind, RepairSkipped
 
-COMPARED_FIELDS = ("ref", "slug", "code", "when", "imageUrl", "recordingUrl", "nuked")
 IN_FLIGHT = (Status.QUEUED, Status.RUNNING)  # the engine owns these rows right now
 
 
@@ -34,6 +32,7 @@ class PaintingJudge:
     scope: Scope
     actor: str
     rewritten_cid: str = ""  # set when --repair rewrote the record
+    kind: RecordKind = PAINTING
 
     @property
     def expected_did(self) -> str:
@@ -44,7 +43,7 @@ class PaintingJudge:
     @property
     def expected_rkey(self) -> str:
         try:
-            return tid_for_painting(when=self.painting.when, ref=self.painting.ref) if self.painting.when else ""
+            return self.kind.record_key(when=self.painting.when, ref=self.painting.ref) if self.painting.when else ""
         except ValueError:
             return ""
 
@@ -77,7 +76,7 @@ class PaintingJudge:
         listed: looked up by key before calling a record missing."""
         rkeys = {self.row.rkey, self.painting.rkey, self.expected_rkey} - {""}
         try:
-            stored = [self.scope.repo(did).record_get(collection=settings.PAINTING_COLLECTION, rkey=rkey) for rkey in rkeys]
+            stored = [self.scope.repo(did).record_get(collection=self.kind.nsid, rkey=rkey) for rkey in rkeys]
         except pds.PdsError:
             return False
         return any(record and record.value.get("ref") == self.painting.ref for record in stored)
@@ -128,7 +127,7 @@ class PaintingJudge:
 
         def fix():
             if painting.rkey:
-                source.rkeys_clear([painting.ref])
+                source.rkeys_clear([painting.ref], kind=self.kind)
             message = "compare_paintings: the PDS has no record; back to pending so the engine migrates it again."
             cleared = {"rkey": "", "record_uri": "", "record_cid": "", "migrated_at": None, "record_fingerprint": ""}
             if was_migrated:
@@ -144,34 +143,27 @@ class PaintingJudge:
         detail = f"Another record for this ref; keeping {keeper.did}/{keeper.rkey}."
 
         def fix():
-            self.scope.repo(extra.did).record_delete(collection=settings.PAINTING_COLLECTION, rkey=extra.rkey)
+            self.scope.repo(extra.did).record_delete(collection=self.kind.nsid, rkey=extra.rkey)
             painting_note(self.row, actor=self.actor, message=f"compare_paintings: deleted the duplicate record {extra.uri}; kept {keeper.uri}.")
 
         return self._diff(Kind.DUPLICATE_RECORD, detail, extra, repair=f"delete {extra.rkey}", fix=fix)
 
     def _field_mismatch(self, keeper: IndexedRecord) -> Iterator[Difference]:
-        expected, complete = expected_fields(self.painting, self.handle, has_recording=bool(self.row and self.row.has_recording))
-        problems = field_differences(keeper.value, expected, complete=complete)
+        expected, complete = expected_fields(self.painting, self.handle, has_recording=bool(self.row and self.row.has_recording), kind=self.kind)
+        problems = field_differences(keeper.value, expected, complete=complete, kind=self.kind)
         if not problems:
             return
         fix, repair = None, ""
-        if complete and self.row.status == Status.MIGRATED and isinstance(keeper.value.get("thumbnail"), dict):
+        if complete and self.row.status == Status.MIGRATED and isinstance(keeper.value.get(self.kind.blob_field), dict):
             fix, repair = (lambda: self._rewrite(keeper)), f"rewrite {keeper.rkey} from MongoDB, keeping its thumbnail"
         yield self._diff(Kind.FIELD_MISMATCH, "; ".join(problems), keeper, repair=repair, fix=fix)
 
     def _rewrite(self, keeper: IndexedRecord) -> None:
-        painting = self.painting
-        record = painting_record(
-            ref=painting.ref, slug=painting.slug, code=painting.code, when=painting.when,
-            owner_handle=self.handle if painting.owner else None, nuked=painting.nuked,
-            has_recording=painting.has_recording or self.row.has_recording, thumbnail=keeper.value["thumbnail"],
-        )  # fmt: skip
-        record_validate(record)
-        written = self.scope.repo(keeper.did).record_put(collection=settings.PAINTING_COLLECTION, rkey=keeper.rkey, record=record)
-        fingerprint = painting_fingerprint(
-            slug=painting.slug, code=painting.code, when=painting.when, nuked=painting.nuked,
-            owner=painting.owner, owner_handle=self.handle if painting.owner else "",
-        )  # fmt: skip
+        painting, kind = self.painting, self.kind
+        record = kind.record_from_source(painting, handle=self.handle, has_recording=self.row.has_recording, blob=keeper.value[kind.blob_field])
+        record_validate(record, nsid=kind.nsid)
+        written = self.scope.repo(keeper.did).record_put(collection=kind.nsid, rkey=keeper.rkey, record=record)
+        fingerprint = kind.fingerprint({**vars(painting), "owner_handle": self.handle if painting.owner else ""})
         PaintingMigration.objects.filter(pk=self.row.pk).update(record_cid=written.cid, record_fingerprint=fingerprint, updated_at=timezone.now())
         self.row.record_cid = self.rewritten_cid = written.cid
         painting_note(self.row, actor=self.actor, message=f"compare_paintings: rewrote {written.uri} from MongoDB's fields (new cid {written.cid}).")
@@ -181,7 +173,7 @@ class PaintingJudge:
         detail = f"MongoDB has rkey {painting.rkey or 'unset'} and uri {painting.uri or 'unset'}; the record is {keeper.uri}."
 
         def fix():
-            source.rkeys_write_back([source.WriteBack(ref=painting.ref, rkey=keeper.rkey, uri=keeper.uri)])
+            source.rkeys_write_back([source.WriteBack(ref=painting.ref, rkey=keeper.rkey, uri=keeper.uri)], kind=self.kind)
             painting_note(self.row, actor=self.actor, message=f"compare_paintings: wrote atproto.rkey {keeper.rkey} and uri back to MongoDB.")
 
         return self._diff(Kind.RKEY_MISMATCH, detail, keeper, repair=f"write rkey {keeper.rkey} back to MongoDB", fix=fix)
@@ -222,7 +214,7 @@ class PaintingJudge:
             yield self._diff(Kind.STATE_MISMATCH, f"The state says {row.status}{reason}, but the PDS has the record {keeper.uri}.", keeper)
 
 
-def expected_fields(painting: SourceFields, handle: str, *, has_recording: bool = False) -> tuple[dict, bool]:
+def expected_fields(painting: SourceFields, handle: str, *, has_recording: bool = False, kind: RecordKind = PAINTING) -> tuple[dict, bool]:
     """The compared fields of the record MongoDB's document makes, and
     whether that is all of them (False when the URL or date cannot be known).
 
@@ -233,22 +225,19 @@ def expected_fields(painting: SourceFields, handle: str, *, has_recording: bool 
     if painting.when is None or (painting.owner and not handle):
         return expected, False
     try:
-        record = painting_record(
-            ref=painting.ref, slug=painting.slug, code=painting.code, when=painting.when,
-            owner_handle=handle if painting.owner else None, nuked=painting.nuked,
-            has_recording=painting.has_recording or has_recording, thumbnail=None,
-        )  # fmt: skip
+        record = kind.record_from_source(painting, handle=handle, has_recording=has_recording, blob=None)
     except ImageError:
         return expected, False
-    return {name: record[name] for name in COMPARED_FIELDS if name in record}, True
+    return {name: record[name] for name in kind.compared_fields if name in record}, True
 
 
-def field_differences(value: dict, expected: dict, *, complete: bool) -> list[str]:
-    """Readable "field: record X, MongoDB Y" lines; an absent ``nuked`` reads as false."""
-    names = COMPARED_FIELDS if complete else tuple(expected)
+def field_differences(value: dict, expected: dict, *, complete: bool, kind: RecordKind = PAINTING) -> list[str]:
+    """Readable "field: record X, MongoDB Y" lines; an absent deleted flag
+    (the painting's ``nuked``) reads as false."""
+    names = kind.compared_fields if complete else tuple(expected)
     problems = []
     for name in names:
-        stored = value.get(name, False if name == "nuked" else None)
+        stored = value.get(name, False if name == kind.deleted_flag else None)
         wanted = expected.get(name)
         if stored != wanted:
             problems.append(f"{name}: record {stored!r}, MongoDB {wanted!r}")

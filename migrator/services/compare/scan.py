@@ -3,13 +3,12 @@ the listed records, then the records and state rows no painting claimed."""
 
 from collections.abc import Iterator
 
-from django.conf import settings
 from pymongo.errors import PyMongoError
 
 from migrator import pds, source
+from migrator.kinds import PAINTING, RecordKind
 from migrator.lexicon import InvalidRecord
 from migrator.models import PaintingMigration, Status
-from migrator.records import source_fields
 
 from migrator.services.lifecycle import mongodb_verify
 
@@ -27,6 +26,7 @@ def paintings_compare(
     actor: str = ACTOR,
     examples: int | None = 10,
     batch_size: int = 500,
+    kind: RecordKind = PAINTING,
 ) -> CompareReport:
     """Compare MongoDB, the state table and the PDS, for one user (``handle``),
     the guests (``anonymous``) or everyone. With ``repair`` (and not
@@ -35,20 +35,21 @@ def paintings_compare(
     Returns a CompareReport. Raises CompareError for a scope that cannot be
     compared, source.WrongDatabase for a MONGODB_DB that is not the
     migration's, pymongo errors when MongoDB cannot be read; an account whose
-    records cannot be listed is a difference, not an exception.
+    records cannot be listed is a difference, not an exception. ``kind``:
+    which documents and records (the painting by default).
     """
-    mongodb_verify()
+    mongodb_verify(kind=kind)
     scope = compare_scope(handle=handle, anonymous=anonymous)
     report = CompareReport(examples_per_kind=examples, repair=repair, dry_run=dry_run)
     act = repair and not dry_run
     index = RecordIndex()
     try:
-        _list_accounts(scope, index, report)
-        for documents in source.paintings_batches(batch_size=batch_size, **scope.filters):
+        _list_accounts(scope, index, report, kind=kind)
+        for documents in source.paintings_batches(batch_size=batch_size, kind=kind, **scope.filters):
             report.paintings += len(documents)
-            for difference in _compare_batch(documents, scope=scope, index=index, actor=actor):
+            for difference in _compare_batch(documents, scope=scope, index=index, actor=actor, kind=kind):
                 _settle(difference, report, act=act)
-        for difference in _unseen_records(scope, index, batch_size):
+        for difference in _unseen_records(scope, index, batch_size, kind=kind):
             _settle(difference, report, act=act)
         if not scope.narrowed:
             for difference in _state_without_paintings(index, batch_size):
@@ -76,13 +77,13 @@ def _settle(difference: Difference, report: CompareReport, *, act: bool) -> None
     report.add(difference)
 
 
-def _list_accounts(scope: Scope, index: RecordIndex, report: CompareReport) -> None:
+def _list_accounts(scope: Scope, index: RecordIndex, report: CompareReport, *, kind: RecordKind) -> None:
     for did in sorted(scope.accounts):
         try:
             repo = scope.repo(did)
             cursor = None
             while True:
-                records, cursor = repo.records_list(collection=settings.PAINTING_COLLECTION, limit=100, cursor=cursor)
+                records, cursor = repo.records_list(collection=kind.nsid, limit=100, cursor=cursor)
                 index.add(did, records)
                 report.records += len(records)
                 if not cursor:
@@ -95,24 +96,24 @@ def _list_accounts(scope: Scope, index: RecordIndex, report: CompareReport) -> N
     index.db.commit()
 
 
-def _compare_batch(documents: list[dict], *, scope: Scope, index: RecordIndex, actor: str) -> Iterator[Difference]:
-    paintings = [source_fields(document) for document in documents]
+def _compare_batch(documents: list[dict], *, scope: Scope, index: RecordIndex, actor: str, kind: RecordKind) -> Iterator[Difference]:
+    paintings = [kind.read(document) for document in documents]
     refs = [painting.ref for painting in paintings]
     rows = PaintingMigration.objects.in_bulk(refs, field_name="ref")
     handles = source.handles_for(painting.owner for painting in paintings if painting.owner)
     records = index.records_for(refs)
     for painting in paintings:
         row = rows.get(painting.ref)
-        judge = PaintingJudge(painting, row, records.get(painting.ref, []), handles.get(painting.owner, ""), scope, actor)
+        judge = PaintingJudge(painting, row, records.get(painting.ref, []), handles.get(painting.owner, ""), scope, actor, kind=kind)
         # Judge everything before any fix runs, so a repair finds what a
         # dry run shows and one fix never makes the next check see a change.
         yield from list(judge.differences())
 
 
-def _unseen_records(scope: Scope, index: RecordIndex, batch_size: int) -> Iterator[Difference]:
+def _unseen_records(scope: Scope, index: RecordIndex, batch_size: int, *, kind: RecordKind) -> Iterator[Difference]:
     for batch in index.unseen_records(batch_size):
         refs = [ref for ref, _, _ in batch if is_object_id(ref)]
-        elsewhere = {str(document["_id"]) for document in source.paintings_stream(refs=refs)} if refs else set()
+        elsewhere = {str(document["_id"]) for document in source.paintings_stream(refs=refs, kind=kind)} if refs else set()
         for ref, did, rkey in batch:
             if ref in elsewhere:
                 detail = "The record's painting is outside this comparison (another owner)."

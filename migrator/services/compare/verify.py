@@ -3,12 +3,12 @@ admin's "Verify against the PDS")."""
 
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db.models import QuerySet
 
 from migrator import pds, source
+from migrator.kinds import PAINTING, RecordKind
+from migrator.kinds.painting import SourceFields
 from migrator.models import Account, PaintingMigration, Status
-from migrator.records import SourceFields, source_fields
 from migrator.services.state import painting_note
 
 from .index import Scope
@@ -23,7 +23,7 @@ class VerifyReport:
     differences: list[str] = field(default_factory=list)
 
 
-def paintings_verify(paintings: QuerySet, *, actor: str, batch_size: int = 200) -> VerifyReport:
+def paintings_verify(paintings: QuerySet, *, actor: str, batch_size: int = 200, kind: RecordKind = PAINTING) -> VerifyReport:
     """Check each painting of ``paintings`` (state rows) against MongoDB and
     its record on the PDS (getRecord by rkey), and note the outcome as an
     event on each. A migrated painting matches when its record exists with
@@ -38,21 +38,21 @@ def paintings_verify(paintings: QuerySet, *, actor: str, batch_size: int = 200) 
     for row in paintings.order_by("id").iterator(chunk_size=batch_size):
         batch.append(row)
         if len(batch) >= batch_size:
-            _verify_batch(batch, scope=scope, actor=actor, report=report)
+            _verify_batch(batch, scope=scope, actor=actor, report=report, kind=kind)
             batch = []
     if batch:
-        _verify_batch(batch, scope=scope, actor=actor, report=report)
+        _verify_batch(batch, scope=scope, actor=actor, report=report, kind=kind)
     return report
 
 
-def _verify_batch(rows: list[PaintingMigration], *, scope: Scope, actor: str, report: VerifyReport) -> None:
-    documents = source.paintings_stream(refs=[row.ref for row in rows if is_object_id(row.ref)])
-    paintings = {fields.ref: fields for fields in map(source_fields, documents)}
+def _verify_batch(rows: list[PaintingMigration], *, scope: Scope, actor: str, report: VerifyReport, kind: RecordKind) -> None:
+    documents = source.paintings_stream(refs=[row.ref for row in rows if is_object_id(row.ref)], kind=kind)
+    paintings = {fields.ref: fields for fields in map(kind.read, documents)}
     handles = source.handles_for(fields.owner for fields in paintings.values() if fields.owner)
     for row in rows:
         painting = paintings.get(row.ref)
         try:
-            problems, outcome = _verify_one(row, painting, handles.get(painting.owner, "") if painting else "", scope)
+            problems, outcome = _verify_one(row, painting, handles.get(painting.owner, "") if painting else "", scope, kind=kind)
         except pds.PdsError as error:
             problems, outcome = [f"the PDS could not be read: {error}"], ""
         report.checked += 1
@@ -64,7 +64,7 @@ def _verify_batch(rows: list[PaintingMigration], *, scope: Scope, actor: str, re
             painting_note(row, actor=actor, message=f"Verified against the PDS: {outcome}")
 
 
-def _verify_one(row: PaintingMigration, painting: SourceFields | None, handle: str, scope: Scope) -> tuple[list[str], str]:
+def _verify_one(row: PaintingMigration, painting: SourceFields | None, handle: str, scope: Scope, *, kind: RecordKind) -> tuple[list[str], str]:
     """(problems, what matched) for one state row."""
     if painting is None:
         return ["MongoDB has no such painting"], ""
@@ -73,11 +73,11 @@ def _verify_one(row: PaintingMigration, painting: SourceFields | None, handle: s
     if not did:
         return (["no ATProto account to hold its record"], "") if should_have else ([], f"no account, as expected for a {row.status} painting.")
     scope.accounts.setdefault(did, painting.owner)
-    judge = PaintingJudge(painting, row, [], handle, scope, actor="")
+    judge = PaintingJudge(painting, row, [], handle, scope, actor="", kind=kind)
     rkey = row.rkey or painting.rkey or judge.expected_rkey
     if not rkey:
         return (["no rkey to look the record up by"], "") if should_have else ([], f"no record key, as expected for a {row.status} painting.")
-    stored = scope.repo(did).record_get(collection=settings.PAINTING_COLLECTION, rkey=rkey)
+    stored = scope.repo(did).record_get(collection=kind.nsid, rkey=rkey)
     if stored is None:
         if should_have:
             return [f"no record at {did}/{rkey}"], ""
@@ -86,8 +86,8 @@ def _verify_one(row: PaintingMigration, painting: SourceFields | None, handle: s
         if stored.value.get("ref") == painting.ref:
             return [f"the state says {row.status} but the PDS has {stored.uri}"], ""
         return [], f"no record, as expected for a {row.status} painting."
-    expected, complete = expected_fields(painting, handle, has_recording=row.has_recording)
-    problems = field_differences(stored.value, expected, complete=complete)
+    expected, complete = expected_fields(painting, handle, has_recording=row.has_recording, kind=kind)
+    problems = field_differences(stored.value, expected, complete=complete, kind=kind)
     if painting.rkey != stored.rkey:
         problems.append(f"MongoDB's atproto.rkey is {painting.rkey or 'unset'}, the record's {stored.rkey}")
     if row.rkey and row.rkey != stored.rkey:

@@ -1,5 +1,9 @@
 """One batch: claim, thumbnails, blobs, applyWrites, MongoDB write-back,
-migrated; a failure of one painting ends only that painting."""
+migrated; a failure of one painting ends only that painting.
+
+What is particular to the kind of record (its NSID, record, key, blob and
+write-back) comes from the batch's kind (migrator.kinds), the painting by
+default."""
 
 import contextvars
 import ctypes
@@ -18,16 +22,15 @@ from django.utils import timezone
 from pymongo.errors import PyMongoError
 
 from migrator import pds, source
-from migrator.images import ImageError, fetch_image, painting_image_url, painting_recording_url, resource_exists
+from migrator.images import ImageError, painting_recording_url, resource_exists
+from migrator.kinds import PAINTING, RecordKind
 from migrator.lexicon import InvalidRecord, record_validate
 from migrator.models import Account, ErrorKind, MigrationEvent, PaintingMigration, RateLimitWindow, SkipReason, Status
 from migrator.pds import calls as pds_calls
-from migrator.records import painting_record, record_shape
 from migrator.selectors import error_signature
 from migrator.services.lifecycle import mongodb_verify, removal_hold
 from migrator.services.state import Change, painting_note, painting_transition, paintings_transition, paintings_transition_each
-from migrator.thumbnails import Thumbnail, ThumbnailError, make_thumbnail
-from migrator.tid import tid_for_painting
+from migrator.thumbnails import Thumbnail, ThumbnailError
 
 from .claims import Lease, claimant_new
 
@@ -126,6 +129,7 @@ class Work:
     # The thumbnail blob the stored record holds, when its image is the
     # same: a rewrite reuses it, with no image fetched and nothing uploaded.
     blob: dict | None = None
+    kind: RecordKind = PAINTING
 
 
 class Outcome(Exception):
@@ -138,19 +142,19 @@ class Outcome(Exception):
         self.message, self.kind, self.skip_reason, self.waiting = message, kind, skip_reason, waiting
 
 
-def paintings_migrate(ids: Iterable[int], *, actor: str, run: str = "") -> BatchResult:
+def paintings_migrate(ids: Iterable[int], *, actor: str, run: str = "", kind: RecordKind = PAINTING) -> BatchResult:
     """Migrate the paintings ``ids`` (runnable ones; others are left alone).
     Never raises for a painting's failure: each one ends migrated, skipped
     or failed, with its events, or back to pending when MongoDB changed
     while it ran. The batch's claim is renewed while it works, and only
     paintings it still holds are finished. ``run`` names the run the
-    records are written for (default: ``actor``).
+    records are written for (default: ``actor``); ``kind`` what they are.
 
     Against a MongoDB database that is not the migration's (see
     lifecycle.mongodb_verify) it claims nothing and changes nothing."""
     result = BatchResult()
     try:
-        mongodb_verify(cache_seconds=GUARD_SECONDS)
+        mongodb_verify(cache_seconds=GUARD_SECONDS, kind=kind)
     except source.WrongDatabase as error:
         log.error("Batch not run: %s", error)
         return result
@@ -158,15 +162,15 @@ def paintings_migrate(ids: Iterable[int], *, actor: str, run: str = "") -> Batch
         pass  # out of reach: the batch's first read fails its paintings, retryable
     token = _run.set(run or actor)
     try:
-        return _paintings_migrate(ids, actor=actor, result=result)
+        return _paintings_migrate(ids, actor=actor, result=result, kind=kind)
     finally:
         _run.reset(token)
 
 
-def _paintings_migrate(ids: Iterable[int], *, actor: str, result: BatchResult) -> BatchResult:
+def _paintings_migrate(ids: Iterable[int], *, actor: str, result: BatchResult, kind: RecordKind) -> BatchResult:
     requests_before, logins_before = pds_calls.REQUESTS[0], sum(pds.LOGINS.values())
     holder = claimant_new()
-    ids = _not_held(list(ids))
+    ids = _not_held(list(ids), kind=kind)
     claimed = paintings_transition(
         PaintingMigration.objects.filter(id__in=ids),
         from_statuses=RUNNABLE,
@@ -190,7 +194,7 @@ def _paintings_migrate(ids: Iterable[int], *, actor: str, result: BatchResult) -
             known, groups = {}, {}
         for owner, rows in groups.items():
             try:
-                _account_migrate(owner, rows, credentials=known.get(owner), actor=actor, result=result)
+                _account_migrate(owner, rows, credentials=known.get(owner), actor=actor, result=result, kind=kind)
             except Exception as error:  # noqa: BLE001 - a bug must not strand paintings as running
                 log.exception("Unexpected error migrating a batch of %s", owner or "anonymous paintings")
                 _fail_unfinished(rows, error, actor=actor, result=result)
@@ -200,7 +204,7 @@ def _paintings_migrate(ids: Iterable[int], *, actor: str, result: BatchResult) -
     return result
 
 
-def _not_held(ids: list[int]) -> list[int]:
+def _not_held(ids: list[int], *, kind: RecordKind) -> list[int]:
     """While removals are held (the tripwire), the paintings MongoDB lacks
     are left as they are, not migrated and then found gone: a bad restore
     must not skip them either. They run once the hold is resolved."""
@@ -208,7 +212,7 @@ def _not_held(ids: list[int]) -> list[int]:
         return ids
     refs = dict(PaintingMigration.objects.filter(id__in=ids).values_list("id", "ref"))
     try:
-        present = source.refs_present(refs.values())
+        present = source.refs_present(refs.values(), kind=kind)
     except PyMongoError:
         return ids  # out of reach: the batch's first read fails its paintings, retryable
     return [painting_id for painting_id in ids if refs.get(painting_id) in present]
@@ -225,9 +229,11 @@ def _fail_unfinished(rows: list[PaintingMigration], error: Exception, *, actor: 
         _finish(row, Outcome(message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
 
 
-def _account_migrate(owner: str, rows: list[PaintingMigration], *, credentials: "source.Credentials | None", actor: str, result: BatchResult) -> None:
-    rows = _gone_settle(owner, rows, credentials=credentials, actor=actor, result=result)
-    rows = _wait_for_uploads(rows, actor=actor, result=result)
+def _account_migrate(
+    owner: str, rows: list[PaintingMigration], *, credentials: "source.Credentials | None", actor: str, result: BatchResult, kind: RecordKind
+) -> None:
+    rows = _gone_settle(owner, rows, credentials=credentials, actor=actor, result=result, kind=kind)
+    rows = _wait_for_uploads(rows, actor=actor, result=result, kind=kind)
     if not rows:
         return
     try:
@@ -245,10 +251,10 @@ def _account_migrate(owner: str, rows: list[PaintingMigration], *, credentials: 
     for row in rows:
         if _kept_unpublished(row) and _tried_before(row):
             reason, why = _unpublished_because(row)
-            _record_remove(repo, row, reason=reason, why=why, actor=actor, result=result)
+            _record_remove(repo, row, reason=reason, why=why, actor=actor, result=result, kind=kind)
             continue
         try:
-            works.append(prepare(row))
+            works.append(prepare(row, kind=kind))
         except Outcome as outcome:
             _finish(row, outcome, actor=actor, result=result)
     works = _look_up_earlier_attempts(repo, works, actor=actor, result=result)
@@ -282,7 +288,7 @@ def _unpublished_because(row: PaintingMigration) -> tuple[str, str]:
     return SkipReason.NUKED, "The painting is nuked and NUKED_PAINTINGS=skip"
 
 
-def _gone_settle(owner: str, rows: list[PaintingMigration], *, credentials, actor: str, result: BatchResult) -> list[PaintingMigration]:
+def _gone_settle(owner: str, rows: list[PaintingMigration], *, credentials, actor: str, result: BatchResult, kind: RecordKind) -> list[PaintingMigration]:
     """Remove the records of the paintings MongoDB no longer has (looked up
     once more: one that came back is migrated as usual). An account the PDS
     reports deleted, deactivated or taken down is not logged in to: its
@@ -292,7 +298,7 @@ def _gone_settle(owner: str, rows: list[PaintingMigration], *, credentials, acto
         return rows
     rows = [row for row in rows if row.gone_since is None]
     try:
-        present = source.refs_present(row.ref for row in gone)
+        present = source.refs_present((row.ref for row in gone), kind=kind)
     except PyMongoError as error:
         for row in gone:
             _finish(row, Outcome(f"Could not check MongoDB for the painting: {type(error).__name__}", kind=ErrorKind.TRANSIENT), actor=actor, result=result)
@@ -309,11 +315,11 @@ def _gone_settle(owner: str, rows: list[PaintingMigration], *, credentials, acto
         _finish(row, Outcome(f"{why}; it had no record.", skip_reason=SkipReason.GONE), actor=actor, result=result)
     missing = [row for row in missing if _tried_before(row)]
     if missing:
-        _gone_remove(owner, missing, credentials=credentials, why=why, actor=actor, result=result)
+        _gone_remove(owner, missing, credentials=credentials, why=why, actor=actor, result=result, kind=kind)
     return rows + back
 
 
-def _gone_remove(owner: str, rows: list[PaintingMigration], *, credentials, why: str, actor: str, result: BatchResult) -> None:
+def _gone_remove(owner: str, rows: list[PaintingMigration], *, credentials, why: str, actor: str, result: BatchResult, kind: RecordKind) -> None:
     did = next((row.account_did for row in rows if row.account_did), "")
     try:
         status = pds.account_status(did) if did else "deleted"
@@ -346,7 +352,7 @@ def _gone_remove(owner: str, rows: list[PaintingMigration], *, credentials, why:
             _finish(row, _pds_outcome(f"{why}; opening the account {did} to remove its record failed", error, removing=True), actor=actor, result=result)
         return
     for row in rows:
-        _record_remove(repo, row, reason=SkipReason.GONE, why=why, actor=actor, result=result, clear_source=False)
+        _record_remove(repo, row, reason=SkipReason.GONE, why=why, actor=actor, result=result, kind=kind, clear_source=False)
 
 
 def _account_outcome(rows: list[PaintingMigration], outcome: Outcome) -> Outcome:
@@ -365,7 +371,7 @@ def _account_outcome(rows: list[PaintingMigration], outcome: Outcome) -> Outcome
     return Outcome(f"The account {did} is {status} on the PDS: nothing can be written to it. Re-check the painting when that changes.", skip_reason=SkipReason.ACCOUNT_UNUSABLE)
 
 
-def _wait_for_uploads(rows: list[PaintingMigration], *, actor: str, result: BatchResult) -> list[PaintingMigration]:
+def _wait_for_uploads(rows: list[PaintingMigration], *, actor: str, result: BatchResult, kind: RecordKind) -> list[PaintingMigration]:
     """When this machine can upload nothing before a reset, the paintings
     that need an upload (never tried, so no record to look for) wait without
     their account being opened: no login is spent on them. Returns the rows
@@ -380,7 +386,7 @@ def _wait_for_uploads(rows: list[PaintingMigration], *, actor: str, result: Batc
             left.append(row)
             continue
         try:
-            prepare(row)
+            prepare(row, kind=kind)
         except Outcome as outcome:  # skipped for its own fields, as it would be anyway
             _finish(row, outcome, actor=actor, result=result)
             continue
@@ -416,7 +422,9 @@ def _repo_for(owner: str, rows: list[PaintingMigration], *, credentials: "source
     return repo
 
 
-def _record_remove(repo, row: PaintingMigration, *, reason: str, why: str, actor: str, result: BatchResult, clear_source: bool = True) -> None:
+def _record_remove(
+    repo, row: PaintingMigration, *, reason: str, why: str, actor: str, result: BatchResult, kind: RecordKind, clear_source: bool = True
+) -> None:
     """A painting that must have no record (``why``: nuked under
     NUKED_PAINTINGS=skip, taken down, deleted from MongoDB) and that was
     migrated, or tried by an attempt that stopped midway and may have
@@ -425,31 +433,31 @@ def _record_remove(repo, row: PaintingMigration, *, reason: str, why: str, actor
     rkey = row.rkey
     try:
         if not rkey:
-            rkey = _record_left_behind(repo, row)
+            rkey = _record_left_behind(repo, row, kind=kind)
             if not rkey:
                 _finish(row, Outcome(f"{why}; no record was written for it.", skip_reason=reason), actor=actor, result=result)
                 return
-        repo.record_delete(collection=settings.PAINTING_COLLECTION, rkey=rkey)
+        repo.record_delete(collection=kind.nsid, rkey=rkey)
         if clear_source:
-            source.rkeys_clear([row.ref])
+            source.rkeys_clear([row.ref], kind=kind)
     except pds.PdsError as error:
         _finish(row, _pds_outcome(f"Removing record {rkey or 'left by an earlier attempt'} failed ({why[0].lower()}{why[1:]})", error, removing=True), actor=actor, result=result)
         return
     except PyMongoError as error:
         _finish(row, Outcome(f"Record {rkey} removed; clearing MongoDB failed: {type(error).__name__}", kind=ErrorKind.TRANSIENT), actor=actor, result=result)
         return
-    uri = f"at://{repo.did}/{settings.PAINTING_COLLECTION}/{rkey}"
+    uri = f"at://{repo.did}/{kind.nsid}/{rkey}"
     _skip_removed(row, reason, f"Removed record {uri}: {why[0].lower()}{why[1:]}.", actor=actor, result=result)
 
 
-def _record_left_behind(repo, row: PaintingMigration) -> str:
+def _record_left_behind(repo, row: PaintingMigration, *, kind: RecordKind) -> str:
     """The key of the record an earlier attempt wrote for ``row`` before
     it stopped, or "" when there is none. Raises PdsError."""
     try:
-        rkey = tid_for_painting(when=row.when, ref=row.ref)
+        rkey = kind.record_key(when=row.when, ref=row.ref)
     except (ValueError, TypeError):
         return ""
-    stored = repo.record_get(collection=settings.PAINTING_COLLECTION, rkey=rkey)
+    stored = repo.record_get(collection=kind.nsid, rkey=rkey)
     return rkey if stored is not None and stored.value.get("ref") == row.ref else ""
 
 
@@ -460,7 +468,7 @@ def _skip_removed(row: PaintingMigration, reason: str, detail: str, *, actor: st
         result.skipped[reason] += 1
 
 
-def prepare(row: PaintingMigration) -> Work:
+def prepare(row: PaintingMigration, *, kind: RecordKind = PAINTING) -> Work:
     """The painting's way through the batch. Raises Outcome (skipped) for a
     row that cannot make a record, whatever its fields hold."""
     if row.when is None or not row.slug or not row.code:
@@ -469,12 +477,12 @@ def prepare(row: PaintingMigration) -> Work:
         reason, why = _unpublished_because(row)
         raise Outcome(f"{why}.", skip_reason=reason)
     try:
-        rkey = row.rkey or tid_for_painting(when=row.when, ref=row.ref)
+        rkey = row.rkey or kind.record_key(when=row.when, ref=row.ref)
     except ValueError:
         if not source.is_object_id(row.ref):
             raise Outcome(f"`_id` {row.ref!r} is not an ObjectId: no record key can be made.", skip_reason=SkipReason.BAD_REF) from None
         raise Outcome(f"`when` is {row.when:%Y-%m-%d}, outside the dates a record key can hold (1970 to 2255).", skip_reason=SkipReason.BAD_WHEN) from None
-    return Work(row=row, rkey=rkey)
+    return Work(row=row, rkey=rkey, kind=kind)
 
 
 def _look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: BatchResult) -> list[Work]:
@@ -486,7 +494,7 @@ def _look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: Ba
             remaining.append(work)
             continue
         try:
-            stored = repo.record_get(collection=settings.PAINTING_COLLECTION, rkey=work.rkey)
+            stored = repo.record_get(collection=work.kind.nsid, rkey=work.rkey)
         except pds.PdsError as error:
             _finish(work.row, _pds_outcome(f"Could not look up record {work.rkey}", error), actor=actor, result=result)
             continue
@@ -495,47 +503,44 @@ def _look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: Ba
         elif stored.value.get("ref") != work.row.ref:
             message = f"Record key {work.rkey} holds another painting ({stored.value.get('ref')}): a TID collision."
             _finish(work.row, Outcome(message, kind=ErrorKind.PERMANENT), actor=actor, result=result)
-        elif _record_current(work.row, stored.value):
+        elif _record_current(work.row, stored.value, kind=work.kind):
             _adopt(repo, work, stored, actor=actor, result=result)
         else:
             work.stored, work.action = stored.value, "update"
-            work.blob = _reusable_blob(work.row, stored.value)
+            work.blob = _reusable_blob(work.row, stored.value, kind=work.kind)
             remaining.append(work)
     return remaining
 
 
-def _reusable_blob(row: PaintingMigration, value: dict) -> dict | None:
+def _reusable_blob(row: PaintingMigration, value: dict, *, kind: RecordKind) -> dict | None:
     """The thumbnail blob of a stored record whose image is the painting's
     image now (the same painting and slug: a rename, a new code, a new
     lexicon or media URL change the record, not the image), else None."""
-    thumbnail = value.get("thumbnail")
+    thumbnail = value.get(kind.blob_field)
     if value.get("ref") != row.ref or value.get("slug") != row.slug or not isinstance(thumbnail, dict) or not _blob_cid(thumbnail):
         return None
     return thumbnail
 
 
-def record_for(row: PaintingMigration, *, has_recording: bool, thumbnail) -> dict:
-    """The record a painting's row makes. Raises ImageError for a handle or
-    slug unfit for a URL."""
-    return painting_record(
-        ref=row.ref, slug=row.slug, code=row.code, when=row.when, owner_handle=row.owner_handle or None,
-        nuked=row.nuked, has_recording=has_recording, thumbnail=thumbnail,
-    )
+def record_for(row: PaintingMigration, *, has_recording: bool, thumbnail, kind: RecordKind = PAINTING) -> dict:
+    """The record a row of ``kind`` makes, holding the blob ``thumbnail``.
+    Raises ImageError for a handle or slug unfit for a URL."""
+    return kind.record_from_row(row, has_recording=has_recording, blob=thumbnail)
 
 
-def _record_current(row: PaintingMigration, value: dict) -> bool:
+def _record_current(row: PaintingMigration, value: dict, *, kind: RecordKind) -> bool:
     # A recording the row knows of (a guest slug names it, or one found before
     # under these fields) must be in the record; one the record has was found
     # on storage by the attempt that wrote it.
-    expected = record_for(row, has_recording=row.has_recording or bool(value.get("recordingUrl")), thumbnail=value.get("thumbnail"))
+    expected = record_for(row, has_recording=row.has_recording or bool(value.get("recordingUrl")), thumbnail=value.get(kind.blob_field), kind=kind)
     return all(value.get(name) == expected[name] for name in expected if name != "$type")
 
 
 def _adopt(repo, work: Work, stored, *, actor: str, result: BatchResult) -> None:
     """Take over a record an earlier attempt wrote, and finish its painting."""
-    blob = stored.value.get("thumbnail") or {}
+    blob = stored.value.get(work.kind.blob_field) or {}
     try:
-        gone = source.rkeys_write_back([source.WriteBack(ref=work.row.ref, rkey=work.rkey, uri=stored.uri)])
+        gone = source.rkeys_write_back([source.WriteBack(ref=work.row.ref, rkey=work.rkey, uri=stored.uri)], kind=work.kind)
     except PyMongoError as error:
         _finish(work.row, Outcome(f"MongoDB write-back failed: {type(error).__name__}", kind=ErrorKind.TRANSIENT), actor=actor, result=result)
         return
@@ -543,7 +548,7 @@ def _adopt(repo, work: Work, stored, *, actor: str, result: BatchResult) -> None
         _painting_gone(repo, work, actor=actor, result=result)
         return
     # Its recordingUrl (if any) was found on storage under these very fields.
-    fields = _migrated_fields(work.row, rkey=work.rkey, uri=stored.uri, cid=stored.cid, blob=blob)
+    fields = _migrated_fields(work.row, rkey=work.rkey, uri=stored.uri, cid=stored.cid, blob=blob, kind=work.kind)
     adopted = _migrated(
         work.row, {**fields, "has_recording": bool(stored.value.get("recordingUrl"))},
         message=f"Found record {stored.uri} from an earlier attempt; adopted it without writing.", actor=actor, result=result,
@@ -584,7 +589,7 @@ def thumbnail_for(work: Work) -> Work | Outcome:
         work.has_recording = row.has_recording or bool(work.stored.get("recordingUrl"))
         return work
     try:
-        work.thumbnail = make_thumbnail(fetch_image(painting_image_url(handle=handle, slug=row.slug)), max_pixels=settings.THUMBNAIL_MAX_PIXELS)
+        work.thumbnail = work.kind.blob_make(row)
         work.has_recording = row.has_recording or resource_exists(painting_recording_url(handle=handle, slug=row.slug))
     except ImageError as error:
         return Outcome(error.message, kind=error.kind, skip_reason=error.skip_reason or "")
@@ -604,7 +609,7 @@ def _chunk_write(repo, works: list[Work], *, actor: str, result: BatchResult) ->
         return
     _notes(works, actor=actor, message=lambda work: f"Writing record {work.rkey} ({work.action}).")
     try:
-        refs = repo.apply_writes([pds.Write(work.action, settings.PAINTING_COLLECTION, work.rkey, work.record) for work in works])
+        refs = repo.apply_writes([pds.Write(work.action, work.kind.nsid, work.rkey, work.record) for work in works])
     except pds.RecordConflict:
         # Someone wrote some of these since we looked: reconcile each one alone.
         for work in works:
@@ -635,10 +640,10 @@ def _within_write_budget(repo, works: list[Work], *, actor: str, result: BatchRe
 
 def _single_write(repo, work: Work, *, actor: str, result: BatchResult) -> None:
     try:
-        stored = repo.record_get(collection=settings.PAINTING_COLLECTION, rkey=work.rkey)
+        stored = repo.record_get(collection=work.kind.nsid, rkey=work.rkey)
         if stored is not None and stored.value.get("ref") != work.row.ref:
             raise Outcome(f"Record key {work.rkey} holds another painting ({stored.value.get('ref')}).", kind=ErrorKind.PERMANENT)
-        ref = repo.record_put(collection=settings.PAINTING_COLLECTION, rkey=work.rkey, record=work.record)
+        ref = repo.record_put(collection=work.kind.nsid, rkey=work.rkey, record=work.record)
     except pds.PdsError as error:
         _finish(work.row, _pds_outcome("Writing the record failed", error), actor=actor, result=result)
         return
@@ -660,8 +665,8 @@ def _blobs_upload(repo, works: list[Work], *, actor: str, result: BatchResult) -
             blob = work.blob or uploaded.get(work.thumbnail.content)
             if blob is None:
                 blob = uploaded[work.thumbnail.content] = repo.blob_upload(work.thumbnail.content, mime_type=work.thumbnail.mime_type)
-            work.record = record_for(row, has_recording=work.has_recording, thumbnail=blob)
-            record_validate(work.record)
+            work.record = record_for(row, has_recording=work.has_recording, thumbnail=blob, kind=work.kind)
+            record_validate(work.record, nsid=work.kind.nsid)
         except pds.PdsError as error:
             _finish(row, _pds_outcome("Uploading the thumbnail failed", error), actor=actor, result=result)
             continue
@@ -677,7 +682,9 @@ def _blobs_upload(repo, works: list[Work], *, actor: str, result: BatchResult) -
 
 def _written(repo, works: list[Work], refs, *, actor: str, result: BatchResult) -> None:
     try:
-        gone = source.rkeys_write_back(source.WriteBack(ref=work.row.ref, rkey=work.rkey, uri=ref.uri) for work, ref in zip(works, refs, strict=True))
+        gone = source.rkeys_write_back(
+            (source.WriteBack(ref=work.row.ref, rkey=work.rkey, uri=ref.uri) for work, ref in zip(works, refs, strict=True)), kind=works[0].kind
+        )
     except PyMongoError as error:
         # The records exist; the next attempt finds and adopts them.
         for work, ref in zip(works, refs, strict=True):
@@ -692,7 +699,7 @@ def _written(repo, works: list[Work], refs, *, actor: str, result: BatchResult) 
             else:
                 verb = "Updated" if work.action == "update" else "Wrote"
                 message = f"{verb} record {ref.uri} with a {work.thumbnail.size:,}-byte {work.thumbnail.fallback} thumbnail; MongoDB has atproto.rkey."
-            fields = _migrated_fields(work.row, rkey=work.rkey, uri=ref.uri, cid=ref.cid, blob=work.record["thumbnail"], thumbnail=work.thumbnail)
+            fields = _migrated_fields(work.row, rkey=work.rkey, uri=ref.uri, cid=ref.cid, blob=work.record[work.kind.blob_field], thumbnail=work.thumbnail, kind=work.kind)
             changes.append(Change(work.row, message, {**fields, "has_recording": work.has_recording}))
     # All at once when nothing moved under us (the usual case); any painting
     # MongoDB changed meanwhile, or whose claim ran out, one by one.
@@ -710,21 +717,21 @@ def _painting_gone(repo, work: Work, *, actor: str, result: BatchResult) -> None
     """MongoDB lost the painting while its record was written: remove the
     record (no record without a painting) and skip it."""
     try:
-        repo.record_delete(collection=settings.PAINTING_COLLECTION, rkey=work.rkey)
+        repo.record_delete(collection=work.kind.nsid, rkey=work.rkey)
     except pds.PdsError as error:
         _finish(work.row, _pds_outcome(f"MongoDB no longer has the painting; removing record {work.rkey} failed", error, removing=True), actor=actor, result=result)
         return
-    uri = f"at://{repo.did}/{settings.PAINTING_COLLECTION}/{work.rkey}"
+    uri = f"at://{repo.did}/{work.kind.nsid}/{work.rkey}"
     _skip_removed(work.row, SkipReason.GONE, f"MongoDB no longer has this painting; removed record {uri} written for it.", actor=actor, result=result)
 
 
-def _migrated_fields(row, *, rkey, uri, cid, blob, thumbnail=None) -> dict:
+def _migrated_fields(row, *, rkey, uri, cid, blob, kind: RecordKind, thumbnail=None) -> dict:
     """What a migrated row holds of the record just written (or adopted)."""
     fields = {
         "rkey": rkey, "record_uri": uri, "record_cid": cid,
         "last_error": "", "error_kind": "", "skip_reason": "", "skip_detail": "", "claimed_by": "",
         "thumbnail_cid": _blob_cid(blob), "record_fingerprint": row.source_fingerprint, "migrated_at": timezone.now(),
-        "written_by": _run.get()[:150], "record_shape": record_shape(),
+        "written_by": _run.get()[:150], "record_shape": kind.record_shape(),
     }  # fmt: skip
     if thumbnail is not None:
         fields.update(thumbnail_size=thumbnail.size, thumbnail_mime=thumbnail.mime_type, thumbnail_fallback=thumbnail.fallback)

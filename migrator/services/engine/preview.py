@@ -6,9 +6,8 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.conf import settings
-
 from migrator.images import ImageError
+from migrator.kinds import PAINTING, RecordKind
 from migrator.lexicon import InvalidRecord, record_validate
 from migrator.models import PaintingMigration
 from migrator.thumbnails import Thumbnail
@@ -30,7 +29,7 @@ class Preview:
     rkey: str = ""
 
 
-def paintings_preview(paintings: Iterable[PaintingMigration]) -> list[Preview]:
+def paintings_preview(paintings: Iterable[PaintingMigration], *, kind: RecordKind = PAINTING) -> list[Preview]:
     """Dry-run each painting: fetch its image, make the thumbnail, build and
     validate the record. Writes nothing anywhere (no PDS, no MongoDB, no
     state). The thumbnail's blob reference carries the CID the PDS would
@@ -38,7 +37,7 @@ def paintings_preview(paintings: Iterable[PaintingMigration]) -> list[Preview]:
     works, previews = [], {}  # by object: rows not yet seeded have no pk
     for painting in paintings:
         try:
-            works.append(prepare(painting))
+            works.append(prepare(painting, kind=kind))
         except Outcome as outcome:
             previews[id(painting)] = _preview_of(painting, outcome)
     for work, made in zip(works, thumbnail_pool().map(thumbnail_for, works), strict=True):
@@ -58,15 +57,15 @@ def _record_preview(work: Work) -> Preview:
     row, thumbnail = work.row, work.thumbnail
     blob = {"$type": "blob", "ref": {"$link": blob_cid(thumbnail.content)}, "mimeType": thumbnail.mime_type, "size": thumbnail.size}
     try:
-        record = record_for(row, has_recording=work.has_recording, thumbnail=blob)
+        record = record_for(row, has_recording=work.has_recording, thumbnail=blob, kind=work.kind)
     except ImageError as error:
         return Preview(painting=row, outcome="skip", message=error.message, thumbnail=thumbnail, rkey=work.rkey)
     try:
-        record_validate(record)
+        record_validate(record, nsid=work.kind.nsid)
     except InvalidRecord as error:
         return Preview(painting=row, outcome="skip", message="The record does not match the lexicon.", record=record, thumbnail=thumbnail, problems=error.problems, rkey=work.rkey)
     verb = "update" if row.rkey else "create"
-    message = f"Would {verb} {settings.PAINTING_COLLECTION}/{work.rkey} with a {thumbnail.size:,}-byte {thumbnail.fallback} thumbnail."
+    message = f"Would {verb} {work.kind.nsid}/{work.rkey} with a {thumbnail.size:,}-byte {thumbnail.fallback} thumbnail."
     return Preview(painting=row, outcome="migrate", message=message, record=record, thumbnail=thumbnail, rkey=work.rkey)
 
 
