@@ -413,16 +413,10 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
             skipped = paintings_skip(paintings, actor=actor_for(request), detail=detail[:500])
             self._report(request, f"Skipped {plural(skipped)}", selected - skipped, "were migrated, running or already skipped")
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Skip paintings",
-            "opts": self.model._meta,
-            "paintings": paintings.order_by("id")[:200],
-            "selected": paintings.count(),
-            "selection": selection_of(request),
-            "missing_detail": "apply" in request.POST,
-        }
-        return TemplateResponse(request, "admin/migrator/skip_form.html", context)
+        return self._reason_form(
+            request, paintings, template="skip_form.html", title="Skip paintings", action="skip_with_reason", field="skip_detail",
+            verb="Skip", missing_text="Say why these paintings are skipped.",
+        )  # fmt: skip
 
     @admin.action(description="Take down (unpublish) with reason…", permissions=["run_migration"])
     def take_down(self, request, paintings: QuerySet):
@@ -436,16 +430,10 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
             how = admin_lifecycle.paintings_run_now(ids, actor=actor_for(request)) if ids else "none had a record"
             self.message_user(request, f"{done}: {how}. They stay unpublished until republished.", messages.SUCCESS)
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Take paintings down",
-            "opts": self.model._meta,
-            "paintings": paintings.order_by("id")[:200],
-            "selected": paintings.count(),
-            "selection": selection_of(request),
-            "missing_reason": "apply" in request.POST,
-        }
-        return TemplateResponse(request, "admin/migrator/takedown_form.html", context)
+        return self._reason_form(
+            request, paintings, template="takedown_form.html", title="Take paintings down", action="take_down", field="reason",
+            verb="Take down", missing_text="Say why these paintings are taken down.",
+        )  # fmt: skip
 
     @admin.action(description="Republish taken-down paintings", permissions=["run_migration"])
     def republish(self, request, paintings: QuerySet):
@@ -475,6 +463,21 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
             self.message_user(request, difference, messages.WARNING)
         if len(report.differences) > 10:
             self.message_user(request, f"… and {len(report.differences) - 10} more differences (see compare_paintings).", messages.WARNING)
+
+    def _reason_form(self, request, paintings: QuerySet, *, template: str, title: str, **form) -> TemplateResponse:
+        """The page an action that needs a reason shows first (and again,
+        saying so, when the reason was left empty)."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "paintings": paintings.order_by("id")[:200],
+            "selected": paintings.count(),
+            "selection": selection_of(request),
+            "missing": "apply" in request.POST,
+            **form,
+        }
+        return TemplateResponse(request, f"admin/migrator/{template}", context)
 
     def _report(self, request, done: str, left_out: int, why: str) -> None:
         message = done if not left_out else f"{done}; {left_out} {why}"

@@ -210,17 +210,12 @@ def paintings_mark_gone(paintings: QuerySet, *, actor: str, confirmed: bool = Fa
     who = f" (removal confirmed by {actor})" if confirmed else ""
     rows = PaintingMigration.objects.filter(id__in=ids)
     rows.update(gone_since=now)
-    detail = "MongoDB no longer has this painting; it had no record."
-    never_written = list(rows.filter(rkey="", attempts=0).exclude(status__in=[Status.QUEUED, Status.RUNNING]))
-    paintings_transition(
-        PaintingMigration.objects.filter(id__in=[row.id for row in never_written]), from_statuses=[Status.PENDING, Status.FAILED, Status.WAITING],
-        to=Status.SKIPPED, actor=actor, message=detail[:-1] + f"{who}.", skip_reason=SkipReason.GONE, skip_detail=detail,
+    _without_record(
+        rows, actor=actor, reason=SkipReason.GONE, detail="MongoDB no longer has this painting; it had no record.",
+        message=f"MongoDB no longer has this painting; it had no record{who}.",
+        note=lambda row: f"MongoDB no longer has this painting (it was skipped: {row.skip_detail}); it had no record{who}.",
+        to_engine=f"MongoDB no longer has this painting; its record will be removed{who}.",
     )  # fmt: skip
-    for row in never_written:
-        if row.status == Status.SKIPPED:
-            PaintingMigration.objects.filter(pk=row.pk).update(skip_reason=SkipReason.GONE, skip_detail=detail)
-            painting_note(row, actor=actor, message=f"MongoDB no longer has this painting (it was skipped: {row.skip_detail}); it had no record{who}.")
-    _to_engine(rows.exclude(id__in=[row.id for row in never_written]), actor=actor, message=f"MongoDB no longer has this painting; its record will be removed{who}.")
     return len(ids)
 
 
@@ -243,18 +238,29 @@ def paintings_unpublish(paintings: QuerySet, *, actor: str, reason: str) -> list
         return []
     PaintingMigration.objects.filter(id__in=ids).update(unpublished_at=now, unpublished_by=actor[:150], unpublished_reason=reason)
     detail = f"Taken down by {actor}: {reason}"
-    rows = PaintingMigration.objects.filter(id__in=ids)
-    never_written = rows.filter(rkey="", attempts=0).exclude(status__in=[Status.QUEUED, Status.RUNNING, Status.SKIPPED])
-    paintings_transition(
-        never_written, from_statuses=[Status.PENDING, Status.FAILED, Status.WAITING], to=Status.SKIPPED, actor=actor,
-        message=f"{detail} (it had no record).", skip_reason=SkipReason.TAKEN_DOWN, skip_detail=detail[:500],
+    return _without_record(
+        PaintingMigration.objects.filter(id__in=ids), actor=actor, reason=SkipReason.TAKEN_DOWN, detail=detail[:500],
+        message=f"{detail} (it had no record).", note=lambda row: f"{detail} (it had no record).",
+        to_engine=f"{detail}. Its record will be removed and atproto.rkey cleared.",
     )  # fmt: skip
-    for row in rows.filter(status=Status.SKIPPED, rkey="", attempts=0).exclude(skip_reason=SkipReason.TAKEN_DOWN):
-        PaintingMigration.objects.filter(pk=row.pk).update(skip_reason=SkipReason.TAKEN_DOWN, skip_detail=detail[:500])
-        painting_note(row, actor=actor, message=f"{detail} (it had no record).")
-    return _to_engine(
-        rows.exclude(status=Status.SKIPPED, skip_reason=SkipReason.TAKEN_DOWN), actor=actor, message=f"{detail}. Its record will be removed and atproto.rkey cleared."
-    )
+
+
+def _without_record(rows: QuerySet, *, actor: str, reason: str, detail: str, message: str, note, to_engine: str) -> list[int]:
+    """End ``rows`` as paintings that must have no record (gone, taken
+    down): those never written are skipped for ``reason`` at once (already
+    skipped ones take the reason, with ``note(row)`` in their trail); the
+    others go to the engine, which removes their record. Returns the ids
+    that now wait for the engine."""
+    never_written = list(rows.filter(rkey="", attempts=0).exclude(status__in=[Status.QUEUED, Status.RUNNING]))
+    paintings_transition(
+        PaintingMigration.objects.filter(id__in=[row.id for row in never_written]), from_statuses=[Status.PENDING, Status.FAILED, Status.WAITING],
+        to=Status.SKIPPED, actor=actor, message=message, skip_reason=reason, skip_detail=detail,
+    )  # fmt: skip
+    for row in never_written:
+        if row.status == Status.SKIPPED:
+            PaintingMigration.objects.filter(pk=row.pk).update(skip_reason=reason, skip_detail=detail)
+            painting_note(row, actor=actor, message=note(row))
+    return _to_engine(rows.exclude(id__in=[row.id for row in never_written]), actor=actor, message=to_engine)
 
 
 def _to_engine(rows: QuerySet, *, actor: str, message: str) -> list[int]:
