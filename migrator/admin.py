@@ -1,5 +1,6 @@
-"""The console: the paintings list, its actions, the painting page, and the
-dashboard (migrator.admin_views).
+"""The console: the list of every kind's documents (paintings, moods, ...:
+filter by kind, and the list shows what a person knows each kind by), its
+actions, a document's page, and the dashboard (migrator.admin_views).
 
 Every field is read-only; state changes only through the actions, which call
 the same services as the management commands (migrator.services.*). Only
@@ -23,6 +24,7 @@ from django.utils.text import Truncator
 
 from migrator import admin_lifecycle, admin_views, selectors
 from migrator.admin_views import STATUS_COLOURS
+from migrator.kinds import KINDS, PAINTING, kind_for
 from migrator.models import MigrationEvent, PaintingMigration, Status
 
 DRY_RUN_LIMIT = 25  # a dry run fetches every image: keep the page quick
@@ -88,6 +90,32 @@ class BlankFieldFilter(admin.SimpleListFilter):
             return queryset
         blank = (self.value() == "yes") == self.yes_is_blank
         return queryset.filter(**{self.field: ""}) if blank else queryset.exclude(**{self.field: ""})
+
+
+class KindFilter(admin.SimpleListFilter):
+    """The kind of record: paintings, moods, ... (the kinds the table has)."""
+
+    title, parameter_name = "kind", "kind"
+
+    def lookups(self, request, model_admin):
+        present = kinds_present(request)
+        return [(kind.name, kind.plural.capitalize()) for kind in KINDS.values() if kind.name in present]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() in KINDS else queryset
+
+
+def kinds_present(request: HttpRequest) -> set[str]:
+    """The kinds the state table has, asked once per request."""
+    if not hasattr(request, "_kinds_present"):
+        request._kinds_present = selectors.kinds_present()
+    return request._kinds_present
+
+
+def kind_shown(request: HttpRequest):
+    """The kind the changelist is filtered to, or None."""
+    name = request.GET.get(KindFilter.parameter_name, "")
+    return KINDS.get(name)
 
 
 class AnonymousFilter(BlankFieldFilter):
@@ -180,6 +208,7 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     )
     list_display_links = ("slug",)
     list_filter = (
+        KindFilter,
         "status",
         "skip_reason",
         "error_kind",
@@ -189,8 +218,8 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
         AccountFilter,
         "when",
     )
-    search_fields = ("=ref", "=code", "slug", "owner_handle", "=rkey", "=account_did")
-    search_help_text = "Slug or handle (contains); code, ref, rkey or DID (exact)."
+    search_fields = ("=ref", "=code", "slug", "label", "owner_handle", "=rkey", "=account_did")
+    search_help_text = "Slug, text or handle (contains); code, ref, rkey or DID (exact)."
     list_per_page = 100
     paginator = NarrowSortPaginator
     # The full count is a scan of 100,000 rows on every page: show "x results"
@@ -223,6 +252,28 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [name for _, options in self.fieldsets for name in options["fields"]]
 
+    def get_fieldsets(self, request, obj=None):
+        """The first section is named after the document's kind."""
+        if obj is None or obj.kind == PAINTING.name:
+            return self.fieldsets
+        return ((obj.kind.capitalize(), self.fieldsets[0][1]), *self.fieldsets[1:])
+
+    def get_list_display(self, request):
+        """A kind's list shows what a person knows it by (a mood's text, a
+        program's code); the list of every kind says each row's kind."""
+        kind = kind_shown(request)
+        if kind is None or kind is PAINTING:
+            columns = list(self.list_display)
+            if kind is None and len(kinds_present(request)) > 1:
+                columns.insert(2, "kind_column")
+                columns[columns.index("slug")] = "label_column"
+            return columns
+        columns = ["badge", "owner_column", "label_column", "when", "attempts", "short_error", "record_link"]
+        return columns if kind.blob_field is None else [columns[0], "thumbnail", *columns[1:]]
+
+    def get_list_display_links(self, request, list_display):
+        return ["label_column"] if "label_column" in list_display else ["slug"]
+
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
@@ -241,6 +292,16 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def badge(self, painting: PaintingMigration) -> str:
         return status_badge(painting.status)
+
+    @admin.display(description="kind", ordering="kind")
+    def kind_column(self, painting: PaintingMigration) -> str:
+        return painting.kind
+
+    @admin.display(description="what", ordering="label")
+    def label_column(self, painting: PaintingMigration) -> str:
+        label = painting.label or painting.slug or painting.ref
+        name = KINDS[painting.kind].label_name if painting.kind in KINDS else "label"
+        return format_html('<span title="{}">{}</span>', name, Truncator(label).chars(80))
 
     @admin.display(description="owner", ordering="owner_handle")
     def owner_column(self, painting: PaintingMigration) -> str:
@@ -277,15 +338,21 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
             return ""
         return format_html(
             '<a href="{}" title="{}" target="_blank" rel="noopener">{}</a>',
-            selectors.record_url(did=painting.account_did, rkey=painting.rkey),
+            selectors.record_url(did=painting.account_did, rkey=painting.rkey, kind=painting.kind),
             painting.record_uri,
             painting.rkey,
         )
 
     # --- Painting page sections.
 
-    @admin.display(description="painting")
+    @admin.display(description="document")
     def painting_summary(self, painting: PaintingMigration) -> str:
+        if painting.kind != PAINTING.name:
+            name = KINDS[painting.kind].label_name if painting.kind in KINDS else "label"
+            return format_html(
+                "{} · {} · {} <code>{}</code> · ref <code>{}</code>",
+                painting.kind, self.owner_column(painting), name, Truncator(painting.label).chars(120) or "—", painting.ref,
+            )  # fmt: skip
         return format_html(
             "{} · code <code>{}</code> · slug <code>{}</code> · ref <code>{}</code>",
             self.owner_column(painting),
@@ -307,6 +374,13 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
             ("nuked", "yes" if painting.nuked else "no"),
             ("recording", "yes" if painting.has_recording else "no"),
         ]
+        if painting.kind != PAINTING.name:
+            deleted = kind_for(painting.kind).deleted_flag if painting.kind in KINDS else None
+            rows = [row for row in rows if row[0] not in ("code", "slug", "recording", "nuked") or row[1]]
+            rows.insert(0, ("kind", painting.kind))
+            if deleted:
+                rows.append((deleted, "yes" if painting.nuked else "no"))
+            rows += [(name, Truncator(str(value)).chars(2000)) for name, value in sorted(painting.content.items())]
         return format_html(
             '<table class="painting-fields">{}</table>',
             format_html_join("", "<tr><th>{}</th><td><code>{}</code></td></tr>", rows),

@@ -11,11 +11,13 @@ from django.contrib.admin import site
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.template.response import TemplateResponse
 from django.utils.dateparse import parse_datetime
 from pymongo.errors import PyMongoError
 
 from migrator import pds, source
+from migrator.kinds import KINDS, PAINTING, RecordKind
 from migrator.models import PaintingMigration
 from migrator.services import engine, lifecycle
 
@@ -51,29 +53,37 @@ def paintings_run_now(ids: list[int], *, actor: str) -> str:
     return f"{sum(result.skipped.values())} removed or skipped now, {sum(result.failed.values())} failed (retried by the schedule)"
 
 
+def kind_asked(request: HttpRequest, default: RecordKind = PAINTING) -> RecordKind:
+    """The kind a page is for (``?kind=mood``), the painting by default."""
+    return KINDS.get((request.POST if request.method == "POST" else request.GET).get("kind", ""), default)
+
+
 def removals_view(request: HttpRequest) -> HttpResponse:
-    """The removals the tripwire holds: every painting MongoDB no longer
-    has, looked up now, and a confirm button bound to exactly that set."""
+    """The removals the tripwire holds for a kind (``?kind=``, the open
+    hold's by default): every document MongoDB no longer has, looked up
+    now, and a confirm button bound to exactly that set."""
     _require(request, "view_paintingmigration")
+    hold = lifecycle.removal_hold()
+    kind = kind_asked(request, default=KINDS.get(hold.kind, PAINTING) if hold else PAINTING)
     try:
-        missing = [row for batch in lifecycle.paintings_missing() for row in batch]
+        missing = [row for batch in lifecycle.paintings_missing(kind=kind) for row in batch]
     except (source.SourceError, PyMongoError) as error:  # out of reach: say so on the page
         messages.error(request, f"MongoDB could not be read ({type(error).__name__}); nothing is shown or removed.")
         return redirect("admin:migrator_dashboard")
     digest = lifecycle.removals_digest([row.id for row in missing])
     if request.method == "POST":
         _require(request, "run_migration")
-        confirmed = lifecycle.removal_hold_confirm(digest=request.POST.get("digest", ""), actor=actor_for(request))
+        confirmed = lifecycle.removal_hold_confirm(digest=request.POST.get("digest", ""), actor=actor_for(request), kind=kind)
         if confirmed.changed:
             messages.warning(request, "What MongoDB is missing changed since the page was shown: nothing was removed. Look again.")
-            return redirect("admin:migrator_removals")
+            return redirect(f"{reverse('admin:migrator_removals')}?kind={kind.name}")
         ids = list(PaintingMigration.objects.filter(id__in=[row.id for row in missing]).values_list("id", flat=True))
         how = paintings_run_now(ids, actor=actor_for(request))
-        messages.success(request, f"Confirmed the removal of {confirmed.removing} paintings' records: {how}.")
+        messages.success(request, f"Confirmed the removal of {confirmed.removing} {kind.plural}' records: {how}.")
         return redirect("admin:migrator_dashboard")
     return _page(
         request, "admin/migrator/removals.html", "Removals held by the tripwire",
-        hold=lifecycle.removal_hold(), missing=missing[:SHOWN], count=len(missing), digest=digest,
+        hold=lifecycle.removal_hold(kind=kind), missing=missing[:SHOWN], count=len(missing), digest=digest, kind=kind,
     )  # fmt: skip
 
 
@@ -107,26 +117,31 @@ def undo_view(request: HttpRequest) -> HttpResponse:
 
 
 def rewrite_view(request: HttpRequest) -> HttpResponse:
-    """Records written in an older shape: how many, one before and after,
+    """Records of a kind (``?kind=``; the first kind with any by default)
+    written in an older shape: how many of each kind, one before and after,
     and the button that rewrites them in place."""
     _require(request, "view_paintingmigration")
+    stale = {kind.name: lifecycle.paintings_stale_shape(kind=kind).count() for kind in KINDS.values()}
+    first = next((KINDS[name] for name, count in stale.items() if count), PAINTING)
+    kind = kind_asked(request, default=first)
     if request.method == "POST":
         _require(request, "run_migration")
         try:
-            ids = lifecycle.paintings_reshape(actor=actor_for(request))
+            ids = lifecycle.paintings_reshape(actor=actor_for(request), kind=kind)
         except lifecycle.LexiconNotPublished as error:
             messages.error(request, str(error))
-            return redirect("admin:migrator_rewrite")
+            return redirect(f"{reverse('admin:migrator_rewrite')}?kind={kind.name}")
         except pds.PdsError as error:
             messages.error(request, f"The published lexicon could not be read: {error}")
-            return redirect("admin:migrator_rewrite")
+            return redirect(f"{reverse('admin:migrator_rewrite')}?kind={kind.name}")
         queued = engine.paintings_enqueue(PaintingMigration.objects.filter(id__in=ids), actor=actor_for(request))
         messages.success(request, f"Queued {queued} records to be rewritten under their keys (thumbnails kept where the image is the same).")
         return redirect("admin:migrator_dashboard")
-    example = lifecycle.stale_shape_example()
+    example = lifecycle.stale_shape_example(kind=kind)
     return _page(
         request, "admin/migrator/rewrite.html", "Records of an older shape",
-        count=lifecycle.paintings_stale_shape().count(), example=example,
+        count=stale[kind.name], example=example, kind=kind,
+        others=[(KINDS[name], count) for name, count in stale.items() if count and name != kind.name],
         before=json.dumps(example.before, indent=2, sort_keys=True) if example and example.before else "",
         after=json.dumps(example.after, indent=2, sort_keys=True, default=str) if example else "",
     )  # fmt: skip

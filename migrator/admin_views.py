@@ -72,10 +72,14 @@ def after_backfill() -> dict:
     from migrator.models import SkipReason
     from migrator.services import lifecycle
 
+    from migrator.kinds import KINDS
+
     skipped = PaintingMigration.objects.filter(status=Status.SKIPPED)
+    hold = lifecycle.removal_hold()
     return {
-        "hold": lifecycle.removal_hold(),
-        "stale_shape": lifecycle.paintings_stale_shape().count(),
+        "hold": hold,
+        "hold_kind": KINDS.get(hold.kind) if hold else None,
+        "stale_shape": sum(lifecycle.paintings_stale_shape(kind=kind).count() for kind in KINDS.values()),
         "taken_down": PaintingMigration.objects.exclude(unpublished_at=None).count(),
         "gone": skipped.filter(skip_reason=SkipReason.GONE).count(),
     }

@@ -1,4 +1,5 @@
-"""The migration state: one row per MongoDB painting, and its audit trail.
+"""The migration state: one row per MongoDB document of every kind (a
+painting, a mood, ...: ``migrator.kinds``), and its audit trail.
 
 Rows are written only by ``migrator.services``; every status change there
 also appends a ``MigrationEvent``.
@@ -24,23 +25,28 @@ class SkipReason(models.TextChoices):
     IMAGE_MISSING = "image_missing", "Image missing"
     NO_ACCOUNT = "no_account", "No ATProto account"
     NO_HANDLE = "no_handle", "Owner has no handle"
-    NUKED = "nuked", "Nuked"
+    NUKED = "nuked", "Nuked or deleted"
     INVALID_RECORD = "invalid_record", "Record invalid against the lexicon"
     INVALID_IMAGE = "invalid_image", "Image unreadable"
     INCOMPLETE_ACCOUNT = "incomplete_account", "ATProto account incomplete"
     BAD_REF = "bad_ref", "`_id` is not an ObjectId"
     BAD_OWNER = "bad_owner", "`user` is not a user id"
-    BAD_NUKED = "bad_nuked", "`nuked` is not true or false"
+    BAD_NUKED = "bad_nuked", "`nuked` or `deleted` is not true or false"
     GONE = "gone", "Deleted from MongoDB"
     MISSING_SLUG = "missing_slug", "Missing slug"
     BAD_SLUG = "bad_slug", "Slug unusable in a URL"
     BAD_WHEN = "bad_when", "`when` is not a date"
-    TOO_LONG = "too_long", "Code or slug too long for the lexicon"
+    TOO_LONG = "too_long", "A field too long for the lexicon"
     BAD_CODE = "bad_code", "Missing code"
     DUPLICATE_CODE = "duplicate_code", "Duplicate code"
     MANUAL = "manual", "Skipped by staff"
     TAKEN_DOWN = "taken_down", "Taken down by staff"
     ACCOUNT_UNUSABLE = "account_unusable", "ATProto account deleted, deactivated or taken down"
+    MISSING_FIELD = "missing_field", "A required field is missing"
+    BAD_FIELD = "bad_field", "A field of the wrong type or form"
+    TOO_LARGE = "too_large", "Blob larger than the lexicon allows"
+    VIDEO_MISSING = "video_missing", "Video missing"
+    INVALID_VIDEO = "invalid_video", "Video unreadable or not an MP4"
 
 
 class ErrorKind(models.TextChoices):
@@ -50,14 +56,27 @@ class ErrorKind(models.TextChoices):
 
 
 class PaintingMigration(models.Model):
-    ref = models.CharField("MongoDB _id", max_length=64, unique=True)
+    """One MongoDB document on its way to an ATProto record. Paintings came
+    first and gave the table its name; ``kind`` says which kind of record a
+    row is (``migrator.kinds``), and the generic fields (owner, account,
+    date, deleted flag, key, record, status) mean the same for all of them."""
+
+    kind = models.CharField(max_length=32, default="painting", db_index=True)
+    ref = models.CharField("MongoDB _id", max_length=64)
+    # What a person recognises the document by (a painting's slug, a mood's
+    # text, a program's code, a tape's slug), for lists and search.
+    label = models.CharField(max_length=255, blank=True)
+    # The kind's own fields its record is made of, as MongoDB has them (a
+    # mood's text, a program's source, a post's headline and tags); the
+    # painting keeps its fields in the columns below.
+    content = models.JSONField(default=dict, blank=True)
     slug = models.CharField(max_length=255, blank=True)
     code = models.CharField(max_length=64, blank=True, db_index=True)
     owner = models.CharField("owner (auth0 sub)", max_length=255, blank=True, db_index=True)
     owner_handle = models.CharField(max_length=255, blank=True, db_index=True)
     account_did = models.CharField("account DID", max_length=255, blank=True, db_index=True)
     when = models.DateTimeField(null=True, blank=True)
-    nuked = models.BooleanField(default=False)
+    nuked = models.BooleanField(default=False)  # the kind's deleted flag (a painting's nuked, a mood's deleted)
     has_recording = models.BooleanField(default=False)
     # What the record is made of, as MongoDB has it now (set by the seed)
     # and as the record on the PDS was written (set by the engine): when they
@@ -109,7 +128,9 @@ class PaintingMigration(models.Model):
 
     class Meta:
         ordering = ["-when", "-id"]
+        constraints = [models.UniqueConstraint(fields=["kind", "ref"], name="migration_kind_ref")]
         indexes = [
+            models.Index(fields=["kind", "status"], name="migration_kind_status"),
             models.Index(fields=["status", "account_did"], name="painting_status_account"),
             # The console lists paintings newest first.
             models.Index(fields=["when", "id"], name="painting_when"),
@@ -117,7 +138,7 @@ class PaintingMigration(models.Model):
         permissions = [("run_migration", "Can start, retry and skip painting migrations")]
 
     def __str__(self) -> str:
-        return f"{self.owner_handle and '@' + self.owner_handle or 'anonymous'}/{self.slug or self.ref}"
+        return f"{self.owner_handle and '@' + self.owner_handle or 'anonymous'}/{self.label or self.slug or self.ref}"
 
     @property
     def is_anonymous(self) -> bool:
@@ -197,11 +218,12 @@ class SyncCursor(models.Model):
 
 
 class RemovalHold(models.Model):
-    """The tripwire: a seed found more paintings gone from MongoDB than
+    """The tripwire: a seed found more documents of a kind gone from MongoDB than
     REMOVAL_TRIPWIRE_* allow at once, so it removed none. Open while
     ``cleared_at`` is None; cleared by a person who confirms the removals,
     or by itself when MongoDB has the documents again."""
 
+    kind = models.CharField(max_length=32, default="painting")  # of the documents held (one hold per kind at most)
     opened_at = models.DateTimeField(auto_now_add=True)
     checked_at = models.DateTimeField()
     count = models.PositiveIntegerField()  # paintings that would lose their record
@@ -255,7 +277,8 @@ class Verification(models.Model):
     actor = models.CharField(max_length=150)
     started_at = models.DateTimeField(db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    paintings = models.PositiveIntegerField(default=0)
+    kinds = models.JSONField(default=list, blank=True)  # the kinds compared ("painting", "mood", ...)
+    paintings = models.PositiveIntegerField(default=0)  # documents compared, of every kind
     records = models.PositiveIntegerField(default=0)
     differences = models.PositiveIntegerField(default=0)
     counts = models.JSONField(default=dict, blank=True)  # kind -> count

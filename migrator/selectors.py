@@ -28,6 +28,47 @@ IN_FLIGHT = (Status.QUEUED, Status.RUNNING)
 THROUGHPUT_WINDOWS = (1, 5, 15)  # minutes
 
 
+def kinds_present() -> set[str]:
+    """The kinds the state table has rows of (one index scan)."""
+    return set(PaintingMigration.objects.order_by().values_list("kind", flat=True).distinct())
+
+
+@dataclass(frozen=True)
+class KindProgress:
+    """One kind's rows by status, for the dashboard."""
+
+    name: str
+    plural: str
+    by_status: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def done_percent(self) -> float:
+        done = self.by_status.get(Status.MIGRATED, 0) + self.by_status.get(Status.SKIPPED, 0)
+        return 100 * done / self.total if self.total else 100.0
+
+    def count(self, *statuses: str) -> int:
+        return sum(self.by_status.get(status, 0) for status in statuses)
+
+    @property
+    def in_progress(self) -> int:
+        return self.count(Status.PENDING, Status.QUEUED, Status.RUNNING)
+
+
+def kinds_progress() -> list[KindProgress]:
+    """Every kind the state table has, by status (one GROUP BY), in the
+    registry's order."""
+    from migrator.kinds import KINDS
+
+    counts: dict[str, dict[str, int]] = {}
+    for kind, status, count in PaintingMigration.objects.order_by().values_list("kind", "status").annotate(n=Count("id")):
+        counts.setdefault(kind, {})[status] = count
+    return [KindProgress(kind.name, kind.plural, counts[kind.name]) for kind in KINDS.values() if kind.name in counts]
+
+
 def paintings_by_status() -> dict[str, int]:
     """Painting count for every status (zero included), in the machine's order."""
     counts = dict(PaintingMigration.objects.order_by().values_list("status").annotate(n=Count("id")))
@@ -247,6 +288,7 @@ class Dashboard:
     limits: list["BindingLimit"] = field(default_factory=list)
     verification: "VerificationSummary | None" = None
     alerts: list[Alert] = field(default_factory=list)  # open ones, newest first
+    kinds: list[KindProgress] = field(default_factory=list)  # every kind's progress
 
     @property
     def total(self) -> int:
@@ -281,6 +323,7 @@ class Dashboard:
             "workers": self.cluster.workers,
             "queued_jobs": self.cluster.queued_jobs,
             "limits": [limit.as_json() for limit in self.limits],
+            "kinds": {kind.plural: kind.by_status for kind in self.kinds},
         }
 
 
@@ -396,6 +439,7 @@ def dashboard(*, now: dt.datetime | None = None, with_details: bool = True) -> D
         limits=binding_limits(now=now),
         verification=verification_summary(now=now) if with_details else None,
         alerts=alerts_open() if with_details else [],
+        kinds=kinds_progress(),
     )
 
 
@@ -420,7 +464,7 @@ def painting_record_as_written(painting: PaintingMigration) -> RecordAsWritten:
     # One attempt, no waiting: a console page must not hang on a slow PDS.
     policy = RetryPolicy(attempts=1, base_delay=0, max_delay=0, rate_limit_max_wait=0, low_water=0)
     try:
-        stored = public_record_get(did=painting.account_did, collection=settings.PAINTING_COLLECTION, rkey=painting.rkey, policy=policy)
+        stored = public_record_get(did=painting.account_did, collection=_nsid(painting.kind), rkey=painting.rkey, policy=policy)
     except PdsError as error:
         return RecordAsWritten(problem=f"The PDS at {settings.PDS_URL} could not be read ({error.kind}): {error.message}")
     if stored is None:
@@ -433,9 +477,15 @@ def blob_url(*, did: str, cid: str) -> str:
     return f"{settings.PDS_URL.rstrip('/')}/xrpc/com.atproto.sync.getBlob?{urlencode({'did': did, 'cid': cid})}"
 
 
-def record_url(*, did: str, rkey: str) -> str:
+def _nsid(kind: str) -> str:
+    from migrator.kinds import KINDS
+
+    return KINDS[kind].nsid if kind in KINDS else settings.PAINTING_COLLECTION
+
+
+def record_url(*, did: str, rkey: str, kind: str = "painting") -> str:
     """The record as JSON from the PDS (its public repo.getRecord)."""
-    query = urlencode({"repo": did, "collection": settings.PAINTING_COLLECTION, "rkey": rkey})
+    query = urlencode({"repo": did, "collection": _nsid(kind), "rkey": rkey})
     return f"{settings.PDS_URL.rstrip('/')}/xrpc/com.atproto.repo.getRecord?{query}"
 
 

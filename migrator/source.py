@@ -66,6 +66,11 @@ def kind_collection(kind: RecordKind) -> Collection:
     return database()[kind.mongodb_collection]
 
 
+def collection_exists(kind: RecordKind) -> bool:
+    """Whether the database has ``kind``'s collection at all."""
+    return bool(database().list_collection_names(filter={"name": kind.mongodb_collection}))
+
+
 def server_ping(*, timeout: float) -> None:
     """Ask MongoDB to answer a ping within ``timeout`` seconds (finding the
     server included). Reads nothing. Raises PyMongoError."""
@@ -286,9 +291,13 @@ def duplicate_codes(*, codes: Iterable[str] | None = None, kind: RecordKind = PA
 
 @dataclass(frozen=True)
 class WriteBack:
+    """What a document learns of its record: the kind's ``key_fields`` of it
+    are written back."""
+
     ref: str
     rkey: str
     uri: str
+    cid: str = ""
 
 
 def rkeys_write_back(write_backs: Iterable[WriteBack], *, kind: RecordKind = PAINTING) -> set[str]:

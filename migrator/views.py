@@ -1,5 +1,6 @@
 """The upload hook: aesthetic.computer's upload function calls it right
-after inserting a painting, so the painting reaches ATProto at once. And
+after inserting a painting (or a mood, a program, ...: ``kind`` in the
+body), so the document reaches ATProto at once. And
 the health endpoint an uptime monitor polls."""
 
 import hashlib
@@ -16,12 +17,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
 from migrator.health import health_check
+from migrator.kinds import KINDS, PAINTING
 from migrator.services.sync import painting_sync
 from migrator.source import WrongDatabase
 
 SIGNATURE_HEADER = "X-AC-Signature"
 TIMESTAMP_HEADER = "X-AC-Timestamp"
-MAX_BODY_BYTES = 1024  # {"ref": "<24 hex>"} is 35 bytes
+MAX_BODY_BYTES = 1024  # {"ref": "<24 hex>", "kind": "kidlisp"} is about 50 bytes
 TIMESTAMP = re.compile(r"[0-9]{1,12}")
 SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}")
 REF = re.compile(r"[0-9a-fA-F]{24}")
@@ -57,19 +59,22 @@ def painting_hook(request: HttpRequest) -> JsonResponse:
     if not cache.add(f"painting-hook:{signature}", 1, timeout=2 * settings.SYNC_WEBHOOK_MAX_AGE + 1):
         return JsonResponse({"error": "This signed call was already received (a replay)."}, status=409)
     try:
-        ref = json.loads(request.body)["ref"]
-    except (ValueError, KeyError, TypeError):
-        ref = None
-    if not (isinstance(ref, str) and REF.fullmatch(ref)):
-        return JsonResponse({"error": 'Expected a JSON body {"ref": "<24-hex ObjectId>"}.'}, status=400)
-    ref = ref.lower()
+        body = json.loads(request.body)
+        ref, kind_name = body["ref"], body.get("kind", PAINTING.name)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        ref, kind_name = None, None
+    if not (isinstance(ref, str) and REF.fullmatch(ref)) or kind_name not in KINDS:
+        kinds = "|".join(KINDS)
+        return JsonResponse({"error": f'Expected a JSON body {{"ref": "<24-hex ObjectId>", "kind": "{kinds}" (default painting)}}.'}, status=400)
+    ref, kind = ref.lower(), KINDS[kind_name]
     try:
-        painting = painting_sync(ref, actor="hook:painting")
+        painting = painting_sync(ref, actor=f"hook:{kind.name}", kind=kind)
     except WrongDatabase as error:
         return JsonResponse({"error": str(error)}, status=503)
     if painting is None:
-        return JsonResponse({"error": f"MongoDB has no painting {ref}."}, status=404)
-    return JsonResponse({"ref": ref, "status": painting.status}, status=202)
+        return JsonResponse({"error": f"MongoDB has no {kind.name} {ref}."}, status=404)
+    named = {"kind": kind.name} if "kind" in body else {}  # said back when the call named it
+    return JsonResponse({"ref": ref, **named, "status": painting.status}, status=202)
 
 
 @never_cache

@@ -7,14 +7,32 @@ from migrator import source
 from migrator.kinds import KINDS, PAINTING, kind_for
 
 
-def test_the_painting_is_the_one_kind_declared():
-    assert KINDS == {"painting": PAINTING}
-    assert kind_for("painting") is PAINTING
+def test_every_module_of_the_package_is_a_kind_the_painting_first():
+    import pkgutil
+
+    import migrator.kinds
+
+    modules = {module.name for module in pkgutil.iter_modules(migrator.kinds.__path__)}
+    assert set(KINDS) == modules
+    assert next(iter(KINDS.values())) is PAINTING
+    assert kind_for("painting") is PAINTING and kind_for("paintings") is PAINTING
+    assert kind_for("moods").nsid == "computer.aesthetic.mood"
 
 
 def test_an_unknown_kind_is_refused_by_name():
-    with pytest.raises(LookupError, match="'mood'.*painting"):
-        kind_for("mood")
+    with pytest.raises(LookupError, match="'sculpture'.*paintings"):
+        kind_for("sculpture")
+
+
+def test_every_kind_has_a_lexicon_and_names_of_its_own():
+    from migrator.lexicon import lexicons_load
+
+    lexicons = lexicons_load()
+    assert len({kind.nsid for kind in KINDS.values()}) == len({kind.plural for kind in KINDS.values()}) == len(KINDS)
+    for kind in KINDS.values():
+        assert kind.nsid in lexicons, kind.name
+        assert lexicons[kind.nsid]["defs"]["main"]["key"] == "tid"
+        assert len(kind.record_shape()) == 32
 
 
 def test_the_painting_declares_what_the_console_always_used():

@@ -15,8 +15,8 @@ from typing import Any
 from bson import ObjectId
 from django.conf import settings
 
-from migrator.images import ImageError, fetch_image, painting_image_url, painting_recording_url
-from migrator.kinds import Problem, RecordKind, datetime_string, document_ref
+from migrator.images import ImageError, fetch_image, painting_image_url, painting_recording_url, resource_exists
+from migrator.kinds import Problem, RecordKind, datetime_string, document_ref, owner_of as _owner, shown as _shown, text_of as _text
 from migrator.models import SkipReason
 from migrator.thumbnails import Thumbnail, make_thumbnail
 from migrator.tid import MAX_MICROS, micros_since_epoch, tid_for_painting
@@ -111,28 +111,6 @@ def source_fields(document: dict) -> SourceFields:
         owner_problem=owner_problem,
         nuked_problem="" if nuked is None or isinstance(nuked, bool) else f"`nuked` is {_shown(nuked)}, not true or false.",
     )
-
-
-def _owner(document: dict) -> tuple[str, str]:
-    """(auth0 sub, problem). A missing or null ``user`` is a guest painting;
-    any other value that is not a non-empty string cannot name an owner."""
-    user = document.get("user")
-    if user is None:
-        return "", ""
-    if isinstance(user, str) and user.strip():
-        return user, ""
-    return "", f"`user` is {_shown(user)}, not a user id: the owner is unknown."
-
-
-def _shown(value) -> str:
-    """A value as a person reads it in a skip reason: its type and a short,
-    printable excerpt."""
-    text = repr(value)
-    return f"{type(value).__name__} {text[:40] + '…' if len(text) > 40 else text}"
-
-
-def _text(value) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def painting_fingerprint(*, slug: str, code: str, when: dt.datetime | None, nuked: bool, owner: str, owner_handle: str) -> str:
@@ -244,6 +222,33 @@ def record_from_source(fields: SourceFields, *, handle: str, has_recording: bool
     )  # fmt: skip
 
 
+def row_values(fields: SourceFields) -> dict:
+    """The painting's own columns of its state row."""
+    return {"slug": fields.slug[:255], "code": fields.code[:64], "label": fields.slug[:255], "content": {}}
+
+
+def deleted_why() -> str:
+    """A nuked painting keeps its record (saying ``nuked``) unless
+    NUKED_PAINTINGS=skip."""
+    return "The painting is nuked and NUKED_PAINTINGS=skip" if settings.NUKED_PAINTINGS == "skip" else ""
+
+
+def same_blob(row, value: dict) -> bool:
+    """A stored record's thumbnail is the painting's image still when it is
+    the same painting and slug (a rename, a new code, a new lexicon or media
+    URL change the record, not the image)."""
+    return value.get("ref") == row.ref and value.get("slug") == row.slug
+
+
+def recording_in(value: dict) -> bool:
+    return bool(value.get("recordingUrl"))
+
+
+def recording_exists(row) -> bool:
+    """Whether the storage has the painting's recording (.zip)."""
+    return resource_exists(painting_recording_url(handle=row.owner_handle or None, slug=row.slug))
+
+
 def thumbnail_make(row) -> Thumbnail:
     """The thumbnail of the painting's image, fetched from the media
     storage. Raises ImageError or ThumbnailError."""
@@ -251,8 +256,9 @@ def thumbnail_make(row) -> Thumbnail:
     return make_thumbnail(image, max_pixels=settings.THUMBNAIL_MAX_PIXELS)
 
 
-PAINTING = RecordKind(
+PAINTING = KIND = RecordKind(
     name="painting",
+    plural="paintings",
     nsid="computer.aesthetic.painting",
     mongodb_collection="paintings",
     fields=("_id", "code", "slug", "when", "user", "nuked", "atproto", "bucket"),
@@ -263,6 +269,7 @@ PAINTING = RecordKind(
     blob_field="thumbnail",
     compared_fields=("ref", "slug", "code", "when", "imageUrl", "recordingUrl", "nuked"),
     read=source_fields,
+    row_values=row_values,
     problem=painting_problem,
     fingerprint=fingerprint,
     record_from_row=record_from_row,
@@ -270,4 +277,11 @@ PAINTING = RecordKind(
     record_key=tid_for_painting,
     record_shape=record_shape,
     blob_make=thumbnail_make,
+    deleted_why=deleted_why,
+    label_name="slug",
+    required_columns=("when", "slug", "code"),
+    needs_handle=True,
+    same_blob=same_blob,
+    recording_in=recording_in,
+    recording_exists=recording_exists,
 )

@@ -29,7 +29,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from migrator import source
-from migrator.kinds import PAINTING, RecordKind
+from migrator.kinds import PAINTING, RecordKind, kind_for
 from migrator.models import PaintingMigration, RemovalHold, SkipReason, Status
 from migrator.services.state import painting_note, paintings_transition
 
@@ -61,23 +61,30 @@ def mongodb_verify(*, cache_seconds: float = 0, kind: RecordKind = PAINTING) -> 
     key = (settings.MONGODB_URI, settings.MONGODB_DB, settings.DATABASES["default"]["NAME"], kind.name)
     if cache_seconds and time.monotonic() - _verified.get(key, -math.inf) < cache_seconds:
         return
-    source.database_check(known_refs=known_sample(), kind=kind)
+    source.database_check(known_refs=known_sample(kind=kind), kind=kind)
     _verified[key] = time.monotonic()
 
 
-def known_sample() -> list[str]:
-    """A sample of the paintings the state table holds as present in
-    MongoDB: the newest and a random spread, so that paintings legitimately
-    deleted together (an erased user's) never make up all of it."""
-    present = _present_rows().filter(ref__regex=r"^[0-9a-f]{24}$")
+def kind_in_use(kind: RecordKind) -> bool:
+    """Whether MongoDB has ``kind``'s collection or the state table has rows
+    of it. A kind this database never had is left out of ``all`` and of
+    live sync; a collection gone missing under known rows is refused."""
+    return kind is PAINTING or PaintingMigration.objects.filter(kind=kind.name).exists() or source.collection_exists(kind)
+
+
+def known_sample(*, kind: RecordKind = PAINTING) -> list[str]:
+    """A sample of the documents of ``kind`` the state table holds as
+    present in MongoDB: the newest and a random spread, so that documents
+    legitimately deleted together (an erased user's) never make up all of it."""
+    present = _present_rows(kind).filter(ref__regex=r"^[0-9a-f]{24}$")
     newest = list(present.order_by("-id").values_list("ref", flat=True)[: SAMPLE_SIZE // 2])
     spread = list(present.order_by("?").values_list("ref", flat=True)[: SAMPLE_SIZE // 2])
     return list(dict.fromkeys(newest + spread))
 
 
-def _present_rows() -> QuerySet:
-    """Rows of paintings the console takes MongoDB to have."""
-    return PaintingMigration.objects.filter(gone_since=None).exclude(status=Status.SKIPPED, skip_reason=SkipReason.GONE)
+def _present_rows(kind: RecordKind) -> QuerySet:
+    """Rows of ``kind`` the console takes MongoDB to have."""
+    return PaintingMigration.objects.filter(kind=kind.name, gone_since=None).exclude(status=Status.SKIPPED, skip_reason=SkipReason.GONE)
 
 
 # -- Deletions and the tripwire ---------------------------------------------
@@ -106,7 +113,7 @@ def paintings_missing(*, batch_size: int = 1000, kind: RecordKind = PAINTING) ->
     """The rows of paintings MongoDB no longer has, in batches, looked up by
     ``_id`` (rows are read a batch at a time: memory stays flat). Rows staff
     unpublished are left out: they have no record to remove."""
-    rows = _present_rows().filter(unpublished_at=None).order_by("id")
+    rows = _present_rows(kind).filter(unpublished_at=None).order_by("id")
     last = 0
     while True:
         batch = list(rows.filter(id__gt=last)[:batch_size])
@@ -124,22 +131,22 @@ def paintings_detect_gone(*, actor: str, kind: RecordKind = PAINTING) -> GoneRep
     their removal through, unless there are more than ``removal_bound``;
     then remove none and open (or update) the RemovalHold. An open hold
     whose paintings MongoDB has again clears by itself."""
-    report = GoneReport(known=_present_rows().count())
+    report = GoneReport(known=_present_rows(kind).count())
     report.bound = removal_bound(report.known)
     missing_ids = []
     for batch in paintings_missing(kind=kind):
         missing_ids += [row.id for row in batch]
         report.examples += [_example(row) for row in batch[: EXAMPLES - len(report.examples)]]
     report.missing = len(missing_ids)
-    hold = RemovalHold.objects.filter(cleared_at=None).first()
+    hold = removal_hold(kind=kind)
     if report.missing > report.bound:
         report.held = True
-        _hold_open(hold, report)
+        _hold_open(hold, report, kind=kind)
         return report
     if hold is not None:
         _hold_clear(hold, by="", how=f"MongoDB has the documents again: {report.missing} missing now, within the bound of {report.bound}.")
         report.hold_cleared = True
-    report.removing = paintings_mark_gone(PaintingMigration.objects.filter(id__in=missing_ids), actor=actor)
+    report.removing = paintings_mark_gone(PaintingMigration.objects.filter(id__in=missing_ids), actor=actor, kind=kind)
     return report
 
 
@@ -147,17 +154,22 @@ def _example(row: PaintingMigration) -> dict:
     return {"ref": row.ref, "painting": str(row), "status": row.status, "uri": row.record_uri}
 
 
-def _hold_open(hold: RemovalHold | None, report: GoneReport) -> None:
+def _tripwire(kind: RecordKind) -> str:
+    """The alert key of ``kind``'s tripwire."""
+    return f"tripwire:{kind.plural}"
+
+
+def _hold_open(hold: RemovalHold | None, report: GoneReport, *, kind: RecordKind) -> None:
     fields = {"count": report.missing, "known": report.known, "bound": report.bound, "examples": report.examples, "checked_at": timezone.now()}
     if hold is None:
-        hold = RemovalHold.objects.create(database=settings.MONGODB_DB[:255], **fields)
-        log.warning("Removal hold: %d paintings are gone from MongoDB (%s), more than %d; none removed.", report.missing, settings.MONGODB_DB, report.bound)
+        hold = RemovalHold.objects.create(kind=kind.name, database=settings.MONGODB_DB[:255], **fields)
+        log.warning("Removal hold: %d %s are gone from MongoDB (%s), more than %d; none removed.", report.missing, kind.plural, settings.MONGODB_DB, report.bound)
     else:
         RemovalHold.objects.filter(pk=hold.pk).update(**fields)
     alert(
-        "tripwire",
-        f"Removal held: {report.missing} paintings gone from MongoDB",
-        f"A seed found {report.missing} of {report.known} paintings gone from MongoDB database {settings.MONGODB_DB!r}, more than the "
+        _tripwire(kind),
+        f"Removal held: {report.missing} {kind.plural} gone from MongoDB",
+        f"A seed found {report.missing} of {report.known} {kind.plural} gone from MongoDB database {settings.MONGODB_DB!r}, more than the "
         f"{report.bound} it may remove at once, so it removed none. Confirm on the dashboard if they were really deleted, or restore them "
         "(the hold then clears by itself). Examples: " + ", ".join(example["painting"] for example in report.examples[:5]),
     )
@@ -165,12 +177,18 @@ def _hold_open(hold: RemovalHold | None, report: GoneReport) -> None:
 
 def _hold_clear(hold: RemovalHold, *, by: str, how: str) -> None:
     RemovalHold.objects.filter(pk=hold.pk).update(cleared_at=timezone.now(), cleared_by=by[:150], cleared_how=how[:255])
-    alert_clear("tripwire")
+    alert_clear(_tripwire(kind_for(hold.kind)))
 
 
-def removal_hold() -> RemovalHold | None:
-    """The open hold, or None."""
-    return RemovalHold.objects.filter(cleared_at=None).first()
+def removal_hold(*, kind: RecordKind | None = None) -> RemovalHold | None:
+    """The open hold of ``kind`` (of any kind when None), or None."""
+    holds = RemovalHold.objects.filter(cleared_at=None)
+    return (holds.filter(kind=kind.name) if kind else holds).first()
+
+
+def removal_holds() -> list[RemovalHold]:
+    """Every open hold, one per kind at most."""
+    return list(RemovalHold.objects.filter(cleared_at=None))
 
 
 def removals_digest(ids: list[int]) -> str:
@@ -184,21 +202,22 @@ class HoldConfirmation:
     changed: bool = False  # what is missing now differs from what was shown
 
 
-def removal_hold_confirm(*, digest: str, actor: str) -> HoldConfirmation:
-    """A person with the run permission confirms the held removals they
-    were shown (``digest`` of them, from ``removals_digest``): looked up in
-    MongoDB again, and removed only if they are still the same paintings."""
-    ids = [row.id for batch in paintings_missing() for row in batch]
+def removal_hold_confirm(*, digest: str, actor: str, kind: RecordKind = PAINTING) -> HoldConfirmation:
+    """A person with the run permission confirms the held removals of
+    ``kind`` they were shown (``digest`` of them, from ``removals_digest``):
+    looked up in MongoDB again, and removed only if they are still the same
+    documents."""
+    ids = [row.id for batch in paintings_missing(kind=kind) for row in batch]
     if removals_digest(ids) != digest:
         return HoldConfirmation(removing=0, changed=True)
-    hold = removal_hold()
-    removing = paintings_mark_gone(PaintingMigration.objects.filter(id__in=ids), actor=actor, confirmed=True)
+    hold = removal_hold(kind=kind)
+    removing = paintings_mark_gone(PaintingMigration.objects.filter(id__in=ids), actor=actor, confirmed=True, kind=kind)
     if hold is not None:
-        _hold_clear(hold, by=actor, how=f"Confirmed by {actor}: {len(ids)} paintings removed.")
+        _hold_clear(hold, by=actor, how=f"Confirmed by {actor}: {len(ids)} {kind.plural} removed.")
     return HoldConfirmation(removing=removing)
 
 
-def paintings_mark_gone(paintings: QuerySet, *, actor: str, confirmed: bool = False) -> int:
+def paintings_mark_gone(paintings: QuerySet, *, actor: str, confirmed: bool = False, kind: RecordKind = PAINTING) -> int:
     """The paintings ``paintings`` are gone from MongoDB: those that never
     had a record are skipped at once; the others go to the engine, which
     removes their record (it looks MongoDB up once more first). Returns how
@@ -211,10 +230,10 @@ def paintings_mark_gone(paintings: QuerySet, *, actor: str, confirmed: bool = Fa
     rows = PaintingMigration.objects.filter(id__in=ids)
     rows.update(gone_since=now)
     _without_record(
-        rows, actor=actor, reason=SkipReason.GONE, detail="MongoDB no longer has this painting; it had no record.",
-        message=f"MongoDB no longer has this painting; it had no record{who}.",
-        note=lambda row: f"MongoDB no longer has this painting (it was skipped: {row.skip_detail}); it had no record{who}.",
-        to_engine=f"MongoDB no longer has this painting; its record will be removed{who}.",
+        rows, actor=actor, reason=SkipReason.GONE, detail=f"MongoDB no longer has this {kind.name}; it had no record.",
+        message=f"MongoDB no longer has this {kind.name}; it had no record{who}.",
+        note=lambda row: f"MongoDB no longer has this {kind.name} (it was skipped: {row.skip_detail}); it had no record{who}.",
+        to_engine=f"MongoDB no longer has this {kind.name}; its record will be removed{who}.",
     )  # fmt: skip
     return len(ids)
 
@@ -241,7 +260,7 @@ def paintings_unpublish(paintings: QuerySet, *, actor: str, reason: str) -> list
     return _without_record(
         PaintingMigration.objects.filter(id__in=ids), actor=actor, reason=SkipReason.TAKEN_DOWN, detail=detail[:500],
         message=f"{detail} (it had no record).", note=lambda row: f"{detail} (it had no record).",
-        to_engine=f"{detail}. Its record will be removed and atproto.rkey cleared.",
+        to_engine=f"{detail}. Its record will be removed and the key MongoDB keeps of it cleared.",
     )  # fmt: skip
 
 
@@ -322,7 +341,7 @@ def paintings_stale_shape(*, kind: RecordKind = PAINTING) -> QuerySet:
     """Migrated paintings whose record was written in another shape than the
     console would write now (a new lexicon, a change to how a field is
     built, a new USER_MEDIA_URL): stale though MongoDB did not change."""
-    return PaintingMigration.objects.filter(status=Status.MIGRATED).exclude(record_shape=kind.record_shape())
+    return PaintingMigration.objects.filter(kind=kind.name, status=Status.MIGRATED).exclude(record_shape=kind.record_shape())
 
 
 class LexiconNotPublished(Exception):
@@ -405,8 +424,8 @@ def stale_shape_example(*, kind: RecordKind = PAINTING) -> ShapeExample | None:
     except pds.PdsError:
         stored = None
     before = stored.value if stored else None
-    thumbnail = (before or {}).get(kind.blob_field) or {"$type": "blob", "ref": {"$link": row.thumbnail_cid}, "mimeType": row.thumbnail_mime, "size": row.thumbnail_size or 0}
-    has_recording = row.has_recording or bool((before or {}).get("recordingUrl"))
+    thumbnail = None if not kind.blob_field else (before or {}).get(kind.blob_field) or {"$type": "blob", "ref": {"$link": row.thumbnail_cid}, "mimeType": row.thumbnail_mime, "size": row.thumbnail_size or 0}
+    has_recording = row.has_recording or kind.recording_in(before or {})
     try:
         after = record_for(row, has_recording=has_recording, thumbnail=thumbnail, kind=kind)
     except Exception as error:  # noqa: BLE001 - shown, not raised: the page must open

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
+from migrator.kinds import KINDS, PAINTING, RecordKind
 from migrator.models import ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
 from migrator.selectors import VerificationSummary, binding_limits, duration_text, error_signature, verification_summary
 from migrator.services import lifecycle
@@ -20,6 +21,23 @@ from migrator.services import lifecycle
 MALFORMED_REASONS = (SkipReason.MISSING_SLUG, SkipReason.BAD_SLUG, SkipReason.BAD_WHEN, SkipReason.TOO_LONG, SkipReason.BAD_CODE)
 NO_FALLBACK = "png"  # the first step of the thumbnail ladder: a plain PNG fitted
 EXAMPLE_REFS = 3
+
+
+@dataclass
+class KindLine:
+    """One kind's part of the migration: by status, skips and failures."""
+
+    kind: RecordKind
+    total: int
+    by_status: dict[str, int]
+    by_skip_reason: dict[str, int]
+    failures: list["FailureGroup"]
+
+    @property
+    def migrated(self) -> int:
+        return self.by_status.get(Status.MIGRATED, 0)
+
+
 @dataclass(frozen=True)
 class AccountLine:
     handle: str
@@ -60,6 +78,7 @@ class MigrationStatus:
     stale_shape: int = 0  # records of an older shape
     taken_down: int = 0
     verification: VerificationSummary | None = None  # the last comparison of MongoDB, the state table and the PDS
+    kinds: list[KindLine] = field(default_factory=list)  # every kind the state table has, the painting first
 
     @property
     def migrated(self) -> int:
@@ -78,8 +97,9 @@ class MigrationStatus:
 
 
 def migration_status(*, now: dt.datetime | None = None, top_accounts: int = 20) -> MigrationStatus:
-    """The state of the migration now, from the state table and its events."""
-    rows = PaintingMigration.objects.all()
+    """The state of the migration now, from the state table and its events:
+    the paintings in full, and every kind by status, skips and failures."""
+    rows = PaintingMigration.objects.filter(kind=PAINTING.name)
     by_status = dict(rows.values_list("status").annotate(n=Count("id")).order_by("-n", "status"))
     skipped = rows.filter(status=Status.SKIPPED)
     by_skip_reason = dict(skipped.values_list("skip_reason").annotate(n=Count("id")).order_by("-n", "skip_reason"))
@@ -110,7 +130,22 @@ def migration_status(*, now: dt.datetime | None = None, top_accounts: int = 20) 
         stale_shape=lifecycle.paintings_stale_shape().count(),
         taken_down=rows.exclude(unpublished_at=None).count(),
         verification=verification_summary(now=now),
+        kinds=_kinds(),
     )
+
+
+def _kinds() -> list[KindLine]:
+    present = set(PaintingMigration.objects.order_by().values_list("kind", flat=True).distinct())
+    lines = []
+    for kind in KINDS.values():
+        if kind.name not in present and kind is not PAINTING:
+            continue
+        rows = PaintingMigration.objects.filter(kind=kind.name)
+        by_status = dict(rows.values_list("status").annotate(n=Count("id")).order_by("-n", "status"))
+        skipped = rows.filter(status=Status.SKIPPED)
+        by_skip_reason = dict(skipped.values_list("skip_reason").annotate(n=Count("id")).order_by("-n", "skip_reason"))
+        lines.append(KindLine(kind, sum(by_status.values()), by_status, by_skip_reason, _failures(rows.filter(status=Status.FAILED))))
+    return lines
 
 
 def _span(rows) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -245,8 +280,33 @@ def migration_status_markdown(status: MigrationStatus) -> str:
         "## Thumbnails",
         "",
         *_thumbnails(status),
+        "",
+        "## Every kind",
+        "",
+        *_every_kind(status),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _every_kind(status: MigrationStatus) -> list[str]:
+    """Each kind's progress, and for the kinds beside paintings (whose
+    sections are above) their skips and failures."""
+    statuses = [Status.MIGRATED, Status.PENDING, Status.QUEUED, Status.RUNNING, Status.WAITING, Status.SKIPPED, Status.FAILED]
+    lines = _table(
+        ["Kind", "Documents", *[Status(s).label for s in statuses], "Done"],
+        [[line.kind.plural, line.total, *[line.by_status.get(s, 0) for s in statuses], _percent(line.migrated, line.total)] for line in status.kinds],
+    )
+    for line in status.kinds:
+        if line.kind is PAINTING:
+            continue
+        lines += ["", f"### {line.kind.plural.capitalize()}", ""]
+        lines += _table(["Skipped, by reason", line.kind.plural.capitalize()], [[SkipReason(r).label if r else "(none)", n] for r, n in line.by_skip_reason.items()]) or ["Nothing skipped."]
+        lines += [""]
+        lines += _table(["Failed: kind", "Error", line.kind.plural.capitalize(), "Examples"], [
+            [ErrorKind(f.error_kind).label if f.error_kind else "—", f"`{f.error}`", f.count, ", ".join(f"`{r}`" for r in f.refs)]
+            for f in line.failures
+        ]) or ["Nothing failed."]  # fmt: skip
+    return lines
 
 
 def _after_backfill(status: MigrationStatus) -> list[str]:

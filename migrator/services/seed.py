@@ -1,4 +1,5 @@
-"""Seeding: mirror MongoDB's paintings into the state table.
+"""Seeding: mirror MongoDB's documents of a kind (paintings by default)
+into the state table.
 
 Idempotent and cheap to re-run: documents are read in batches, compared with
 their rows, and only differences are written (bulk create / bulk update).
@@ -44,15 +45,14 @@ the reason given, and the skip lifts when MongoDB is fixed):
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bson import ObjectId
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from migrator import source
 from migrator.kinds import PAINTING, Problem, RecordKind
-from migrator.kinds.painting import SourceFields
 from migrator.models import Account, MigrationEvent, PaintingMigration, SkipReason, Status
 from django.db.models import F
 
@@ -76,12 +76,16 @@ DATA_REASONS = frozenset(
         SkipReason.BAD_OWNER,
         SkipReason.BAD_NUKED,
         SkipReason.GONE,
+        SkipReason.MISSING_FIELD,
+        SkipReason.BAD_FIELD,
     }
 )
 # The owner of a painting whose ``user`` names no one: not "" (which means a
 # guest painting), so it is never counted or migrated as one.
 INVALID_OWNER = "(invalid user)"
-MIRRORED_FIELDS = ("slug", "code", "owner", "owner_handle", "account_did", "when", "nuked", "has_recording", "source_fingerprint", "gone_since")
+MIRRORED_FIELDS = (
+    "slug", "code", "label", "content", "owner", "owner_handle", "account_did", "when", "nuked", "has_recording", "source_fingerprint", "gone_since",
+)  # fmt: skip
 # Reasons a painting whose record may exist is skipped for only after the
 # engine removed that record: it must not stay published.
 UNPUBLISHING_REASONS = frozenset({SkipReason.NUKED, SkipReason.TAKEN_DOWN})
@@ -120,7 +124,8 @@ class Desired:
 
     values: dict
     problem: Problem | None
-    source: SourceFields
+    source: Any  # what the kind's ``read`` made of the document
+    kind: RecordKind
 
 
 def paintings_seed(
@@ -149,29 +154,30 @@ def paintings_seed(
     report = SeedReport()
     # A seed of chosen paintings (the upload hook) looks up only their codes,
     # so a call costs work proportional to its paintings, not the collection.
-    duplicates = None if refs is not None else source.duplicate_codes()
+    duplicates = None if refs is not None else source.duplicate_codes(kind=kind)
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
     for documents in source.paintings_batches(batch_size=batch_size, after_ref=after_ref, refs=refs, kind=kind):
         if refs is not None:
-            duplicates = source.duplicate_codes(codes=[code for document in documents if isinstance(code := document.get("code"), str)])
+            values = [value for document in documents if isinstance(value := document.get(kind.unique_field or ""), str)]
+            duplicates = source.duplicate_codes(codes=values, kind=kind)
         _seed_batch(documents, duplicates=duplicates, anonymous_did=anonymous_did, actor=actor, report=report, kind=kind)
         object_ids = [str(document["_id"]) for document in documents if isinstance(document["_id"], ObjectId)]
         report.last_ref = max([report.last_ref, *object_ids])
         if on_batch:
             on_batch(report)
-    paintings_mark_stale(actor=actor, refs=refs)
+    paintings_mark_stale(actor=actor, refs=refs, kind=kind)
     if refs is None and after_ref is None:
         report.gone = paintings_detect_gone(actor=actor, kind=kind)
     return report
 
 
-def gone_lines(gone: GoneReport | None) -> list[str]:
-    """What a command says of a full seed's look for deleted paintings."""
+def gone_lines(gone: GoneReport | None, *, kind: RecordKind = PAINTING) -> list[str]:
+    """What a command says of a full seed's look for deleted documents."""
     if gone is None:
         return []
     if gone.held:
         return [
-            f"  HELD: {gone.missing} paintings are gone from MongoDB, more than the {gone.bound} one seed may remove; none removed.",
+            f"  HELD: {gone.missing} {kind.plural} are gone from MongoDB, more than the {gone.bound} one seed may remove; none removed.",
             "        Confirm on the dashboard (Removals held) if they were deleted, or restore them: the hold then clears by itself.",
         ]
     lines = [f"  gone from MongoDB: {gone.removing} (their records are removed)"] if gone.removing else []
@@ -185,7 +191,7 @@ def paintings_unseeded(*, batch_size: int = 1000, kind: RecordKind = PAINTING, *
     state table yet, unsaved, with the status a seed would give them: what a
     dry run previews on a console that has not seeded. Takes the filters of
     ``source.paintings_query``. Writes nothing anywhere."""
-    duplicates = source.duplicate_codes()
+    duplicates = source.duplicate_codes(kind=kind)
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
     rows = []
     for documents in source.paintings_batches(batch_size=batch_size, kind=kind, **filters):
@@ -194,13 +200,13 @@ def paintings_unseeded(*, batch_size: int = 1000, kind: RecordKind = PAINTING, *
     return rows
 
 
-def paintings_mark_stale(*, actor: str, refs: list[str] | None = None) -> int:
+def paintings_mark_stale(*, actor: str, refs: list[str] | None = None, kind: RecordKind = PAINTING) -> int:
     """Put back to pending every migrated painting whose record was written
     from other fields than MongoDB now has (an edit that landed while it
     was being migrated, or since). Returns how many. The engine rewrites
     each record under its key (or removes it, for a nuked painting under
     NUKED_PAINTINGS=skip)."""
-    stale = PaintingMigration.objects.filter(status=Status.MIGRATED).exclude(record_fingerprint=F("source_fingerprint"))
+    stale = PaintingMigration.objects.filter(kind=kind.name, status=Status.MIGRATED).exclude(record_fingerprint=F("source_fingerprint"))
     if refs is not None:
         stale = stale.filter(ref__in=refs)
     return len(
@@ -226,7 +232,7 @@ def _plan(documents, *, duplicates, anonymous_did, kind: RecordKind) -> Plan:
     owners = {fields.owner for fields in sources if fields.owner}
     handles = source.handles_for(owners)
     credentials = source.credentials_for(owners)
-    existing = PaintingMigration.objects.in_bulk([fields.ref for fields in sources], field_name="ref")
+    existing = {row.ref: row for row in PaintingMigration.objects.filter(kind=kind.name, ref__in=[fields.ref for fields in sources])}
     rows = []
     for document, fields in zip(documents, sources, strict=True):
         row = existing.get(fields.ref)
@@ -245,14 +251,15 @@ def _seed_batch(documents, *, duplicates, anonymous_did, actor, report, kind: Re
             changed.append((row, desired))
         else:
             report.unchanged += 1
-    _create(new_rows, actor=actor)
+    _create(new_rows, actor=actor, kind=kind)
     report.new += len(new_rows)
     _update(changed, actor=actor)
     report.updated += len(changed)
 
 
 def _desired(document, fields, row, handles, credentials, duplicates, anonymous_did, *, kind: RecordKind) -> Desired:
-    problem = kind.problem(document, fields, duplicate_of=duplicates.get(fields.code))
+    unique = getattr(fields, kind.unique_field) if kind.unique_field else None
+    problem = kind.problem(document, fields, duplicate_of=duplicates.get(unique) if unique else None)
     if row is not None and row.unpublished_at is not None:  # staff's word outweighs the data's
         problem = Problem(SkipReason.TAKEN_DOWN, f"Taken down by {row.unpublished_by}: {row.unpublished_reason}"[:500])
     handle = handles.get(fields.owner, "") if fields.owner else ""
@@ -261,13 +268,12 @@ def _desired(document, fields, row, handles, credentials, duplicates, anonymous_
         problem = Problem(SkipReason.NO_ACCOUNT, "The owner has no ATProto account in MongoDB (users.atproto).")
     if problem is None and account is not None and not account.usable:
         problem = Problem(SkipReason.NO_ACCOUNT, account.problem)
-    if problem is None and fields.owner and not handle:
+    if problem is None and kind.needs_handle and fields.owner and not handle:
         problem = Problem(SkipReason.NO_HANDLE, "The owner has no handle in @handles, so the image URL is unknown.")
-    if problem is None and fields.nuked and settings.NUKED_PAINTINGS == "skip":
-        problem = Problem(SkipReason.NUKED, "The painting is nuked and NUKED_PAINTINGS=skip.")
+    if problem is None and fields.nuked and (why := kind.deleted_why()):
+        problem = Problem(SkipReason.NUKED, f"{why}.")
     values = {
-        "slug": fields.slug[:255],
-        "code": fields.code[:64],
+        **kind.row_values(fields),
         "owner": fields.owner[:255] or (INVALID_OWNER if fields.owner_problem else ""),
         "owner_handle": handle[:255],
         "account_did": _account_did(fields, row, account, anonymous_did),
@@ -277,11 +283,11 @@ def _desired(document, fields, row, handles, credentials, duplicates, anonymous_
     }
     values["has_recording"] = _has_recording(fields, row, values)
     values["source_fingerprint"] = kind.fingerprint(values)
-    return Desired(values=values, problem=problem, source=fields)
+    return Desired(values=values, problem=problem, source=fields, kind=kind)
 
 
-def _account_did(fields: SourceFields, row, account, anonymous_did: str) -> str:
-    """The DID the painting's record lives under. MongoDB's ``users.atproto.did``
+def _account_did(fields, row, account, anonymous_did: str) -> str:
+    """The DID the document's record lives under. MongoDB's ``users.atproto.did``
     when it has one; else the DID the engine learned by logging in, as long
     as the owner is the same."""
     if fields.is_anonymous:
@@ -293,7 +299,7 @@ def _account_did(fields: SourceFields, row, account, anonymous_did: str) -> str:
     return row.account_did if row is not None and row.owner == fields.owner else ""
 
 
-def _has_recording(fields: SourceFields, row, values: dict) -> bool:
+def _has_recording(fields, row, values: dict) -> bool:
     """A guest slug names its recording; a recording the engine found on
     storage counts until the URL it was found under (slug, handle) changes."""
     learned = row is not None and row.has_recording and (row.slug, row.owner_handle) == (values["slug"], values["owner_handle"])
@@ -316,7 +322,7 @@ def _count(report: SeedReport, fields, desired: Desired, credentials, handles) -
 
 
 def _new_row(desired: Desired, *, kind: RecordKind) -> PaintingMigration:
-    row = PaintingMigration(ref=desired.source.ref, **desired.values)
+    row = PaintingMigration(kind=kind.name, ref=desired.source.ref, **desired.values)
     # A record MongoDB already points at is taken as written from these fields;
     # compare_paintings checks it.
     row.record_fingerprint = row.source_fingerprint
@@ -333,26 +339,26 @@ def _new_row(desired: Desired, *, kind: RecordKind) -> PaintingMigration:
     return row
 
 
-def _create(rows: list[PaintingMigration], *, actor: str) -> None:
+def _create(rows: list[PaintingMigration], *, actor: str, kind: RecordKind) -> None:
     if not rows:
         return
     with transaction.atomic():
         PaintingMigration.objects.bulk_create(rows)
         if any(row.pk is None for row in rows):  # a backend that cannot return ids
-            ids = dict(PaintingMigration.objects.filter(ref__in=[row.ref for row in rows]).values_list("ref", "id"))
+            ids = dict(PaintingMigration.objects.filter(kind=kind.name, ref__in=[row.ref for row in rows]).values_list("ref", "id"))
             for row in rows:
                 row.pk = ids[row.ref]
         MigrationEvent.objects.bulk_create(
-            MigrationEvent(painting=row, from_status="", to_status=row.status, message=_seed_message(row), actor=actor)
+            MigrationEvent(painting=row, from_status="", to_status=row.status, message=_seed_message(row, kind=kind), actor=actor)
             for row in rows
         )
 
 
-def _seed_message(row: PaintingMigration) -> str:
+def _seed_message(row: PaintingMigration, *, kind: RecordKind) -> str:
     if row.status == Status.SKIPPED:
         return f"Seeded from MongoDB; skipped: {row.skip_detail}"
     if row.status == Status.MIGRATED:
-        return f"Seeded from MongoDB, which already has atproto.rkey {row.rkey}."
+        return f"Seeded from MongoDB, which already has {kind.migrated_field} {row.rkey}."
     return "Seeded from MongoDB."
 
 
@@ -372,12 +378,12 @@ def _update(changed: list[tuple[PaintingMigration, Desired]], *, actor: str) -> 
     plans = []
     for row, desired in changed:
         differences = [
-            f"{name} {getattr(row, name)!r} → {value!r}"
+            f"{name} {_shown(getattr(row, name))} → {_shown(value)}"
             for name, value in desired.values.items()
             if getattr(row, name) != value and name not in ("source_fingerprint", "gone_since")
         ]
         if row.gone_since is not None:
-            differences.append("MongoDB has this painting again")
+            differences.append(f"MongoDB has this {desired.kind.name} again")
         stale_record = row.status == Status.MIGRATED and row.record_fingerprint != desired.values["source_fingerprint"]
         for name, value in desired.values.items():
             setattr(row, name, value)
@@ -407,7 +413,7 @@ def _status_action(row: PaintingMigration, desired: Desired) -> tuple[str, str, 
     """What seeding does to an existing row's status, as (to, message,
     fields), or None. Rows that are queued, running or migrated are left to
     the run; reasons set by staff or by a run are left alone."""
-    problem, fields = desired.problem, desired.source
+    problem, fields, kind = desired.problem, desired.source, desired.kind
     if row.status in (Status.PENDING, Status.FAILED, Status.WAITING):
         if problem and (row.rkey or (row.attempts and problem.reason in UNPUBLISHING_REASONS)):
             # A record exists, or an attempt that stopped midway may have
@@ -419,7 +425,7 @@ def _status_action(row: PaintingMigration, desired: Desired) -> tuple[str, str, 
         if fields.rkey and not row.rkey:
             return (
                 Status.MIGRATED,
-                f"MongoDB already has atproto.rkey {fields.rkey}.",
+                f"MongoDB already has {kind.migrated_field} {fields.rkey}.",
                 {"rkey": fields.rkey, "record_uri": fields.uri, "migrated_at": timezone.now()},
             )
     elif row.status == Status.SKIPPED and row.skip_reason in DATA_REASONS:
@@ -427,12 +433,19 @@ def _status_action(row: PaintingMigration, desired: Desired) -> tuple[str, str, 
             # Restored: its record was removed, so MongoDB's atproto.rkey (a
             # backup keeps it) names no record yet. The engine writes it there.
             key = {"rkey": fields.rkey} if fields.rkey else {}
-            return Status.PENDING, "MongoDB has this painting again: it will be migrated again under the same record key.", {**_reason(None), **key}
+            return Status.PENDING, f"MongoDB has this {kind.name} again: it will be migrated again under the same record key.", {**_reason(None), **key}
         if problem is None:
             return Status.PENDING, f"No longer skipped ({row.get_skip_reason_display()}): MongoDB was fixed.", _reason(None)
         if (problem.reason, problem.detail) != (row.skip_reason, row.skip_detail):
             return Status.SKIPPED, f"Skip reason is now: {problem.detail}", _reason(problem)
     return None
+
+
+def _shown(value) -> str:
+    """A mirrored value in the audit trail: its repr, cut short (a program's
+    source can be 50,000 characters)."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 def _reason(problem: Problem | None) -> dict:

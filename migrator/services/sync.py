@@ -1,9 +1,10 @@
-"""Live sync: paintings uploaded (or changed) after the backfill reach
-ATProto without staff action.
+"""Live sync: paintings (and moods, programs, ...: every kind) uploaded or
+changed after the backfill reach ATProto without staff action.
 
-A django-q2 schedule calls ``paintings_sync`` every minute: it reads the
-paintings inserted since the last run (and, every SYNC_FULL_EVERY_MINUTES,
-all of them, to catch edits such as nuking), queues what is pending,
+A django-q2 schedule calls ``paintings_sync`` every minute: for each kind it
+reads the documents inserted since the last run (and, every
+SYNC_FULL_EVERY_MINUTES, all of them, to catch edits such as nuking), a
+cursor per kind; then it queues what is pending,
 re-queues paintings that failed for a passing reason, releases paintings
 a dead worker left running and re-queues paintings whose job the broker
 lost. Every seed also puts back to pending the migrated paintings whose
@@ -19,11 +20,13 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from migrator.kinds import KINDS, PAINTING, RecordKind
 from migrator.models import ErrorKind, PaintingMigration, Status, SyncCursor
 from migrator.services.engine import paintings_enqueue, paintings_release_stale, paintings_requeue_lost
+from migrator.services.lifecycle import kind_in_use
 from migrator.services.seed import paintings_seed
 
-CURSOR = "paintings_sync"
+CURSOR = "paintings_sync"  # the paintings' cursor; each kind's is "<plural>_sync"
 ACTOR = "schedule:paintings_sync"
 # A failure for a passing reason waits this long before its next attempt,
 # doubling with each attempt (capped), so a PDS that is down is not hammered.
@@ -49,25 +52,38 @@ class SyncResult:
 
 
 def paintings_sync(*, actor: str) -> SyncResult:
-    cursor, _ = SyncCursor.objects.get_or_create(name=CURSOR)
+    """One run of live sync over every kind. Raises source.WrongDatabase
+    (nothing changed for that kind and those after it) for a MONGODB_DB
+    that is not the migration's."""
+    result = SyncResult(full=False, new=0, updated=0, queued=0, retried=0)
+    for kind in KINDS.values():
+        if not kind_in_use(kind):
+            continue
+        _kind_sync(kind, actor=actor, result=result)
+    result.released = paintings_release_stale(actor=actor)
+    result.lost = paintings_requeue_lost(actor=actor)
+    result.retried = paintings_enqueue(_retry_due(), actor=actor)
+    result.resumed = paintings_enqueue(waiting_due(), actor=actor)
+    result.queued = paintings_enqueue(PaintingMigration.objects.filter(status=Status.PENDING), actor=actor)
+    return result
+
+
+def _kind_sync(kind: RecordKind, *, actor: str, result: SyncResult) -> None:
+    cursor, _ = SyncCursor.objects.get_or_create(name=f"{kind.plural}_sync")
     full_due = cursor.ran_at is None or timezone.now() - cursor.ran_at >= timedelta(minutes=settings.SYNC_FULL_EVERY_MINUTES)
     full = full_due or not cursor.position
-    report = paintings_seed(actor=actor, after_ref=None if full else cursor.position)
+    report = paintings_seed(actor=actor, after_ref=None if full else cursor.position, kind=kind)
     cursor.position = max(cursor.position, report.last_ref)
     cursor.synced_at = timezone.now()  # what GET /health's "sync" check reads
     if full:
         cursor.ran_at = cursor.synced_at
     cursor.save()
-    released = paintings_release_stale(actor=actor)
-    lost = paintings_requeue_lost(actor=actor)
-    retried = paintings_enqueue(_retry_due(), actor=actor)
-    resumed = paintings_enqueue(waiting_due(), actor=actor)
-    queued = paintings_enqueue(PaintingMigration.objects.filter(status=Status.PENDING), actor=actor)
+    result.full = result.full or full
+    result.new += report.new
+    result.updated += report.updated
     gone = report.gone
-    return SyncResult(
-        full=full, new=report.new, updated=report.updated, queued=queued, retried=retried, resumed=resumed, released=released, lost=lost,
-        gone=gone.removing if gone else 0, held=gone.missing if gone and gone.held else 0,
-    )  # fmt: skip
+    result.gone += gone.removing if gone else 0
+    result.held += gone.missing if gone and gone.held else 0
 
 
 def wrong_database_alert(error: Exception) -> None:
@@ -93,11 +109,11 @@ def _retry_due():
     return PaintingMigration.objects.filter(status=Status.FAILED, error_kind__in=[ErrorKind.TRANSIENT, ErrorKind.RATE_LIMITED]).filter(due)
 
 
-def painting_sync(ref: str, *, actor: str) -> PaintingMigration | None:
-    """Seed one painting from MongoDB and queue it. None when MongoDB has no
-    such painting."""
-    paintings_seed(actor=actor, refs=[ref])
-    painting = PaintingMigration.objects.filter(ref=ref).first()
+def painting_sync(ref: str, *, actor: str, kind: RecordKind = PAINTING) -> PaintingMigration | None:
+    """Seed one document of ``kind`` from MongoDB and queue it. None when
+    MongoDB has no such document."""
+    paintings_seed(actor=actor, refs=[ref], kind=kind)
+    painting = PaintingMigration.objects.filter(kind=kind.name, ref=ref).first()
     if painting is not None:
         paintings_enqueue(PaintingMigration.objects.filter(pk=painting.pk), actor=actor)
         painting.refresh_from_db()

@@ -23,9 +23,11 @@ from pymongo.errors import PyMongoError
 
 from migrator import pds, source
 from migrator.alerts import alert_clear, alert_send
+from migrator.kinds import KINDS
 from migrator.models import MigrationEvent, PaintingMigration, Status, Verification
 from migrator.selectors import ABANDONED, cluster_health, duration_text
 from migrator.services.compare import CompareReport, Kind, paintings_compare
+from migrator.services.lifecycle import kind_in_use
 
 log = logging.getLogger("migrator.services.watch")
 
@@ -43,13 +45,14 @@ def verification_run(*, actor: str = VERIFY_ACTOR) -> Verification:
     else is kept as failed too, then raised."""
     verification = verification_start(actor=actor)
     try:
-        report = paintings_compare(examples=EXAMPLES_PER_KIND)
+        kinds = [kind for kind in KINDS.values() if kind_in_use(kind)]
+        report = CompareReport.merged([paintings_compare(examples=EXAMPLES_PER_KIND, kind=kind) for kind in kinds])
     except (PyMongoError, source.SourceError, pds.PdsError) as error:
         return verification_fail(verification, error=verification_error_text(error))
     except Exception as error:
         verification_fail(verification, error=f"It stopped on an unexpected {type(error).__name__}; the job's log has the traceback.")
         raise
-    return verification_finish(verification, report=report)
+    return verification_finish(verification, report=report, kinds=[kind.name for kind in kinds])
 
 
 def verification_start(*, actor: str) -> Verification:
@@ -61,13 +64,14 @@ def verification_start(*, actor: str) -> Verification:
     return Verification.objects.create(actor=actor, started_at=now)
 
 
-def verification_finish(verification: Verification, *, report: CompareReport) -> Verification:
+def verification_finish(verification: Verification, *, report: CompareReport, kinds: list[str] | None = None) -> Verification:
     """Keep what the comparison found; alert "drift" while it finds
     differences, clear it when clean. A comparison that could list not one
     account met a PDS out of reach, which says nothing about drift: failed."""
     if report.counts[Kind.ACCOUNT_UNREADABLE] and not report.accounts:
         return verification_fail(verification, error="The PDS could not be read (no account's records could be listed).")
     verification.finished_at = timezone.now()
+    verification.kinds = kinds or ["painting"]
     verification.paintings, verification.records, verification.differences = report.paintings, report.records, report.total
     verification.counts = {str(kind): report.counts[kind] for kind in Kind if report.counts[kind]}
     verification.examples = [

@@ -1,54 +1,11 @@
-import time
-
-from django.core.management.base import BaseCommand, CommandError
-
-from migrator.models import SkipReason
-from migrator.services.seed import gone_lines, paintings_seed
-from migrator.source import SourceError, WrongDatabase
-from pymongo.errors import PyMongoError
+from migrator.management.commands import seed
 
 
-class Command(BaseCommand):
+class Command(seed.Command):
     help = (
         "Mirror MongoDB's paintings into the migration state table. Safe to re-run: "
         "new paintings are added, changed fields updated, migrated rows keep their rkey "
-        "and history. Malformed documents are skipped with a readable reason."
+        "and history. Malformed documents are skipped with a readable reason. (manage.py seed paintings.)"
     )
-
-    def add_arguments(self, parser):
-        parser.add_argument("--batch-size", type=int, default=1000, help="Documents read and written per batch (default 1000).")
-
-    def handle(self, *args, batch_size, **options):
-        started = time.monotonic()
-        verbose = options["verbosity"] > 1
-
-        def progress(report):
-            if verbose:
-                self.stderr.write(f"  {report.seen} paintings read…")
-
-        try:
-            report = paintings_seed(actor="command:seed_paintings", batch_size=batch_size, on_batch=progress)
-        except WrongDatabase as error:
-            raise CommandError(str(error), returncode=2) from error
-        except (PyMongoError, SourceError) as error:
-            raise CommandError(f"MongoDB could not be read ({type(error).__name__}: {error}). Is MONGODB_URI right and the server up?", returncode=2) from error
-        elapsed = time.monotonic() - started
-        out = self.stdout.write
-        out(f"Seeded {report.seen} paintings from MongoDB in {elapsed:.1f}s.")
-        out(f"  new:        {report.new}")
-        out(f"  updated:    {report.updated}")
-        out(f"  unchanged:  {report.unchanged}")
-        out(f"  anonymous:  {report.anonymous}")
-        out(
-            f"  by users:   {report.user_paintings} paintings by {report.users} users "
-            f"({report.users_with_account} with ATProto accounts, {report.users - report.users_with_account} without)"
-        )
-        if report.paintings_by_owner:
-            top = ", ".join(f"{handle} ({count})" for handle, count in report.top_users())
-            out(f"  top users:  {top}")
-        total_problems = sum(report.problems.values())
-        out(f"  problems:   {total_problems}")
-        for reason, count in report.problems.most_common():
-            out(f"    {SkipReason(reason).label}: {count}")
-        for line in gone_lines(report.gone):
-            out(line)
+    actor = "command:seed_paintings"
+    kind_name = "paintings"

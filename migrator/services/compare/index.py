@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 
 from migrator import pds, source
+from migrator.kinds import PAINTING, RecordKind
 from migrator.models import Account, PaintingMigration, Status
 
 from .report import CompareError
@@ -94,7 +95,7 @@ class Scope:
         return self._repos[did]
 
 
-def compare_scope(*, handle: str | None = None, anonymous: bool = False) -> Scope:
+def compare_scope(*, handle: str | None = None, anonymous: bool = False, kind: RecordKind = PAINTING) -> Scope:
     """The accounts and paintings a comparison covers. Raises CompareError."""
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
     if handle:
@@ -114,7 +115,7 @@ def compare_scope(*, handle: str | None = None, anonymous: bool = False) -> Scop
         return Scope(filters={"anonymous": True}, accounts={anonymous_did: ""}, anonymous_did=anonymous_did, narrowed=True)
     # Every account that should hold records: rows migrated or with a known rkey.
     rows = (
-        PaintingMigration.objects.filter(Q(status=Status.MIGRATED) | ~Q(rkey=""))
+        PaintingMigration.objects.filter(Q(status=Status.MIGRATED) | ~Q(rkey=""), kind=kind.name)
         .exclude(account_did="")
         .values_list("account_did", "owner")
         .order_by()  # Meta.ordering would defeat DISTINCT

@@ -1,5 +1,5 @@
-"""One painting against its state row and its records: every difference,
-each with the fix --repair applies."""
+"""One document (a painting, a mood, ...) against its state row and its
+records: every difference, each with the fix --repair applies."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,7 +9,6 @@ from django.utils import timezone
 from migrator import pds, source
 from migrator.images import ImageError
 from migrator.kinds import PAINTING, RecordKind
-from migrator.kinds.painting import SourceFields
 from migrator.lexicon import record_validate
 from migrator.models import PaintingMigration, Status
 from migrator.services.engine.claims import claimant_new
@@ -25,7 +24,7 @@ IN_FLIGHT = (Status.QUEUED, Status.RUNNING)  # the engine owns these rows right 
 class PaintingJudge:
     """Everything compare says about one painting, with the fix for each."""
 
-    painting: SourceFields
+    painting: object  # what the kind's ``read`` made of the MongoDB document
     row: PaintingMigration | None
     records: list[IndexedRecord]
     handle: str
@@ -54,7 +53,7 @@ class PaintingJudge:
         did = self.expected_did
         if row is None:
             if painting.rkey or self.records:
-                yield self._diff(Kind.STATE_MISMATCH, "Not in the state table though it has a record or an rkey; run seed_paintings.")
+                yield self._diff(Kind.STATE_MISMATCH, f"Not in the state table though it has a record or an rkey; run manage.py seed {self.kind.plural}.")
             return
         if not self.records:
             if (row.status == Status.MIGRATED or painting.rkey) and did in self.scope.listed and not self._written_since_listing(did):
@@ -64,7 +63,7 @@ class PaintingJudge:
         for extra in extras:
             yield self._duplicate(extra, keeper)
         if did and keeper.did != did:
-            yield self._diff(Kind.WRONG_ACCOUNT, f"The only kept record is in {keeper.did}, not in the painting's account {did}.", keeper)
+            yield self._diff(Kind.WRONG_ACCOUNT, f"The only kept record is in {keeper.did}, not in the {self.kind.name}'s account {did}.", keeper)
             return
         yield from self._field_mismatch(keeper)
         if (painting.rkey, painting.uri) != (keeper.rkey, keeper.uri):
@@ -104,7 +103,7 @@ class PaintingJudge:
                 row, to=Status.RUNNING, actor=self.actor, message="compare_paintings: held while it repairs.",
                 expect={"updated_at": row.updated_at}, claimed_by=holder, claimed_at=timezone.now(),
             ):  # fmt: skip
-                raise RepairSkipped("The painting changed or was claimed since it was compared; left alone.")
+                raise RepairSkipped(f"The {self.kind.name} changed or was claimed since it was compared; left alone.")
             try:
                 fix()
             finally:
@@ -121,7 +120,7 @@ class PaintingJudge:
 
     def _missing_record(self) -> Difference:
         row, painting = self.row, self.painting
-        detail = f"The state says {row.status} and MongoDB's atproto.rkey is {painting.rkey or 'unset'}, but the PDS has no record."
+        detail = f"The state says {row.status} and MongoDB's {self.kind.migrated_field} is {painting.rkey or 'unset'}, but the PDS has no record."
 
         was_migrated = row.status == Status.MIGRATED
 
@@ -134,9 +133,9 @@ class PaintingJudge:
                 painting_transition(row, to=Status.PENDING, actor=self.actor, message=message, claimed_by="", **cleared)
             else:
                 PaintingMigration.objects.filter(pk=row.pk).update(**cleared, updated_at=timezone.now())
-                painting_note(row, actor=self.actor, message="compare_paintings: the PDS has no record; MongoDB's atproto.rkey cleared.")
+                painting_note(row, actor=self.actor, message=f"compare_paintings: the PDS has no record; MongoDB's {self.kind.migrated_field} cleared.")
 
-        repair = "clear MongoDB atproto and the state's rkey" + ("; back to pending" if row.status == Status.MIGRATED else "")
+        repair = f"clear MongoDB {self.kind.key_document} and the state's rkey" + ("; back to pending" if row.status == Status.MIGRATED else "")
         return self._diff(Kind.MISSING_RECORD, detail, repair=repair, fix=fix)
 
     def _duplicate(self, extra: IndexedRecord, keeper: IndexedRecord) -> Difference:
@@ -154,16 +153,19 @@ class PaintingJudge:
         if not problems:
             return
         fix, repair = None, ""
-        if complete and self.row.status == Status.MIGRATED and isinstance(keeper.value.get(self.kind.blob_field), dict):
-            fix, repair = (lambda: self._rewrite(keeper)), f"rewrite {keeper.rkey} from MongoDB, keeping its thumbnail"
+        keeps_blob = self.kind.blob_field is None or isinstance(keeper.value.get(self.kind.blob_field), dict)
+        if complete and self.row.status == Status.MIGRATED and keeps_blob:
+            keeping = f", keeping its {self.kind.blob_field}" if self.kind.blob_field else ""
+            fix, repair = (lambda: self._rewrite(keeper)), f"rewrite {keeper.rkey} from MongoDB{keeping}"
         yield self._diff(Kind.FIELD_MISMATCH, "; ".join(problems), keeper, repair=repair, fix=fix)
 
     def _rewrite(self, keeper: IndexedRecord) -> None:
         painting, kind = self.painting, self.kind
-        record = kind.record_from_source(painting, handle=self.handle, has_recording=self.row.has_recording, blob=keeper.value[kind.blob_field])
+        blob = keeper.value[kind.blob_field] if kind.blob_field else None
+        record = kind.record_from_source(painting, handle=self.handle, has_recording=self.row.has_recording, blob=blob)
         record_validate(record, nsid=kind.nsid)
         written = self.scope.repo(keeper.did).record_put(collection=kind.nsid, rkey=keeper.rkey, record=record)
-        fingerprint = kind.fingerprint({**vars(painting), "owner_handle": self.handle if painting.owner else ""})
+        fingerprint = kind.fingerprint({**vars(painting), **kind.row_values(painting), "owner_handle": self.handle if painting.owner else ""})
         PaintingMigration.objects.filter(pk=self.row.pk).update(record_cid=written.cid, record_fingerprint=fingerprint, updated_at=timezone.now())
         self.row.record_cid = self.rewritten_cid = written.cid
         painting_note(self.row, actor=self.actor, message=f"compare_paintings: rewrote {written.uri} from MongoDB's fields (new cid {written.cid}).")
@@ -173,8 +175,8 @@ class PaintingJudge:
         detail = f"MongoDB has rkey {painting.rkey or 'unset'} and uri {painting.uri or 'unset'}; the record is {keeper.uri}."
 
         def fix():
-            source.rkeys_write_back([source.WriteBack(ref=painting.ref, rkey=keeper.rkey, uri=keeper.uri)], kind=self.kind)
-            painting_note(self.row, actor=self.actor, message=f"compare_paintings: wrote atproto.rkey {keeper.rkey} and uri back to MongoDB.")
+            source.rkeys_write_back([source.WriteBack(ref=painting.ref, rkey=keeper.rkey, uri=keeper.uri, cid=keeper.cid)], kind=self.kind)
+            painting_note(self.row, actor=self.actor, message=f"compare_paintings: wrote {self.kind.migrated_field} {keeper.rkey} and uri back to MongoDB.")
 
         return self._diff(Kind.RKEY_MISMATCH, detail, keeper, repair=f"write rkey {keeper.rkey} back to MongoDB", fix=fix)
 
@@ -214,15 +216,16 @@ class PaintingJudge:
             yield self._diff(Kind.STATE_MISMATCH, f"The state says {row.status}{reason}, but the PDS has the record {keeper.uri}.", keeper)
 
 
-def expected_fields(painting: SourceFields, handle: str, *, has_recording: bool = False, kind: RecordKind = PAINTING) -> tuple[dict, bool]:
+def expected_fields(painting, handle: str, *, has_recording: bool = False, kind: RecordKind = PAINTING) -> tuple[dict, bool]:
     """The compared fields of the record MongoDB's document makes, and
     whether that is all of them (False when the URL or date cannot be known).
 
     MongoDB knows of a recording only from a guest slug ("image:recording");
     ``has_recording`` is what the migration found on storage (the state row's
     flag), which counts too."""
-    expected = {"ref": painting.ref, "slug": painting.slug, "code": painting.code, "nuked": painting.nuked}
-    if painting.when is None or (painting.owner and not handle):
+    # What is known without the record: the fields it copies as they are.
+    expected = {name: getattr(painting, name) for name in kind.compared_fields if name != "when" and hasattr(painting, name)}
+    if painting.when is None or (kind.needs_handle and painting.owner and not handle):
         return expected, False
     try:
         record = kind.record_from_source(painting, handle=handle, has_recording=has_recording, blob=None)

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from migrator.kinds import PAINTING, RecordKind
+
 ACTOR = "command:compare_paintings"
 
 
@@ -21,15 +23,20 @@ class Kind(StrEnum):
 
     @property
     def label(self) -> str:
-        return KIND_LABELS[self]
+        """The label, of paintings."""
+        return self.label_for(PAINTING)
+
+    def label_for(self, kind: RecordKind) -> str:
+        """The label, of ``kind``'s documents ("Moods without a record")."""
+        return KIND_LABELS[self].format(Plural=kind.plural.capitalize(), name=kind.name, key=kind.key_document)
 
 
 KIND_LABELS = {
-    Kind.MISSING_RECORD: "Paintings without a record",
-    Kind.ORPHAN_RECORD: "Records without a painting",
+    Kind.MISSING_RECORD: "{Plural} without a record",
+    Kind.ORPHAN_RECORD: "Records without a {name}",
     Kind.DUPLICATE_RECORD: "Duplicate records for one ref",
     Kind.FIELD_MISMATCH: "Record fields differ from MongoDB",
-    Kind.RKEY_MISMATCH: "MongoDB atproto.rkey/uri differs from the record",
+    Kind.RKEY_MISMATCH: "MongoDB {key}.rkey/uri differs from the record",
     Kind.STATE_MISMATCH: "State table inconsistent with MongoDB/PDS",
     Kind.WRONG_ACCOUNT: "Records in another account's repo",
     Kind.ACCOUNT_UNREADABLE: "Accounts whose records could not be listed",
@@ -101,6 +108,24 @@ class CompareReport:
     @property
     def unrepaired(self) -> int:
         return self.total - sum(self.repaired.values())
+
+    @classmethod
+    def merged(cls, reports: list["CompareReport"]) -> "CompareReport":
+        """One report of several (one per kind): counts summed, examples
+        kept, accounts listed once."""
+        if len(reports) == 1:
+            return reports[0]
+        first = reports[0]
+        merged = cls(examples_per_kind=first.examples_per_kind, repair=first.repair, dry_run=first.dry_run)
+        for report in reports:
+            merged.paintings += report.paintings
+            merged.records += report.records
+            merged.accounts += [did for did in report.accounts if did not in merged.accounts]
+            for name in ("counts", "repairable", "repaired", "repair_failures"):
+                getattr(merged, name).update(getattr(report, name))
+            for kind, kept in report.examples.items():
+                merged.examples.setdefault(kind, []).extend(kept)
+        return merged
 
     def add(self, difference: Difference) -> None:
         self.counts[difference.kind] += 1

@@ -39,7 +39,7 @@ def paintings_compare(
     which documents and records (the painting by default).
     """
     mongodb_verify(kind=kind)
-    scope = compare_scope(handle=handle, anonymous=anonymous)
+    scope = compare_scope(handle=handle, anonymous=anonymous, kind=kind)
     report = CompareReport(examples_per_kind=examples, repair=repair, dry_run=dry_run)
     act = repair and not dry_run
     index = RecordIndex()
@@ -52,7 +52,7 @@ def paintings_compare(
         for difference in _unseen_records(scope, index, batch_size, kind=kind):
             _settle(difference, report, act=act)
         if not scope.narrowed:
-            for difference in _state_without_paintings(index, batch_size):
+            for difference in _state_without_paintings(index, batch_size, kind=kind):
                 _settle(difference, report, act=act)
     finally:
         index.close()
@@ -99,7 +99,7 @@ def _list_accounts(scope: Scope, index: RecordIndex, report: CompareReport, *, k
 def _compare_batch(documents: list[dict], *, scope: Scope, index: RecordIndex, actor: str, kind: RecordKind) -> Iterator[Difference]:
     paintings = [kind.read(document) for document in documents]
     refs = [painting.ref for painting in paintings]
-    rows = PaintingMigration.objects.in_bulk(refs, field_name="ref")
+    rows = {row.ref: row for row in PaintingMigration.objects.filter(kind=kind.name, ref__in=refs)}
     handles = source.handles_for(painting.owner for painting in paintings if painting.owner)
     records = index.records_for(refs)
     for painting in paintings:
@@ -116,35 +116,35 @@ def _unseen_records(scope: Scope, index: RecordIndex, batch_size: int, *, kind: 
         elsewhere = {str(document["_id"]) for document in source.paintings_stream(refs=refs, kind=kind)} if refs else set()
         for ref, did, rkey in batch:
             if ref in elsewhere:
-                detail = "The record's painting is outside this comparison (another owner)."
+                detail = f"The record's {kind.name} is outside this comparison (another owner)."
                 yield Difference(Kind.WRONG_ACCOUNT, ref=ref, did=did, rkey=rkey, detail=detail)
             else:
-                detail = "No MongoDB painting has this ref." if ref else "The record has no ref."
+                detail = f"No MongoDB {kind.name} has this ref." if ref else "The record has no ref."
                 yield Difference(Kind.ORPHAN_RECORD, ref=ref, did=did, rkey=rkey, detail=detail)
 
 
-def _state_without_paintings(index: RecordIndex, batch_size: int) -> Iterator[Difference]:
-    rows = PaintingMigration.objects.filter(status=Status.MIGRATED).values_list("ref", "account_did", "rkey")
+def _state_without_paintings(index: RecordIndex, batch_size: int, *, kind: RecordKind) -> Iterator[Difference]:
+    rows = PaintingMigration.objects.filter(kind=kind.name, status=Status.MIGRATED).values_list("ref", "account_did", "rkey")
     batch = []
     for row in rows.iterator(chunk_size=batch_size):
         batch.append(row)
         if len(batch) >= batch_size:
-            yield from _gone(batch, index)
+            yield from _gone(batch, index, kind=kind)
             batch = []
-    yield from _gone(batch, index)
+    yield from _gone(batch, index, kind=kind)
 
 
-def _gone(batch: list[tuple[str, str, str]], index: RecordIndex) -> Iterator[Difference]:
+def _gone(batch: list[tuple[str, str, str]], index: RecordIndex, *, kind: RecordKind) -> Iterator[Difference]:
     if not batch:
         return
     seen = index.seen_among([ref for ref, _, _ in batch])
     for ref, did, rkey in batch:
         if ref not in seen:
-            yield Difference(Kind.STATE_MISMATCH, ref=ref, did=did, rkey=rkey, detail=GONE_DETAIL)
+            detail = (
+                f"The state says migrated, but MongoDB has no such {kind.name}. The next full seed (manage.py seed {kind.plural}, "
+                "or live sync's hourly re-read) removes its record, within the tripwire."
+            )
+            yield Difference(Kind.STATE_MISMATCH, ref=ref, did=did, rkey=rkey, detail=detail)
 
 
 is_object_id = source.is_object_id
-GONE_DETAIL = (
-    "The state says migrated, but MongoDB has no such painting. The next full seed (seed_paintings, or live sync's "
-    "hourly re-read) removes its record, within the tripwire."
-)

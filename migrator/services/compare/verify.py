@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from django.db.models import QuerySet
 
 from migrator import pds, source
-from migrator.kinds import PAINTING, RecordKind
-from migrator.kinds.painting import SourceFields
+from migrator.kinds import RecordKind, kind_for
 from migrator.models import Account, PaintingMigration, Status
 from migrator.services.state import painting_note
 
@@ -23,8 +22,8 @@ class VerifyReport:
     differences: list[str] = field(default_factory=list)
 
 
-def paintings_verify(paintings: QuerySet, *, actor: str, batch_size: int = 200, kind: RecordKind = PAINTING) -> VerifyReport:
-    """Check each painting of ``paintings`` (state rows) against MongoDB and
+def paintings_verify(paintings: QuerySet, *, actor: str, batch_size: int = 200) -> VerifyReport:
+    """Check each row of ``paintings`` (state rows, of any kinds) against MongoDB and
     its record on the PDS (getRecord by rkey), and note the outcome as an
     event on each. A migrated painting matches when its record exists with
     MongoDB's fields and rkey; any other when its key holds no record.
@@ -35,13 +34,13 @@ def paintings_verify(paintings: QuerySet, *, actor: str, batch_size: int = 200, 
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
     scope = Scope(filters={}, accounts={}, anonymous_did=anonymous_did, narrowed=True)
     batch: list[PaintingMigration] = []
-    for row in paintings.order_by("id").iterator(chunk_size=batch_size):
-        batch.append(row)
-        if len(batch) >= batch_size:
-            _verify_batch(batch, scope=scope, actor=actor, report=report, kind=kind)
+    for row in paintings.order_by("kind", "id").iterator(chunk_size=batch_size):
+        if batch and (len(batch) >= batch_size or row.kind != batch[0].kind):
+            _verify_batch(batch, scope=scope, actor=actor, report=report, kind=kind_for(batch[0].kind))
             batch = []
+        batch.append(row)
     if batch:
-        _verify_batch(batch, scope=scope, actor=actor, report=report, kind=kind)
+        _verify_batch(batch, scope=scope, actor=actor, report=report, kind=kind_for(batch[0].kind))
     return report
 
 
@@ -64,32 +63,32 @@ def _verify_batch(rows: list[PaintingMigration], *, scope: Scope, actor: str, re
             painting_note(row, actor=actor, message=f"Verified against the PDS: {outcome}")
 
 
-def _verify_one(row: PaintingMigration, painting: SourceFields | None, handle: str, scope: Scope, *, kind: RecordKind) -> tuple[list[str], str]:
+def _verify_one(row: PaintingMigration, painting, handle: str, scope: Scope, *, kind: RecordKind) -> tuple[list[str], str]:
     """(problems, what matched) for one state row."""
     if painting is None:
-        return ["MongoDB has no such painting"], ""
+        return [f"MongoDB has no such {kind.name}"], ""
     should_have = row.status == Status.MIGRATED or bool(painting.rkey)
     did = row.account_did or ("" if painting.owner else scope.anonymous_did)
     if not did:
-        return (["no ATProto account to hold its record"], "") if should_have else ([], f"no account, as expected for a {row.status} painting.")
+        return (["no ATProto account to hold its record"], "") if should_have else ([], f"no account, as expected for a {row.status} {kind.name}.")
     scope.accounts.setdefault(did, painting.owner)
     judge = PaintingJudge(painting, row, [], handle, scope, actor="", kind=kind)
     rkey = row.rkey or painting.rkey or judge.expected_rkey
     if not rkey:
-        return (["no rkey to look the record up by"], "") if should_have else ([], f"no record key, as expected for a {row.status} painting.")
+        return (["no rkey to look the record up by"], "") if should_have else ([], f"no record key, as expected for a {row.status} {kind.name}.")
     stored = scope.repo(did).record_get(collection=kind.nsid, rkey=rkey)
     if stored is None:
         if should_have:
             return [f"no record at {did}/{rkey}"], ""
-        return [], f"no record, as expected for a {row.status} painting."
+        return [], f"no record, as expected for a {row.status} {kind.name}."
     if not should_have:
         if stored.value.get("ref") == painting.ref:
             return [f"the state says {row.status} but the PDS has {stored.uri}"], ""
-        return [], f"no record, as expected for a {row.status} painting."
+        return [], f"no record, as expected for a {row.status} {kind.name}."
     expected, complete = expected_fields(painting, handle, has_recording=row.has_recording, kind=kind)
     problems = field_differences(stored.value, expected, complete=complete, kind=kind)
     if painting.rkey != stored.rkey:
-        problems.append(f"MongoDB's atproto.rkey is {painting.rkey or 'unset'}, the record's {stored.rkey}")
+        problems.append(f"MongoDB's {kind.migrated_field} is {painting.rkey or 'unset'}, the record's {stored.rkey}")
     if row.rkey and row.rkey != stored.rkey:
         problems.append(f"the state's rkey is {row.rkey}, the record's {stored.rkey}")
     return problems, f"the record {stored.uri} matches."

@@ -1,9 +1,10 @@
-"""One batch: claim, thumbnails, blobs, applyWrites, MongoDB write-back,
-migrated; a failure of one painting ends only that painting.
+"""One batch: claim, blobs (a painting's thumbnail, a tape's video),
+applyWrites, MongoDB write-back, migrated; a failure of one document ends
+only that document.
 
-What is particular to the kind of record (its NSID, record, key, blob and
-write-back) comes from the batch's kind (migrator.kinds), the painting by
-default."""
+What is particular to a kind of record (its NSID, record, key, blob and
+write-back) comes from each row's kind (migrator.kinds): a batch may hold
+several kinds, and each account's rows of one kind go through together."""
 
 import contextvars
 import ctypes
@@ -22,8 +23,8 @@ from django.utils import timezone
 from pymongo.errors import PyMongoError
 
 from migrator import pds, source
-from migrator.images import ImageError, painting_recording_url, resource_exists
-from migrator.kinds import PAINTING, RecordKind
+from migrator.images import ImageError
+from migrator.kinds import PAINTING, RecordKind, kind_for
 from migrator.lexicon import InvalidRecord, record_validate
 from migrator.models import Account, ErrorKind, MigrationEvent, PaintingMigration, RateLimitWindow, SkipReason, Status
 from migrator.pds import calls as pds_calls
@@ -142,35 +143,39 @@ class Outcome(Exception):
         self.message, self.kind, self.skip_reason, self.waiting = message, kind, skip_reason, waiting
 
 
-def paintings_migrate(ids: Iterable[int], *, actor: str, run: str = "", kind: RecordKind = PAINTING) -> BatchResult:
-    """Migrate the paintings ``ids`` (runnable ones; others are left alone).
-    Never raises for a painting's failure: each one ends migrated, skipped
-    or failed, with its events, or back to pending when MongoDB changed
-    while it ran. The batch's claim is renewed while it works, and only
-    paintings it still holds are finished. ``run`` names the run the
-    records are written for (default: ``actor``); ``kind`` what they are.
+def paintings_migrate(ids: Iterable[int], *, actor: str, run: str = "") -> BatchResult:
+    """Migrate the rows ``ids``, of any kinds (runnable ones; others are
+    left alone). Never raises for a document's failure: each one ends
+    migrated, skipped or failed, with its events, or back to pending when
+    MongoDB changed while it ran. The batch's claim is renewed while it
+    works, and only rows it still holds are finished. ``run`` names the run
+    the records are written for (default: ``actor``).
 
-    Against a MongoDB database that is not the migration's (see
-    lifecycle.mongodb_verify) it claims nothing and changes nothing."""
+    Rows of a kind whose MongoDB collection is not the migration's (see
+    lifecycle.mongodb_verify) are not claimed and not changed."""
     result = BatchResult()
-    try:
-        mongodb_verify(cache_seconds=GUARD_SECONDS, kind=kind)
-    except source.WrongDatabase as error:
-        log.error("Batch not run: %s", error)
+    ids = list(ids)
+    for name in PaintingMigration.objects.filter(id__in=ids).values_list("kind", flat=True).distinct():
+        try:
+            mongodb_verify(cache_seconds=GUARD_SECONDS, kind=kind_for(name))
+        except source.WrongDatabase as error:
+            log.error("Batch not run for its %s: %s", name, error)
+            ids = list(PaintingMigration.objects.filter(id__in=ids).exclude(kind=name).values_list("id", flat=True))
+        except PyMongoError:
+            pass  # out of reach: the batch's first read fails its rows, retryable
+    if not ids:
         return result
-    except PyMongoError:
-        pass  # out of reach: the batch's first read fails its paintings, retryable
     token = _run.set(run or actor)
     try:
-        return _paintings_migrate(ids, actor=actor, result=result, kind=kind)
+        return _paintings_migrate(ids, actor=actor, result=result)
     finally:
         _run.reset(token)
 
 
-def _paintings_migrate(ids: Iterable[int], *, actor: str, result: BatchResult, kind: RecordKind) -> BatchResult:
+def _paintings_migrate(ids: list[int], *, actor: str, result: BatchResult) -> BatchResult:
     requests_before, logins_before = pds_calls.REQUESTS[0], sum(pds.LOGINS.values())
     holder = claimant_new()
-    ids = _not_held(list(ids), kind=kind)
+    ids = _not_held(ids)
     claimed = paintings_transition(
         PaintingMigration.objects.filter(id__in=ids),
         from_statuses=RUNNABLE,
@@ -183,18 +188,18 @@ def _paintings_migrate(ids: Iterable[int], *, actor: str, result: BatchResult, k
     )
     groups = defaultdict(list)
     for row in PaintingMigration.objects.filter(id__in=claimed).order_by("when", "id"):
-        groups[row.owner].append(row)
+        groups[row.owner, row.kind].append(row)
     with Lease(holder):
         try:  # one read of users for the batch's accounts, not one each
-            known = source.credentials_for(owner for owner in groups if owner)
+            known = source.credentials_for(owner for owner, _ in groups if owner)
         except Exception as error:  # noqa: BLE001 - MongoDB unreachable: fail the batch, retryable
             log.exception("Could not read the credentials of a batch's accounts")
             for rows in groups.values():
                 _fail_unfinished(rows, error, actor=actor, result=result)
             known, groups = {}, {}
-        for owner, rows in groups.items():
+        for (owner, kind), rows in groups.items():
             try:
-                _account_migrate(owner, rows, credentials=known.get(owner), actor=actor, result=result, kind=kind)
+                _account_migrate(owner, rows, credentials=known.get(owner), actor=actor, result=result, kind=kind_for(kind))
             except Exception as error:  # noqa: BLE001 - a bug must not strand paintings as running
                 log.exception("Unexpected error migrating a batch of %s", owner or "anonymous paintings")
                 _fail_unfinished(rows, error, actor=actor, result=result)
@@ -204,18 +209,28 @@ def _paintings_migrate(ids: Iterable[int], *, actor: str, result: BatchResult, k
     return result
 
 
-def _not_held(ids: list[int], *, kind: RecordKind) -> list[int]:
-    """While removals are held (the tripwire), the paintings MongoDB lacks
-    are left as they are, not migrated and then found gone: a bad restore
-    must not skip them either. They run once the hold is resolved."""
-    if removal_hold() is None:
-        return ids
-    refs = dict(PaintingMigration.objects.filter(id__in=ids).values_list("id", "ref"))
-    try:
-        present = source.refs_present(refs.values(), kind=kind)
-    except PyMongoError:
-        return ids  # out of reach: the batch's first read fails its paintings, retryable
-    return [painting_id for painting_id in ids if refs.get(painting_id) in present]
+def _not_held(ids: list[int]) -> list[int]:
+    """While removals of a kind are held (the tripwire), the documents of
+    that kind MongoDB lacks are left as they are, not migrated and then
+    found gone: a bad restore must not skip them either. They run once the
+    hold is resolved."""
+    kept = []
+    by_kind = defaultdict(dict)
+    for row_id, kind, ref in PaintingMigration.objects.filter(id__in=ids).values_list("id", "kind", "ref"):
+        by_kind[kind][row_id] = ref
+    for name, refs in by_kind.items():
+        kind = kind_for(name)
+        if removal_hold(kind=kind) is None:
+            kept += refs
+            continue
+        try:
+            present = source.refs_present(refs.values(), kind=kind)
+        except PyMongoError:
+            kept += refs  # out of reach: the batch's first read fails its rows, retryable
+            continue
+        kept += [row_id for row_id, ref in refs.items() if ref in present]
+    kept = set(kept)
+    return [row_id for row_id in ids if row_id in kept]
 
 
 def _fail_unfinished(rows: list[PaintingMigration], error: Exception, *, actor: str, result: BatchResult) -> None:
@@ -241,7 +256,7 @@ def _account_migrate(
     except Outcome as outcome:
         outcome = _account_outcome(rows, outcome)
         for row in rows:
-            if outcome.skip_reason == SkipReason.ACCOUNT_UNUSABLE and _kept_unpublished(row) and _tried_before(row):
+            if outcome.skip_reason == SkipReason.ACCOUNT_UNUSABLE and _kept_unpublished(row, kind=kind) and _tried_before(row):
                 # A record to remove stays to remove: retried until the account can be written to.
                 _finish(row, Outcome(outcome.message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
             else:
@@ -249,8 +264,8 @@ def _account_migrate(
         return
     works = []
     for row in rows:
-        if _kept_unpublished(row) and _tried_before(row):
-            reason, why = _unpublished_because(row)
+        if _kept_unpublished(row, kind=kind) and _tried_before(row):
+            reason, why = _unpublished_because(row, kind=kind)
             _record_remove(repo, row, reason=reason, why=why, actor=actor, result=result, kind=kind)
             continue
         try:
@@ -258,34 +273,36 @@ def _account_migrate(
         except Outcome as outcome:
             _finish(row, outcome, actor=actor, result=result)
     works = _look_up_earlier_attempts(repo, works, actor=actor, result=result)
-    blocked = repo.upload_blocked() if any(work.blob is None for work in works) else None
+    blocked = repo.upload_blocked() if kind.blob_make and any(work.blob is None for work in works) else None
     if blocked:  # known before any thumbnail is made or request spent
         for work in works:
-            _finish(work.row, _pds_outcome("Uploading the thumbnail", blocked), actor=actor, result=result)
+            _finish(work.row, _pds_outcome(f"Uploading the {kind.blob_field}", blocked), actor=actor, result=result)
         return
-    works = _thumbnails_make(works, actor=actor, result=result)
+    if kind.blob_make:
+        works = _thumbnails_make(works, actor=actor, result=result)
     for chunk in _chunks(works, pds.MAX_WRITES_PER_CALL):
         _chunk_write(repo, chunk, actor=actor, result=result)
 
 
 def _tried_before(row: PaintingMigration) -> bool:
-    """Whether an earlier attempt may have written the painting's record (it
+    """Whether an earlier attempt may have written the row's record (it
     has a key, or this is not its first attempt): only then is the PDS
     asked what it holds."""
     return row.attempts > 1 or bool(row.rkey)
 
 
-def _kept_unpublished(row: PaintingMigration) -> bool:
-    """Whether the painting must have no record: staff took it down, or it
-    is nuked under NUKED_PAINTINGS=skip."""
-    return row.unpublished_at is not None or (row.nuked and settings.NUKED_PAINTINGS == "skip")
+def _kept_unpublished(row: PaintingMigration, *, kind: RecordKind) -> bool:
+    """Whether the document must have no record: staff took it down, or it
+    is deleted in MongoDB and its kind keeps no record of one (a nuked
+    painting under NUKED_PAINTINGS=skip, a deleted mood)."""
+    return row.unpublished_at is not None or (row.nuked and bool(kind.deleted_why()))
 
 
-def _unpublished_because(row: PaintingMigration) -> tuple[str, str]:
-    """(skip reason, why) of a painting that must have no record."""
+def _unpublished_because(row: PaintingMigration, *, kind: RecordKind) -> tuple[str, str]:
+    """(skip reason, why) of a document that must have no record."""
     if row.unpublished_at is not None:
         return SkipReason.TAKEN_DOWN, f"Taken down by {row.unpublished_by}: {row.unpublished_reason}"
-    return SkipReason.NUKED, "The painting is nuked and NUKED_PAINTINGS=skip"
+    return SkipReason.NUKED, kind.deleted_why()
 
 
 def _gone_settle(owner: str, rows: list[PaintingMigration], *, credentials, actor: str, result: BatchResult, kind: RecordKind) -> list[PaintingMigration]:
@@ -301,16 +318,16 @@ def _gone_settle(owner: str, rows: list[PaintingMigration], *, credentials, acto
         present = source.refs_present((row.ref for row in gone), kind=kind)
     except PyMongoError as error:
         for row in gone:
-            _finish(row, Outcome(f"Could not check MongoDB for the painting: {type(error).__name__}", kind=ErrorKind.TRANSIENT), actor=actor, result=result)
+            _finish(row, Outcome(f"Could not check MongoDB for the {kind.name}: {type(error).__name__}", kind=ErrorKind.TRANSIENT), actor=actor, result=result)
         return rows
     back = [row for row in gone if row.ref in present]
     if back:
         PaintingMigration.objects.filter(pk__in=[row.pk for row in back]).update(gone_since=None)
         for row in back:
             row.gone_since = None
-            painting_note(row, actor=actor, message="MongoDB has this painting again; it is migrated as usual.")
+            painting_note(row, actor=actor, message=f"MongoDB has this {kind.name} again; it is migrated as usual.")
     missing = [row for row in gone if row.ref not in present]
-    why = "MongoDB no longer has this painting"
+    why = f"MongoDB no longer has this {kind.name}"
     for row in [row for row in missing if not _tried_before(row)]:
         _finish(row, Outcome(f"{why}; it had no record.", skip_reason=SkipReason.GONE), actor=actor, result=result)
     missing = [row for row in missing if _tried_before(row)]
@@ -377,12 +394,12 @@ def _wait_for_uploads(rows: list[PaintingMigration], *, actor: str, result: Batc
     their account being opened: no login is spent on them. Returns the rows
     left to run (a nuked painting to unpublish, a retry that may find its
     record written)."""
-    blocked = pds.uploads_blocked()
+    blocked = pds.uploads_blocked() if kind.blob_make else None
     if blocked is None:
         return rows
     left = []
     for row in rows:
-        if _tried_before(row) or _kept_unpublished(row):
+        if _tried_before(row) or _kept_unpublished(row, kind=kind):
             left.append(row)
             continue
         try:
@@ -390,7 +407,7 @@ def _wait_for_uploads(rows: list[PaintingMigration], *, actor: str, result: Batc
         except Outcome as outcome:  # skipped for its own fields, as it would be anyway
             _finish(row, outcome, actor=actor, result=result)
             continue
-        _finish(row, _pds_outcome("Uploading the thumbnail", blocked), actor=actor, result=result)
+        _finish(row, _pds_outcome(f"Uploading the {kind.blob_field}", blocked), actor=actor, result=result)
     return left
 
 
@@ -469,12 +486,14 @@ def _skip_removed(row: PaintingMigration, reason: str, detail: str, *, actor: st
 
 
 def prepare(row: PaintingMigration, *, kind: RecordKind = PAINTING) -> Work:
-    """The painting's way through the batch. Raises Outcome (skipped) for a
-    row that cannot make a record, whatever its fields hold."""
-    if row.when is None or not row.slug or not row.code:
-        raise Outcome("The painting lacks a slug, code or date; re-run seed_paintings.", skip_reason=SkipReason.INVALID_RECORD)
-    if _kept_unpublished(row):
-        reason, why = _unpublished_because(row)
+    """The row's way through the batch. Raises Outcome (skipped) for a row
+    that cannot make a record, whatever its fields hold."""
+    if not all(getattr(row, name) for name in kind.required_columns):
+        names = ["date" if name == "when" else name for name in kind.required_columns]
+        lacks = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        raise Outcome(f"The {kind.name} lacks a {lacks}; re-run manage.py seed {kind.plural}.", skip_reason=SkipReason.INVALID_RECORD)
+    if _kept_unpublished(row, kind=kind):
+        reason, why = _unpublished_because(row, kind=kind)
         raise Outcome(f"{why}.", skip_reason=reason)
     try:
         rkey = row.rkey or kind.record_key(when=row.when, ref=row.ref)
@@ -501,7 +520,7 @@ def _look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: Ba
         if stored is None:
             remaining.append(work)
         elif stored.value.get("ref") != work.row.ref:
-            message = f"Record key {work.rkey} holds another painting ({stored.value.get('ref')}): a TID collision."
+            message = f"Record key {work.rkey} holds another {work.kind.name} ({stored.value.get('ref')}): a TID collision."
             _finish(work.row, Outcome(message, kind=ErrorKind.PERMANENT), actor=actor, result=result)
         elif _record_current(work.row, stored.value, kind=work.kind):
             _adopt(repo, work, stored, actor=actor, result=result)
@@ -513,13 +532,13 @@ def _look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: Ba
 
 
 def _reusable_blob(row: PaintingMigration, value: dict, *, kind: RecordKind) -> dict | None:
-    """The thumbnail blob of a stored record whose image is the painting's
-    image now (the same painting and slug: a rename, a new code, a new
+    """The blob of a stored record that is still the document's (for the
+    painting: the same painting and slug; a rename, a new code, a new
     lexicon or media URL change the record, not the image), else None."""
-    thumbnail = value.get(kind.blob_field)
-    if value.get("ref") != row.ref or value.get("slug") != row.slug or not isinstance(thumbnail, dict) or not _blob_cid(thumbnail):
+    blob = value.get(kind.blob_field) if kind.blob_field else None
+    if not isinstance(blob, dict) or not _blob_cid(blob) or value.get("ref") != row.ref or not kind.same_blob(row, value):
         return None
-    return thumbnail
+    return blob
 
 
 def record_for(row: PaintingMigration, *, has_recording: bool, thumbnail, kind: RecordKind = PAINTING) -> dict:
@@ -532,15 +551,16 @@ def _record_current(row: PaintingMigration, value: dict, *, kind: RecordKind) ->
     # A recording the row knows of (a guest slug names it, or one found before
     # under these fields) must be in the record; one the record has was found
     # on storage by the attempt that wrote it.
-    expected = record_for(row, has_recording=row.has_recording or bool(value.get("recordingUrl")), thumbnail=value.get(kind.blob_field), kind=kind)
+    blob = value.get(kind.blob_field) if kind.blob_field else None
+    expected = record_for(row, has_recording=row.has_recording or kind.recording_in(value), thumbnail=blob, kind=kind)
     return all(value.get(name) == expected[name] for name in expected if name != "$type")
 
 
 def _adopt(repo, work: Work, stored, *, actor: str, result: BatchResult) -> None:
     """Take over a record an earlier attempt wrote, and finish its painting."""
-    blob = stored.value.get(work.kind.blob_field) or {}
+    blob = (stored.value.get(work.kind.blob_field) if work.kind.blob_field else None) or {}
     try:
-        gone = source.rkeys_write_back([source.WriteBack(ref=work.row.ref, rkey=work.rkey, uri=stored.uri)], kind=work.kind)
+        gone = source.rkeys_write_back([source.WriteBack(ref=work.row.ref, rkey=work.rkey, uri=stored.uri, cid=stored.cid)], kind=work.kind)
     except PyMongoError as error:
         _finish(work.row, Outcome(f"MongoDB write-back failed: {type(error).__name__}", kind=ErrorKind.TRANSIENT), actor=actor, result=result)
         return
@@ -550,7 +570,7 @@ def _adopt(repo, work: Work, stored, *, actor: str, result: BatchResult) -> None
     # Its recordingUrl (if any) was found on storage under these very fields.
     fields = _migrated_fields(work.row, rkey=work.rkey, uri=stored.uri, cid=stored.cid, blob=blob, kind=work.kind)
     adopted = _migrated(
-        work.row, {**fields, "has_recording": bool(stored.value.get("recordingUrl"))},
+        work.row, {**fields, "has_recording": work.kind.recording_in(stored.value)},
         message=f"Found record {stored.uri} from an earlier attempt; adopted it without writing.", actor=actor, result=result,
     )  # fmt: skip
     result.adopted += adopted
@@ -584,13 +604,15 @@ def thumbnail_pool() -> ThreadPoolExecutor:
 
 
 def thumbnail_for(work: Work) -> Work | Outcome:
-    row, handle = work.row, work.row.owner_handle or None
-    if work.blob is not None:  # the stored record's thumbnail is kept: nothing to fetch
-        work.has_recording = row.has_recording or bool(work.stored.get("recordingUrl"))
+    """Make the work's blob (a thumbnail, a fetched video) and learn whether
+    the storage has its recording."""
+    row, kind = work.row, work.kind
+    if work.blob is not None:  # the stored record's blob is kept: nothing to fetch
+        work.has_recording = row.has_recording or kind.recording_in(work.stored)
         return work
     try:
-        work.thumbnail = work.kind.blob_make(row)
-        work.has_recording = row.has_recording or resource_exists(painting_recording_url(handle=handle, slug=row.slug))
+        work.thumbnail = kind.blob_make(row)
+        work.has_recording = row.has_recording or kind.recording_exists(row)
     except ImageError as error:
         return Outcome(error.message, kind=error.kind, skip_reason=error.skip_reason or "")
     except ThumbnailError as error:
@@ -642,7 +664,7 @@ def _single_write(repo, work: Work, *, actor: str, result: BatchResult) -> None:
     try:
         stored = repo.record_get(collection=work.kind.nsid, rkey=work.rkey)
         if stored is not None and stored.value.get("ref") != work.row.ref:
-            raise Outcome(f"Record key {work.rkey} holds another painting ({stored.value.get('ref')}).", kind=ErrorKind.PERMANENT)
+            raise Outcome(f"Record key {work.rkey} holds another {work.kind.name} ({stored.value.get('ref')}).", kind=ErrorKind.PERMANENT)
         ref = repo.record_put(collection=work.kind.nsid, rkey=work.rkey, record=work.record)
     except pds.PdsError as error:
         _finish(work.row, _pds_outcome("Writing the record failed", error), actor=actor, result=result)
@@ -654,21 +676,23 @@ def _single_write(repo, work: Work, *, actor: str, result: BatchResult) -> None:
 
 
 def _blobs_upload(repo, works: list[Work], *, actor: str, result: BatchResult) -> list[Work]:
-    """Upload each thumbnail and build and validate its record. A record
-    that does not match the lexicon never reaches the PDS. A thumbnail the
-    account already uploaded in this chunk (the same bytes make the same
-    CID) is not uploaded again."""
+    """Upload each blob (none for a kind without one) and build and validate
+    its record. A record that does not match the lexicon never reaches the
+    PDS. A blob the account already uploaded in this chunk (the same bytes
+    make the same CID) is not uploaded again."""
     ready, uploaded = [], {}
     for work in works:
         row = work.row
         try:
-            blob = work.blob or uploaded.get(work.thumbnail.content)
-            if blob is None:
+            blob = work.blob
+            if blob is None and work.thumbnail is not None:
+                blob = uploaded.get(work.thumbnail.content)
+            if blob is None and work.thumbnail is not None:
                 blob = uploaded[work.thumbnail.content] = repo.blob_upload(work.thumbnail.content, mime_type=work.thumbnail.mime_type)
             work.record = record_for(row, has_recording=work.has_recording, thumbnail=blob, kind=work.kind)
             record_validate(work.record, nsid=work.kind.nsid)
         except pds.PdsError as error:
-            _finish(row, _pds_outcome("Uploading the thumbnail failed", error), actor=actor, result=result)
+            _finish(row, _pds_outcome(f"Uploading the {work.kind.blob_field} failed", error), actor=actor, result=result)
             continue
         except InvalidRecord as error:
             _finish(row, Outcome(str(error), skip_reason=SkipReason.INVALID_RECORD), actor=actor, result=result)
@@ -681,9 +705,10 @@ def _blobs_upload(repo, works: list[Work], *, actor: str, result: BatchResult) -
 
 
 def _written(repo, works: list[Work], refs, *, actor: str, result: BatchResult) -> None:
+    kind = works[0].kind
     try:
         gone = source.rkeys_write_back(
-            (source.WriteBack(ref=work.row.ref, rkey=work.rkey, uri=ref.uri) for work, ref in zip(works, refs, strict=True)), kind=works[0].kind
+            (source.WriteBack(ref=work.row.ref, rkey=work.rkey, uri=ref.uri, cid=ref.cid) for work, ref in zip(works, refs, strict=True)), kind=kind
         )
     except PyMongoError as error:
         # The records exist; the next attempt finds and adopts them.
@@ -694,12 +719,15 @@ def _written(repo, works: list[Work], refs, *, actor: str, result: BatchResult) 
     changes = []
     for work, ref in zip(works, refs, strict=True):
         if work.row.ref not in gone:
-            if work.thumbnail is None:
-                message = f"Updated record {ref.uri}, keeping its thumbnail {_blob_cid(work.blob)} (the image is the same); MongoDB has atproto.rkey."
+            verb = "Updated" if work.action == "update" else "Wrote"
+            if work.blob is not None:
+                message = f"Updated record {ref.uri}, keeping its {kind.blob_field} {_blob_cid(work.blob)} (what it is made from is the same); MongoDB has {kind.migrated_field}."
+            elif work.thumbnail is not None:
+                message = f"{verb} record {ref.uri} with a {work.thumbnail.size:,}-byte {work.thumbnail.fallback} {kind.blob_field}; MongoDB has {kind.migrated_field}."
             else:
-                verb = "Updated" if work.action == "update" else "Wrote"
-                message = f"{verb} record {ref.uri} with a {work.thumbnail.size:,}-byte {work.thumbnail.fallback} thumbnail; MongoDB has atproto.rkey."
-            fields = _migrated_fields(work.row, rkey=work.rkey, uri=ref.uri, cid=ref.cid, blob=work.record[work.kind.blob_field], thumbnail=work.thumbnail, kind=work.kind)
+                message = f"{verb} record {ref.uri}; MongoDB has {kind.migrated_field}."
+            blob = work.record.get(kind.blob_field) if kind.blob_field else None
+            fields = _migrated_fields(work.row, rkey=work.rkey, uri=ref.uri, cid=ref.cid, blob=blob, thumbnail=work.thumbnail, kind=kind)
             changes.append(Change(work.row, message, {**fields, "has_recording": work.has_recording}))
     # All at once when nothing moved under us (the usual case); any painting
     # MongoDB changed meanwhile, or whose claim ran out, one by one.
@@ -719,10 +747,10 @@ def _painting_gone(repo, work: Work, *, actor: str, result: BatchResult) -> None
     try:
         repo.record_delete(collection=work.kind.nsid, rkey=work.rkey)
     except pds.PdsError as error:
-        _finish(work.row, _pds_outcome(f"MongoDB no longer has the painting; removing record {work.rkey} failed", error, removing=True), actor=actor, result=result)
+        _finish(work.row, _pds_outcome(f"MongoDB no longer has the {work.kind.name}; removing record {work.rkey} failed", error, removing=True), actor=actor, result=result)
         return
     uri = f"at://{repo.did}/{work.kind.nsid}/{work.rkey}"
-    _skip_removed(work.row, SkipReason.GONE, f"MongoDB no longer has this painting; removed record {uri} written for it.", actor=actor, result=result)
+    _skip_removed(work.row, SkipReason.GONE, f"MongoDB no longer has this {work.kind.name}; removed record {uri} written for it.", actor=actor, result=result)
 
 
 def _migrated_fields(row, *, rkey, uri, cid, blob, kind: RecordKind, thumbnail=None) -> dict:

@@ -1,5 +1,5 @@
-"""The dry run: what migrating a painting would write, by the batch's own
-code path with every external write switched off."""
+"""The dry run: what migrating a document (a painting, a mood, ...) would
+write, by the batch's own code path with every external write switched off."""
 
 import base64
 import hashlib
@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from migrator.images import ImageError
-from migrator.kinds import PAINTING, RecordKind
+from migrator.kinds import kind_for
 from migrator.lexicon import InvalidRecord, record_validate
 from migrator.models import PaintingMigration
 from migrator.thumbnails import Thumbnail
@@ -29,18 +29,22 @@ class Preview:
     rkey: str = ""
 
 
-def paintings_preview(paintings: Iterable[PaintingMigration], *, kind: RecordKind = PAINTING) -> list[Preview]:
-    """Dry-run each painting: fetch its image, make the thumbnail, build and
-    validate the record. Writes nothing anywhere (no PDS, no MongoDB, no
-    state). The thumbnail's blob reference carries the CID the PDS would
-    give it."""
+def paintings_preview(paintings: Iterable[PaintingMigration]) -> list[Preview]:
+    """Dry-run each row (of any kind): make its blob (fetch the image, make
+    the thumbnail; fetch the video), build and validate the record. Writes
+    nothing anywhere (no PDS, no MongoDB, no state). A blob reference
+    carries the CID the PDS would give it."""
     works, previews = [], {}  # by object: rows not yet seeded have no pk
     for painting in paintings:
         try:
-            works.append(prepare(painting, kind=kind))
+            works.append(prepare(painting, kind=kind_for(painting.kind)))
         except Outcome as outcome:
             previews[id(painting)] = _preview_of(painting, outcome)
-    for work, made in zip(works, thumbnail_pool().map(thumbnail_for, works), strict=True):
+    with_blob = [work for work in works if work.kind.blob_make]
+    for work in works:
+        if not work.kind.blob_make:
+            previews[id(work.row)] = _record_preview(work)
+    for work, made in zip(with_blob, thumbnail_pool().map(thumbnail_for, with_blob), strict=True):
         if isinstance(made, Outcome):
             previews[id(work.row)] = _preview_of(work.row, made)
         else:
@@ -54,8 +58,10 @@ def _preview_of(painting: PaintingMigration, outcome: Outcome) -> Preview:
 
 
 def _record_preview(work: Work) -> Preview:
-    row, thumbnail = work.row, work.thumbnail
-    blob = {"$type": "blob", "ref": {"$link": blob_cid(thumbnail.content)}, "mimeType": thumbnail.mime_type, "size": thumbnail.size}
+    row, thumbnail, kind = work.row, work.thumbnail, work.kind
+    blob = None
+    if thumbnail is not None:
+        blob = {"$type": "blob", "ref": {"$link": blob_cid(thumbnail.content)}, "mimeType": thumbnail.mime_type, "size": thumbnail.size}
     try:
         record = record_for(row, has_recording=work.has_recording, thumbnail=blob, kind=work.kind)
     except ImageError as error:
@@ -65,7 +71,8 @@ def _record_preview(work: Work) -> Preview:
     except InvalidRecord as error:
         return Preview(painting=row, outcome="skip", message="The record does not match the lexicon.", record=record, thumbnail=thumbnail, problems=error.problems, rkey=work.rkey)
     verb = "update" if row.rkey else "create"
-    message = f"Would {verb} {work.kind.nsid}/{work.rkey} with a {thumbnail.size:,}-byte {thumbnail.fallback} thumbnail."
+    made_with = f" with a {thumbnail.size:,}-byte {thumbnail.fallback} {kind.blob_field}" if thumbnail is not None else ""
+    message = f"Would {verb} {kind.nsid}/{work.rkey}{made_with}."
     return Preview(painting=row, outcome="migrate", message=message, record=record, thumbnail=thumbnail, rkey=work.rkey)
 
 

@@ -1,0 +1,122 @@
+"""The mood: a ``moods`` document (the line a user sets as how they feel)
+becomes a ``computer.aesthetic.mood`` record. No blob: a mood's records go
+to the PDS in applyWrites of up to 200 at a time.
+
+MongoDB's fields, read as for paintings (anything else skips the mood with
+the reason given, and the skip lifts when MongoDB is fixed): ``mood`` text of
+at most the lexicon's 5,000 bytes, ``when`` a date, ``user`` the author's
+auth0 sub (moods always have one: a mood without is skipped, never sent to
+the anonymous account), ``deleted`` true, false or absent (a deleted mood
+has no record), the key written back to ``atproto.rkey``/``uri``.
+"""
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+
+from migrator.kinds import (
+    Problem, RecordKind, common_problem, datetime_string, digest, document_ref, flag_of, key_of, lexicon_limits, lexicon_shape,
+    owner_of, text_of, when_of, text_problem,
+)  # fmt: skip
+from migrator.tid import tid_for_painting
+
+NSID = "computer.aesthetic.mood"
+# Raise it when ``mood_record`` changes records already written.
+RECORD_BUILD = 1
+
+
+@dataclass(frozen=True)
+class MoodFields:
+    """What the state table mirrors of a MongoDB mood."""
+
+    ref: str
+    owner: str
+    when: dt.datetime | None
+    nuked: bool  # ``deleted``
+    mood: str
+    rkey: str
+    uri: str
+    ref_is_object_id: bool = True
+    owner_problem: str = ""
+    deleted_problem: str = ""
+    has_recording: bool = False
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False  # a mood always has an author
+
+
+def mood_read(document: dict) -> MoodFields:
+    """Read a mood document leniently; ``mood_problem`` says what is wrong."""
+    owner, owner_problem = owner_of(document)
+    if not owner and not owner_problem:
+        owner_problem = "The mood has no author (`user` is missing): moods are never anyone's but their author's."
+    deleted, deleted_problem = flag_of(document, "deleted")
+    rkey, uri = key_of(document, "atproto")
+    return MoodFields(
+        ref=document_ref(document.get("_id")), owner=owner, when=when_of(document), nuked=deleted, mood=text_of(document.get("mood")),
+        rkey=rkey, uri=uri, ref_is_object_id=isinstance(document.get("_id"), ObjectId),
+        owner_problem=owner_problem, deleted_problem=deleted_problem,
+    )  # fmt: skip
+
+
+def mood_problem(document: dict, fields: MoodFields, *, duplicate_of: str | None = None) -> Problem | None:
+    """Why a mood document cannot become a record, or None."""
+    return common_problem(document, fields, kind_name="mood", key_field="atproto.rkey") or text_problem(
+        document, "mood", shown_as="mood", limit=lexicon_limits(NSID)["mood"]
+    )
+
+
+def row_values(fields: MoodFields) -> dict:
+    limit = lexicon_limits(NSID)["mood"]
+    return {"slug": "", "code": "", "label": " ".join(fields.mood.split())[:255], "content": {"mood": fields.mood[: limit + 1]}}
+
+
+def fingerprint(values: Mapping[str, Any]) -> str:
+    when = values["when"]
+    return digest(values["content"].get("mood", ""), datetime_string(when) if when else "", "deleted" if values["nuked"] else "", values["owner"])
+
+
+def mood_record(*, ref: str, mood: str, when: dt.datetime) -> dict:
+    return {"$type": NSID, "mood": mood, "when": datetime_string(when), "ref": ref}
+
+
+def record_from_row(row, *, has_recording: bool, blob) -> dict:
+    return mood_record(ref=row.ref, mood=row.content.get("mood", ""), when=row.when)
+
+
+def record_from_source(fields: MoodFields, *, handle: str, has_recording: bool, blob) -> dict:
+    return mood_record(ref=fields.ref, mood=fields.mood, when=fields.when)
+
+
+def record_shape() -> str:
+    return lexicon_shape(NSID, str(RECORD_BUILD))
+
+
+KIND = RecordKind(
+    name="mood",
+    plural="moods",
+    nsid=NSID,
+    mongodb_collection="moods",
+    fields=("_id", "mood", "when", "user", "deleted", "atproto"),
+    key_document="atproto",
+    key_fields=("rkey", "uri"),
+    deleted_flag="deleted",
+    unique_field=None,
+    blob_field=None,
+    compared_fields=("ref", "mood", "when"),
+    read=mood_read,
+    row_values=row_values,
+    problem=mood_problem,
+    fingerprint=fingerprint,
+    record_from_row=record_from_row,
+    record_from_source=record_from_source,
+    record_key=tid_for_painting,
+    record_shape=record_shape,
+    blob_make=None,
+    deleted_why=lambda: "The mood is deleted in MongoDB",
+    label_name="mood",
+)
