@@ -106,8 +106,12 @@ def _string_problems(value, schema: dict, path: str) -> list[str]:
     return problems
 
 
-def _uri_problem(value: str) -> str:
+def uri_problem(value: str) -> str:
+    """What keeps ``value`` from being a lexicon ``uri``: "" when nothing."""
     return "" if _URI_RE.match(value) else f"{value!r} is not a URI"
+
+
+_uri_problem = uri_problem
 
 
 def _datetime_problem(value: str) -> str:

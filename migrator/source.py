@@ -299,6 +299,11 @@ class WriteBack:
     uri: str
     cid: str = ""
 
+    @property
+    def did(self) -> str:
+        """The account the record is in (``at://<did>/...``)."""
+        return self.uri.removeprefix("at://").split("/", 1)[0]
+
 
 def rkeys_write_back(write_backs: Iterable[WriteBack], *, kind: RecordKind = PAINTING) -> set[str]:
     """Write each record's key back where ``kind`` keeps it (the painting:

@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.plugins.mongo",
     "tests.plugins.pds",
     "tests.plugins.world",
+    "tests.plugins.kinds",
     "tests.plugins.processes",
     "tests.plugins.console",
     "tests.plugins.browser",

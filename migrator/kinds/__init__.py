@@ -95,7 +95,7 @@ def when_of(document: dict) -> dt.datetime | None:
     return when if isinstance(when, dt.datetime) else None
 
 
-def common_problem(document: dict, fields, *, kind_name: str, key_field: str) -> Problem | None:
+def common_problem(document: dict, fields, *, key_field: str) -> Problem | None:
     """What is wrong with any kind's document before its own fields: an
     ``_id`` that is not an ObjectId, a ``user`` that names no one, a deleted
     flag that is not true or false, a ``when`` that is not a date a record

@@ -65,7 +65,7 @@ def mood_read(document: dict) -> MoodFields:
 
 def mood_problem(document: dict, fields: MoodFields, *, duplicate_of: str | None = None) -> Problem | None:
     """Why a mood document cannot become a record, or None."""
-    return common_problem(document, fields, kind_name="mood", key_field="atproto.rkey") or text_problem(
+    return common_problem(document, fields, key_field="atproto.rkey") or text_problem(
         document, "mood", shown_as="mood", limit=lexicon_limits(NSID)["mood"]
     )
 

@@ -54,6 +54,7 @@ class World:
     users: dict = field(default_factory=dict)  # handle -> TestAccount
     paintings: dict = field(default_factory=dict)  # ref -> document
     missing: list = field(default_factory=list)  # refs whose image is absent
+    documents: dict = field(default_factory=dict)  # ref -> document of the other kinds
 
     def add_painting(self, *, handle: str | None = None, image: bool = True, size=(96, 64), **fields) -> str:
         """Insert a painting (a user's, or a guest's when ``handle`` is None)."""
@@ -74,14 +75,30 @@ class World:
             self.missing.append(ref)
         return ref
 
-    def records(self) -> dict[str, list]:
-        """Every painting record in every account of the world, by ref."""
+    def add_document(self, kind, *, handle: str | None = None, **fields) -> str:
+        """Insert a document of ``kind`` (a user's, or a guest's when
+        ``handle`` is None): ``fields`` as given, plus ``_id``, a distinct
+        ``when`` and the owner."""
+        number = next(_numbers)
+        when = dt.datetime(2024, 2, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=number, milliseconds=number)
+        document = {"_id": ObjectId(), "when": when, **fields}
+        if handle:
+            document["user"] = self.users[handle].sub
+        self.mongo[kind.mongodb_collection].insert_one(document)
+        ref = str(document["_id"])
+        self.documents[ref] = document
+        return ref
+
+    def records(self, kind=None) -> dict[str, list]:
+        """Every record of ``kind`` (paintings by default) in every account
+        of the world, by ref."""
         from django.conf import settings
 
         from migrator import pds
 
         from migrator.models import Account
 
+        collection = kind.nsid if kind is not None else settings.PAINTING_COLLECTION
         anonymous = Account.objects.get(did=self.anonymous_did)
         found = defaultdict(list)
         accounts = [(anonymous.did, anonymous.password), *((user.did, user.password) for user in self.users.values())]
@@ -89,7 +106,7 @@ class World:
             repo = pds.repo_for(did=did, password=password)
             cursor = None
             while True:
-                page, cursor = repo.records_list(collection=settings.PAINTING_COLLECTION, limit=100, cursor=cursor)
+                page, cursor = repo.records_list(collection=collection, limit=100, cursor=cursor)
                 for record in page:
                     found[record.value["ref"]].append(record)
                 if not cursor:

@@ -1,0 +1,120 @@
+"""The KidLisp program: a ``kidlisp`` document becomes a
+``computer.aesthetic.kidlisp`` record of its source and its code (``$code``
+is how aesthetic.computer names a program). No blob. A guest's program goes
+to the anonymous account.
+
+MongoDB's fields: ``source`` text of at most the lexicon's 50,000 bytes,
+``code`` non-empty text of at most 10 (a code used twice stays with the
+oldest program), ``when`` a date, ``user`` the owner's auth0 sub (missing or
+null: a guest's). A deleted program's document is removed: the full seed
+finds it gone and its record is removed, within the tripwire.
+"""
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+
+from migrator.kinds import (
+    Problem, RecordKind, common_problem, datetime_string, digest, document_ref, key_of, lexicon_limits, lexicon_shape, owner_of,
+    text_of, text_problem, when_of,
+)  # fmt: skip
+from migrator.models import SkipReason
+from migrator.tid import tid_for_painting
+
+NSID = "computer.aesthetic.kidlisp"
+RECORD_BUILD = 1  # raise it when ``kidlisp_record`` changes records already written
+
+
+@dataclass(frozen=True)
+class KidlispFields:
+    ref: str
+    owner: str
+    when: dt.datetime | None
+    code: str
+    source: str
+    rkey: str
+    uri: str
+    ref_is_object_id: bool = True
+    owner_problem: str = ""
+    nuked: bool = False  # a deleted program is removed from MongoDB
+    deleted_problem: str = ""
+    has_recording: bool = False
+
+    @property
+    def is_anonymous(self) -> bool:
+        return not self.owner and not self.owner_problem
+
+
+def kidlisp_read(document: dict) -> KidlispFields:
+    owner, owner_problem = owner_of(document)
+    rkey, uri = key_of(document, "atproto")
+    return KidlispFields(
+        ref=document_ref(document.get("_id")), owner=owner, when=when_of(document), code=text_of(document.get("code")),
+        source=text_of(document.get("source")), rkey=rkey, uri=uri, ref_is_object_id=isinstance(document.get("_id"), ObjectId),
+        owner_problem=owner_problem,
+    )  # fmt: skip
+
+
+def kidlisp_problem(document: dict, fields: KidlispFields, *, duplicate_of: str | None = None) -> Problem | None:
+    limits = lexicon_limits(NSID)
+    problem = (
+        common_problem(document, fields, key_field="atproto.rkey")
+        or text_problem(document, "source", shown_as="program's source", limit=limits["source"])
+        or text_problem(document, "code", shown_as="code", limit=limits["code"])
+    )
+    if problem is None and duplicate_of and duplicate_of != fields.ref:
+        problem = Problem(SkipReason.DUPLICATE_CODE, f"The code {fields.code!r} is also used by program {duplicate_of}, which keeps it.")
+    return problem
+
+
+def row_values(fields: KidlispFields) -> dict:
+    limit = lexicon_limits(NSID)["source"]
+    label = f"${fields.code}" if fields.code else " ".join(fields.source.split())
+    return {"slug": "", "code": fields.code[:64], "label": label[:255], "content": {"source": fields.source[: limit + 1]}}
+
+
+def fingerprint(values: Mapping[str, Any]) -> str:
+    when = values["when"]
+    return digest(values["content"].get("source", ""), values["code"], datetime_string(when) if when else "", values["owner"])
+
+
+def kidlisp_record(*, ref: str, source: str, code: str, when: dt.datetime) -> dict:
+    return {"$type": NSID, "source": source, "code": code, "when": datetime_string(when), "ref": ref}
+
+
+def record_from_row(row, *, has_recording: bool, blob) -> dict:
+    return kidlisp_record(ref=row.ref, source=row.content.get("source", ""), code=row.code, when=row.when)
+
+
+def record_from_source(fields: KidlispFields, *, handle: str, has_recording: bool, blob) -> dict:
+    return kidlisp_record(ref=fields.ref, source=fields.source, code=fields.code, when=fields.when)
+
+
+KIND = RecordKind(
+    name="kidlisp",
+    plural="kidlisp",
+    nsid=NSID,
+    mongodb_collection="kidlisp",
+    fields=("_id", "code", "source", "user", "when", "atproto"),
+    key_document="atproto",
+    key_fields=("rkey", "uri"),
+    deleted_flag=None,
+    unique_field="code",
+    blob_field=None,
+    compared_fields=("ref", "source", "code", "when"),
+    read=kidlisp_read,
+    row_values=row_values,
+    problem=kidlisp_problem,
+    fingerprint=fingerprint,
+    record_from_row=record_from_row,
+    record_from_source=record_from_source,
+    record_key=tid_for_painting,
+    record_shape=lambda: lexicon_shape(NSID, str(RECORD_BUILD)),
+    blob_make=None,
+    deleted_why=lambda: "",
+    label_name="code",
+    required_columns=("when", "code"),
+)

@@ -1,0 +1,171 @@
+"""The news post: a ``news-posts`` document becomes a
+``computer.aesthetic.news`` record: its ``title`` the headline, its
+``text`` the body, its ``url`` the link, and its tags. No blob. News always
+has an author.
+
+MongoDB's fields: ``title`` non-empty text of at most the lexicon's 300
+bytes; ``text`` (optional) text of at most 10,000; ``url`` (optional) a URI;
+``tags`` (optional) a list of at most 10 texts of at most 64 bytes each;
+``when`` a date; ``user`` the author's auth0 sub. A deleted post's document
+is removed: the full seed finds it gone and its record is removed. The key
+is written back to ``atproto.rkey``, with ``uri`` and ``did``.
+"""
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+
+from migrator.kinds import (
+    Problem, RecordKind, common_problem, datetime_string, digest, document_ref, key_of, lexicon_limits, lexicon_shape, owner_of,
+    shown, text_of, text_problem, when_of,
+)  # fmt: skip
+from migrator.lexicon import uri_problem
+from migrator.models import SkipReason
+from migrator.tid import tid_for_painting
+
+NSID = "computer.aesthetic.news"
+RECORD_BUILD = 1  # raise it when ``news_record`` changes records already written
+MAX_TAGS = 10  # the lexicon's tags maxLength
+MAX_TAG = 64  # each tag's
+
+
+@dataclass(frozen=True)
+class NewsFields:
+    ref: str
+    owner: str
+    when: dt.datetime | None
+    headline: str
+    body: str
+    link: str
+    tags: tuple[str, ...]
+    rkey: str
+    uri: str
+    ref_is_object_id: bool = True
+    owner_problem: str = ""
+    nuked: bool = False  # a deleted post is removed from MongoDB
+    deleted_problem: str = ""
+    has_recording: bool = False
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False  # news always has an author
+
+
+def news_read(document: dict) -> NewsFields:
+    owner, owner_problem = owner_of(document)
+    if not owner and not owner_problem:
+        owner_problem = "The post has no author (`user` is missing): news is never anyone's but its author's."
+    rkey, uri = key_of(document, "atproto")
+    tags = document.get("tags")
+    tags = tuple(tag for tag in tags if isinstance(tag, str)) if isinstance(tags, list) else ()
+    return NewsFields(
+        ref=document_ref(document.get("_id")), owner=owner, when=when_of(document), headline=text_of(document.get("title")),
+        body=text_of(document.get("text")), link=text_of(document.get("url")), tags=tags, rkey=rkey, uri=uri,
+        ref_is_object_id=isinstance(document.get("_id"), ObjectId), owner_problem=owner_problem,
+    )  # fmt: skip
+
+
+def news_problem(document: dict, fields: NewsFields, *, duplicate_of: str | None = None) -> Problem | None:
+    limits = lexicon_limits(NSID)
+    return (
+        common_problem(document, fields, key_field="atproto.rkey")
+        or text_problem(document, "title", shown_as="headline", limit=limits["headline"])
+        or text_problem(document, "text", shown_as="body", limit=limits["body"], required=False)
+        or _link_problem(document)
+        or _tags_problem(document)
+    )
+
+
+def _link_problem(document: dict) -> Problem | None:
+    url = document.get("url")
+    if url is None or url == "":
+        return None
+    if not isinstance(url, str):
+        return Problem(SkipReason.BAD_FIELD, f"`url` is {shown(url)}, not text.")
+    problem = uri_problem(url)
+    return Problem(SkipReason.BAD_FIELD, f"The link (`url`) is not a URI: {url[:80]!r}.") if problem else None
+
+
+def _tags_problem(document: dict) -> Problem | None:
+    tags = document.get("tags")
+    if tags is None:
+        return None
+    if not isinstance(tags, list):
+        return Problem(SkipReason.BAD_FIELD, f"`tags` is {shown(tags)}, not a list.")
+    if len(tags) > MAX_TAGS:
+        return Problem(SkipReason.TOO_LONG, f"The post has {len(tags)} tags; the lexicon allows {MAX_TAGS}.")
+    for tag in tags:
+        if not isinstance(tag, str):
+            return Problem(SkipReason.BAD_FIELD, f"A tag is {shown(tag)}, not text.")
+        if len(tag.encode("utf-8", "surrogatepass")) > MAX_TAG:
+            return Problem(SkipReason.TOO_LONG, f"The tag {tag[:20]!r}… is {len(tag.encode('utf-8', 'surrogatepass'))} bytes of UTF-8; the lexicon allows {MAX_TAG}.")
+    return None
+
+
+def _content(fields: NewsFields) -> dict:
+    """The post's own fields as the state table keeps them (cut just past
+    the lexicon's limits: a longer one is skipped anyway)."""
+    limits = lexicon_limits(NSID)
+    return {
+        "headline": fields.headline[: limits["headline"] + 1], "body": fields.body[: limits["body"] + 1],
+        "link": fields.link[:2048], "tags": [tag[: MAX_TAG + 1] for tag in fields.tags[: MAX_TAGS + 1]],
+    }  # fmt: skip
+
+
+def row_values(fields: NewsFields) -> dict:
+    return {"slug": "", "code": "", "label": " ".join(fields.headline.split())[:255], "content": _content(fields)}
+
+
+def fingerprint(values: Mapping[str, Any]) -> str:
+    when = values["when"]
+    return digest(json.dumps(values["content"], sort_keys=True), datetime_string(when) if when else "", values["owner"])
+
+
+def news_record(*, ref: str, content: dict, when: dt.datetime) -> dict:
+    record = {"$type": NSID, "headline": content.get("headline", ""), "when": datetime_string(when)}
+    if content.get("body"):
+        record["body"] = content["body"]
+    if content.get("link"):
+        record["link"] = content["link"]
+    if content.get("tags"):
+        record["tags"] = list(content["tags"])
+    record["ref"] = ref
+    return record
+
+
+def record_from_row(row, *, has_recording: bool, blob) -> dict:
+    return news_record(ref=row.ref, content=row.content, when=row.when)
+
+
+def record_from_source(fields: NewsFields, *, handle: str, has_recording: bool, blob) -> dict:
+    return news_record(ref=fields.ref, content=_content(fields), when=fields.when)
+
+
+KIND = RecordKind(
+    name="news",
+    plural="news",
+    nsid=NSID,
+    mongodb_collection="news-posts",
+    fields=("_id", "title", "text", "url", "tags", "user", "when", "atproto"),
+    key_document="atproto",
+    key_fields=("rkey", "uri", "did"),
+    deleted_flag=None,
+    unique_field=None,
+    blob_field=None,
+    compared_fields=("ref", "headline", "when", "body", "link", "tags"),
+    read=news_read,
+    row_values=row_values,
+    problem=news_problem,
+    fingerprint=fingerprint,
+    record_from_row=record_from_row,
+    record_from_source=record_from_source,
+    record_key=tid_for_painting,
+    record_shape=lambda: lexicon_shape(NSID, str(RECORD_BUILD)),
+    blob_make=None,
+    deleted_why=lambda: "",
+    label_name="headline",
+)

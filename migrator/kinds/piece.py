@@ -1,0 +1,107 @@
+"""The piece: a ``pieces`` document (a piece a user published under a
+slug, e.g. ``wand``) becomes a ``computer.aesthetic.piece`` record. No blob.
+A guest's piece goes to the anonymous account.
+
+MongoDB's fields: ``slug`` non-empty text of at most the lexicon's 100
+bytes, ``when`` a date, ``user`` the owner's auth0 sub (missing or null: a
+guest's). A deleted piece's document is removed: the full seed finds it
+gone and its record is removed, within the tripwire.
+"""
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+
+from migrator.kinds import (
+    Problem, RecordKind, common_problem, datetime_string, digest, document_ref, key_of, lexicon_limits, lexicon_shape, owner_of,
+    text_of, text_problem, when_of,
+)  # fmt: skip
+from migrator.tid import tid_for_painting
+
+NSID = "computer.aesthetic.piece"
+RECORD_BUILD = 1  # raise it when ``piece_record`` changes records already written
+
+
+@dataclass(frozen=True)
+class PieceFields:
+    ref: str
+    owner: str
+    when: dt.datetime | None
+    slug: str
+    rkey: str
+    uri: str
+    ref_is_object_id: bool = True
+    owner_problem: str = ""
+    nuked: bool = False  # a deleted piece is removed from MongoDB
+    deleted_problem: str = ""
+    has_recording: bool = False
+
+    @property
+    def is_anonymous(self) -> bool:
+        return not self.owner and not self.owner_problem
+
+
+def piece_read(document: dict) -> PieceFields:
+    owner, owner_problem = owner_of(document)
+    rkey, uri = key_of(document, "atproto")
+    return PieceFields(
+        ref=document_ref(document.get("_id")), owner=owner, when=when_of(document), slug=text_of(document.get("slug")),
+        rkey=rkey, uri=uri, ref_is_object_id=isinstance(document.get("_id"), ObjectId), owner_problem=owner_problem,
+    )  # fmt: skip
+
+
+def piece_problem(document: dict, fields: PieceFields, *, duplicate_of: str | None = None) -> Problem | None:
+    return common_problem(document, fields, key_field="atproto.rkey") or text_problem(
+        document, "slug", shown_as="slug", limit=lexicon_limits(NSID)["slug"]
+    )
+
+
+def row_values(fields: PieceFields) -> dict:
+    return {"slug": fields.slug[:255], "code": "", "label": fields.slug[:255], "content": {}}
+
+
+def fingerprint(values: Mapping[str, Any]) -> str:
+    when = values["when"]
+    return digest(values["slug"], datetime_string(when) if when else "", values["owner"])
+
+
+def piece_record(*, ref: str, slug: str, when: dt.datetime) -> dict:
+    return {"$type": NSID, "slug": slug, "when": datetime_string(when), "ref": ref}
+
+
+def record_from_row(row, *, has_recording: bool, blob) -> dict:
+    return piece_record(ref=row.ref, slug=row.slug, when=row.when)
+
+
+def record_from_source(fields: PieceFields, *, handle: str, has_recording: bool, blob) -> dict:
+    return piece_record(ref=fields.ref, slug=fields.slug, when=fields.when)
+
+
+KIND = RecordKind(
+    name="piece",
+    plural="pieces",
+    nsid=NSID,
+    mongodb_collection="pieces",
+    fields=("_id", "slug", "user", "when", "atproto"),
+    key_document="atproto",
+    key_fields=("rkey", "uri"),
+    deleted_flag=None,
+    unique_field=None,
+    blob_field=None,
+    compared_fields=("ref", "slug", "when"),
+    read=piece_read,
+    row_values=row_values,
+    problem=piece_problem,
+    fingerprint=fingerprint,
+    record_from_row=record_from_row,
+    record_from_source=record_from_source,
+    record_key=tid_for_painting,
+    record_shape=lambda: lexicon_shape(NSID, str(RECORD_BUILD)),
+    blob_make=None,
+    deleted_why=lambda: "",
+    label_name="slug",
+    required_columns=("when", "slug"),
+)
