@@ -1,9 +1,171 @@
-"""The sample tapes' MP4s (migrator.samples.mp4): whole boxes, and what is
-not an MP4 refused."""
+"""The other kinds' sample documents (migrator.samples): the notes' figures,
+deterministic, with their edge cases and the tapes' MP4s."""
+
+from collections import Counter
 
 import pytest
+from bson import ObjectId
 
+from migrator.sample import corpus_plan
+from migrator.samples import files_write, samples_plan, users_from_corpus
 from migrator.samples.mp4 import SMALLEST_MP4, is_mp4, mp4_bytes
+from migrator.samples.tape import LARGE_MP4_BYTES, mp4_path
+
+
+COLLECTIONS = {"mood": "moods", "kidlisp": "kidlisp", "piece": "pieces", "tape": "tapes", "news": "news-posts"}
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return corpus_plan(scale=1.0, seed=1)
+
+
+@pytest.fixture(scope="module")
+def plan(corpus):
+    return {sample.kind: sample for sample in samples_plan(users_from_corpus(corpus), seed=1, scale=1.0)}
+
+
+def jeffrey(corpus) -> str:
+    return next(handle["_id"] for handle in corpus.handles if handle["handle"] == "jeffrey")
+
+
+def by_owner(sample) -> Counter:
+    return Counter(document.get("user") for document in sample.documents)
+
+
+def near(value: int, figure: int, percent: float = 3) -> bool:
+    return abs(value - figure) <= figure * percent / 100
+
+
+def test_the_same_seed_makes_the_same_samples_and_another_seed_others(corpus):
+    users = users_from_corpus(corpus)
+    first, again, other = samples_plan(users, seed=5, scale=0.3), samples_plan(users, seed=5, scale=0.3), samples_plan(users, seed=6, scale=0.3)
+    assert first == again
+    for one, another in zip(first, other, strict=True):
+        assert one.documents != another.documents, one.kind
+
+
+def test_the_painting_corpus_is_untouched(corpus):
+    """Each kind draws from a Random of its own: planning them changes
+    nothing of the paintings the same seed makes."""
+    samples_plan(users_from_corpus(corpus), seed=1, scale=1.0)
+    again = corpus_plan(scale=1.0, seed=1)
+    assert again.paintings == corpus.paintings and again.users == corpus.users and again.images == corpus.images
+
+
+def test_every_kind_has_its_collection_and_owners_from_the_corpus(corpus, plan):
+    subs = {user["_id"] for user in corpus.users}
+    assert {kind: sample.collection for kind, sample in plan.items()} == COLLECTIONS
+    for sample in plan.values():
+        assert set(by_owner(sample)) - {None} <= subs, sample.kind
+
+
+def test_scale_one_has_the_notes_figures_for_moods(corpus, plan):
+    owners = by_owner(plan["mood"])
+    assert near(owners.total(), 2730) and near(len(owners), 978) and owners[jeffrey(corpus)] == 226
+    assert None not in owners  # a mood always has an author
+    deleted = Counter(mood.get("deleted") for mood in plan["mood"].documents)
+    assert 0 < deleted[True] < 40 and deleted[False]
+
+
+def test_scale_one_has_the_notes_figures_for_kidlisp_pieces_tapes_and_news(corpus, plan):
+    kidlisp, pieces, tapes, news = (by_owner(plan[kind]) for kind in ("kidlisp", "piece", "tape", "news"))
+    assert near(kidlisp.total(), 4000) and kidlisp[jeffrey(corpus)] == 2220 and kidlisp[None] > 0
+    assert near(pieces.total(), 300) and pieces[jeffrey(corpus)] == 26 and pieces[None] > 0
+    assert tapes.total() == 35 and tapes[None] == 32
+    assert near(news.total(), 40) and 3 <= len(news) <= 6 and None not in news
+    assert Counter(tape["nuked"] for tape in plan["tape"].documents)[True] >= 2
+    posts = plan["news"].documents
+    assert any(post.get("tags") for post in posts) and any(post["url"] for post in posts) and any(post["url"] == "" for post in posts)
+
+
+@pytest.mark.parametrize("scale", [0.01, 0.1, 0.5])
+def test_other_scales_keep_the_proportions(scale):
+    users = users_from_corpus(corpus_plan(scale=scale, seed=2))
+    plan = {sample.kind: sample for sample in samples_plan(users, seed=2, scale=scale)}
+    assert len(plan["mood"].documents) == round(2730 * scale) and len(plan["kidlisp"].documents) == round(4000 * scale)
+    assert len(plan["tape"].documents) == round(35 * scale) and len(plan["news"].documents) == round(40 * scale)
+    assert all("user" in mood for mood in plan["mood"].documents)
+
+
+def test_piece_slugs_are_unique_per_user_and_kidlisp_codes_and_hashes_unique(plan):
+    slugs = Counter((piece.get("user"), piece["slug"]) for piece in plan["piece"].documents if "slug" in piece)
+    assert slugs.most_common(1)[0][1] == 1
+    for field in ("code", "hash"):
+        values = Counter(program[field] for program in plan["kidlisp"].documents if field in program)
+        assert values.most_common(1)[0][1] == 1, field
+
+
+CASES = {
+    "mood": {
+        "mood_too_long": lambda mood: len(mood["mood"]) == 5001,
+        "mood_too_many_bytes": lambda mood: len(mood["mood"]) <= 5000 < len(mood["mood"].encode()),
+        "mood_missing": lambda mood: "mood" not in mood,
+        "mood_null": lambda mood: mood["mood"] is None,
+        "mood_not_text": lambda mood: not isinstance(mood["mood"], str),
+        "mood_unicode": lambda mood: not mood["mood"].isascii() and len(mood["mood"].encode()) <= 5000,
+    },
+    "kidlisp": {
+        "kidlisp_source_too_long": lambda program: len(program["source"]) > 50_000,
+        "kidlisp_code_missing": lambda program: "code" not in program,
+        "kidlisp_code_too_long": lambda program: len(program["code"]) > 10,
+    },
+    "piece": {
+        "piece_slug_missing": lambda piece: "slug" not in piece,
+        "piece_slug_too_long": lambda piece: len(piece["slug"]) > 100,
+    },
+    "tape": {
+        "tape_mp4_missing": lambda tape: tape["mp4Status"] == "complete",
+        "tape_not_mp4": lambda tape: tape["mp4Status"] == "complete",
+        "tape_large": lambda tape: tape["mp4Status"] == "complete",
+        "tape_not_baked": lambda tape: tape["mp4Status"] == "oven-failed" and "mp4Url" not in tape,
+    },
+    "news": {
+        "news_too_many_tags": lambda post: len(post["tags"]) == 11,
+        "news_tag_too_long": lambda post: max(len(tag) for tag in post["tags"]) == 65,
+        "news_url_not_uri": lambda post: post["url"] and "://" not in post["url"],
+        "news_title_missing": lambda post: "title" not in post,
+        "news_when_not_date": lambda post: isinstance(post["when"], str),
+        "news_dead": lambda post: post["status"] == "dead",
+    },
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_each_planted_case_is_in_its_documents(plan, kind):
+    sample = plan[kind]
+    documents = {str(document["_id"]): document for document in sample.documents}
+    common = {"bad_id": lambda document: not isinstance(document["_id"], ObjectId), "when_missing": lambda document: "when" not in document}
+    cases = {**CASES[kind], **common}
+    assert set(sample.planted) == set(cases)
+    for case, refs in sample.planted.items():
+        assert refs, case
+        for ref in refs:
+            assert cases[case](documents[ref]), f"{kind} {ref} does not carry {case}"
+
+
+def test_only_the_planted_documents_lack_an_object_id_or_a_when(plan):
+    for sample in plan.values():
+        odd = {str(document["_id"]) for document in sample.documents if not isinstance(document["_id"], ObjectId) or "when" not in document}
+        assert odd == set(sample.planted["bad_id"] + sample.planted["when_missing"]), sample.kind
+
+
+def test_each_baked_tape_has_its_mp4_but_the_planted_ones(plan, settings):
+    sample = plan["tape"]
+    files = {file.path: file.content for file in sample.files}
+    planted = {case: {str(ref) for ref in refs} for case, refs in sample.planted.items()}
+    settings.TAPE_MAX_BYTES = 100_000  # as the tests of the console lower it
+    for tape in sample.documents:
+        content = files.get(mp4_path(tape["code"]))
+        ref = str(tape["_id"])
+        if ref in planted["tape_mp4_missing"] | planted["tape_not_baked"]:
+            assert content is None
+        elif ref in planted["tape_not_mp4"]:
+            assert content.startswith(b"PK\x03\x04") and not is_mp4(content)
+        elif ref in planted["tape_large"]:
+            assert is_mp4(content) and len(content) == LARGE_MP4_BYTES > settings.TAPE_MAX_BYTES
+        else:
+            assert is_mp4(content) and 2_000 <= len(content) <= 20_000, ref
 
 
 def boxes(data: bytes) -> list[tuple[bytes, int]]:
@@ -41,4 +203,13 @@ def test_an_mp4_is_made_of_whole_boxes_of_the_size_asked():
 )
 def test_what_is_not_an_mp4_is_refused(data):
     assert not is_mp4(data)
+
+
+def test_a_file_the_plan_lacks_is_removed_so_a_missing_mp4_is_missing(tmp_path, plan):
+    files = plan["tape"].files
+    (tmp_path / "tapes").mkdir()
+    (tmp_path / "tapes" / "stale.mp4").write_bytes(mp4_bytes(1, 1000))
+    assert files_write(tmp_path, files) == len(files)
+    assert not (tmp_path / "tapes" / "stale.mp4").exists()
+    assert files_write(tmp_path, files) == 0  # already there
 
