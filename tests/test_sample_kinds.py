@@ -1,7 +1,12 @@
 """The other kinds' sample documents (migrator.samples): the notes' figures,
-deterministic, with their edge cases and the tapes' MP4s."""
+deterministic, with their edge cases and the tapes' MP4s, which
+bin/local-images serves."""
 
+import http.client
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from bson import ObjectId
@@ -12,6 +17,7 @@ from migrator.samples.mp4 import SMALLEST_MP4, is_mp4, mp4_bytes
 from migrator.samples.tape import LARGE_MP4_BYTES, mp4_path
 
 
+ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS = {"mood": "moods", "kidlisp": "kidlisp", "piece": "pieces", "tape": "tapes", "news": "news-posts"}
 
 
@@ -212,4 +218,31 @@ def test_a_file_the_plan_lacks_is_removed_so_a_missing_mp4_is_missing(tmp_path, 
     assert files_write(tmp_path, files) == len(files)
     assert not (tmp_path / "tapes" / "stale.mp4").exists()
     assert files_write(tmp_path, files) == 0  # already there
+
+
+@pytest.fixture
+def local_images(tmp_path, plan):
+    files_write(tmp_path, plan["tape"].files)
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "bin" / "local-images"), "--port", "0", "--root", str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    port = int(server.stdout.readline().rsplit(":", 1)[1].strip("/\n"))
+    yield http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def test_local_images_serves_a_tapes_mp4_as_video_mp4(local_images, plan, settings):
+    planted = {ref for refs in plan["tape"].planted.values() for ref in refs}
+    tape = next(tape for tape in plan["tape"].documents if str(tape["_id"]) not in planted and not tape["nuked"])
+    assert settings.TAPE_MEDIA_URL == "http://127.0.0.1:8765/tapes" and settings.TAPE_MAX_BYTES == 52_428_800
+    local_images.request("GET", f"/tapes/{tape['code']}.mp4")  # TAPE_MEDIA_URL's path, then the code
+    response = local_images.getresponse()
+    assert response.status == 200 and response.getheader("Content-Type") == "video/mp4"
+    assert is_mp4(response.read())
+    [missing] = plan["tape"].planted["tape_mp4_missing"]
+    code = next(tape["code"] for tape in plan["tape"].documents if str(tape["_id"]) == missing)
+    local_images.request("GET", f"/tapes/{code}.mp4")
+    response = local_images.getresponse()
+    assert response.status == 404 and response.read()
 
