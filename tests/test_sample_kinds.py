@@ -1,8 +1,9 @@
 """The other kinds' sample documents (migrator.samples): the notes' figures,
-deterministic, with their edge cases and the tapes' MP4s, which
-bin/local-images serves."""
+deterministic, with their edge cases, written by make_sample_data and
+served by bin/local-images."""
 
 import http.client
+import io
 import subprocess
 import sys
 from collections import Counter
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import pytest
 from bson import ObjectId
+from django.core.management import call_command
 
+from migrator import source
+from migrator.management.commands import make_sample_data
 from migrator.sample import corpus_plan
 from migrator.samples import files_write, samples_plan, users_from_corpus
 from migrator.samples.mp4 import SMALLEST_MP4, is_mp4, mp4_bytes
 from migrator.samples.tape import LARGE_MP4_BYTES, mp4_path
-
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS = {"mood": "moods", "kidlisp": "kidlisp", "piece": "pieces", "tape": "tapes", "news": "news-posts"}
@@ -220,6 +223,48 @@ def test_a_file_the_plan_lacks_is_removed_so_a_missing_mp4_is_missing(tmp_path, 
     assert files_write(tmp_path, files) == 0  # already there
 
 
+def test_collection_replace_drops_and_refills_one_collection(mongo_db):
+    mongo_db.moods.insert_one({"mood": "old"})
+    mongo_db.kidlisp.insert_one({"code": "kept"})
+    assert source.collection_replace("moods", ({"mood": str(number)} for number in range(5)), indexes=("user", "when"), batch_size=2) == 5
+    assert sorted(mood["mood"] for mood in mongo_db.moods.find()) == ["0", "1", "2", "3", "4"]
+    assert {"user_1", "when_1"} <= set(mongo_db.moods.index_information())
+    assert mongo_db.kidlisp.count_documents({}) == 1
+    assert source.collection_replace("tapes", []) == 0 and "tapes" in mongo_db.list_collection_names()
+
+
+def run(*args, **options) -> str:
+    out = io.StringIO()
+    call_command("make_sample_data", *args, stdout=out, **options)
+    return out.getvalue()
+
+
+def test_the_command_writes_every_kinds_collection(mongo_db, plan):
+    output = run(scale=1.0, seed=1, no_images=True)
+    for kind, collection in COLLECTIONS.items():
+        assert mongo_db[collection].count_documents({}) == len(plan[kind].documents), collection
+        assert f"Wrote {len(plan[kind].documents)} {collection} (" in output
+    assert mongo_db.moods.count_documents({"deleted": True}) == sum(mood.get("deleted") is True for mood in plan["mood"].documents)
+    assert "user_1" in mongo_db.moods.index_information() and "code_1" in mongo_db.tapes.index_information()
+    assert "planted bad_id 1, mood_missing 1, mood_not_text 2," in output
+    assert output.index("Wrote 3903 paintings") < output.index("Wrote 2730 moods") < output.index("Done in")
+
+
+def test_paintings_only_leaves_the_other_collections_alone(mongo_db):
+    mongo_db.moods.insert_one({"mood": "kept"})
+    output = run(scale=0.05, seed=1, no_images=True, paintings_only=True)
+    assert "Wrote 195 paintings" in output and "moods" not in output
+    assert [mood["mood"] for mood in mongo_db.moods.find()] == ["kept"] and "kidlisp" not in mongo_db.list_collection_names()
+
+
+def test_the_command_writes_the_tapes_mp4s_beside_the_images(mongo_db, plan, tmp_path, monkeypatch):
+    monkeypatch.setattr(make_sample_data, "write_images", lambda root, jobs, workers=None: 0)  # no PNGs: not what this tests
+    output = run(scale=1.0, seed=1, images=tmp_path)
+    written = sorted(path.relative_to(tmp_path).as_posix() for path in (tmp_path / "tapes").iterdir())
+    assert written == sorted(file.path for file in plan["tape"].files)
+    assert f"Files: {len(written)} written, 0 already there, under {tmp_path}." in output
+
+
 @pytest.fixture
 def local_images(tmp_path, plan):
     files_write(tmp_path, plan["tape"].files)
@@ -245,4 +290,3 @@ def test_local_images_serves_a_tapes_mp4_as_video_mp4(local_images, plan, settin
     local_images.request("GET", f"/tapes/{code}.mp4")
     response = local_images.getresponse()
     assert response.status == 404 and response.read()
-
