@@ -135,6 +135,11 @@ MONGODB_DB = env_str("MONGODB_DB", "aesthetic")
 # bin/local-images.
 USER_MEDIA_URL = env_url("USER_MEDIA_URL", "http://127.0.0.1:8765/media")
 GUEST_MEDIA_URL = env_url("GUEST_MEDIA_URL", "http://127.0.0.1:8765/guest")
+# Tapes' MP4s, as the oven stores them: {TAPE_MEDIA_URL}/{code}.mp4. Production:
+# https://at-blobs-aesthetic-computer.sfo3.digitaloceanspaces.com/tapes.
+TAPE_MEDIA_URL = env_url("TAPE_MEDIA_URL", "http://127.0.0.1:8765/tapes")
+# The largest MP4 a tape's record takes (the lexicon's maxSize, 50 MB); tests lower it.
+TAPE_MAX_BYTES = env_int("TAPE_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 IMAGE_FETCH_MAX_BYTES = env_int("IMAGE_FETCH_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
 IMAGE_FETCH_CONNECT_TIMEOUT = env_float("IMAGE_FETCH_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 IMAGE_FETCH_READ_TIMEOUT = env_float("IMAGE_FETCH_READ_TIMEOUT", 20.0, minimum=0.1)

@@ -384,3 +384,27 @@ def corpus_replace(*, users: list[dict], handles: list[dict], paintings: Iterabl
         db.paintings.insert_many(batch, ordered=False)
     db.paintings.create_index("code")
     db.paintings.create_index("user")
+
+
+def collection_replace(name: str, documents: Iterable[dict], *, indexes: tuple[str, ...] = (), batch_size: int = BATCH_SIZE) -> int:
+    """Drop the collection ``name`` and fill it with ``documents``
+    (``make_sample_data``'s other kinds), ``batch_size`` at a time, with a
+    plain index on each of ``indexes`` (production's lookups; none unique,
+    since sample data carries legacy duplicates and gaps on purpose).
+    Returns how many documents were written. Raises PyMongoError."""
+    db = database()
+    db.drop_collection(name)
+    collection = db.create_collection(name)  # there even when empty, as production's is
+    written = 0
+    batch: list[dict] = []
+    for document in documents:
+        batch.append(document)
+        if len(batch) >= batch_size:
+            collection.insert_many(batch, ordered=False)
+            written, batch = written + len(batch), []
+    if batch:
+        collection.insert_many(batch, ordered=False)
+        written += len(batch)
+    for field_name in indexes:
+        collection.create_index(field_name)
+    return written
