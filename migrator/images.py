@@ -128,10 +128,11 @@ def _session() -> requests.Session:
     return _sessions.session
 
 
-def fetch_image(url: str, *, max_bytes: int | None = None) -> bytes:
+def fetch_image(url: str, *, max_bytes: int | None = None, too_big: str | None = None) -> bytes:
     """The body of ``url``, which must be on a configured origin.
 
     Follows up to MAX_REDIRECTS redirects within the allowed origins. Gives up
+    (failed, or skipped for the SkipReason ``too_big``)
     past ``max_bytes`` (default IMAGE_FETCH_MAX_BYTES) or
     IMAGE_FETCH_TOTAL_TIMEOUT seconds (a stalled read can add at most one
     IMAGE_FETCH_READ_TIMEOUT). Raises ImageError: 404/410 are permanent with
@@ -149,7 +150,7 @@ def fetch_image(url: str, *, max_bytes: int | None = None) -> bytes:
                 url = _redirect_target(url, response.headers["Location"])
                 continue
             _check_status(response, url)
-            return _read_body(response, url, max_bytes, deadline)
+            return _read_body(response, url, max_bytes, deadline, too_big)
     raise ImageError(f"More than {MAX_REDIRECTS} redirects fetching {url}.", ErrorKind.PERMANENT, url=url)
 
 
@@ -207,7 +208,7 @@ def _vetted(url: str, origins: set) -> str:
 
 
 def _allowed_origins() -> set[tuple[str, str, int | None]]:
-    bases = [settings.USER_MEDIA_URL, settings.GUEST_MEDIA_URL, *settings.IMAGE_REDIRECT_ORIGINS]
+    bases = [settings.USER_MEDIA_URL, settings.GUEST_MEDIA_URL, settings.TAPE_MEDIA_URL, *settings.IMAGE_REDIRECT_ORIGINS]
     return {_origin(base) for base in bases}
 
 
@@ -254,10 +255,10 @@ def _check_status(response: requests.Response, url: str) -> None:
     raise ImageError(f"Unexpected answer: {described}.", ErrorKind.PERMANENT, url=url)
 
 
-def _read_body(response: requests.Response, url: str, max_bytes: int, deadline: float) -> bytes:
+def _read_body(response: requests.Response, url: str, max_bytes: int, deadline: float, too_big: str | None = None) -> bytes:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise _too_big(url, max_bytes)
+        raise _too_big(url, max_bytes, too_big, size=int(declared))
     body = bytearray()
     try:
         # read1 returns after one socket read, so a server dripping bytes
@@ -265,7 +266,7 @@ def _read_body(response: requests.Response, url: str, max_bytes: int, deadline: 
         while chunk := response.raw.read1(CHUNK_BYTES):
             body += chunk
             if len(body) > max_bytes:
-                raise _too_big(url, max_bytes)
+                raise _too_big(url, max_bytes, too_big)
             if time.monotonic() > deadline:
                 raise _timed_out(url)
     except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
@@ -273,10 +274,13 @@ def _read_body(response: requests.Response, url: str, max_bytes: int, deadline: 
     return bytes(body)
 
 
-def _too_big(url: str, max_bytes: int) -> ImageError:
-    return ImageError(
-        f"{url} is larger than the {max_bytes:,}-byte cap (IMAGE_FETCH_MAX_BYTES).", ErrorKind.PERMANENT, url=url
-    )
+def _too_big(url: str, max_bytes: int, reason: str | None = None, *, size: int | None = None) -> ImageError:
+    """Past the cap: failed (IMAGE_FETCH_MAX_BYTES), or skipped for
+    ``reason`` (a SkipReason) when the caller says what the cap is."""
+    if reason is None:
+        return ImageError(f"{url} is larger than the {max_bytes:,}-byte cap (IMAGE_FETCH_MAX_BYTES).", ErrorKind.PERMANENT, url=url)
+    how_big = f"{size:,} bytes" if size is not None else f"more than {max_bytes:,} bytes"
+    return ImageError(f"{url} is {how_big}; at most {max_bytes:,} may be uploaded.", ErrorKind.PERMANENT, reason, url=url)
 
 
 def _timed_out(url: str) -> ImageError:

@@ -239,6 +239,11 @@ class RecordKind:
     # one for a row (the painting's .zip); nothing for the other kinds.
     recording_in: Callable[[dict], bool] = lambda value: False
     recording_exists: Callable[[Any], bool] = lambda row: False
+    # The skip reason of a document whose blob's source does not exist yet
+    # (a tape's MP4 before the oven made it), and whether it does now: a
+    # full seed puts such rows back to pending once it does.
+    waits_for_blob: str | None = None
+    blob_ready: Callable[[Any], bool] | None = None
 
     @property
     def projection(self) -> dict[str, int]:

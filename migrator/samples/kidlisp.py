@@ -91,3 +91,9 @@ def _plant_edge_cases(context: SampleContext, programs: list[dict]) -> None:
     long_code["code"] = "muchtoolongcode"
     context.plant("kidlisp_code_too_long", long_code["_id"])
     plant_bad_id_and_missing_when(context, programs, bad_id=context.rng.randint(1, 10**9))
+
+
+def example(number: int) -> dict:
+    """A program's own fields that make a record (tests add ``_id``, ``when``, ``user``)."""
+    source = f"(wipe {COLOURS[number % len(COLOURS)]})\n(ink red)\n(line 0 0 {number} 100)"
+    return {"code": f"ex{number}"[:10], "source": source, "hash": source_hash(source)}

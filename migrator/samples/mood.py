@@ -85,3 +85,8 @@ def _plant_edge_cases(context: SampleContext, moods: list[dict]) -> None:
 def _live(mood: dict) -> bool:
     """Planted cases go to moods no one deleted, so that each is met."""
     return "deleted" not in mood
+
+
+def example(number: int) -> dict:
+    """A mood's own fields that make a record (tests add ``_id``, ``when``, ``user``)."""
+    return {"mood": f"{FEELINGS[number % len(FEELINGS)]} {EMOJI[number % len(EMOJI)]} #{number}"}

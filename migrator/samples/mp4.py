@@ -1,5 +1,6 @@
 """Small MP4 files for the sample tapes, and the check that refuses a file
-that is not one. Bytes in, bytes out: no ffmpeg, no Django.
+that is not one (``migrator.video.is_mp4``). Bytes in, bytes out: no
+ffmpeg, no Django.
 
 An MP4 is an ISO base media file: a sequence of boxes, each a 32-bit
 big-endian size, a four-character type and its payload. ``mp4_bytes``
@@ -10,9 +11,7 @@ its structure is what ffmpeg writes for a tape.
 
 import random
 
-# ffmpeg's MP4 muxer writes major brand isom; other MP4 writers use these.
-# Not "qt  " (QuickTime, video/quicktime) nor "M4A " (audio).
-MP4_BRANDS = frozenset({b"isom", b"iso2", b"iso3", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"dash", b"M4V "})
+from migrator.video import MP4_BRANDS, is_mp4  # noqa: F401 - the check the console refuses a tape's file with
 _FTYP_PAYLOAD = b"isom" + (512).to_bytes(4, "big") + b"isom" + b"iso2" + b"avc1" + b"mp41"
 _MVHD_PAYLOAD_BYTES = 100
 SMALLEST_MP4 = (8 + len(_FTYP_PAYLOAD)) + (8 + 8 + _MVHD_PAYLOAD_BYTES) + 8
@@ -50,15 +49,3 @@ def mp4_bytes(seed: int, size: int) -> bytes:
     rng = random.Random(seed)
     head = _box(b"ftyp", _FTYP_PAYLOAD) + _box(b"moov", _mvhd(rng.randint(1000, 8000)))
     return head + _box(b"mdat", rng.randbytes(size - len(head) - 8))
-
-
-def is_mp4(data: bytes) -> bool:
-    """Whether ``data`` starts as an MP4 does: an ``ftyp`` box first, whole
-    within ``data``, whose major brand is an MP4 one."""
-    if len(data) < 16 or data[4:8] != b"ftyp":
-        return False
-    size = int.from_bytes(data[:4], "big")
-    # The payload is the major brand, a minor version and whole brands.
-    if size < 16 or size > len(data) or (size - 16) % 4:
-        return False
-    return data[8:12] in MP4_BRANDS

@@ -72,3 +72,13 @@ def _plant_edge_cases(context: SampleContext, posts: list[dict]) -> None:
 
 def _headline(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def example(number: int) -> dict:
+    """A post's own fields that make a record (tests add ``_id``, ``when``, ``user``)."""
+    topic = TOPICS[number % len(TOPICS)]
+    return {
+        "code": f"n{number}", "title": f"New {topic} out today #{number}", "text": f"All about the {topic}.",
+        "url": f"https://aesthetic.computer/{topic}" if number % 2 == 0 else "", "tags": [TAGS[number % len(TAGS)]] if number % 3 else [],
+        "status": "live",
+    }  # fmt: skip

@@ -72,3 +72,8 @@ def _plant_edge_cases(context: SampleContext, pieces: list[dict]) -> None:
     context.plant("piece_slug_too_long", too_long["_id"])
     # An _id that reads as an ObjectId but is text: {_id: ObjectId(...)} misses it.
     plant_bad_id_and_missing_when(context, pieces, bad_id=context.rng.randbytes(12).hex())
+
+
+def example(number: int) -> dict:
+    """A piece's own fields that make a record (tests add ``_id``, ``when``, ``user``)."""
+    return {"code": f"pc{number}", "slug": f"{WORDS[number % len(WORDS)]}-{number}"}

@@ -100,3 +100,15 @@ def _plant_edge_cases(context: SampleContext, tapes: list[dict], mp4s: dict[str,
     unbaked.update(mp4Status="oven-failed", mp4Error="ffmpeg exited with code 1")
     context.plant("tape_not_baked", unbaked["_id"])
     plant_bad_id_and_missing_when(context, tapes, bad_id=f"tape-{context.rng.getrandbits(64):016x}")
+
+
+def example(number: int) -> dict:
+    """A tape's own fields that make a record (tests add ``_id``, ``when``,
+    ``user``); ``media`` gives its MP4."""
+    code = f"tp{number}"
+    return {"code": code, "slug": f"{PIECES[number % len(PIECES)]}-2025.10.23.12.30.{number % 60:02d}.123", "nuked": False, "mp4Status": "complete"}
+
+
+def media(document: dict) -> dict[str, bytes]:
+    """The files the media storage holds for a tape: its MP4."""
+    return {mp4_path(document["code"]): mp4_bytes(len(document["code"]) * 7919 + sum(map(ord, document["code"])), 4_000)}

@@ -166,9 +166,29 @@ def paintings_seed(
         if on_batch:
             on_batch(report)
     paintings_mark_stale(actor=actor, refs=refs, kind=kind)
+    if after_ref is None:
+        blobs_appeared(actor=actor, refs=refs, kind=kind)
     if refs is None and after_ref is None:
         report.gone = paintings_detect_gone(actor=actor, kind=kind)
     return report
+
+
+def blobs_appeared(*, actor: str, refs: list[str] | None = None, kind: RecordKind = PAINTING) -> int:
+    """Put back to pending the rows of ``kind`` skipped because their blob's
+    source did not exist yet (a tape's MP4 before the oven made it) whose
+    source exists now. Returns how many. A kind without such a skip has none."""
+    if kind.waits_for_blob is None or kind.blob_ready is None:
+        return 0
+    waiting = PaintingMigration.objects.filter(kind=kind.name, status=Status.SKIPPED, skip_reason=kind.waits_for_blob)
+    if refs is not None:
+        waiting = waiting.filter(ref__in=refs)
+    ready = [row.pk for row in waiting.iterator(chunk_size=200) if kind.blob_ready(row)]
+    return len(
+        paintings_transition(
+            PaintingMigration.objects.filter(pk__in=ready), from_statuses=[Status.SKIPPED], to=Status.PENDING, actor=actor,
+            message=f"The {kind.blob_field} now exists on the media storage: no longer skipped.", skip_reason="", skip_detail="",
+        )  # fmt: skip
+    )
 
 
 def gone_lines(gone: GoneReport | None, *, kind: RecordKind = PAINTING) -> list[str]:

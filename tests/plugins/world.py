@@ -39,7 +39,7 @@ def static_images(tmp_path, settings):
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
-    settings.USER_MEDIA_URL, settings.GUEST_MEDIA_URL = f"{base}/media", f"{base}/guest"
+    settings.USER_MEDIA_URL, settings.GUEST_MEDIA_URL, settings.TAPE_MEDIA_URL = f"{base}/media", f"{base}/guest", f"{base}/tapes"
     settings.IMAGE_REDIRECT_ORIGINS = []
     yield root
     server.shutdown()
