@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from migrator.kinds import KINDS
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [
     pytest.mark.pds,
@@ -36,7 +38,9 @@ def test_the_demo_at_a_tenth_migrates_the_corpus_and_compare_is_clean(tmp_path):
 
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     out = result.stdout
-    assert "$ manage.py compare_paintings" in out and "No differences." in out
+    assert "$ manage.py compare all" in out
+    for kind in KINDS.values():  # every kind compared, each clean
+        assert re.search(rf"Compared \d+ MongoDB {kind.plural} with \d+ records in \d+ accounts.\nNo differences.", out), (kind.plural, out[-3000:])
     assert "failed:   0" in out
     migrated = re.search(r"\*\*(\d+) of (\d+) paintings migrated\*\*", out)
     assert migrated and 385 <= int(migrated[2]) <= 395 and int(migrated[1]) >= int(migrated[2]) - 15, out[-3000:]

@@ -110,5 +110,9 @@ def example(number: int) -> dict:
 
 
 def media(document: dict) -> dict[str, bytes]:
-    """The files the media storage holds for a tape: its MP4."""
+    """The files the media storage holds for a tape: its MP4 (none for a
+    tape without a usable code)."""
+    code = document.get("code")
+    if not isinstance(code, str) or not code.isalnum():
+        return {}
     return {mp4_path(document["code"]): mp4_bytes(len(document["code"]) * 7919 + sum(map(ord, document["code"])), 4_000)}

@@ -27,6 +27,8 @@ class Console:
             "MONGODB_DB": settings.MONGODB_DB,
             "USER_MEDIA_URL": settings.USER_MEDIA_URL,
             "GUEST_MEDIA_URL": settings.GUEST_MEDIA_URL,
+            "TAPE_MEDIA_URL": settings.TAPE_MEDIA_URL,
+            "TAPE_MAX_BYTES": str(settings.TAPE_MAX_BYTES),
             "PDS_URL": settings.PDS_URL,
             "PDS_ADMIN_PASSWORD": settings.PDS_ADMIN_PASSWORD,
             "ANON_HANDLE": settings.ANON_HANDLE,
