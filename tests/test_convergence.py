@@ -1,6 +1,8 @@
 """The world changes while the migration runs, in every order hypothesis can
-find: MongoDB edits paintings (nuke, un-nuke, slug, code, a recording
-appears) and owners' handles, deletes and restores paintings, a user is
+find, for two kinds at once: paintings (a blob, the thumbnail) and moods (no
+blob, in applyWrites of many). MongoDB edits paintings (nuke, un-nuke, slug,
+code, a recording appears), moods (text, deleted, undeleted) and owners'
+handles, deletes and restores documents of both, a user is
 erased (account and documents), staff take paintings down and republish
 them and confirm held removals, the record's shape changes (a new media
 URL), seeds and live sync run, workers migrate, die mid-batch, are
@@ -34,6 +36,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 from migrator import pds, source
 from atproto import models as atproto_models
 
+from migrator.kinds import KINDS
 from migrator.models import PaintingMigration, RemovalHold, SkipReason, Status
 from migrator.pds.client import admin_client
 from migrator.records import painting_fingerprint, record_shape, source_fields
@@ -52,6 +55,9 @@ STEPS = int(os.environ.get("CONVERGENCE_STEPS", "14"))
 #   CONVERGENCE_EXPLORE=1 CONVERGENCE_EXAMPLES=300 bin/test tests/test_convergence.py
 EXPLORE = os.environ.get("CONVERGENCE_EXPLORE") == "1"
 EDITS = ("nuke", "unnuke", "slug", "code", "recording")
+MOOD_EDITS = ("text", "delete", "undelete")
+MOOD = KINDS["mood"]
+BOTH = (KINDS["painting"], MOOD)
 CRASH_POINTS = {
     "blob_upload": (pds.Repo, "blob_upload"),
     "apply_writes": (pds.Repo, "apply_writes"),
@@ -80,19 +86,34 @@ def runnable_batches():
 def machine_for(world: World, settings):
     class Convergence(RuleBasedStateMachine):
         paintings = Bundle("paintings")
+        moods = Bundle("moods")
 
-        @initialize(target=paintings, owners=st.lists(st.sampled_from(["guest", *world.users]), min_size=2, max_size=4))
-        def start(self, owners):
+        def __init__(self):
+            super().__init__()
             self.refs = []
             self.handles = {name: name for name in world.users}  # user -> current handle
             self.deleted = {}  # ref -> its document when it was deleted
+            self.moods_added = []
+            self.moods_deleted = {}  # mood ref -> its document when it was deleted
             self.marked = self._marked()
             self.confirmed = False
             # A user of this example's own, whom the erasure rule may erase for good.
             self.erasable = f"er{next(_numbers)}"
             add_user(world, self.erasable)
             self.handles[self.erasable] = self.erasable
+
+        @initialize(target=paintings, owners=st.lists(st.sampled_from(["guest", *world.users]), min_size=2, max_size=4))
+        def start(self, owners):
             return multiple(*(self._add(owner) for owner in [*owners, self.erasable]))
+
+        @initialize(target=moods, authors=st.lists(st.sampled_from(list(world.users)), min_size=1, max_size=3))
+        def start_moods(self, authors):
+            return multiple(*(self._add_mood(author) for author in [*authors, self.erasable]))
+
+        def _add_mood(self, author):
+            ref = world.add_document(MOOD, handle=author, mood=f"mood {next(_numbers)} 🙂")
+            self.moods_added.append(ref)
+            return ref
 
         def _add(self, owner):
             name = None if owner == "guest" else owner
@@ -112,6 +133,50 @@ def machine_for(world: World, settings):
         @rule(ref=paintings, edit=st.sampled_from(EDITS))
         def edit_painting(self, ref, edit):
             self._edit(ref, edit)
+
+        @rule(target=moods, author=st.sampled_from(list(world.users)))
+        def add_mood(self, author):
+            return self._add_mood(author)
+
+        @rule(ref=moods, edit=st.sampled_from(MOOD_EDITS))
+        def edit_mood(self, ref, edit):
+            self._edit_mood(ref, edit)
+
+        @rule(ref=moods)
+        def delete_mood_document(self, ref):
+            document = world.mongo.moods.find_one({"_id": world.documents[ref]["_id"]})
+            if document is not None:
+                world.mongo.moods.delete_one({"_id": document["_id"]})
+                self.moods_deleted[ref] = document
+
+        @rule(ref=moods)
+        def restore_mood_document(self, ref):
+            if self.moods_deleted.get(ref) is not None:
+                world.mongo.moods.insert_one(self.moods_deleted.pop(ref))
+
+        @rule(ref=moods)
+        def take_down_mood(self, ref):
+            lifecycle.paintings_unpublish(PaintingMigration.objects.filter(kind="mood", ref=ref), actor="test:staff", reason="taken down by the test")
+
+        @rule(ref=moods)
+        def republish_mood(self, ref):
+            lifecycle.paintings_republish(PaintingMigration.objects.filter(kind="mood", ref=ref), actor="test:staff")
+
+        @rule(ref=moods, edit=st.sampled_from(MOOD_EDITS))
+        def migrate_while_a_mood_changes(self, ref, edit):
+            """The edit lands, and is seeded, after the claim and before the write."""
+
+            def edit_midway(real):
+                def step(repo, works, **kwargs):
+                    if works and works[0].kind is MOOD:
+                        self._edit_mood(ref, edit)
+                        paintings_seed(actor="test:seed", kind=MOOD)
+                    return real(repo, works, **kwargs)
+
+                return step
+
+            with patched(engine_batch, "_look_up_earlier_attempts", edit_midway):
+                self.migrate()
 
         @rule(ref=paintings)
         def delete_painting(self, ref):
@@ -135,7 +200,10 @@ def machine_for(world: World, settings):
             admin_client().com.atproto.admin.delete_account(atproto_models.ComAtprotoAdminDeleteAccount.Data(did=user.did))
             for document in world.mongo.paintings.find({"user": user.sub}):
                 self.deleted[str(document["_id"])] = None  # never restored: the user is gone
+            for document in world.mongo.moods.find({"user": user.sub}):
+                self.moods_deleted[str(document["_id"])] = None
             world.mongo.paintings.delete_many({"user": user.sub})
+            world.mongo.moods.delete_many({"user": user.sub})
             world.mongo.users.delete_one({"_id": user.sub})
             world.mongo["@handles"].delete_one({"_id": user.sub})
 
@@ -152,7 +220,8 @@ def machine_for(world: World, settings):
 
         @rule()
         def seed(self):
-            paintings_seed(actor="test:seed")
+            for kind in BOTH:
+                paintings_seed(actor="test:seed", kind=kind)
 
         @rule()
         def live_sync(self):
@@ -224,23 +293,25 @@ def machine_for(world: World, settings):
 
         @rule()
         def compare_repair(self):
-            paintings_compare(repair=True, examples=0)
+            for kind in BOTH:
+                paintings_compare(repair=True, examples=0, kind=kind)
 
         @rule(ref=paintings)
         def take_down(self, ref):
-            lifecycle.paintings_unpublish(PaintingMigration.objects.filter(ref=ref), actor="test:staff", reason="taken down by the test")
+            lifecycle.paintings_unpublish(PaintingMigration.objects.filter(kind="painting", ref=ref), actor="test:staff", reason="taken down by the test")
 
         @rule(ref=paintings)
         def republish(self, ref):
-            lifecycle.paintings_republish(PaintingMigration.objects.filter(ref=ref), actor="test:staff")
+            lifecycle.paintings_republish(PaintingMigration.objects.filter(kind="painting", ref=ref), actor="test:staff")
 
         @rule()
         def confirm_held_removals(self):
             """A person reads the removals page and confirms what it lists."""
-            if lifecycle.removal_hold() is not None:
-                shown = [row.id for batch in lifecycle.paintings_missing() for row in batch]
-                lifecycle.removal_hold_confirm(digest=lifecycle.removals_digest(shown), actor="test:staff")
-                self.confirmed = True
+            for kind in BOTH:
+                if lifecycle.removal_hold(kind=kind) is not None:
+                    shown = [row.id for batch in lifecycle.paintings_missing(kind=kind) for row in batch]
+                    lifecycle.removal_hold_confirm(digest=lifecycle.removals_digest(shown), actor="test:staff", kind=kind)
+                    self.confirmed = True
 
         @rule()
         def change_record_shape(self):
@@ -251,6 +322,7 @@ def machine_for(world: World, settings):
         @rule()
         def rewrite_stale_records(self):
             lifecycle.paintings_reshape(actor="test:staff")
+            lifecycle.paintings_reshape(actor="test:staff", kind=MOOD)
 
         # --- What must always hold -------------------------------------------
 
@@ -264,6 +336,38 @@ def machine_for(world: World, settings):
                 assert len(found) == 1, f"{ref} has {len(found)} records"
             for ref in self.refs:
                 self._check_painting(ref, records.get(ref, []), settled=settled)
+            moods = world.records(MOOD)
+            known = {str(document["_id"]) for document in world.mongo.moods.find({}, {"_id": 1})}
+            for ref, found in moods.items():
+                assert ref in known or (ref in self.moods_deleted and not settled), f"a record without a mood: {ref}"
+                assert len(found) == 1, f"mood {ref} has {len(found)} records"
+            for ref in self.moods_added:
+                self._check_mood(ref, moods.get(ref, []), settled=settled)
+
+        def _check_mood(self, ref, found, *, settled=False):
+            row = PaintingMigration.objects.filter(kind="mood", ref=ref).first()
+            document = world.mongo.moods.find_one({"_id": world.documents[ref]["_id"]})
+            if row is not None and row.status == Status.SKIPPED and row.skip_reason in (SkipReason.GONE, SkipReason.TAKEN_DOWN, SkipReason.NUKED):
+                assert not found, f"mood {ref} is skipped ({row.skip_reason}) but still published: {found}"
+            if row is not None and row.unpublished_at is not None and settled:
+                assert not found, f"mood {ref} is taken down by staff but still published: {found}"
+            if document is None:
+                return
+            if settled and document.get("deleted") is True:
+                assert not found, f"mood {ref} is deleted in MongoDB but still published: {found}"
+            mongo_rkey = (document.get("atproto") or {}).get("rkey")
+            if mongo_rkey:
+                assert found and found[0].rkey == mongo_rkey, f"mood {ref}: MongoDB has atproto.rkey {mongo_rkey}, the PDS {found}"
+            if row is None or row.status != Status.MIGRATED:
+                return
+            assert found, f"mood {ref} is migrated but has no record"
+            record = found[0]
+            assert (row.rkey, mongo_rkey) == (record.rkey, record.rkey), f"mood {ref}: state {row.rkey}, MongoDB {mongo_rkey}, record {record.rkey}"
+            fields = MOOD.read(document)
+            current = MOOD.fingerprint({**MOOD.row_values(fields), "when": fields.when, "nuked": fields.nuked, "owner": fields.owner})
+            if row.record_fingerprint != current or row.unpublished_at is not None:
+                return  # stale or going down, and known to be
+            assert record.value["mood"] == document["mood"] and record.value["ref"] == ref, (ref, record.value, document)
 
         @invariant()
         def removals_within_the_tripwire(self):
@@ -276,8 +380,15 @@ def machine_for(world: World, settings):
         def _marked(self):
             return set(PaintingMigration.objects.exclude(gone_since=None).values_list("id", flat=True))
 
+        def _edit_mood(self, ref, edit):
+            document = world.mongo.moods.find_one({"_id": world.documents[ref]["_id"]})
+            if document is None:
+                return
+            change = {"text": {"mood": f"edited {next(_numbers)} ✨"}, "delete": {"deleted": True}, "undelete": {"deleted": False}}[edit]
+            world.mongo.moods.update_one({"_id": document["_id"]}, {"$set": change})
+
         def _check_painting(self, ref, found, *, settled=False):
-            row = PaintingMigration.objects.filter(ref=ref).first()
+            row = PaintingMigration.objects.filter(kind="painting", ref=ref).first()
             document = world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})
             if row is not None and row.status == Status.SKIPPED and row.skip_reason in (SkipReason.GONE, SkipReason.TAKEN_DOWN):
                 assert not found, f"{ref} is skipped ({row.skip_reason}) but still published: {found}"
@@ -323,29 +434,33 @@ def machine_for(world: World, settings):
         def _settle(self):
             lifecycle.paintings_reshape(actor="test:staff")  # a person confirms the rewrite
             for _ in range(6):
-                paintings_seed(actor="test:seed")
+                self.seed()
                 self.confirm_held_removals()  # and what the tripwire held, once a seed has held it
                 engine.paintings_release_stale(actor="test:lease", lease=dt.timedelta(0))
                 engine.paintings_requeue_lost(actor="test:lease", lease=dt.timedelta(0))
                 if not runnable_batches():
                     break
                 self.migrate()
-            statuses = dict(PaintingMigration.objects.filter(ref__in=self.refs).values_list("ref", "status"))
-            unsettled = {ref: status for ref, status in statuses.items() if status not in (Status.MIGRATED, Status.SKIPPED)}
+            rows = PaintingMigration.objects.filter(ref__in=self.refs + self.moods_added)
+            unsettled = {ref: status for ref, status in rows.values_list("ref", "status") if status not in (Status.MIGRATED, Status.SKIPPED)}
             assert not unsettled, f"not settled: {unsettled}"
             self.records_are_unique_and_current(settled=True)
-            report = paintings_compare(examples=5)
-            assert report.clean, [difference.as_dict() for differences in report.examples.values() for difference in differences]
+            for kind in BOTH:
+                report = paintings_compare(examples=5, kind=kind)
+                assert report.clean, (kind.name, [difference.as_dict() for differences in report.examples.values() for difference in differences])
 
         def _forget(self):
             """Leave the shared accounts empty for the next example."""
             settings.USER_MEDIA_URL = world.base_media_url
-            for ref, found in world.records().items():
-                for record in found:
-                    repo = pds.repo_for(did=record.uri.split("/")[2])
-                    repo.record_delete(collection="computer.aesthetic.painting", rkey=record.rkey)
+            for kind in BOTH:
+                for ref, found in world.records(kind).items():
+                    for record in found:
+                        repo = pds.repo_for(did=record.uri.split("/")[2])
+                        repo.record_delete(collection=kind.nsid, rkey=record.rkey)
             world.mongo.paintings.delete_many({})
+            world.mongo.moods.delete_many({})
             world.paintings.clear()
+            world.documents.clear()
             for name, user in world.users.items():
                 world.mongo["@handles"].update_one({"_id": user.sub}, {"$set": {"handle": name}})
             PaintingMigration.objects.all().delete()
