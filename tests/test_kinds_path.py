@@ -96,3 +96,35 @@ def test_the_painting_commands_stay_the_paintings_own(world):
     out = run("backfill_paintings", workers=1)
     assert "Migrating 1 paintings" in out and "migrated: 1" in out, out
     assert not PaintingMigration.objects.filter(kind="mood").exists()
+
+
+def test_records_without_a_blob_go_two_hundred_to_an_apply_writes(world):
+    """250 moods of one author: two calls (200 and 50), not one per mood, nor
+    one per painting-sized batch of 50."""
+    from migrator import pds
+
+    mood = KINDS["mood"]
+    author = next(iter(world.users))
+    world.mongo.moods.insert_many([{"mood": f"m{number}", "when": world_when(number), "user": world.users[author].sub} for number in range(250)])
+    run("seed", "moods")
+    calls = []
+    real = pds.Repo.apply_writes
+
+    def counted(self, writes, **kwargs):
+        calls.append(len(writes))
+        return real(self, writes, **kwargs)
+
+    pds.Repo.apply_writes = counted
+    try:
+        out = run("backfill", "moods", workers=1)
+    finally:
+        pds.Repo.apply_writes = real
+    assert "migrated: 250" in out, out
+    assert sorted(calls) == [50, 200], calls
+    assert len(world.records(mood)) == 250
+
+
+def world_when(number: int):
+    import datetime as dt
+
+    return dt.datetime(2024, 3, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=number)

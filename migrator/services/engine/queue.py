@@ -12,7 +12,9 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from migrator.kinds import KINDS, RecordKind
 from migrator.models import PaintingMigration, SkipReason, Status
+from migrator.pds import MAX_WRITES_PER_CALL
 from migrator.services.lifecycle import run_label
 from migrator.services.state import paintings_transition
 
@@ -74,13 +76,28 @@ def paintings_recheck(paintings: QuerySet, *, actor: str) -> int:
     return len(ids)
 
 
+def batch_size_for(kind: RecordKind) -> int:
+    """How many rows of ``kind`` a batch holds: MIGRATION_BATCH_SIZE for a
+    kind with a blob (each is made and uploaded first), as many as one
+    applyWrites takes (200) for a kind without."""
+    if kind.blob_make is not None:
+        return settings.MIGRATION_BATCH_SIZE
+    return max(settings.MIGRATION_BATCH_SIZE, MAX_WRITES_PER_CALL)
+
+
 def batches_for(paintings: QuerySet, *, size: int | None = None) -> Iterator[list[int]]:
-    """Ids of ``paintings`` in batches of at most ``size``, oldest first
-    within each account. Small accounts are packed together whole while they
-    fit, so that they share a batch's fixed costs (the claim, the lease, the
-    job, a worker's round trip); an account with more paintings than that
-    fills batches of its own."""
-    size = size or settings.MIGRATION_BATCH_SIZE
+    """Ids of ``paintings`` in batches of one kind each, at most ``size``
+    rows (default: ``batch_size_for`` the kind), oldest first within each
+    account. Small accounts are packed together whole while they fit, so
+    that they share a batch's fixed costs (the claim, the lease, the job, a
+    worker's round trip); an account with more rows than that fills batches
+    of its own."""
+    names = paintings.order_by().values_list("kind", flat=True).distinct()
+    for kind in [kind for kind in KINDS.values() if kind.name in set(names)]:
+        yield from _batches_of(paintings.filter(kind=kind.name), size=size or batch_size_for(kind))
+
+
+def _batches_of(paintings: QuerySet, *, size: int) -> Iterator[list[int]]:
     batch = []
     rows = paintings.order_by("owner", "when", "id").values_list("id", "owner").iterator(chunk_size=2000)
     for _, account_rows in groupby(rows, key=itemgetter(1)):
