@@ -212,6 +212,61 @@ def test_the_production_runbook_does_what_the_readme_says(operator, settings, mo
         "manage.py compare_paintings": compare_clean,
         "manage.py migration_status --output PAINTING-MIGRATION-STATUS.md": status_report,
     }
+    def kind_dry_run(result):
+        assert "Dry run: 10 moods would be migrated" in result.stdout and "No changes made." in result.stdout, result.stdout
+        assert count(operator, "select count(*) from migrator_paintingmigration where kind = 'mood'") == 0
+        assert mongo_db.moods.count_documents({"atproto": {"$exists": True}}) == 0
+
+    def kind_user_five(result):
+        assert ": 5 moods" in result.stdout and "failed:   0" in result.stdout, result.stdout
+
+    def kind_all(name):
+        def check(result):
+            assert "failed:   0" in result.stdout and "remain pending or failed" not in result.stdout, result.stdout
+            left = "select count(*) from migrator_paintingmigration where kind = %s and status not in ('migrated', 'skipped')"
+            assert count(operator, left, name) == 0
+            migrated = count(operator, "select count(*) from migrator_paintingmigration where kind = %s and status = 'migrated'", name)
+            assert migrated, f"no {name} migrated"
+
+        return check
+
+    def kind_anonymous_ten(result):
+        assert "migrated: 10" in result.stdout and "failed:   0" in result.stdout, result.stdout
+        assert count(operator, "select count(*) from migrator_paintingmigration where kind = 'kidlisp' and owner = '' and status = 'migrated'") == 10
+
+    def tapes_dry_run(result):
+        assert "Dry run:" in result.stdout and "No changes made." in result.stdout, result.stdout
+        assert count(operator, "select count(*) from migrator_paintingmigration where kind = 'tape'") == 0
+
+    def compare_all_clean(result):
+        assert result.stdout.count("No differences.") == 6, result.stdout
+
+    def every_kind_report(result):
+        report = (operator.cwd / "MIGRATION-STATUS.md").read_text()
+        assert "## Every kind" in report
+        for plural in ("paintings", "moods", "kidlisp", "pieces", "tapes", "news"):
+            assert f"| {plural} |" in report, plural
+
+    checks |= {
+        "manage.py backfill moods --limit 10 --dry-run": kind_dry_run,
+        "manage.py backfill moods --user @jeffrey --limit 5": kind_user_five,
+        "manage.py compare moods --user @jeffrey": compare_clean,
+        "manage.py backfill moods": kind_all("mood"),
+        "manage.py compare moods": compare_clean,
+        "manage.py backfill kidlisp --anonymous --limit 10": kind_anonymous_ten,
+        "manage.py compare kidlisp --anonymous": compare_clean,
+        "manage.py backfill kidlisp": kind_all("kidlisp"),
+        "manage.py compare kidlisp": compare_clean,
+        "manage.py backfill pieces": kind_all("piece"),
+        "manage.py compare pieces": compare_clean,
+        "manage.py backfill tapes --dry-run": tapes_dry_run,
+        "manage.py backfill tapes": kind_all("tape"),
+        "manage.py compare tapes": compare_clean,
+        "manage.py backfill news": kind_all("news"),
+        "manage.py compare news": compare_clean,
+        "manage.py compare all": compare_all_clean,
+        "manage.py migration_status --output MIGRATION-STATUS.md": every_kind_report,
+    }
     long_running = {"manage.py qcluster": keeps_syncing}
     commands = runbook()
     assert commands, "the README has no 'In production' commands"
