@@ -25,6 +25,12 @@ def check_environment(app_configs, **kwargs):
     ]
 
 
+def _plural(kind: str) -> str:
+    from migrator.kinds import KINDS
+
+    return KINDS[kind].plural if kind in KINDS else kind
+
+
 @register("migration")
 def check_removal_hold(app_configs, **kwargs):
     """An open removal hold needs a person: every command says so at start."""
@@ -38,7 +44,7 @@ def check_removal_hold(app_configs, **kwargs):
         return []
     return [
         Warning(
-            f"Removals held: a seed found {hold.count} of {hold.known} paintings gone from MongoDB database {hold.database!r}, "
+            f"Removals held: a seed found {hold.count} of {hold.known} {_plural(hold.kind)} gone from MongoDB database {hold.database!r}, "
             f"more than the {hold.bound} it may remove at once, so it removed none.",
             hint="Confirm on the admin dashboard (Removals held) if they were deleted, or fix MONGODB_DB / restore them: the hold clears by itself.",
             id="migrator.W201",

@@ -12,7 +12,8 @@ from django.core.management import call_command
 
 from migrator import source
 from migrator.kinds import KINDS
-from migrator.lexicon import record_problems
+from migrator.lexicon import lexicons_load, record_problems
+from migrator.lexicon_official import official_problems
 from migrator.models import PaintingMigration, Status
 
 OTHER_KINDS = [kind for kind in KINDS.values() if kind.name != "painting"]
@@ -64,6 +65,10 @@ def test_a_kind_goes_the_whole_way_and_a_second_run_writes_nothing(world, kind, 
             assert keys["cid"] == record.cid
         owner = world.documents[ref].get("user")
         assert record.uri.startswith(f"at://{row.account_did}/") and (row.account_did == world.anonymous_did) == (owner is None)
+
+    # Read back from the PDS, they are valid by Bluesky's own validators too.
+    answers = official_problems(list(lexicons_load().values()), [(kind.nsid, records[ref][0].value) for ref in refs])
+    assert answers.records == [[], [], []], answers.records
 
     report = json.loads(run("compare", kind.plural, as_json=True))
     assert report["differences"] == 0 and report["paintings"] == 3, report

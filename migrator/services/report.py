@@ -315,7 +315,7 @@ def _after_backfill(status: MigrationStatus) -> list[str]:
     if status.hold is not None:
         hold = status.hold
         lines += [
-            f"**Removals held:** a seed found {hold.count} of {hold.known} paintings gone from MongoDB database `{hold.database}`, "
+            f"**Removals held:** a seed found {hold.count} of {hold.known} {KINDS[hold.kind].plural if hold.kind in KINDS else hold.kind} gone from MongoDB database `{hold.database}`, "
             f"more than the {hold.bound} it may remove at once, so it removed none. Confirm on the dashboard, or restore them "
             "(the hold clears by itself). Examples: " + ", ".join(f"`{example['ref']}`" for example in hold.examples[:5]) + ".",
             "",

@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from migrator import pds
+from migrator.kinds import KINDS
 from migrator.models import PaintingMigration
 from migrator.services.engine import paintings_enqueue
 from migrator.services.lifecycle import LexiconNotPublished, paintings_reshape, paintings_stale_shape, stale_shape_example
@@ -24,25 +25,34 @@ class Command(BaseCommand):
         parser.add_argument("--queue", action="store_true", help="With --confirm: queue django-q2 jobs for them now.")
 
     def handle(self, *args, confirm, queue, **options):
-        count = paintings_stale_shape().count()
-        self.stdout.write(f"{count} records were written in an older shape.")
-        example = stale_shape_example() if count else None
-        if example is not None:
-            self.stdout.write(f"For example {example.painting}:")
-            self.stdout.write("  before: " + (json.dumps(example.before, sort_keys=True) if example.before else "(could not be read)"))
-            self.stdout.write("  after:  " + json.dumps(example.after, sort_keys=True, default=str))
-        if not confirm or not count:
-            if count:
+        stale = [(kind, paintings_stale_shape(kind=kind).count()) for kind in KINDS.values()]
+        stale = [(kind, count) for kind, count in stale if count]
+        total = sum(count for _, count in stale)
+        self.stdout.write(f"{total} records were written in an older shape." + (
+            " (" + ", ".join(f"{count} {kind.plural}" for kind, count in stale) + ")" if len(stale) > 1 else ""
+        ))  # fmt: skip
+        for kind, _ in stale:
+            example = stale_shape_example(kind=kind)
+            if example is not None:
+                self.stdout.write(f"For example {example.painting}:")
+                self.stdout.write("  before: " + (json.dumps(example.before, sort_keys=True) if example.before else "(could not be read)"))
+                self.stdout.write("  after:  " + json.dumps(example.after, sort_keys=True, default=str))
+        if not confirm or not total:
+            if total:
                 self.stdout.write("Run again with --confirm to rewrite them.")
             return
-        try:
-            ids = paintings_reshape(actor=ACTOR)
-        except LexiconNotPublished as error:
-            raise CommandError(str(error)) from error
-        except pds.PdsError as error:
-            raise CommandError(f"The published lexicon could not be read: {error}") from error
+        ids = []
+        for kind, _ in stale:
+            try:
+                ids += paintings_reshape(actor=ACTOR, kind=kind)
+            except LexiconNotPublished as error:
+                raise CommandError(str(error)) from error
+            except pds.PdsError as error:
+                raise CommandError(f"The published lexicon could not be read: {error}") from error
         if queue:
             queued = paintings_enqueue(PaintingMigration.objects.filter(id__in=ids), actor=ACTOR)
             self.stdout.write(f"Queued {queued} records to be rewritten.")
         else:
-            self.stdout.write(f"{len(ids)} records are pending: run backfill_paintings to rewrite them.")
+            kinds = " ".join(kind.plural for kind, _ in stale) if len(stale) > 1 else ""
+            command = "backfill_paintings" if [kind.name for kind, _ in stale] == ["painting"] else f"backfill all ({kinds})"
+            self.stdout.write(f"{len(ids)} records are pending: run {command} to rewrite them.")

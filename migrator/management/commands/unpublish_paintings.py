@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from migrator import source
 from migrator.admin_lifecycle import paintings_run_now
+from migrator.management.kinds import kind_choices, kinds_named
 from migrator.models import PaintingMigration
 from migrator.services.engine import paintings_enqueue
 from migrator.services.lifecycle import paintings_republish, paintings_unpublish
@@ -13,7 +14,8 @@ class Command(BaseCommand):
     help = (
         "Take migrated paintings down (their records removed from the PDS, atproto.rkey cleared in MongoDB), "
         "with a reason kept in each painting's audit trail. They stay unpublished across seeds and syncs until "
-        "--republish, which migrates them again under the same record keys. Name paintings by --ref, --code or --user."
+        "--republish, which migrates them again under the same record keys. Name paintings by --ref, --code or --user; "
+        "--kind moods (or kidlisp, pieces, tapes, news, all) takes down documents of another kind the same way."
     )
 
     def add_arguments(self, parser):
@@ -23,9 +25,10 @@ class Command(BaseCommand):
         parser.add_argument("--reason", default="", help="Why (required to take down).")
         parser.add_argument("--republish", action="store_true", help="Republish instead: undo earlier take-downs.")
         parser.add_argument("--dry-run", action="store_true", help="List the paintings and change nothing.")
+        parser.add_argument("--kind", default="paintings", choices=kind_choices(), help="Which kind of document (default paintings).")
 
-    def handle(self, *args, ref, code, user, reason, republish, dry_run, **options):
-        paintings = self._selection(refs=ref, codes=code, user=user)
+    def handle(self, *args, ref, code, user, reason, republish, dry_run, kind, **options):
+        paintings = self._selection(refs=ref, codes=code, user=user).filter(kind__in=[one.name for one in kinds_named(kind)])
         count = paintings.count()
         for painting in paintings.order_by("id")[:50]:
             self.stdout.write(f"  {painting}  {painting.get_status_display()}  {painting.record_uri or '(no record)'}")
