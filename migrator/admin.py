@@ -55,6 +55,16 @@ def plural(count: int, noun: str = "painting") -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def noun_for(rows: QuerySet):
+    """How to count what ``rows`` are (asked before an action changes them):
+    a function giving "2 paintings", "1 mood", "3 documents" (several kinds)."""
+    names = set(rows.order_by().values_list("kind", flat=True).distinct()[:2])
+    kind = KINDS.get(names.pop()) if len(names) == 1 else None
+    if kind is None:
+        return lambda count: plural(count, "painting" if not names else "document")
+    return lambda count: f"{count} {kind.name if count == 1 else kind.plural}"
+
+
 class NarrowSortPaginator(Paginator):
     """Sorts and slices only the ids, then fetches the page's rows.
 
@@ -435,28 +445,31 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
 
     @admin.action(description="Migrate selected", permissions=["run_migration"])
     def migrate_selected(self, request, paintings: QuerySet):
+        counted = noun_for(paintings)
         from migrator.services.engine import paintings_enqueue
 
         selected = paintings.count()
         queued = paintings_enqueue(paintings, actor=actor_for(request))
-        self._report(request, f"Queued {plural(queued)}", selected - queued, "were not pending or failed")
+        self._report(request, f"Queued {counted(queued)}", selected - queued, "were not pending or failed")
 
     @admin.action(description="Retry failed", permissions=["run_migration"])
     def retry_failed(self, request, paintings: QuerySet):
+        counted = noun_for(paintings)
         from migrator.services.engine import paintings_retry
 
         selected = paintings.count()
         queued = paintings_retry(paintings, actor=actor_for(request))
-        self._report(request, f"Queued {plural(queued)} for another try", selected - queued, "had not failed")
+        self._report(request, f"Queued {counted(queued)} for another try", selected - queued, "had not failed")
 
     @admin.action(description="Re-check skipped (image missing, account incomplete…)", permissions=["run_migration"])
     def recheck_skipped(self, request, paintings: QuerySet):
+        counted = noun_for(paintings)
         from migrator.services.engine import paintings_recheck
 
         selected = paintings.count()
         queued = paintings_recheck(paintings, actor=actor_for(request))
         why = "were not skipped, or were skipped for MongoDB's data (that lifts when the data is fixed)"
-        self._report(request, f"Queued {plural(queued)} to be checked again", selected - queued, why)
+        self._report(request, f"Queued {counted(queued)} to be checked again", selected - queued, why)
 
     @admin.action(description="Dry run (preview, then migrate)", permissions=["run_migration"])
     def dry_run(self, request, paintings: QuerySet):
@@ -479,13 +492,14 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
 
     @admin.action(description="Skip with reason…", permissions=["run_migration"])
     def skip_with_reason(self, request, paintings: QuerySet):
+        counted = noun_for(paintings)
         from migrator.services.engine import paintings_skip
 
         detail = request.POST.get("skip_detail", "").strip()
         if "apply" in request.POST and detail:
             selected = paintings.count()
             skipped = paintings_skip(paintings, actor=actor_for(request), detail=detail[:500])
-            self._report(request, f"Skipped {plural(skipped)}", selected - skipped, "were migrated, running or already skipped")
+            self._report(request, f"Skipped {counted(skipped)}", selected - skipped, "were migrated, running or already skipped")
             return None
         return self._reason_form(
             request, paintings, template="skip_form.html", title="Skip paintings", action="skip_with_reason", field="skip_detail",
@@ -494,13 +508,14 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
 
     @admin.action(description="Take down (unpublish) with reason…", permissions=["run_migration"])
     def take_down(self, request, paintings: QuerySet):
+        counted = noun_for(paintings)
         from migrator.services.lifecycle import paintings_unpublish
 
         reason = request.POST.get("reason", "").strip()
         if "apply" in request.POST and reason:
             selected = paintings.count()
             ids = paintings_unpublish(paintings, actor=actor_for(request), reason=reason)
-            done = f"Took down {plural(selected - paintings.filter(unpublished_at=None).count())}"
+            done = f"Took down {counted(selected - paintings.filter(unpublished_at=None).count())}"
             how = admin_lifecycle.paintings_run_now(ids, actor=actor_for(request)) if ids else "none had a record"
             self.message_user(request, f"{done}: {how}. They stay unpublished until republished.", messages.SUCCESS)
             return None
@@ -511,16 +526,18 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
 
     @admin.action(description="Republish taken-down paintings", permissions=["run_migration"])
     def republish(self, request, paintings: QuerySet):
+        counted = noun_for(paintings)
         from migrator.services.engine import paintings_enqueue
         from migrator.services.lifecycle import paintings_republish
 
         selected = paintings.count()
         ids = paintings_republish(paintings, actor=actor_for(request))
         paintings_enqueue(PaintingMigration.objects.filter(id__in=ids), actor=actor_for(request))
-        self._report(request, f"Republished {plural(len(ids))}: queued to be migrated again under the same keys", selected - len(ids), "were not taken down")
+        self._report(request, f"Republished {counted(len(ids))}: queued to be migrated again under the same keys", selected - len(ids), "were not taken down")
 
     @admin.action(description="Verify against the PDS", permissions=["run_migration"])
     def verify_against_pds(self, request, paintings: QuerySet):
+        counted = noun_for(paintings)
         from migrator.services.compare import paintings_verify
 
         from migrator.source import SourceError
@@ -532,7 +549,7 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
             return
         differing = report.checked - report.matching
         level = messages.WARNING if report.differences else messages.SUCCESS
-        self.message_user(request, f"Checked {plural(report.checked)}: {report.matching} match the PDS, {differing} differ.", level)
+        self.message_user(request, f"Checked {counted(report.checked)}: {report.matching} match the PDS, {differing} differ.", level)
         for difference in report.differences[:10]:
             self.message_user(request, difference, messages.WARNING)
         if len(report.differences) > 10:

@@ -67,3 +67,27 @@ def test_the_dashboard_says_which_rate_limit_binds_and_how_to_lift_it(live_serve
     page.click("#rate-limits >> text=uploadBlob: 1,000 per day per IP")
     page.wait_for_url("**status__exact=waiting**")
     assert page.locator("#result_list tbody tr").count() == 3
+
+
+def test_a_staff_member_goes_from_the_dashboards_kinds_to_the_failed_moods_and_retries_them(live_server, transactional_db, browser_page):
+    staff_user("runner", "view_paintingmigration", "view_migrationevent", "run_migration")
+    make_painting()
+    failed = [make_failed(kind="mood", slug="", code="", label=f"feeling {word} 🙂", content={"mood": f"feeling {word} 🙂"}) for word in ("fine", "blue")]
+    make_painting(kind="mood", slug="", code="", label="sleepy", content={"mood": "sleepy"})
+    page = browser_page
+
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/migrator/paintingmigration/dashboard/")
+    page.fill("#id_username", "runner")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    row = page.locator("#kind-mood")
+    assert row.locator("td").first.inner_text() == "Moods"
+    row.locator("td").nth(6).locator("a").click()  # its failed count
+    page.wait_for_url("**kind=mood**status__exact=failed**")
+
+    assert sorted(page.locator("#result_list .field-label_column").all_inner_texts()) == ["feeling blue 🙂", "feeling fine 🙂"]
+    page.check("#action-toggle")
+    page.select_option("select[name=action]", "retry_failed")
+    page.click("button[name=index]")
+    page.wait_for_selector("text=Queued 2 moods for another try.")
+    assert set(PaintingMigration.objects.filter(pk__in=[p.pk for p in failed]).values_list("status", flat=True)) == {Status.QUEUED}
