@@ -47,18 +47,22 @@ def test_the_upload_functions_client_against_the_real_console_and_cluster(world,
     secret = secrets.token_urlsafe(24)
     console.env["SYNC_WEBHOOK_SECRET"] = secret
     now, later = world.add_painting(), world.add_painting()
+    from migrator.kinds import KINDS
+
+    mood = world.add_document(KINDS["mood"], handle=next(iter(world.users)), mood="uploaded just now")
     port = free_port()
     server = console.start("runserver", f"127.0.0.1:{port}", "--noreload")
     try:
         wait_for_port(port, server)
-        env = {**os.environ, "HOOK_URL": f"http://127.0.0.1:{port}/hooks/painting", "HOOK_SECRET": secret, "REF_NOW": now, "REF_LATER": later}
+        env = {**os.environ, "HOOK_URL": f"http://127.0.0.1:{port}/hooks/painting", "HOOK_SECRET": secret, "REF_NOW": now, "REF_LATER": later, "REF_MOOD": mood}
         result = subprocess.run([node, "--test", str(NODE_TESTS)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "# pass 7" in result.stdout and "# fail 0" in result.stdout
+        assert "# pass 8" in result.stdout and "# fail 0" in result.stdout
     finally:
         console.kill(server)
 
     assert state_of(console, now) == "queued"
+    assert state_of(console, mood) == "queued"
     # The call for this one never reached the console; the schedule brings it.
     assert state_of(console, later) == "absent"
     console.run("shell", "-c", "from migrator import tasks; tasks.paintings_sync()")
@@ -70,10 +74,11 @@ def test_the_upload_functions_client_against_the_real_console_and_cluster(world,
     cluster = console.start("qcluster", log=log)
     try:
         deadline = time.monotonic() + 90
-        while {state_of(console, now), state_of(console, later)} != {"migrated"} and time.monotonic() < deadline:
+        while {state_of(console, now), state_of(console, later), state_of(console, mood)} != {"migrated"} and time.monotonic() < deadline:
             time.sleep(0.5)
     finally:
         console.kill(cluster)
-    assert {state_of(console, now), state_of(console, later)} == {"migrated"}, log.read_text()[-3000:]
+    assert {state_of(console, now), state_of(console, later), state_of(console, mood)} == {"migrated"}, log.read_text()[-3000:]
+    assert list(world.records(KINDS["mood"])) == [mood]
     records = world.records()
     assert len(records[now]) == 1 and len(records[later]) == 1

@@ -10,6 +10,10 @@
 //   const { insertedId } = await collection.insertOne(painting);
 //   await paintingSync(insertedId);   // { ok, status?, reason? }, never throws
 //
+// Another kind's document the same way, naming its kind ("mood", "kidlisp",
+// "piece", "tape", "news"):
+//   await paintingSync(insertedId, { kind: "mood" });
+//
 // Configuration, from the environment unless given:
 //   PAINTING_SYNC_URL     https://<console>/hooks/painting
 //   PAINTING_SYNC_SECRET  the console's SYNC_WEBHOOK_SECRET
@@ -30,10 +34,11 @@ export async function paintingSync(ref, options = {}) {
     secret = process.env.PAINTING_SYNC_SECRET,
     timeoutMs = DEFAULT_TIMEOUT_MS,
     now = () => Date.now(),
+    kind,
   } = options;
   if (!url || !secret) return { ok: false, reason: "not configured (PAINTING_SYNC_URL, PAINTING_SYNC_SECRET)" };
   try {
-    const body = JSON.stringify({ ref: String(ref) });
+    const body = JSON.stringify(kind ? { ref: String(ref), kind: String(kind) } : { ref: String(ref) });
     const timestamp = String(Math.floor(now() / 1000));
     const response = await fetch(url, {
       method: "POST",

@@ -7,7 +7,7 @@ import { test } from "node:test";
 
 import { paintingSync, signatureFor } from "./painting-sync.mjs";
 
-const { HOOK_URL: url, HOOK_SECRET: secret, REF_NOW, REF_LATER } = process.env;
+const { HOOK_URL: url, HOOK_SECRET: secret, REF_NOW, REF_LATER, REF_MOOD } = process.env;
 
 async function post(body, { timestamp = String(Math.floor(Date.now() / 1000)), key = secret } = {}) {
   const response = await fetch(url, {
@@ -28,6 +28,13 @@ function listening(onConnection) {
 test("a signed call queues the painting", async () => {
   const result = await paintingSync(REF_NOW, { url, secret });
   assert.deepEqual(result, { ok: true, status: 202, state: "queued" });
+});
+
+test("a signed call queues a mood, naming its kind", async () => {
+  const result = await paintingSync(REF_MOOD, { url, secret, kind: "mood" });
+  assert.deepEqual(result, { ok: true, status: 202, state: "queued" });
+  const unknown = await paintingSync(REF_MOOD, { url, secret, kind: "sculpture" });
+  assert.equal(unknown.status, 400);
 });
 
 test("a wrong secret is refused", async () => {
