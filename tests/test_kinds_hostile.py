@@ -35,6 +35,7 @@ CASES = {
         ("user a number", {"user": 7}, SkipReason.BAD_OWNER, "int 7"),
     ],
     "piece": [
+        ("nuked", {"nuked": True}, SkipReason.NUKED, "nuked"),
         ("no slug", {"slug": None}, SkipReason.MISSING_FIELD, "no slug"),
         ("slug of 101", {"slug": "w" * 101}, SkipReason.TOO_LONG, "101 bytes"),
         ("slug a number", {"slug": 3}, SkipReason.BAD_FIELD, "int 3"),
@@ -53,6 +54,7 @@ CASES = {
         ("no title", {"title": None}, SkipReason.MISSING_FIELD, "no headline"),
         ("text over 10,000", {"text": "y" * 10_001}, SkipReason.TOO_LONG, "10,001 bytes"),
         ("no author", {"user": None}, SkipReason.BAD_OWNER, "no author"),
+        ("dead", {"status": "dead"}, SkipReason.NUKED, "dead"),
     ],
 }
 COMMON = [

@@ -24,7 +24,7 @@ import json
 import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from bson import ObjectId
 
@@ -93,6 +93,46 @@ def key_of(document: dict, key_document: str) -> tuple[str, str]:
 def when_of(document: dict) -> dt.datetime | None:
     when = document.get("when")
     return when if isinstance(when, dt.datetime) else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DocumentFields:
+    """What every kind reads of a document (a kind's own fields subclass it):
+    its ``ref``, owner (the auth0 sub, "" for a guest's), ``when``, deleted
+    flag and the key MongoDB has of its record, each with the problem that
+    makes it unusable ("" when there is none)."""
+
+    ref: str
+    owner: str
+    when: dt.datetime | None
+    rkey: str
+    uri: str
+    ref_is_object_id: bool = True
+    owner_problem: str = ""
+    nuked: bool = False  # the kind's deleted flag
+    deleted_problem: str = ""
+    has_recording: bool = False
+    guests: ClassVar[bool] = True  # whether a document without an owner is a guest's
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.guests and not self.owner and not self.owner_problem
+
+
+def common_fields(document: dict, *, key_document: str, deleted_flag: str | None = None, author_of: str = "") -> dict:
+    """The keyword arguments of DocumentFields read from ``document``
+    leniently. ``author_of`` names what a document without ``user`` is
+    (a mood, a post) when the kind has no guests: its owner is then unknown."""
+    owner, owner_problem = owner_of(document)
+    if author_of and not owner and not owner_problem:
+        owner_problem = f"The {author_of} has no author (`user` is missing): it is never anyone's but its author's."
+    nuked, deleted_problem = flag_of(document, deleted_flag) if deleted_flag else (False, "")
+    rkey, uri = key_of(document, key_document)
+    return {
+        "ref": document_ref(document.get("_id")), "owner": owner, "when": when_of(document), "rkey": rkey, "uri": uri,
+        "ref_is_object_id": isinstance(document.get("_id"), ObjectId), "owner_problem": owner_problem,
+        "nuked": nuked, "deleted_problem": deleted_problem,
+    }  # fmt: skip
 
 
 def common_problem(document: dict, fields, *, key_field: str) -> Problem | None:

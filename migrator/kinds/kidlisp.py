@@ -15,11 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bson import ObjectId
-
 from migrator.kinds import (
-    Problem, RecordKind, common_problem, datetime_string, digest, document_ref, key_of, lexicon_limits, lexicon_shape, owner_of,
-    text_of, text_problem, when_of,
+    DocumentFields, Problem, RecordKind, common_fields, common_problem, datetime_string, digest, lexicon_limits, lexicon_shape, text_of,
+    text_problem,
 )  # fmt: skip
 from migrator.models import SkipReason
 from migrator.tid import tid_for_painting
@@ -28,34 +26,16 @@ NSID = "computer.aesthetic.kidlisp"
 RECORD_BUILD = 1  # raise it when ``kidlisp_record`` changes records already written
 
 
-@dataclass(frozen=True)
-class KidlispFields:
-    ref: str
-    owner: str
-    when: dt.datetime | None
+@dataclass(frozen=True, kw_only=True)
+class KidlispFields(DocumentFields):
     code: str
     source: str
-    rkey: str
-    uri: str
-    ref_is_object_id: bool = True
-    owner_problem: str = ""
-    nuked: bool = False  # a deleted program is removed from MongoDB
-    deleted_problem: str = ""
-    has_recording: bool = False
-
-    @property
-    def is_anonymous(self) -> bool:
-        return not self.owner and not self.owner_problem
 
 
 def kidlisp_read(document: dict) -> KidlispFields:
-    owner, owner_problem = owner_of(document)
-    rkey, uri = key_of(document, "atproto")
     return KidlispFields(
-        ref=document_ref(document.get("_id")), owner=owner, when=when_of(document), code=text_of(document.get("code")),
-        source=text_of(document.get("source")), rkey=rkey, uri=uri, ref_is_object_id=isinstance(document.get("_id"), ObjectId),
-        owner_problem=owner_problem,
-    )  # fmt: skip
+        **common_fields(document, key_document="atproto"), code=text_of(document.get("code")), source=text_of(document.get("source"))
+    )
 
 
 def kidlisp_problem(document: dict, fields: KidlispFields, *, duplicate_of: str | None = None) -> Problem | None:

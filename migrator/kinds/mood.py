@@ -13,13 +13,11 @@ has no record), the key written back to ``atproto.rkey``/``uri``.
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from bson import ObjectId
+from typing import Any, ClassVar
 
 from migrator.kinds import (
-    Problem, RecordKind, common_problem, datetime_string, digest, document_ref, flag_of, key_of, lexicon_limits, lexicon_shape,
-    owner_of, text_of, when_of, text_problem,
+    DocumentFields, Problem, RecordKind, common_fields, common_problem, datetime_string, digest, lexicon_limits, lexicon_shape, text_of,
+    text_problem,
 )  # fmt: skip
 from migrator.tid import tid_for_painting
 
@@ -28,39 +26,19 @@ NSID = "computer.aesthetic.mood"
 RECORD_BUILD = 1
 
 
-@dataclass(frozen=True)
-class MoodFields:
-    """What the state table mirrors of a MongoDB mood."""
+@dataclass(frozen=True, kw_only=True)
+class MoodFields(DocumentFields):
+    """What the state table mirrors of a MongoDB mood (``nuked`` is its ``deleted``)."""
 
-    ref: str
-    owner: str
-    when: dt.datetime | None
-    nuked: bool  # ``deleted``
     mood: str
-    rkey: str
-    uri: str
-    ref_is_object_id: bool = True
-    owner_problem: str = ""
-    deleted_problem: str = ""
-    has_recording: bool = False
-
-    @property
-    def is_anonymous(self) -> bool:
-        return False  # a mood always has an author
+    guests: ClassVar[bool] = False  # a mood always has an author
 
 
 def mood_read(document: dict) -> MoodFields:
     """Read a mood document leniently; ``mood_problem`` says what is wrong."""
-    owner, owner_problem = owner_of(document)
-    if not owner and not owner_problem:
-        owner_problem = "The mood has no author (`user` is missing): moods are never anyone's but their author's."
-    deleted, deleted_problem = flag_of(document, "deleted")
-    rkey, uri = key_of(document, "atproto")
     return MoodFields(
-        ref=document_ref(document.get("_id")), owner=owner, when=when_of(document), nuked=deleted, mood=text_of(document.get("mood")),
-        rkey=rkey, uri=uri, ref_is_object_id=isinstance(document.get("_id"), ObjectId),
-        owner_problem=owner_problem, deleted_problem=deleted_problem,
-    )  # fmt: skip
+        **common_fields(document, key_document="atproto", deleted_flag="deleted", author_of="mood"), mood=text_of(document.get("mood"))
+    )
 
 
 def mood_problem(document: dict, fields: MoodFields, *, duplicate_of: str | None = None) -> Problem | None:

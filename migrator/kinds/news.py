@@ -6,8 +6,9 @@ has an author.
 MongoDB's fields: ``title`` non-empty text of at most the lexicon's 300
 bytes; ``text`` (optional) text of at most 10,000; ``url`` (optional) a URI;
 ``tags`` (optional) a list of at most 10 texts of at most 64 bytes each;
-``when`` a date; ``user`` the author's auth0 sub. A deleted post's document
-is removed: the full seed finds it gone and its record is removed. The key
+``when`` a date; ``user`` the author's auth0 sub. A dead post (``status:
+"dead"``, hidden on the site) has no record; a deleted post's document is
+removed: the full seed finds it gone and its record is removed. The key
 is written back to ``atproto.rkey``, with ``uri`` and ``did``.
 """
 
@@ -15,13 +16,11 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from bson import ObjectId
+from typing import Any, ClassVar
 
 from migrator.kinds import (
-    Problem, RecordKind, common_problem, datetime_string, digest, document_ref, key_of, lexicon_limits, lexicon_shape, owner_of,
-    shown, text_of, text_problem, when_of,
+    DocumentFields, Problem, RecordKind, common_fields, common_problem, datetime_string, digest, lexicon_limits, lexicon_shape, shown,
+    text_of, text_problem,
 )  # fmt: skip
 from migrator.lexicon import uri_problem
 from migrator.models import SkipReason
@@ -33,39 +32,23 @@ MAX_TAGS = 10  # the lexicon's tags maxLength
 MAX_TAG = 64  # each tag's
 
 
-@dataclass(frozen=True)
-class NewsFields:
-    ref: str
-    owner: str
-    when: dt.datetime | None
+@dataclass(frozen=True, kw_only=True)
+class NewsFields(DocumentFields):
+    """``nuked`` is a dead post (``status: "dead"``: hidden on aesthetic.computer)."""
+
     headline: str
     body: str
     link: str
     tags: tuple[str, ...]
-    rkey: str
-    uri: str
-    ref_is_object_id: bool = True
-    owner_problem: str = ""
-    nuked: bool = False  # a deleted post is removed from MongoDB
-    deleted_problem: str = ""
-    has_recording: bool = False
-
-    @property
-    def is_anonymous(self) -> bool:
-        return False  # news always has an author
+    guests: ClassVar[bool] = False  # news always has an author
 
 
 def news_read(document: dict) -> NewsFields:
-    owner, owner_problem = owner_of(document)
-    if not owner and not owner_problem:
-        owner_problem = "The post has no author (`user` is missing): news is never anyone's but its author's."
-    rkey, uri = key_of(document, "atproto")
     tags = document.get("tags")
-    tags = tuple(tag for tag in tags if isinstance(tag, str)) if isinstance(tags, list) else ()
     return NewsFields(
-        ref=document_ref(document.get("_id")), owner=owner, when=when_of(document), headline=text_of(document.get("title")),
-        body=text_of(document.get("text")), link=text_of(document.get("url")), tags=tags, rkey=rkey, uri=uri,
-        ref_is_object_id=isinstance(document.get("_id"), ObjectId), owner_problem=owner_problem,
+        **{**common_fields(document, key_document="atproto", author_of="post"), "nuked": document.get("status") == "dead"},
+        headline=text_of(document.get("title")), body=text_of(document.get("text")), link=text_of(document.get("url")),
+        tags=tuple(tag for tag in tags if isinstance(tag, str)) if isinstance(tags, list) else (),
     )  # fmt: skip
 
 
@@ -122,7 +105,8 @@ def row_values(fields: NewsFields) -> dict:
 
 def fingerprint(values: Mapping[str, Any]) -> str:
     when = values["when"]
-    return digest(json.dumps(values["content"], sort_keys=True), datetime_string(when) if when else "", values["owner"])
+    dead = "dead" if values["nuked"] else ""
+    return digest(json.dumps(values["content"], sort_keys=True), datetime_string(when) if when else "", dead, values["owner"])
 
 
 def news_record(*, ref: str, content: dict, when: dt.datetime) -> dict:
@@ -150,7 +134,7 @@ KIND = RecordKind(
     plural="news",
     nsid=NSID,
     mongodb_collection="news-posts",
-    fields=("_id", "title", "text", "url", "tags", "user", "when", "atproto"),
+    fields=("_id", "title", "text", "url", "tags", "user", "when", "status", "atproto"),
     key_document="atproto",
     key_fields=("rkey", "uri", "did"),
     deleted_flag=None,
@@ -166,6 +150,6 @@ KIND = RecordKind(
     record_key=tid_for_painting,
     record_shape=lambda: lexicon_shape(NSID, str(RECORD_BUILD)),
     blob_make=None,
-    deleted_why=lambda: "",
+    deleted_why=lambda: "The post is dead in MongoDB (status \"dead\": hidden on aesthetic.computer)",
     label_name="headline",
 )

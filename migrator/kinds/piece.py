@@ -4,8 +4,9 @@ A guest's piece goes to the anonymous account.
 
 MongoDB's fields: ``slug`` non-empty text of at most the lexicon's 100
 bytes, ``when`` a date, ``user`` the owner's auth0 sub (missing or null: a
-guest's). A deleted piece's document is removed: the full seed finds it
-gone and its record is removed, within the tripwire.
+guest's), ``nuked`` true, false or absent (a nuked piece has no record). A
+deleted piece's document is removed: the full seed finds it gone and its
+record is removed, within the tripwire.
 """
 
 import datetime as dt
@@ -13,11 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bson import ObjectId
-
 from migrator.kinds import (
-    Problem, RecordKind, common_problem, datetime_string, digest, document_ref, key_of, lexicon_limits, lexicon_shape, owner_of,
-    text_of, text_problem, when_of,
+    DocumentFields, Problem, RecordKind, common_fields, common_problem, datetime_string, digest, lexicon_limits, lexicon_shape, text_of,
+    text_problem,
 )  # fmt: skip
 from migrator.tid import tid_for_painting
 
@@ -25,32 +24,13 @@ NSID = "computer.aesthetic.piece"
 RECORD_BUILD = 1  # raise it when ``piece_record`` changes records already written
 
 
-@dataclass(frozen=True)
-class PieceFields:
-    ref: str
-    owner: str
-    when: dt.datetime | None
+@dataclass(frozen=True, kw_only=True)
+class PieceFields(DocumentFields):
     slug: str
-    rkey: str
-    uri: str
-    ref_is_object_id: bool = True
-    owner_problem: str = ""
-    nuked: bool = False  # a deleted piece is removed from MongoDB
-    deleted_problem: str = ""
-    has_recording: bool = False
-
-    @property
-    def is_anonymous(self) -> bool:
-        return not self.owner and not self.owner_problem
 
 
 def piece_read(document: dict) -> PieceFields:
-    owner, owner_problem = owner_of(document)
-    rkey, uri = key_of(document, "atproto")
-    return PieceFields(
-        ref=document_ref(document.get("_id")), owner=owner, when=when_of(document), slug=text_of(document.get("slug")),
-        rkey=rkey, uri=uri, ref_is_object_id=isinstance(document.get("_id"), ObjectId), owner_problem=owner_problem,
-    )  # fmt: skip
+    return PieceFields(**common_fields(document, key_document="atproto", deleted_flag="nuked"), slug=text_of(document.get("slug")))
 
 
 def piece_problem(document: dict, fields: PieceFields, *, duplicate_of: str | None = None) -> Problem | None:
@@ -65,7 +45,7 @@ def row_values(fields: PieceFields) -> dict:
 
 def fingerprint(values: Mapping[str, Any]) -> str:
     when = values["when"]
-    return digest(values["slug"], datetime_string(when) if when else "", values["owner"])
+    return digest(values["slug"], datetime_string(when) if when else "", "nuked" if values["nuked"] else "", values["owner"])
 
 
 def piece_record(*, ref: str, slug: str, when: dt.datetime) -> dict:
@@ -85,10 +65,10 @@ KIND = RecordKind(
     plural="pieces",
     nsid=NSID,
     mongodb_collection="pieces",
-    fields=("_id", "slug", "user", "when", "atproto"),
+    fields=("_id", "slug", "user", "when", "nuked", "atproto"),
     key_document="atproto",
     key_fields=("rkey", "uri"),
-    deleted_flag=None,
+    deleted_flag="nuked",
     unique_field=None,
     blob_field=None,
     compared_fields=("ref", "slug", "when"),
@@ -101,7 +81,7 @@ KIND = RecordKind(
     record_key=tid_for_painting,
     record_shape=lambda: lexicon_shape(NSID, str(RECORD_BUILD)),
     blob_make=None,
-    deleted_why=lambda: "",
+    deleted_why=lambda: "The piece is nuked in MongoDB",
     label_name="slug",
     required_columns=("when", "slug"),
 )

@@ -24,14 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
-
-from bson import ObjectId
 from django.conf import settings
 
 from migrator.images import ImageError, fetch_image, resource_exists
 from migrator.kinds import (
-    Problem, RecordKind, common_problem, datetime_string, digest, document_ref, flag_of, key_of, lexicon_path, lexicon_shape,
-    owner_of, shown, text_of, text_problem, when_of,
+    DocumentFields, Problem, RecordKind, common_fields, common_problem, datetime_string, digest, lexicon_path, lexicon_shape, shown,
+    text_of, text_problem,
 )  # fmt: skip
 from migrator.models import ErrorKind, SkipReason
 from migrator.tid import tid_for_painting
@@ -42,35 +40,16 @@ RECORD_BUILD = 1  # raise it when ``tape_record`` changes records already writte
 CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # one harmless path segment
 
 
-@dataclass(frozen=True)
-class TapeFields:
-    ref: str
-    owner: str
-    when: dt.datetime | None
+@dataclass(frozen=True, kw_only=True)
+class TapeFields(DocumentFields):
     slug: str
     code: str
-    nuked: bool
-    rkey: str
-    uri: str
-    ref_is_object_id: bool = True
-    owner_problem: str = ""
-    deleted_problem: str = ""
-    has_recording: bool = False
-
-    @property
-    def is_anonymous(self) -> bool:
-        return not self.owner and not self.owner_problem
 
 
 def tape_read(document: dict) -> TapeFields:
-    owner, owner_problem = owner_of(document)
-    nuked, nuked_problem = flag_of(document, "nuked")
-    rkey, uri = key_of(document, "at")
     return TapeFields(
-        ref=document_ref(document.get("_id")), owner=owner, when=when_of(document), slug=text_of(document.get("slug")),
-        code=text_of(document.get("code")), nuked=nuked, rkey=rkey, uri=uri, ref_is_object_id=isinstance(document.get("_id"), ObjectId),
-        owner_problem=owner_problem, deleted_problem=nuked_problem,
-    )  # fmt: skip
+        **common_fields(document, key_document="at", deleted_flag="nuked"), slug=text_of(document.get("slug")), code=text_of(document.get("code"))
+    )
 
 
 def tape_problem(document: dict, fields: TapeFields, *, duplicate_of: str | None = None) -> Problem | None:
