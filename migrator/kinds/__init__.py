@@ -28,6 +28,8 @@ from typing import Any, ClassVar
 
 from bson import ObjectId
 
+from migrator.tid import tid_for_painting
+
 REF_MAX_LENGTH = 64  # PaintingMigration.ref
 
 
@@ -222,7 +224,7 @@ def datetime_string(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RecordKind:
     """What the generic machine needs to know of one kind of record."""
 
@@ -231,21 +233,10 @@ class RecordKind:
     nsid: str  # the record's lexicon id, and its collection on the PDS
     mongodb_collection: str  # where its documents are
     fields: tuple[str, ...]  # the fields read of each document (the projection)
-    # The subdocument the record's key is written back into, and which of
-    # source.WriteBack's fields go there (``rkeys_clear`` removes it whole).
-    key_document: str
-    key_fields: tuple[str, ...]
-    # The field whose true marks a document deleted (None: a deleted
-    # document is removed); compare reads it as false when a record lacks it.
-    deleted_flag: str | None
-    # The field that must be unique across documents (None: nothing is); the
-    # oldest document keeps a value that is used more than once.
-    unique_field: str | None
-    blob_field: str | None  # the record's field that holds its blob (None: it has none)
     compared_fields: tuple[str, ...]  # the record's fields compare checks against MongoDB's document
     # A document read leniently: never raises for its content. What it makes
-    # has at least ref, owner, owner_problem, is_anonymous, when, nuked,
-    # has_recording, rkey, uri and the unique field's value.
+    # is a DocumentFields (ref, owner, when, nuked, rkey, uri, ...) with the
+    # kind's own fields, the unique field's value among them.
     read: Callable[[dict], Any]
     # (what ``read`` made) -> the kind's own columns of its state row:
     # ``label`` and ``content``, and ``slug`` and ``code`` when it has them.
@@ -258,16 +249,27 @@ class RecordKind:
     record_from_row: Callable[..., dict]
     # (what ``read`` made of a document, *, handle, has_recording, blob) -> record. Raises ImageError.
     record_from_source: Callable[..., dict]
-    # (*, when, ref) -> the record's key. Raises ValueError when none can be made.
-    record_key: Callable[..., str]
     # A digest of everything besides a document's fields that decides its record.
     record_shape: Callable[[], str]
-    # (state row) -> the blob: content, mime_type, size and fallback (how it
-    # was made). Raises ImageError or ThumbnailError. None without a blob.
-    blob_make: Callable[[Any], Any] | None
+    # The subdocument the record's key is written back into, and which of
+    # source.WriteBack's fields go there (``rkeys_clear`` removes it whole).
+    key_document: str = "atproto"
+    key_fields: tuple[str, ...] = ("rkey", "uri")
+    # The field whose true marks a document deleted (None: a deleted
+    # document is removed); compare reads it as false when a record lacks it.
+    deleted_flag: str | None = None
     # () -> why a deleted document has no record, or "" when it keeps one
     # (a nuked painting under NUKED_PAINTINGS=flag says so in its record).
-    deleted_why: Callable[[], str]
+    deleted_why: Callable[[], str] = lambda: ""
+    # The field that must be unique across documents (None: nothing is); the
+    # oldest document keeps a value that is used more than once.
+    unique_field: str | None = None
+    # (*, when, ref) -> the record's key. Raises ValueError when none can be made.
+    record_key: Callable[..., str] = tid_for_painting
+    blob_field: str | None = None  # the record's field that holds its blob (None: it has none)
+    # (state row) -> the blob: content, mime_type, size and fallback (how it
+    # was made). Raises ImageError or ThumbnailError. None without a blob.
+    blob_make: Callable[[Any], Any] | None = None
     label_name: str = "label"  # what the admin calls the row's label ("slug", "mood", "code")
     # The state row's columns a record cannot be made without.
     required_columns: tuple[str, ...] = ("when",)

@@ -20,7 +20,6 @@ from migrator.kinds import (
     text_problem,
 )  # fmt: skip
 from migrator.models import SkipReason
-from migrator.tid import tid_for_painting
 
 NSID = "computer.aesthetic.kidlisp"
 RECORD_BUILD = 1  # raise it when ``kidlisp_record`` changes records already written
@@ -79,11 +78,7 @@ KIND = RecordKind(
     nsid=NSID,
     mongodb_collection="kidlisp",
     fields=("_id", "code", "source", "user", "when", "atproto"),
-    key_document="atproto",
-    key_fields=("rkey", "uri"),
-    deleted_flag=None,
     unique_field="code",
-    blob_field=None,
     compared_fields=("ref", "source", "code", "when"),
     read=kidlisp_read,
     row_values=row_values,
@@ -91,10 +86,7 @@ KIND = RecordKind(
     fingerprint=fingerprint,
     record_from_row=record_from_row,
     record_from_source=record_from_source,
-    record_key=tid_for_painting,
     record_shape=lambda: lexicon_shape(NSID, str(RECORD_BUILD)),
-    blob_make=None,
-    deleted_why=lambda: "",
     label_name="code",
     required_columns=("when", "code"),
 )

@@ -19,7 +19,6 @@ from migrator.kinds import (
     DocumentFields, Problem, RecordKind, common_fields, common_problem, datetime_string, digest, lexicon_limits, lexicon_shape, text_of,
     text_problem,
 )  # fmt: skip
-from migrator.tid import tid_for_painting
 
 NSID = "computer.aesthetic.mood"
 # Raise it when ``mood_record`` changes records already written.
@@ -80,11 +79,7 @@ KIND = RecordKind(
     nsid=NSID,
     mongodb_collection="moods",
     fields=("_id", "mood", "when", "user", "deleted", "atproto"),
-    key_document="atproto",
-    key_fields=("rkey", "uri"),
     deleted_flag="deleted",
-    unique_field=None,
-    blob_field=None,
     compared_fields=("ref", "mood", "when"),
     read=mood_read,
     row_values=row_values,
@@ -92,9 +87,7 @@ KIND = RecordKind(
     fingerprint=fingerprint,
     record_from_row=record_from_row,
     record_from_source=record_from_source,
-    record_key=tid_for_painting,
     record_shape=record_shape,
-    blob_make=None,
     deleted_why=lambda: "The mood is deleted in MongoDB",
     label_name="mood",
 )

@@ -24,7 +24,6 @@ from migrator.kinds import (
 )  # fmt: skip
 from migrator.lexicon import uri_problem
 from migrator.models import SkipReason
-from migrator.tid import tid_for_painting
 
 NSID = "computer.aesthetic.news"
 RECORD_BUILD = 1  # raise it when ``news_record`` changes records already written
@@ -135,11 +134,7 @@ KIND = RecordKind(
     nsid=NSID,
     mongodb_collection="news-posts",
     fields=("_id", "title", "text", "url", "tags", "user", "when", "status", "atproto"),
-    key_document="atproto",
     key_fields=("rkey", "uri", "did"),
-    deleted_flag=None,
-    unique_field=None,
-    blob_field=None,
     compared_fields=("ref", "headline", "when", "body", "link", "tags"),
     read=news_read,
     row_values=row_values,
@@ -147,9 +142,7 @@ KIND = RecordKind(
     fingerprint=fingerprint,
     record_from_row=record_from_row,
     record_from_source=record_from_source,
-    record_key=tid_for_painting,
     record_shape=lambda: lexicon_shape(NSID, str(RECORD_BUILD)),
-    blob_make=None,
     deleted_why=lambda: "The post is dead in MongoDB (status \"dead\": hidden on aesthetic.computer)",
     label_name="headline",
 )

@@ -18,7 +18,6 @@ from migrator.kinds import (
     DocumentFields, Problem, RecordKind, common_fields, common_problem, datetime_string, digest, lexicon_limits, lexicon_shape, text_of,
     text_problem,
 )  # fmt: skip
-from migrator.tid import tid_for_painting
 
 NSID = "computer.aesthetic.piece"
 RECORD_BUILD = 1  # raise it when ``piece_record`` changes records already written
@@ -66,11 +65,7 @@ KIND = RecordKind(
     nsid=NSID,
     mongodb_collection="pieces",
     fields=("_id", "slug", "user", "when", "nuked", "atproto"),
-    key_document="atproto",
-    key_fields=("rkey", "uri"),
     deleted_flag="nuked",
-    unique_field=None,
-    blob_field=None,
     compared_fields=("ref", "slug", "when"),
     read=piece_read,
     row_values=row_values,
@@ -78,9 +73,7 @@ KIND = RecordKind(
     fingerprint=fingerprint,
     record_from_row=record_from_row,
     record_from_source=record_from_source,
-    record_key=tid_for_painting,
     record_shape=lambda: lexicon_shape(NSID, str(RECORD_BUILD)),
-    blob_make=None,
     deleted_why=lambda: "The piece is nuked in MongoDB",
     label_name="slug",
     required_columns=("when", "slug"),

@@ -32,7 +32,6 @@ from migrator.kinds import (
     text_of, text_problem,
 )  # fmt: skip
 from migrator.models import ErrorKind, SkipReason
-from migrator.tid import tid_for_painting
 from migrator.video import Video, is_mp4
 
 NSID = "computer.aesthetic.tape"
@@ -148,7 +147,6 @@ KIND = RecordKind(
     fingerprint=fingerprint,
     record_from_row=record_from_row,
     record_from_source=record_from_source,
-    record_key=tid_for_painting,
     record_shape=lambda: lexicon_shape(NSID, str(RECORD_BUILD), settings.TAPE_MEDIA_URL),
     blob_make=video_make,
     deleted_why=lambda: "The tape is nuked in MongoDB",
