@@ -8,6 +8,7 @@ staff with ``migrator.run_migration`` see or run actions; other staff watch.
 ``Account`` holds secrets and is deliberately not registered.
 """
 
+import functools
 import json
 
 from django.contrib import admin, messages
@@ -120,6 +121,18 @@ def kinds_present(request: HttpRequest) -> set[str]:
     if not hasattr(request, "_kinds_present"):
         request._kinds_present = selectors.kinds_present()
     return request._kinds_present
+
+
+@functools.cache
+def label_column_for(kind_name: str):
+    """The list's column of what a person knows a document by, headed with
+    what the kind calls it ("mood", "code", "slug")."""
+
+    @admin.display(description=KINDS[kind_name].label_name, ordering="label")
+    def label_column(painting: PaintingMigration) -> str:
+        return format_html('<span title="{}">{}</span>', kind_name, Truncator(painting.label or painting.slug or painting.ref).chars(80))
+
+    return label_column
 
 
 def kind_shown(request: HttpRequest):
@@ -278,11 +291,12 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
                 columns.insert(2, "kind_column")
                 columns[columns.index("slug")] = "label_column"
             return columns
-        columns = ["badge", "owner_column", "label_column", "when", "attempts", "short_error", "record_link"]
+        columns = ["badge", "owner_column", label_column_for(kind.name), "when", "attempts", "short_error", "record_link"]
         return columns if kind.blob_field is None else [columns[0], "thumbnail", *columns[1:]]
 
     def get_list_display_links(self, request, list_display):
-        return ["label_column"] if "label_column" in list_display else ["slug"]
+        labels = [column for column in list_display if getattr(column, "__name__", column) == "label_column"]
+        return labels or ["slug"]
 
     def get_urls(self):
         view = self.admin_site.admin_view

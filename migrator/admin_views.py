@@ -57,6 +57,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "bar": bar,
         "done_percent": 100.0 * (board.by_status[Status.MIGRATED] + board.by_status[Status.SKIPPED]) / total,
         "can_run": request.user.has_perm("migrator.run_migration"),
+        # What the figures count: paintings, or documents once other kinds are here.
+        "noun": "documents" if len(board.kinds) > 1 else "paintings",
         "refresh_seconds": REFRESH_SECONDS,
         "eta_text": duration_text(board.eta),
         "status": status_json(board),
