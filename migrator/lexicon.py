@@ -50,8 +50,8 @@ def _load(paths: tuple[Path, ...], _mtimes: tuple[int, ...]) -> tuple[tuple[str,
 
 def record_validate(record: dict, *, nsid: str | None = None, lexicons: dict[str, dict] | None = None) -> None:
     """Raises InvalidRecord unless ``record`` matches lexicon ``nsid``
-    (default: the record's own ``$type``, else the painting)."""
-    nsid = nsid or (record.get("$type") if isinstance(record.get("$type"), str) else None) or settings.PAINTING_COLLECTION
+    (default the painting; the engine always names its kind's)."""
+    nsid = nsid or settings.PAINTING_COLLECTION
     problems = record_problems(record, nsid=nsid, lexicons=lexicons)
     if problems:
         raise InvalidRecord(nsid, problems)
