@@ -172,3 +172,31 @@ def _compare_json(kind) -> str:
     except CommandError:
         pass
     return out.getvalue()
+
+
+def test_live_sync_brings_a_new_document_of_any_kind_and_removes_a_deleted_one(world):
+    """The schedule alone: a program added after the backfill is queued by
+    live sync; one deleted from MongoDB loses its record at the full re-read."""
+    from migrator.services import engine, sync
+
+    kidlisp = KINDS["kidlisp"]
+    kept, deleted = good_documents(world, kidlisp)[:2]
+    run("backfill", "kidlisp", workers=1)
+    sync.paintings_sync(actor="schedule:test")  # the cursors start here
+
+    added = world.add_document(kidlisp, handle=next(iter(world.users)), **{"code": "late1", "source": "(wipe red)"})
+    world.mongo.kidlisp.delete_one({"_id": world.documents[deleted]["_id"]})
+    result = sync.paintings_sync(actor="schedule:test")
+    assert result.new == 1 and result.queued == 1, result
+    assert PaintingMigration.objects.get(kind="kidlisp", ref=added).status == Status.QUEUED
+
+    from migrator.models import SyncCursor
+
+    SyncCursor.objects.filter(name="kidlisp_sync").update(ran_at=None)  # the hourly full re-read is due
+    result = sync.paintings_sync(actor="schedule:test")
+    assert result.gone == 1, result
+    engine.paintings_migrate(PaintingMigration.objects.filter(kind="kidlisp", status__in=engine.RUNNABLE).values_list("id", flat=True), actor="worker:test")
+    row = PaintingMigration.objects.get(kind="kidlisp", ref=deleted)
+    assert (row.status, row.skip_reason) == (Status.SKIPPED, "gone") and "Removed record at://" in row.skip_detail
+    records = world.records(kidlisp)
+    assert deleted not in records and {kept, added} <= set(records) and len(records) == 3
