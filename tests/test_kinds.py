@@ -46,3 +46,23 @@ def test_the_painting_declares_what_the_console_always_used():
 def test_a_kind_cannot_be_changed_once_declared():
     with pytest.raises(AttributeError):
         PAINTING.nsid = "computer.aesthetic.mood"
+
+
+# From ../shared/notes/collections.md: collection, where the key goes back,
+# what marks a document deleted, the blob field.
+DECLARED = {
+    "painting": ("paintings", "atproto", ("rkey", "uri"), "nuked", "thumbnail"),
+    "mood": ("moods", "atproto", ("rkey", "uri"), "deleted", None),
+    "kidlisp": ("kidlisp", "atproto", ("rkey", "uri"), None, None),
+    "piece": ("pieces", "atproto", ("rkey", "uri"), "nuked", None),
+    "tape": ("tapes", "at", ("rkey", "uri", "cid"), "nuked", "video"),
+    "news": ("news-posts", "atproto", ("rkey", "uri", "did"), None, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DECLARED))
+def test_each_kind_declares_what_aesthetic_computer_does(name):
+    kind = kind_for(name)
+    assert (kind.mongodb_collection, kind.key_document, kind.key_fields, kind.deleted_flag, kind.blob_field) == DECLARED[name]
+    assert kind.nsid == f"computer.aesthetic.{name}"
+    assert (kind.blob_make is None) == (kind.blob_field is None)

@@ -200,3 +200,33 @@ def test_live_sync_brings_a_new_document_of_any_kind_and_removes_a_deleted_one(w
     assert (row.status, row.skip_reason) == (Status.SKIPPED, "gone") and "Removed record at://" in row.skip_detail
     records = world.records(kidlisp)
     assert deleted not in records and {kept, added} <= set(records) and len(records) == 3
+
+
+def test_a_tape_rewritten_for_a_new_slug_keeps_its_video_blob_with_no_fetch_or_upload(world):
+    """The same tape (same code): its record is updated in place, the video
+    blob it holds kept, though the MP4 is no longer on the storage."""
+    from migrator import pds
+
+    tape = KINDS["tape"]
+    ref = good_documents(world, tape)[0]
+    run("backfill", "tapes", workers=1)
+    (before,) = world.records(tape)[ref]
+    (world.images / "tapes" / f"{world.documents[ref]['code']}.mp4").unlink()
+    world.mongo.tapes.update_one({"_id": world.documents[ref]["_id"]}, {"$set": {"slug": "wand-renamed-2025.10.24"}})
+    uploads = []
+    real = pds.Repo.blob_upload
+
+    def counted(self, *args, **kwargs):
+        uploads.append(args)
+        return real(self, *args, **kwargs)
+
+    pds.Repo.blob_upload = counted
+    try:
+        out = run("backfill", "tapes", workers=1)
+    finally:
+        pds.Repo.blob_upload = real
+    assert "migrated: 1" in out, out
+    (after,) = world.records(tape)[ref]
+    assert after.rkey == before.rkey and after.value["slug"] == "wand-renamed-2025.10.24"
+    assert after.value["video"] == before.value["video"] and uploads == []
+    assert world.mongo.tapes.find_one({"_id": world.documents[ref]["_id"]})["at"]["cid"] == after.cid
