@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import ROOT, Run, cpu_seconds, free_port, local_mongo, manage  # noqa: E402
+from _support import ROOT, Run, cpu_seconds, free_port, local_mongo, machine_cpu_seconds, manage, thread_schedstat  # noqa: E402
 from pyspy_top import top_lines  # noqa: E402
 
 
@@ -206,14 +206,18 @@ class Measured:
     run: Run
     summary: Summary
     cpu: dict[str, float]
+    pds_thread: tuple[float, float]  # the PDS's one JavaScript thread: (seconds on a core, seconds waiting for one)
+    machine_cpu: float  # CPU seconds every process on the machine used, this benchmark's and others'
 
 
 def backfill_measured(kind: Kind, *, env: dict[str, str], services: dict[str, int], workers: int | None, profile: Path | None) -> Measured:
     cpu_before = {name: cpu_seconds(pid) for name, pid in services.items()}
+    thread_before, machine_before = thread_schedstat(services["PDS"]), machine_cpu_seconds()
     options = [f"--workers={workers}"] if workers else []
     run = manage(*kind.commands[1], "--no-seed", *options, env=env, profile=profile)
     cpu = {"migration": run.cpu_seconds, **{name: cpu_seconds(pid) - cpu_before[name] for name, pid in services.items()}}
-    return Measured(run, Summary.of(run.output, kind.plural), cpu)
+    pds_thread = tuple(after - before for after, before in zip(thread_schedstat(services["PDS"]), thread_before, strict=True))
+    return Measured(run, Summary.of(run.output, kind.plural), cpu, pds_thread, machine_cpu_seconds() - machine_before)
 
 
 def main() -> None:
@@ -327,8 +331,9 @@ def paintings_report(kind: Kind, measured: Measured, plan: Naive | None, *, prof
 
 def kind_report(kind: Kind, measured: Measured, plan: Naive | None, *, profile: Path | None) -> None:
     """A kind's figures, per record migrated (what reaches the PDS): its
-    rate, the CPU of the console, the PDS and MongoDB, the requests, and
-    the PDS's share of the wall time (a Node process: one core at most)."""
+    rate, the CPU of the console, the PDS and MongoDB, the requests, how
+    much of the wall time the PDS's one thread had a core or waited for
+    one, and how much of the machine other processes took meanwhile."""
     run, summary, cpu = measured.run, measured.summary, measured.cpu
     records = max(summary.migrated, 1)
     rate = summary.migrated / run.seconds * 60
@@ -344,11 +349,19 @@ def kind_report(kind: Kind, measured: Measured, plan: Naive | None, *, profile: 
     ceiling = cores / (sum(cpu.values()) / records) * 60
     pds_ms = cpu["PDS"] / records * 1000
     print(f"CPU ceiling: {cores} cores / {sum(cpu.values()) / records * 1000:.2f} ms per record in all = {ceiling:,.0f} records/min "
-          f"(this run used {rate / ceiling:.0%} of it); the PDS was busy {cpu['PDS'] / run.seconds:.0%} of the wall time, "
-          f"and on one core of its own its {pds_ms:.2f} ms a record would allow {60_000 / pds_ms if pds_ms else 0:,.0f} records/min")
+          f"(this run used {rate / ceiling:.0%} of it); the PDS on a core of its own: {60_000 / pds_ms if pds_ms else 0:,.0f} records/min")
+    # The PDS runs its JavaScript on one thread: when that thread is always
+    # on a core or waiting for one, the PDS is what holds the rate.
+    on_core, waiting = measured.pds_thread
+    others = measured.machine_cpu - sum(cpu.values())
+    print(f"PDS thread: on a core {on_core / run.seconds:.0%} of the wall time, waiting for one {waiting / run.seconds:.0%}, "
+          f"the rest waiting for requests (or the disk); the machine's cores were {measured.machine_cpu / (cores * run.seconds):.0%} busy, "
+          f"{max(others, 0) / (cores * run.seconds):.0%} with processes other than the console, the PDS, MongoDB and the image server")
     figures = {"kind": kind.plural, "records": summary.migrated, "handled": summary.total, "failed": summary.failed,
                "seconds": round(run.seconds, 1), "per_minute": round(rate), "logins": summary.logins, "pds_requests": summary.requests,
-               "peak_rss_mb": round(run.peak_rss_mb), **{f"{name.replace(' ', '_')}_cpu_ms": round(seconds / records * 1000, 2) for name, seconds in shown.items()}}  # fmt: skip
+               "peak_rss_mb": round(run.peak_rss_mb), **{f"{name.replace(' ', '_')}_cpu_ms": round(seconds / records * 1000, 2) for name, seconds in shown.items()},
+               "pds_thread_on_core": round(on_core / run.seconds, 2), "pds_thread_waiting": round(waiting / run.seconds, 2),
+               "others_share": round(max(others, 0) / (cores * run.seconds), 2)}  # fmt: skip
     if plan:
         method = f"upload the {kind.blob}, then createRecord" if kind.blob else "createRecord"
         print(f"naive method ({method}, one record at a time, 100 ms pause): {plan.done} records in {plan.seconds:.1f}s "
