@@ -12,12 +12,13 @@ with the CPU each process used per painting and the ceiling that sets: the
 rate at which every core would be busy all the time.
 
 --kind KIND times ``backfill KIND`` instead (moods, kidlisp, pieces, tapes,
-news; all: every kind in turn, on one corpus), nothing else migrated first,
-and prints per record migrated: the rate, the CPU of the console, the PDS
-and MongoDB, the PDS requests, and how busy the PDS was (one Node process:
-a kind without a blob is bound by it); beside it the plan's method for that
-kind, one createRecord at a time (a tape's MP4 uploaded first) with the
-same 100 ms pause, and the ratio.
+news; several with commas, or all, in turn on one corpus, the painting
+first), with nothing else migrated before the first, and prints per record
+migrated: the rate, the CPU of the console, the PDS and MongoDB, the PDS
+requests, how much of the run the PDS's one JavaScript thread had a core or
+waited for one, and how much of the machine other processes took; beside it
+the plan's method for that kind, one createRecord at a time (a tape's MP4
+uploaded first) with the same 100 ms pause, and the ratio.
 
     .venv/bin/python bench/migration.py [--kind paintings] [--scale 1.0] [--naive 60] [--workers N]
                                         [--rate-limits | --bypass] [--cold] [--latency]
@@ -79,11 +80,12 @@ def start_pds(port: int, data_dir: str, admin_password: str, *, rate_limits: boo
 
 @dataclass(frozen=True)
 class Naive:
-    """What the plan's method did: records written, its wall time, and the
-    PDS's CPU meanwhile."""
+    """What the plan's method did: records written, its wall time, its own
+    CPU and the PDS's meanwhile."""
 
     done: int
     seconds: float
+    cpu_seconds: float
     pds_cpu_seconds: float
 
     @property
@@ -118,7 +120,7 @@ def naive(env: dict[str, str], count: int, *, kind_name: str = "painting", pds_p
     # A random sample of the corpus, written into an account of its own.
     rows = PaintingMigration.objects.filter(kind=kind.name, status=Status.MIGRATED).order_by("?")[:count]
     pds_before = cpu_seconds(pds_pid) if pds_pid else 0.0
-    started, done = time.monotonic(), 0
+    started, cpu_started, done = time.monotonic(), time.process_time(), 0
     for number, row in enumerate(rows):
         blob = None
         if kind.blob_make:
@@ -131,8 +133,8 @@ def naive(env: dict[str, str], count: int, *, kind_name: str = "painting", pds_p
         repo.record_create(collection=kind.nsid, rkey=tid_encode(micros=int(time.time() * 1e6), clock_id=number % 1024), record=record)
         done += 1
         time.sleep(0.1)
-    seconds = time.monotonic() - started
-    return Naive(done, seconds, (cpu_seconds(pds_pid) - pds_before) if pds_pid else 0.0)
+    seconds, cpu = time.monotonic() - started, time.process_time() - cpu_started
+    return Naive(done, seconds, cpu, (cpu_seconds(pds_pid) - pds_before) if pds_pid else 0.0)
 
 
 def naive_apart(env: dict[str, str], count: int, *, kind_name: str = "painting", pds_pid: int | None = None) -> Naive:
@@ -222,7 +224,7 @@ def backfill_measured(kind: Kind, *, env: dict[str, str], services: dict[str, in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kind", default=PAINTINGS, help="What to migrate: paintings (the default), moods, kidlisp, pieces, tapes, news, or all (each in turn).")
+    parser.add_argument("--kind", default=PAINTINGS, help="What to migrate: paintings (the default), moods, kidlisp, pieces, tapes, news, several with commas, or all (each in turn).")
     parser.add_argument("--scale", type=float, default=1.0, help="Corpus scale (1.0 = 3,903 paintings, 2,730 moods, ...).")
     parser.add_argument("--naive", type=int, default=60, help="Records the naive method writes per kind (0 to skip).")
     parser.add_argument("--workers", type=int, help="Passed to backfill (default: its own, cores + 1).")
@@ -253,9 +255,11 @@ def main() -> None:
             "ANON_HANDLE": "anon-paintings.test",
         }
         declared = kinds_declared(env)
-        kinds = declared if args.kind == "all" else [kind for kind in declared if args.kind in (kind.name, kind.plural)]
-        if not kinds:
-            parser.error(f"--kind {args.kind}: there is no such kind; there are {', '.join(kind.plural for kind in declared)} (or all).")
+        named = [name.strip() for name in args.kind.split(",")]
+        unknown = [name for name in named if name != "all" and not any(name in (kind.name, kind.plural) for kind in declared)]
+        if unknown:
+            parser.error(f"--kind {', '.join(unknown)}: there is no such kind; there are {', '.join(kind.plural for kind in declared)} (or all).")
+        kinds = [kind for kind in declared if "all" in named or kind.name in named or kind.plural in named]
         bypass_key = os.urandom(16).hex() if args.bypass else ""
         if bypass_key:
             env["PDS_RATE_LIMIT_BYPASS_KEY"] = bypass_key
@@ -365,9 +369,11 @@ def kind_report(kind: Kind, measured: Measured, plan: Naive | None, *, profile: 
     if plan:
         method = f"upload the {kind.blob}, then createRecord" if kind.blob else "createRecord"
         print(f"naive method ({method}, one record at a time, 100 ms pause): {plan.done} records in {plan.seconds:.1f}s "
-              f"= {plan.per_minute:,.0f} records/min; PDS CPU {plan.pds_cpu_seconds / max(plan.done, 1) * 1000:.2f} ms per record")
+              f"= {plan.per_minute:,.0f} records/min; CPU per record: its own {plan.cpu_seconds / max(plan.done, 1) * 1000:.2f} ms, "
+              f"PDS {plan.pds_cpu_seconds / max(plan.done, 1) * 1000:.2f} ms")
         print(f"ratio: {rate / plan.per_minute:.1f}x")
-        figures.update(naive_per_minute=round(plan.per_minute), ratio=round(rate / plan.per_minute, 1))
+        figures.update(naive_per_minute=round(plan.per_minute), naive_cpu_ms=round(plan.cpu_seconds / max(plan.done, 1) * 1000, 2),
+                       naive_pds_cpu_ms=round(plan.pds_cpu_seconds / max(plan.done, 1) * 1000, 2), ratio=round(rate / plan.per_minute, 1))
     profile_report(profile)
     print(json.dumps(figures))
 
