@@ -27,6 +27,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_schedstat(pid: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for one) of the main
+    thread of process ``pid`` so far (the kernel's schedstat)."""
+    on_cpu, waiting, _ = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+    return int(on_cpu) / 1e9, int(waiting) / 1e9
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time every process on the machine has used so far, all cores
+    together (/proc/stat: all but idle and iowait)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def manage(*arguments: str, env: dict[str, str], check: bool = True, profile: Path | None = None) -> Run:
     """Run ``manage.py`` with ``arguments``; raise if it fails (and ``check``).
     With ``profile``, under py-spy, which samples it and its workers into that

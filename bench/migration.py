@@ -11,7 +11,16 @@ createRecord, 100 ms pause) into an account of its own, and prints the ratio,
 with the CPU each process used per painting and the ceiling that sets: the
 rate at which every core would be busy all the time.
 
-    .venv/bin/python bench/migration.py [--scale 1.0] [--naive 60] [--workers N]
+--kind KIND times ``backfill KIND`` instead (moods, kidlisp, pieces, tapes,
+news; several with commas, or all, in turn on one corpus, the painting
+first), with nothing else migrated before the first, and prints per record
+migrated: the rate, the CPU of the console, the PDS and MongoDB, the PDS
+requests, how much of the run the PDS's one JavaScript thread had a core or
+waited for one, and how much of the machine other processes took; beside it
+the plan's method for that kind, one createRecord at a time (a tape's MP4
+uploaded first) with the same 100 ms pause, and the ratio.
+
+    .venv/bin/python bench/migration.py [--kind paintings] [--scale 1.0] [--naive 60] [--workers N]
                                         [--rate-limits | --bypass] [--cold] [--latency]
                                         [--profile FILE]
 
@@ -26,23 +35,25 @@ that creating the accounts left, so every account logs in once (978 logins
 at scale 1.0), as a first production run would. --latency puts
 bench/latency_proxy.py in front of each service (PDS 50 ms, images 100 ms,
 MongoDB 20 ms a round trip) for the console and the naive method alike.
---profile samples backfill_paintings and its workers with py-spy into FILE
+--profile samples the backfill and its workers with py-spy into FILE
 and prints where their CPU went (bench/pyspy_top.py); the sampler's own CPU is
 then counted in the migration's, so take CPU figures from a run without it.
 """
 
 import argparse
 import json
+import multiprocessing
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import ROOT, cpu_seconds, free_port, local_mongo, manage  # noqa: E402
+from _support import ROOT, Run, cpu_seconds, free_port, local_mongo, machine_cpu_seconds, manage, thread_schedstat  # noqa: E402
 from pyspy_top import top_lines  # noqa: E402
 
 
@@ -67,9 +78,27 @@ def start_pds(port: int, data_dir: str, admin_password: str, *, rate_limits: boo
     raise SystemExit("bin/local-pds did not start")
 
 
-def naive(env: dict[str, str], count: int) -> tuple[int, float]:
-    """The plan's method, one painting at a time, as its backfill script
-    would run it (with the session reused, as its plan asks)."""
+@dataclass(frozen=True)
+class Naive:
+    """What the plan's method did: records written, its wall time, its own
+    CPU and the PDS's meanwhile."""
+
+    done: int
+    seconds: float
+    cpu_seconds: float
+    pds_cpu_seconds: float
+
+    @property
+    def per_minute(self) -> float:
+        return self.done / self.seconds * 60
+
+
+def naive(env: dict[str, str], count: int, *, kind_name: str = "painting", pds_pid: int | None = None) -> Naive:
+    """The plan's method, one record at a time, as its backfill script
+    would run it (with the session reused, as its plan asks): the kind's
+    blob, if it has one, made (a painting's image fetched and thumbnailed, a
+    tape's MP4 fetched) and uploaded, then createRecord, then a 100 ms pause.
+    Run it with ``naive_apart``."""
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     sys.path.insert(0, str(ROOT))
@@ -79,46 +108,135 @@ def naive(env: dict[str, str], count: int) -> tuple[int, float]:
     from django.conf import settings
 
     from migrator import pds
-    from migrator.images import ImageError, fetch_image, painting_image_url
+    from migrator.images import ImageError
+    from migrator.kinds import kind_for
     from migrator.models import PaintingMigration, Status
-    from migrator.records import painting_record
-    from migrator.thumbnails import make_thumbnail
+    from migrator.thumbnails import ThumbnailError
     from migrator.tid import tid_encode
 
+    kind = kind_for(kind_name)
     did, _ = pds.account_ensure(handle="naive-bench" + settings.PDS_HANDLE_DOMAIN)
     repo = pds.repo_for(did=did)
     # A random sample of the corpus, written into an account of its own.
-    rows = PaintingMigration.objects.filter(status=Status.MIGRATED).order_by("?")[:count]
-    started, done = time.monotonic(), 0
+    rows = PaintingMigration.objects.filter(kind=kind.name, status=Status.MIGRATED).order_by("?")[:count]
+    pds_before = cpu_seconds(pds_pid) if pds_pid else 0.0
+    started, cpu_started, done = time.monotonic(), time.process_time(), 0
     for number, row in enumerate(rows):
-        try:
-            content = fetch_image(painting_image_url(handle=row.owner_handle or None, slug=row.slug))
-        except ImageError:
-            continue
-        thumbnail = make_thumbnail(content)
-        blob = repo.blob_upload(thumbnail.content, mime_type=thumbnail.mime_type)
-        record = painting_record(
-            ref=row.ref, slug=row.slug, code=row.code, when=row.when, owner_handle=row.owner_handle or None,
-            nuked=row.nuked, has_recording=False, thumbnail=blob,
-        )
-        repo.record_create(collection=settings.PAINTING_COLLECTION, rkey=tid_encode(micros=int(time.time() * 1e6), clock_id=number % 1024), record=record)
+        blob = None
+        if kind.blob_make:
+            try:
+                made = kind.blob_make(row)
+            except (ImageError, ThumbnailError):
+                continue
+            blob = repo.blob_upload(made.content, mime_type=made.mime_type)
+        record = kind.record_from_row(row, has_recording=False, blob=blob)
+        repo.record_create(collection=kind.nsid, rkey=tid_encode(micros=int(time.time() * 1e6), clock_id=number % 1024), record=record)
         done += 1
         time.sleep(0.1)
-    return done, time.monotonic() - started
+    seconds, cpu = time.monotonic() - started, time.process_time() - cpu_started
+    return Naive(done, seconds, cpu, (cpu_seconds(pds_pid) - pds_before) if pds_pid else 0.0)
+
+
+def naive_apart(env: dict[str, str], count: int, *, kind_name: str = "painting", pds_pid: int | None = None) -> Naive:
+    """``naive`` in a fresh process: Django never loads in this one, whose
+    size every later child's peak RSS would start from."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(naive, (env, count), {"kind_name": kind_name, "pds_pid": pds_pid})
+
+
+PAINTINGS = "paintings"  # the kind whose benchmark prints what it always has
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of record as migrator.kinds declares it (read in a child
+    process: Django is not loaded in this one)."""
+
+    name: str  # "mood"
+    plural: str  # what the commands take: "moods"
+    collection: str  # its MongoDB collection
+    blob: str  # the record's blob field, "" when it has none
+
+    @property
+    def commands(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(seed, backfill): for paintings the plan's own commands, which the
+        painting benchmark has always timed."""
+        if self.plural == PAINTINGS:
+            return ("seed_paintings",), ("backfill_paintings",)
+        return ("seed", self.plural), ("backfill", self.plural)
+
+
+def kinds_declared(env: dict[str, str]) -> list[Kind]:
+    """Every kind migrator.kinds declares, the painting first."""
+    code = ("import json; from migrator.kinds import KINDS; "
+            "print(json.dumps([[k.name, k.plural, k.mongodb_collection, k.blob_field or ''] for k in KINDS.values()]))")  # fmt: skip
+    return [Kind(*fields) for fields in json.loads(manage("shell", "-c", code, env=env).output.strip().splitlines()[-1])]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a backfill run's summary says."""
+
+    text: str  # from "Finished" on
+    seconds: float  # the batches' own time, as the command measures it (no start-up, no summary)
+    total: int  # documents handled: migrated, skipped, failed, waiting
+    migrated: int
+    failed: int
+    waiting: int
+    requests: int
+    logins: int
+    workers: int
+
+    @classmethod
+    def of(cls, output: str, plural: str) -> "Summary":
+        text = output[output.index("Finished") :]
+        requests, logins = map(int, re.search(r"PDS requests: (\d+); logins: (\d+)", text).groups())
+        return cls(
+            text=text, seconds=float(re.search(r"Finished in ([\d.]+)s", text)[1]),
+            total=int(re.search(rf"Finished in [\d.]+s: (\d+) {plural}", text)[1]),
+            migrated=int(re.search(r"migrated: (\d+)", text)[1]), failed=int(re.search(r"failed: +(\d+)", text)[1]),
+            waiting=int(re.search(r"waiting for a PDS rate limit: (\d+)", text)[1]), requests=requests, logins=logins,
+            workers=int(re.search(r"on (\d+) workers?", output)[1]),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One timed backfill: the run, its summary, and the CPU each process
+    used meanwhile ("migration": the command and its workers)."""
+
+    run: Run
+    summary: Summary
+    cpu: dict[str, float]
+    pds_thread: tuple[float, float]  # the PDS's one JavaScript thread: (seconds on a core, seconds waiting for one)
+    machine_cpu: float  # CPU seconds every process on the machine used, this benchmark's and others'
+
+
+def backfill_measured(kind: Kind, *, env: dict[str, str], services: dict[str, int], workers: int | None, profile: Path | None) -> Measured:
+    cpu_before = {name: cpu_seconds(pid) for name, pid in services.items()}
+    thread_before, machine_before = thread_schedstat(services["PDS"]), machine_cpu_seconds()
+    options = [f"--workers={workers}"] if workers else []
+    run = manage(*kind.commands[1], "--no-seed", *options, env=env, profile=profile)
+    cpu = {"migration": run.cpu_seconds, **{name: cpu_seconds(pid) - cpu_before[name] for name, pid in services.items()}}
+    pds_thread = tuple(after - before for after, before in zip(thread_schedstat(services["PDS"]), thread_before, strict=True))
+    return Measured(run, Summary.of(run.output, kind.plural), cpu, pds_thread, machine_cpu_seconds() - machine_before)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=float, default=1.0, help="Corpus scale (1.0 = 3,903 paintings).")
-    parser.add_argument("--naive", type=int, default=60, help="Paintings the naive method migrates (0 to skip).")
-    parser.add_argument("--workers", type=int, help="Passed to backfill_paintings (default: its own, cores + 1).")
+    parser.add_argument("--kind", default=PAINTINGS, help="What to migrate: paintings (the default), moods, kidlisp, pieces, tapes, news, several with commas, or all (each in turn).")
+    parser.add_argument("--scale", type=float, default=1.0, help="Corpus scale (1.0 = 3,903 paintings, 2,730 moods, ...).")
+    parser.add_argument("--naive", type=int, default=60, help="Records the naive method writes per kind (0 to skip).")
+    parser.add_argument("--workers", type=int, help="Passed to backfill (default: its own, cores + 1).")
     limits = parser.add_mutually_exclusive_group()
-    limits.add_argument("--rate-limits", action="store_true", help="The PDS's production rate limits, no bypass key; a restart stands in for each next day.")
+    limits.add_argument("--rate-limits", action="store_true", help="The PDS's production rate limits, no bypass key; a restart stands in for each next day (paintings only).")
     limits.add_argument("--bypass", action="store_true", help="Production rate limits, with the operator's bypass key set.")
     parser.add_argument("--cold", action="store_true", help="No stored sessions: every account logs in once.")
     parser.add_argument("--latency", action="store_true", help="Production-like round trips: PDS 50 ms, images 100 ms, MongoDB 20 ms.")
-    parser.add_argument("--profile", type=Path, help="Sample backfill_paintings with py-spy into this file and print its top lines.")
+    parser.add_argument("--profile", type=Path, help="Sample the backfill with py-spy into this file and print its top lines (with --kind all, one file per kind).")
     args = parser.parse_args()
+    if args.rate_limits and args.kind != PAINTINGS:
+        parser.error("--rate-limits measures the days the painting's uploadBlob budget takes: it runs with --kind paintings only.")
     if args.rate_limits:
         args.naive = 0  # the naive method would meet the same daily limit: its rate means nothing there
 
@@ -131,10 +249,17 @@ def main() -> None:
             "VAR_DIR": folder,
             "USER_MEDIA_URL": f"http://127.0.0.1:{images_port}/media",
             "GUEST_MEDIA_URL": f"http://127.0.0.1:{images_port}/guest",
+            "TAPE_MEDIA_URL": f"http://127.0.0.1:{images_port}/tapes",
             "PDS_URL": f"http://127.0.0.1:{pds_port}",
             "PDS_ADMIN_PASSWORD": admin_password,
             "ANON_HANDLE": "anon-paintings.test",
         }
+        declared = kinds_declared(env)
+        named = [name.strip() for name in args.kind.split(",")]
+        unknown = [name for name in named if name != "all" and not any(name in (kind.name, kind.plural) for kind in declared)]
+        if unknown:
+            parser.error(f"--kind {', '.join(unknown)}: there is no such kind; there are {', '.join(kind.plural for kind in declared)} (or all).")
+        kinds = [kind for kind in declared if "all" in named or kind.name in named or kind.plural in named]
         bypass_key = os.urandom(16).hex() if args.bypass else ""
         if bypass_key:
             env["PDS_RATE_LIMIT_BYPASS_KEY"] = bypass_key
@@ -145,9 +270,13 @@ def main() -> None:
             manage("migrate", "-v0", env=env)
             made = manage("make_sample_data", f"--scale={args.scale}", env=env)
             print(made.output.splitlines()[0])
+            for kind in kinds:
+                if kind.plural != PAINTINGS:  # the painting's line is the first
+                    print(next(line for line in made.output.splitlines() if line.startswith("Wrote ") and f" {kind.collection} (" in line))
             manage("create_sample_accounts", env=env)
             manage("create_anon_account", env=env)
-            manage("seed_paintings", env=env)
+            for kind in kinds:
+                manage(*kind.commands[0], env=env)
             if args.cold:
                 manage("shell", "-c", "from migrator.models import Account; print(Account.objects.filter(is_anonymous=False).update(session=''))", env=env)
             if args.rate_limits:
@@ -158,38 +287,14 @@ def main() -> None:
                 env = {**env, **with_latency(env)}
                 print("latency: PDS 50 ms, images 100 ms, MongoDB 20 ms a round trip (bench/latency_proxy.py)")
             services = {"PDS": pds.pid, "image server": images.pid, "MongoDB": mongo_pid}
-            cpu_before = {name: cpu_seconds(pid) for name, pid in services.items()}
-            workers = [f"--workers={args.workers}"] if args.workers else []
-            run = manage("backfill_paintings", "--no-seed", *workers, env=env, profile=args.profile)
-            summary = run.output[run.output.index("Finished") :]
-            total = int(re.search(r"Finished in [\d.]+s: (\d+) paintings", summary)[1])
-            requests, logins = map(int, re.search(r"PDS requests: (\d+); logins: (\d+)", summary).groups())
-            rate = total / run.seconds * 60
-            print(summary.rstrip())
-            used = re.search(r"on (\d+) workers?", run.output)[1]
-            print(f"\nbackfill_paintings --workers {used}: {total} paintings in {run.seconds:.1f}s wall "
-                  f"= {rate:,.0f} paintings/min; {logins} logins; {requests} PDS requests; peak RSS {run.peak_rss_mb:.0f} MB")
-            cpu = {"migration": run.cpu_seconds, **{name: cpu_seconds(pid) - cpu_before[name] for name, pid in services.items()}}
-            print("CPU per painting: " + ", ".join(f"{name} {seconds / total * 1000:.1f} ms" for name, seconds in cpu.items()))
-            # Every process here shares the machine's cores: the fastest any
-            # schedule could go is all cores busy all the time.
-            cores = os.cpu_count() or 1
-            cpu_per_painting = sum(cpu.values()) / total
-            ceiling = cores / cpu_per_painting * 60
-            print(f"CPU ceiling: {cores} cores / {cpu_per_painting * 1000:.1f} ms per painting in all = {ceiling:,.0f} paintings/min "
-                  f"(this run used {rate / ceiling:.0%} of it)")
-            if args.naive:
-                done, seconds = naive(env, args.naive)
-                naive_rate = done / seconds * 60
-                print(f"naive method: {done} paintings in {seconds:.1f}s = {naive_rate:,.0f} paintings/min")
-                print(f"ratio: {rate / naive_rate:.1f}x (the CPU ceiling is {ceiling / naive_rate:.1f}x; "
-                      f"10x would need at most {cores / (10 * naive_rate / 60) * 1000:.0f} ms of CPU per painting in all)")
-                print(ten_times(cpu, total=total, cores=cores, naive_rate=naive_rate, used=rate / ceiling))
-            if args.profile:
-                print(f"\nprofile ({args.profile}), share of the samples in each function and what it calls:")
-                print("\n".join(top_lines(args.profile, 25)))
-            print(json.dumps({"paintings": total, "seconds": round(run.seconds, 1), "per_minute": round(rate), "logins": logins,
-                              "pds_requests": requests, "peak_rss_mb": round(run.peak_rss_mb)}))
+            for kind in kinds:
+                profile = args.profile
+                if profile and len(kinds) > 1:
+                    profile = profile.with_name(f"{profile.stem}-{kind.plural}{profile.suffix}")
+                measured = backfill_measured(kind, env=env, services=services, workers=args.workers, profile=profile)
+                plan = naive_apart(env, args.naive, kind_name=kind.name, pds_pid=pds.pid) if args.naive else None
+                report = paintings_report if kind.plural == PAINTINGS else kind_report
+                report(kind, measured, plan, profile=profile)
         finally:
             images.terminate()
             for process in (pds, *_restarted):
@@ -198,6 +303,85 @@ def main() -> None:
                         process.stdin.close()
                     process.terminate()
                     process.wait(timeout=30)
+
+
+def paintings_report(kind: Kind, measured: Measured, plan: Naive | None, *, profile: Path | None) -> None:
+    """The painting benchmark's figures, as it has always printed them:
+    per painting handled, with the CPU ceiling and where 10x stands."""
+    run, summary, cpu = measured.run, measured.summary, measured.cpu
+    total, requests, logins = summary.total, summary.requests, summary.logins
+    rate = total / run.seconds * 60
+    print(summary.text.rstrip())
+    print(f"\nbackfill_paintings --workers {summary.workers}: {total} paintings in {run.seconds:.1f}s wall "
+          f"= {rate:,.0f} paintings/min; {logins} logins; {requests} PDS requests; peak RSS {run.peak_rss_mb:.0f} MB")
+    print("CPU per painting: " + ", ".join(f"{name} {seconds / total * 1000:.1f} ms" for name, seconds in cpu.items()))
+    # Every process here shares the machine's cores: the fastest any
+    # schedule could go is all cores busy all the time.
+    cores = os.cpu_count() or 1
+    cpu_per_painting = sum(cpu.values()) / total
+    ceiling = cores / cpu_per_painting * 60
+    print(f"CPU ceiling: {cores} cores / {cpu_per_painting * 1000:.1f} ms per painting in all = {ceiling:,.0f} paintings/min "
+          f"(this run used {rate / ceiling:.0%} of it)")
+    if plan:
+        naive_rate = plan.per_minute
+        print(f"naive method: {plan.done} paintings in {plan.seconds:.1f}s = {naive_rate:,.0f} paintings/min")
+        print(f"ratio: {rate / naive_rate:.1f}x (the CPU ceiling is {ceiling / naive_rate:.1f}x; "
+              f"10x would need at most {cores / (10 * naive_rate / 60) * 1000:.0f} ms of CPU per painting in all)")
+        print(ten_times(cpu, total=total, cores=cores, naive_rate=naive_rate, used=rate / ceiling))
+    profile_report(profile)
+    print(json.dumps({"paintings": total, "seconds": round(run.seconds, 1), "per_minute": round(rate), "logins": logins,
+                      "pds_requests": requests, "peak_rss_mb": round(run.peak_rss_mb)}))
+
+
+def kind_report(kind: Kind, measured: Measured, plan: Naive | None, *, profile: Path | None) -> None:
+    """A kind's figures, per record migrated (what reaches the PDS): its
+    rate, the CPU of the console, the PDS and MongoDB, the requests, how
+    much of the wall time the PDS's one thread had a core or waited for
+    one, and how much of the machine other processes took meanwhile."""
+    run, summary, cpu = measured.run, measured.summary, measured.cpu
+    records = max(summary.migrated, 1)
+    rate = summary.migrated / run.seconds * 60
+    print(summary.text.rstrip())
+    print(f"\nbackfill {kind.plural} --workers {summary.workers}: {summary.migrated} records migrated ({summary.total} {kind.plural} handled) "
+          f"in {run.seconds:.1f}s wall = {rate:,.0f} records/min; {summary.logins} logins; {summary.requests} PDS requests "
+          f"({summary.requests / records:.2f} per record); peak RSS {run.peak_rss_mb:.0f} MB")
+    print(f"  of which the batches {summary.seconds:.1f}s = {summary.migrated / max(summary.seconds, 0.1) * 60:,.0f} records/min; "
+          f"the command's start and summary {run.seconds - summary.seconds:.1f}s")
+    shown = {"console" if name == "migration" else name: seconds for name, seconds in cpu.items()}
+    print("CPU per record: " + ", ".join(f"{name} {seconds / records * 1000:.2f} ms" for name, seconds in shown.items()))
+    cores = os.cpu_count() or 1
+    ceiling = cores / (sum(cpu.values()) / records) * 60
+    pds_ms = cpu["PDS"] / records * 1000
+    print(f"CPU ceiling: {cores} cores / {sum(cpu.values()) / records * 1000:.2f} ms per record in all = {ceiling:,.0f} records/min "
+          f"(this run used {rate / ceiling:.0%} of it); the PDS on a core of its own: {60_000 / pds_ms if pds_ms else 0:,.0f} records/min")
+    # The PDS runs its JavaScript on one thread: when that thread is always
+    # on a core or waiting for one, the PDS is what holds the rate.
+    on_core, waiting = measured.pds_thread
+    others = measured.machine_cpu - sum(cpu.values())
+    print(f"PDS thread: on a core {on_core / run.seconds:.0%} of the wall time, waiting for one {waiting / run.seconds:.0%}, "
+          f"the rest waiting for requests (or the disk); the machine's cores were {measured.machine_cpu / (cores * run.seconds):.0%} busy, "
+          f"{max(others, 0) / (cores * run.seconds):.0%} with processes other than the console, the PDS, MongoDB and the image server")
+    figures = {"kind": kind.plural, "records": summary.migrated, "handled": summary.total, "failed": summary.failed,
+               "seconds": round(run.seconds, 1), "per_minute": round(rate), "logins": summary.logins, "pds_requests": summary.requests,
+               "peak_rss_mb": round(run.peak_rss_mb), **{f"{name.replace(' ', '_')}_cpu_ms": round(seconds / records * 1000, 2) for name, seconds in shown.items()},
+               "pds_thread_on_core": round(on_core / run.seconds, 2), "pds_thread_waiting": round(waiting / run.seconds, 2),
+               "others_share": round(max(others, 0) / (cores * run.seconds), 2)}  # fmt: skip
+    if plan:
+        method = f"upload the {kind.blob}, then createRecord" if kind.blob else "createRecord"
+        print(f"naive method ({method}, one record at a time, 100 ms pause): {plan.done} records in {plan.seconds:.1f}s "
+              f"= {plan.per_minute:,.0f} records/min; CPU per record: its own {plan.cpu_seconds / max(plan.done, 1) * 1000:.2f} ms, "
+              f"PDS {plan.pds_cpu_seconds / max(plan.done, 1) * 1000:.2f} ms")
+        print(f"ratio: {rate / plan.per_minute:.1f}x")
+        figures.update(naive_per_minute=round(plan.per_minute), naive_cpu_ms=round(plan.cpu_seconds / max(plan.done, 1) * 1000, 2),
+                       naive_pds_cpu_ms=round(plan.pds_cpu_seconds / max(plan.done, 1) * 1000, 2), ratio=round(rate / plan.per_minute, 1))
+    profile_report(profile)
+    print(json.dumps(figures))
+
+
+def profile_report(profile: Path | None) -> None:
+    if profile:
+        print(f"\nprofile ({profile}), share of the samples in each function and what it calls:")
+        print("\n".join(top_lines(profile, 25)))
 
 
 def ten_times(cpu: dict[str, float], *, total: int, cores: int, naive_rate: float, used: float) -> str:
@@ -248,14 +432,11 @@ def days(env: dict, port: int, data_dir: str, admin_password: str, *, workers: i
     started = time.monotonic()
     for day in range(1, 30):
         run = manage("backfill_paintings", "--no-seed", *options, env=env)
-        summary = run.output[run.output.index("Finished") :]
-        migrated = int(re.search(r"migrated: (\d+)", summary)[1])
-        failed = int(re.search(r"failed: +(\d+)", summary)[1])
-        waiting = int(re.search(r"waiting for a PDS rate limit: (\d+)", summary)[1])
-        requests, logins = map(int, re.search(r"PDS requests: (\d+); logins: (\d+)", summary).groups())
+        summary = Summary.of(run.output, PAINTINGS)
+        migrated, failed, waiting, requests, logins = summary.migrated, summary.failed, summary.waiting, summary.requests, summary.logins
         migrated_in_all, requests_in_all, failed_in_all = migrated_in_all + migrated, requests_in_all + requests, failed_in_all + failed
         print(f"day {day}: {migrated} migrated, {failed} failed, {waiting} waiting, {requests} PDS requests, {logins} logins, {run.seconds:.1f}s")
-        limit_lines = [line for line in summary.splitlines() if " wait for " in line]
+        limit_lines = [line for line in summary.text.splitlines() if " wait for " in line]
         if day == 1 and limit_lines:
             print("  " + limit_lines[0])
         if not waiting:
