@@ -16,7 +16,8 @@ from bson import ObjectId
 from django.conf import settings
 
 from migrator.images import ImageError, fetch_image, painting_image_url, painting_recording_url, resource_exists
-from migrator.kinds import Problem, RecordKind, datetime_string, document_ref, owner_of as _owner, shown as _shown, text_of as _text
+from migrator.kinds import Problem, RecordKind, datetime_string, document_ref, lexicon_path, owner_of as _owner, shown as _shown, text_of as _text
+from migrator.kinds import lexicon_limits as kinds_lexicon_limits
 from migrator.models import SkipReason
 from migrator.thumbnails import Thumbnail, make_thumbnail
 from migrator.tid import MAX_MICROS, micros_since_epoch, tid_for_painting
@@ -28,21 +29,13 @@ from migrator.tid import MAX_MICROS, micros_since_epoch, tid_for_painting
 RECORD_BUILD = 1
 
 
-def _lexicon_path():
-    return settings.LEXICON_DIR / "computer" / "aesthetic" / "painting.json"
+NSID = "computer.aesthetic.painting"
 
 
 def lexicon_limits() -> dict[str, int]:
     """maxLength of each string property of the painting lexicon (read
     again when the file changes: a new version lifts what it now allows)."""
-    path = _lexicon_path()
-    return _lexicon_limits(path, path.stat().st_mtime_ns)
-
-
-@cache
-def _lexicon_limits(path, _mtime: int) -> dict[str, int]:
-    properties = json.loads(path.read_text())["defs"]["main"]["record"]["properties"]
-    return {name: spec["maxLength"] for name, spec in properties.items() if "maxLength" in spec}
+    return kinds_lexicon_limits(NSID)
 
 
 def record_shape() -> str:
@@ -50,7 +43,7 @@ def record_shape() -> str:
     the record the console writes: the lexicon, the media URLs the image
     links are built from, and RECORD_BUILD. A migrated row keeps the shape
     its record was written in; a record of another shape is stale."""
-    path = _lexicon_path()
+    path = lexicon_path(NSID)
     return _record_shape(path, path.stat().st_mtime_ns, settings.USER_MEDIA_URL, settings.GUEST_MEDIA_URL)
 
 
@@ -259,7 +252,7 @@ def thumbnail_make(row) -> Thumbnail:
 PAINTING = KIND = RecordKind(
     name="painting",
     plural="paintings",
-    nsid="computer.aesthetic.painting",
+    nsid=NSID,
     mongodb_collection="paintings",
     fields=("_id", "code", "slug", "when", "user", "nuked", "atproto", "bucket"),
     key_document="atproto",
