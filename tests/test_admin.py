@@ -43,18 +43,6 @@ def corpus(db):
     }
 
 
-@pytest.fixture
-def as_runner(client, runner):
-    client.force_login(runner)
-    return client
-
-
-@pytest.fixture
-def as_watcher(client, watcher):
-    client.force_login(watcher)
-    return client
-
-
 def test_the_list_shows_badges_owners_errors_thumbnails_and_record_links(as_runner, corpus):
     html = as_runner.get(CHANGELIST).content.decode()
     assert 'class="painting-status"' in html

@@ -19,18 +19,6 @@ DASHBOARD = reverse("admin:migrator_dashboard")
 
 
 @pytest.fixture
-def as_runner(client, runner):
-    client.force_login(runner)
-    return client
-
-
-@pytest.fixture
-def as_watcher(client, watcher):
-    client.force_login(watcher)
-    return client
-
-
-@pytest.fixture
 def seeded(world):
     """One document of every kind, seeded (not migrated)."""
     handle = next(iter(world.users))

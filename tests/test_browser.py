@@ -9,16 +9,21 @@ from tests.plugins.console import PASSWORD, make_failed, make_painting, staff_us
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
+def log_in(page, live_server, username: str, *, next_url: str) -> None:
+    """Log in through the admin's own form, landing on ``next_url``."""
+    page.goto(f"{live_server.url}/admin/login/?next={next_url}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+
+
 def test_a_staff_member_filters_to_failed_paintings_retries_them_and_sees_them_queued(live_server, transactional_db, browser_page):
     staff_user("runner", "view_paintingmigration", "view_migrationevent", "run_migration")
     failed = [make_failed(), make_failed()]
     make_painting()
     page = browser_page
 
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", "runner")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    log_in(page, live_server, "runner", next_url="/admin/")
     page.click("#migration-console >> text=Dashboard")
     page.click(".breadcrumbs >> text=Painting migrations")
     page.click("details[data-filter-title=status] >> text=Failed")
@@ -54,10 +59,7 @@ def test_the_dashboard_says_which_rate_limit_binds_and_how_to_lift_it(live_serve
     RateLimitWindow.objects.create(name="uploadBlob: 1,000 per day per IP", scope="ip", limit=1000, window_seconds=86400, reset_at=resets)
     page = browser_page
 
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/migrator/paintingmigration/dashboard/")
-    page.fill("#id_username", "watcher")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    log_in(page, live_server, "watcher", next_url="/admin/migrator/paintingmigration/dashboard/")
 
     section = page.locator("#rate-limits")
     assert section.is_visible()
@@ -76,10 +78,7 @@ def test_a_staff_member_goes_from_the_dashboards_kinds_to_the_failed_moods_and_r
     make_painting(kind="mood", slug="", code="", label="sleepy", content={"mood": "sleepy"})
     page = browser_page
 
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/migrator/paintingmigration/dashboard/")
-    page.fill("#id_username", "runner")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    log_in(page, live_server, "runner", next_url="/admin/migrator/paintingmigration/dashboard/")
     row = page.locator("#kind-mood")
     assert row.locator("td").first.inner_text() == "Moods"
     row.locator("td").nth(6).locator("a").click()  # its failed count

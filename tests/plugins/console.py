@@ -31,6 +31,20 @@ def watcher(db) -> User:
     return staff_user("watcher", "view_paintingmigration", "view_migrationevent")
 
 
+@pytest.fixture
+def as_runner(client, runner):
+    """Django's test client, logged in as staff who may run the migration."""
+    client.force_login(runner)
+    return client
+
+
+@pytest.fixture
+def as_watcher(client, watcher):
+    """Django's test client, logged in as staff who may only watch."""
+    client.force_login(watcher)
+    return client
+
+
 def make_painting(**fields) -> PaintingMigration:
     number = next(_refs)
     defaults = {
