@@ -73,7 +73,10 @@ def slug(n: int) -> str:
 
 
 @pytest.fixture
-def world(mongo_db, pds) -> World:
+def world(mongo_db, pds, settings) -> World:
+    # Fewer open sessions than the world's three accounts: every comparison
+    # and repair below uses repositories whose clients the cache closed.
+    settings.PDS_OPEN_SESSIONS = 1
     world = World(mongo=mongo_db)
     anonymous = create_test_account("anon")
     Account.objects.create(did=anonymous.did, handle=anonymous.handle, password=anonymous.password, is_anonymous=True)
@@ -121,7 +124,7 @@ def migrate(world: World) -> None:
         source.rkeys_write_back([source.WriteBack(ref=row.ref, rkey=rkey, uri=written.uri)])
         painting_transition(
             row, to=Status.MIGRATED, actor="test", rkey=rkey, record_uri=written.uri, record_cid=written.cid,
-            migrated_at=dt.datetime.now(dt.UTC),
+            migrated_at=dt.datetime.now(dt.UTC), thumbnail_cid=blob.ref.link, thumbnail_mime="image/png", thumbnail_size=len(PNG),
         )  # fmt: skip
 
 
@@ -153,25 +156,65 @@ def test_a_finished_migration_compares_clean(world):
     assert status == 0 and "No differences." in output
 
 
-def test_a_deleted_record_is_a_painting_without_a_record_and_repair_sends_it_back_to_pending(world):
+@pytest.fixture
+def uploads(monkeypatch):
+    """The blobs the console uploads (the real call still runs)."""
+    made = []
+    real = pds.Repo.blob_upload
+
+    def counting(self, content, **kwargs):
+        made.append(len(content))
+        return real(self, content, **kwargs)
+
+    monkeypatch.setattr(pds.Repo, "blob_upload", counting)
+    return made
+
+
+def test_a_deleted_record_is_missing_and_repair_writes_it_back_under_its_key_with_the_blob_the_pds_still_holds(world, uploads):
     row = world.row("jeffrey-1")
+    before = world.record("jeffrey-1")
     world.repo(row.account_did).record_delete(collection=COLLECTION, rkey=row.rkey)
 
     result, status = compare_json()
     assert status == 1
     assert result["counts"] == {"missing_record": 1}
-    assert result["examples"]["missing_record"][0]["ref"] == row.ref
+    missing = result["examples"]["missing_record"][0]
+    assert (missing["ref"], missing["did"], missing["rkey"]) == (row.ref, row.account_did, row.rkey)
+    assert f"record at {row.rkey}" in missing["detail"] and missing["repair"] == f"write the record back under {row.rkey}"
 
     result, status = compare_json("--repair")
     assert status == 0 and result["repaired"] == {"missing_record": 1}
     row.refresh_from_db()
-    assert row.status == Status.PENDING and row.rkey == "" and row.migrated_at is None
-    assert "atproto" not in world.document("jeffrey-1")  # the engine writes it back after re-migrating
+    after = world.record("jeffrey-1")
+    # The same record under the same key: its thumbnail is one the account's
+    # other records keep, so nothing was fetched or uploaded.
+    assert (after.uri, after.cid, after.value) == (before.uri, before.cid, before.value)
+    assert uploads == []
+    assert (row.status, row.rkey, row.record_cid) == (Status.MIGRATED, before.rkey, before.cid)
+    assert world.document("jeffrey-1")["atproto"]["rkey"] == before.rkey
     # The repair held the painting as a worker would, so no worker could take it meanwhile.
-    held, released = row.events.order_by("-id")[1], row.events.order_by("-id")[0]
-    assert (held.from_status, held.to_status, held.actor) == ("migrated", "running", ACTOR)
-    assert (released.from_status, released.to_status, released.actor) == ("running", "pending", ACTOR)
+    steps = [(was, now) for was, now in row.events.order_by("id").values_list("from_status", "to_status") if was != now][-4:]
+    assert steps == [("migrated", "running"), ("running", "pending"), ("pending", "running"), ("running", "migrated")]
+    assert set(row.events.order_by("-id")[:4].values_list("actor", flat=True)) == {ACTOR}
+    assert "the PDS still held" in row.events.order_by("-id").first().message
     assert paintings_compare().clean
+
+
+def test_a_missing_record_that_cannot_be_written_again_says_why(world):
+    """The account's every record is gone, and its thumbnail with them: the
+    image must be fetched again, and this world serves none."""
+    (sub, account) = world.users["amelia"]
+    for record in world.records(account.did):
+        world.repo(account.did).record_delete(collection=COLLECTION, rkey=record.rkey)
+
+    result, status = compare_json("--repair")
+
+    assert status == 1 and result["counts"] == {"missing_record": 2}
+    assert result["repair_failures"] == {"missing_record": 2}
+    assert all("Migrating it again ended failed" in example["repair_error"] for example in result["examples"]["missing_record"])
+    row = world.row("amelia-1")
+    assert row.status == Status.FAILED and row.last_error and row.rkey  # retryable, under the same key
+    assert world.document("amelia-1")["atproto"]["rkey"] == row.rkey
 
 
 def test_a_record_whose_painting_is_gone_is_reported_and_never_deleted(world):
@@ -323,7 +366,7 @@ def test_dry_run_shows_the_repairs_and_changes_nothing(world):
 
     assert status == 1
     assert "would repair" in output
-    assert "repair: would clear MongoDB atproto and the state's rkey; back to pending" in output
+    assert f"repair: would write the record back under {row.rkey}" in output
     assert "repair: would write rkey" in output
     assert MigrationEvent.objects.count() == events
     assert list(world.mongo.paintings.find()) == documents

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import threading
 
 import pytest
 
@@ -98,6 +99,55 @@ def test_sessions_past_the_open_limit_close_and_reopen_without_a_login(settings)
     _write_one(pds.repo_for(did=first.did))  # reopened from its stored session
 
     assert (pds.login_count(first.did), pds.login_count(second.did)) == (1, 1)
+
+
+@pytest.mark.usefixtures("pds")
+def test_a_repo_held_past_the_open_limit_reopens_when_used_again_with_no_login(settings):
+    """What a comparison over more accounts than PDS_OPEN_SESSIONS does:
+    it keeps every account's Repo and comes back to the first one."""
+    settings.PDS_OPEN_SESSIONS = 2
+    accounts = [create_test_account(prefix=f"held{n}") for n in range(4)]
+    held = [pds.repo_for(did=account.did, password=account.password) for account in accounts]
+    logins = sum(pds.LOGINS.values())
+    assert held[0].closed and held[1].closed and pds.sessions.open_count() == 2
+
+    for repo in held:  # before, the first call raised "the client has been closed"
+        _write_one(repo)
+
+    assert sum(pds.LOGINS.values()) == logins
+    assert pds.sessions.open_count() == 2 and sum(not repo.closed for repo in held) == 2
+
+
+@pytest.mark.usefixtures("pds")
+def test_the_cache_never_closes_a_client_while_a_call_uses_it(settings):
+    settings.PDS_OPEN_SESSIONS = 1
+    first, second = create_test_account(prefix="busy1"), create_test_account(prefix="busy2")
+    repo = pds.repo_for(did=first.did, password=first.password)
+    started, go = threading.Event(), threading.Event()
+    outcome = []
+
+    def slow_call():
+        def request():
+            started.set()
+            assert go.wait(10)
+            return repo.client.com.atproto.repo.list_records({"repo": repo.did, "collection": COLLECTION})
+
+        try:
+            outcome.append(repo._call("list records", request, pds.limits.Cost("com.atproto.repo.listRecords")).records)
+        except Exception as error:  # noqa: BLE001 - the test reports it
+            outcome.append(error)
+
+    worker = threading.Thread(target=slow_call)
+    worker.start()
+    assert started.wait(10)
+    pds.repo_for(did=second.did, password=second.password)  # past the limit while the first one's call runs
+    assert not repo.closed
+    go.set()
+    worker.join(10)
+
+    assert outcome == [[]]
+    assert repo.closed  # closed once its call ended
+    assert pds.sessions.open_count() == 1
 
 
 def _with_bad_signature(token: str) -> str:

@@ -1,8 +1,9 @@
 """One account's repository: blobs and records, through its reusable session."""
 
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, ContextManager, Sequence
 
 from atproto import Client, models
 from atproto_core.exceptions import AtProtocolError
@@ -93,9 +94,15 @@ class Repo:
     meter: Meter = field(repr=False)
     policy: RetryPolicy = field(repr=False)
     renew_session: Callable[[], None] | None = field(default=None, repr=False)
+    # Set by the session cache (migrator.pds.sessions): held around each call,
+    # it keeps the client open for the call (reopening one the cache closed).
+    in_use: Callable[["Repo"], ContextManager[None]] | None = field(default=None, repr=False)
+    closed: bool = field(default=False, repr=False)
+    calls_running: int = field(default=0, repr=False)
 
     def _call(self, action: str, request, cost: Cost):
-        return call(action, request, meter=self.meter, cost=cost, policy=self.policy, renew_session=self.renew_session)
+        with self.in_use(self) if self.in_use else nullcontext():
+            return call(action, request, meter=self.meter, cost=cost, policy=self.policy, renew_session=self.renew_session)
 
     def write_capacity(self, action: str = "create") -> int | None:
         """How many ``action`` writes this account's write budgets take now
@@ -125,6 +132,20 @@ class Repo:
             Cost(UPLOAD_ROUTE, then_writes=WRITE_POINTS[then]),
         )
         return response.blob
+
+    def blob_has(self, cid: str) -> bool:
+        """Whether the PDS still holds the blob ``cid`` for this account
+        (another record may keep a blob whose own record is gone; a blob no
+        record refers to is deleted with its last record). getBlob has no
+        cheaper form: the bytes are read and dropped."""
+        params = models.ComAtprotoSyncGetBlob.Params(did=self.did, cid=cid)
+        try:
+            self._call(f"look for blob {cid} of {self.did}", lambda: self.client.com.atproto.sync.get_blob(params), Cost("com.atproto.sync.getBlob"))
+        except PdsError as error:
+            if error.status in (400, 404) and error.error in ("BlobNotFound", "NotFound", "InvalidRequest", ""):
+                return False
+            raise
+        return True
 
     def record_create(self, *, collection: str, rkey: str, record: dict, validate: bool | None = None) -> RecordRef:
         """Create the record at ``rkey``. Raises RecordConflict if it exists."""

@@ -10,6 +10,8 @@ row. A login (createSession costs ~360 ms of PDS CPU and is rate limited to
 import logging
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from atproto_client.client.session import SessionEvent
 from django.conf import settings
@@ -27,10 +29,15 @@ log = logging.getLogger("migrator.pds")
 
 # Logins per DID in this process, so tests and reports can count them.
 LOGINS: Counter = Counter()
-# The most recently used Repos, by DID, each with its own HTTP client; the
-# oldest is closed past PDS_OPEN_SESSIONS, so a run over thousands of accounts
-# keeps its memory flat. Its session stays stored: reopening needs no login.
-_repos: OrderedDict[str, Repo] = OrderedDict()
+# Repos whose HTTP client is open, least recently used first. Past
+# PDS_OPEN_SESSIONS the oldest is closed, so a run over thousands of accounts
+# keeps its memory flat; one a call is using is closed only when that call
+# ends, and a closed Repo still held somewhere (a comparison keeps one per
+# account) opens a new client from its stored session when used again: no
+# login, and no call ever meets a closed client.
+_open_repos: OrderedDict[int, Repo] = OrderedDict()
+# The Repo repo_for hands out for a DID (and a handle), while it is open.
+_repos: dict[str, Repo] = {}
 _dids_by_handle: dict[str, str] = {}
 _lock = threading.Lock()
 
@@ -50,27 +57,68 @@ def repo_for(*, did: str = "", handle: str = "", password: str = "") -> Repo:
         repo = _repos.get(known)
         if repo is None:
             repo = _open(did=did, handle=handle, password=password)
-            _repos[repo.did] = repo
-            if repo.handle:
-                _dids_by_handle[repo.handle] = repo.did
-            _close_oldest()
-        _repos.move_to_end(repo.did)
+        _touch(repo)
     return repo
 
 
-def _close_oldest() -> None:
-    while len(_repos) > settings.PDS_OPEN_SESSIONS:
-        _, repo = _repos.popitem(last=False)
-        if _dids_by_handle.get(repo.handle) == repo.did:
-            del _dids_by_handle[repo.handle]
+@contextmanager
+def _in_use(repo: Repo) -> Iterator[None]:
+    """Held around every call a Repo makes: its client is open for the
+    whole call (reopened first if the cache closed it), and the cache
+    closes it no sooner than the call ends."""
+    with _lock:
+        _touch(repo)
+        repo.calls_running += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            repo.calls_running -= 1
+            if not repo.calls_running and id(repo) not in _open_repos:
+                _close(repo)
+
+
+def _touch(repo: Repo) -> None:
+    """Make ``repo`` the most recently used, reopening its client if it
+    was closed, and close the least recently used past the limit. Under _lock."""
+    if repo.closed:
+        _reopen(repo)
+    _open_repos[id(repo)] = repo
+    _open_repos.move_to_end(id(repo))
+    _repos[repo.did] = repo
+    if repo.handle:
+        _dids_by_handle[repo.handle] = repo.did
+    while len(_open_repos) > settings.PDS_OPEN_SESSIONS:
+        _, oldest = _open_repos.popitem(last=False)
+        if _repos.get(oldest.did) is oldest:
+            del _repos[oldest.did]
+        if _dids_by_handle.get(oldest.handle) == oldest.did and oldest.did not in _repos:
+            del _dids_by_handle[oldest.handle]
+        if not oldest.calls_running:
+            _close(oldest)
+
+
+def _close(repo: Repo) -> None:
+    if not repo.closed:
         repo.client.request.close()
+        repo.closed = True
+
+
+def open_count() -> int:
+    """How many Repos the cache keeps open (besides any closed but still
+    finishing a call)."""
+    with _lock:
+        return len(_open_repos)
 
 
 def forget_sessions() -> None:
-    """Drop the cached Repos (as a new process would start). Stored sessions stay."""
+    """Close every cached Repo (as a new process would start). Stored
+    sessions stay; a Repo still held reopens from its stored session."""
     with _lock:
-        for repo in _repos.values():
-            repo.client.request.close()
+        for repo in _open_repos.values():
+            if not repo.calls_running:
+                _close(repo)
+        _open_repos.clear()
         _repos.clear()
         _dids_by_handle.clear()
 
@@ -84,9 +132,9 @@ def _open(*, did: str, handle: str, password: str) -> Repo:
     meter = Meter(did=did, identifier=did or handle)
     client = sdk_client(meter)
     password = password or (account.password if account else "")
-    repo = Repo(did=did, handle=handle, client=client, meter=meter, policy=RetryPolicy.from_settings())
+    repo = Repo(did=did, handle=handle, client=client, meter=meter, policy=RetryPolicy.from_settings(), in_use=_in_use)
     repo.renew_session = lambda: _renew(repo, password)
-    client.on_session_change(lambda event, session: _store(event, session, password))
+    client.on_session_change(_store)
     if account and account.session:
         client.login(session_string=account.session, fetch_bsky_profile=False)  # no request
     else:
@@ -95,6 +143,20 @@ def _open(*, did: str, handle: str, password: str) -> Repo:
     repo.did, repo.handle = session.did, session.handle
     meter.did = session.did
     return repo
+
+
+def _reopen(repo: Repo) -> None:
+    """A new HTTP client for a Repo the cache closed, from the session its
+    account has stored since (the SDK stores every refreshed token), so no
+    login; a login only when no session is stored."""
+    client = sdk_client(repo.meter)
+    client.on_session_change(_store)
+    repo.client, repo.closed = client, False
+    session = Account.objects.filter(did=repo.did).values_list("session", flat=True).first()
+    if session:
+        client.login(session_string=session, fetch_bsky_profile=False)  # no request
+    elif repo.renew_session:
+        repo.renew_session()  # no session to refresh: a login with the password it was opened with
 
 
 def _stored_account(*, did: str, handle: str) -> Account | None:
@@ -129,7 +191,7 @@ def _renew(repo: Repo, password: str) -> None:
         _login(repo, repo.did, password)
 
 
-def _store(event: SessionEvent, session, password: str) -> None:
+def _store(event: SessionEvent, session) -> None:
     if event == SessionEvent.IMPORT:
         return
     fields = {"handle": session.handle, "session": session.encode(), "session_refreshed_at": timezone.now()}

@@ -144,5 +144,6 @@ class CompareReport:
             "counts": {str(kind): self.counts[kind] for kind in Kind if self.counts[kind]},
             "repairable": {str(kind): count for kind, count in self.repairable.items()},
             "repaired": {str(kind): count for kind, count in self.repaired.items()},
+            "repair_failures": {str(kind): count for kind, count in self.repair_failures.items()},
             "examples": {str(kind): [d.as_dict() for d in kept] for kind, kept in self.examples.items()},
         }
