@@ -8,6 +8,7 @@ from bson import ObjectId
 from django.core.management import call_command
 
 from migrator.models import MigrationEvent, PaintingMigration, SkipReason, Status
+from migrator.services.state import painting_transition
 
 pytestmark = pytest.mark.django_db
 
@@ -136,22 +137,40 @@ def test_a_fixed_document_becomes_pending_again(mongo_db):
     assert row.events.filter(from_status=Status.SKIPPED, to_status=Status.PENDING).exists()
 
 
-def test_a_migrated_row_keeps_its_rkey_and_history(mongo_db):
+def test_a_key_mongodb_has_is_where_the_engine_looks_first(mongo_db):
+    """MongoDB names a record the state table never knew of (a rebuilt
+    table): the row keeps the key, pending, for the engine to look it up
+    and adopt it; its writer is not known."""
     document = painting(atproto={"rkey": "3k2yihcrp6f2c", "uri": "at://did:plc:abc/computer.aesthetic.painting/3k2yihcrp6f2c"})
     mongo_db.paintings.insert_one(document)
     run("seed_paintings")
     row = PaintingMigration.objects.get()
-    assert (row.status, row.rkey) == (Status.MIGRATED, "3k2yihcrp6f2c")
+    assert (row.status, row.rkey, row.record_uri) == (Status.PENDING, "3k2yihcrp6f2c", document["atproto"]["uri"])
+    assert row.written_by.startswith("unknown run")
+    assert "the engine looks the record up there" in row.events.get().message
+
+
+def test_a_migrated_row_keeps_its_rkey_and_history(mongo_db):
+    document = painting()
+    mongo_db.paintings.insert_one(document)
+    run("seed_paintings")
+    row = PaintingMigration.objects.get()
+    uri = "at://did:plc:abc/computer.aesthetic.painting/3k2yihcrp6f2c"
+    painting_transition(row, to=Status.MIGRATED, actor="test", rkey="3k2yihcrp6f2c", record_uri=uri, record_cid="bafyrecord")
+    mongo_db.paintings.update_one({"_id": document["_id"]}, {"$set": {"atproto": {"rkey": "3k2yihcrp6f2c", "uri": uri}}})
 
     mongo_db.paintings.update_one({"_id": document["_id"]}, {"$unset": {"atproto": ""}, "$set": {"nuked": True}})
-    run("seed_paintings")
+    output = run("seed_paintings")
 
     row.refresh_from_db()
     assert row.rkey == "3k2yihcrp6f2c"
     assert row.nuked
     # The record is stale (nuked changed): it goes back to pending to be rewritten under its key.
     assert row.status == Status.PENDING
-    assert list(row.events.values_list("to_status", flat=True)) == [Status.PENDING, Status.MIGRATED, Status.MIGRATED]
+    assert list(row.events.values_list("to_status", flat=True)) == [Status.PENDING, Status.MIGRATED, Status.MIGRATED, Status.MIGRATED, Status.PENDING]
+    # MongoDB lost the key (a restore from an older backup): written back from the state table.
+    assert mongo_db.paintings.find_one({"_id": document["_id"]})["atproto"] == {"rkey": "3k2yihcrp6f2c", "uri": uri}
+    assert "keys written back to MongoDB: 1" in output
 
 
 def test_nuked_paintings_are_skipped_when_configured(mongo_db, settings):

@@ -316,6 +316,17 @@ def run_label(actor: str) -> str:
     return f"{actor[:120]} {timezone.now():%Y-%m-%dT%H:%M:%SZ} #{secrets.token_hex(2)}"
 
 
+# What ``written_by`` says of a record the state table learned of only
+# through MongoDB's key (a rebuilt state table): which run wrote it is lost.
+UNKNOWN_RUN = "unknown run"
+
+
+def unknown_run() -> str:
+    """The ``written_by`` of a record found through MongoDB's key alone:
+    "unknown run (found by the seed of 2026-12-02)"."""
+    return f"{UNKNOWN_RUN} (found by the seed of {timezone.now():%Y-%m-%d})"
+
+
 def paintings_written_by(*, run: str = "", actor: str = "", since=None, until=None) -> QuerySet:
     """The paintings whose record on the PDS was written by one run
     (``run``, a ``written_by`` label), or by ``actor``'s runs in a time

@@ -56,7 +56,7 @@ from migrator.kinds import PAINTING, Problem, RecordKind
 from migrator.models import Account, MigrationEvent, PaintingMigration, SkipReason, Status
 from django.db.models import F
 
-from migrator.services.lifecycle import GoneReport, mongodb_verify, paintings_detect_gone
+from migrator.services.lifecycle import GoneReport, mongodb_verify, paintings_detect_gone, unknown_run
 from migrator.services.state import painting_note, painting_transition, paintings_transition
 
 # Reasons that come from the data itself: seeding sets them, and lifts them
@@ -103,6 +103,7 @@ class SeedReport:
     owners_with_account: set = field(default_factory=set)
     owner_handles: dict = field(default_factory=dict)
     problems: Counter = field(default_factory=Counter)
+    keys_restored: int = 0  # keys MongoDB had lost, written back from the state table
     last_ref: str = ""
     gone: GoneReport | None = None  # a full seed's look for deleted paintings
 
@@ -271,10 +272,35 @@ def _seed_batch(documents, *, duplicates, anonymous_did, actor, report, kind: Re
             changed.append((row, desired))
         else:
             report.unchanged += 1
+    report.keys_restored += _keys_restore(plan, actor=actor, kind=kind)
     _create(new_rows, actor=actor, kind=kind)
     report.new += len(new_rows)
     _update(changed, actor=actor)
     report.updated += len(changed)
+
+
+def _keys_restore(plan: "Plan", *, actor: str, kind: RecordKind) -> int:
+    """Write back to MongoDB the keys of migrated documents that MongoDB has
+    lost (restored from a backup taken before their migration), from what
+    the state table knows of their records: nothing is written to the PDS.
+    Returns how many were written back."""
+    lost = [row for row, desired in plan.rows if row is not None and row.status == Status.MIGRATED and row.rkey and not desired.source.rkey]
+    if not lost:
+        return 0
+    write_backs = [
+        source.WriteBack(ref=row.ref, rkey=row.rkey, uri=row.record_uri or f"at://{row.account_did}/{kind.nsid}/{row.rkey}", cid=row.record_cid)
+        for row in lost
+    ]
+    gone = source.rkeys_write_back(write_backs, kind=kind)
+    restored = [(row, back) for row, back in zip(lost, write_backs, strict=True) if row.ref not in gone]
+    MigrationEvent.objects.bulk_create(
+        MigrationEvent(
+            painting=row, from_status=row.status, to_status=row.status, actor=actor,
+            message=f"MongoDB had lost {kind.migrated_field} (restored from an older backup?): wrote {back.rkey} and {back.uri} back from the state table; nothing written to the PDS.",
+        )  # fmt: skip
+        for row, back in restored
+    )
+    return len(restored)
 
 
 def _desired(document, fields, row, handles, credentials, duplicates, anonymous_did, *, kind: RecordKind) -> Desired:
@@ -352,10 +378,13 @@ def _new_row(desired: Desired, *, kind: RecordKind) -> PaintingMigration:
         row.skip_reason = desired.problem.reason
         row.skip_detail = desired.problem.detail
     elif desired.source.rkey:
-        row.status = Status.MIGRATED
+        # MongoDB names a record the state table never knew of (the table was
+        # lost and is being rebuilt, or another tool wrote it): the engine
+        # looks it up under this key, adopts it with what it holds (its CID,
+        # blob, recording) or writes it there when the PDS lacks it.
         row.rkey = desired.source.rkey
         row.record_uri = desired.source.uri
-        row.migrated_at = timezone.now()
+        row.written_by = unknown_run()
     return row
 
 
@@ -377,8 +406,8 @@ def _create(rows: list[PaintingMigration], *, actor: str, kind: RecordKind) -> N
 def _seed_message(row: PaintingMigration, *, kind: RecordKind) -> str:
     if row.status == Status.SKIPPED:
         return f"Seeded from MongoDB; skipped: {row.skip_detail}"
-    if row.status == Status.MIGRATED:
-        return f"Seeded from MongoDB, which already has {kind.migrated_field} {row.rkey}."
+    if row.rkey:
+        return f"Seeded from MongoDB, which already has {kind.migrated_field} {row.rkey}: the engine looks the record up there and adopts it."
     return "Seeded from MongoDB."
 
 
@@ -443,10 +472,11 @@ def _status_action(row: PaintingMigration, desired: Desired) -> tuple[str, str, 
         if problem:
             return Status.SKIPPED, f"Skipped: {problem.detail}", _reason(problem)
         if fields.rkey and not row.rkey:
+            # Where the engine looks first: it adopts the record found there.
             return (
-                Status.MIGRATED,
-                f"MongoDB already has {kind.migrated_field} {fields.rkey}.",
-                {"rkey": fields.rkey, "record_uri": fields.uri, "migrated_at": timezone.now()},
+                row.status,
+                f"MongoDB already has {kind.migrated_field} {fields.rkey}: the engine looks the record up there and adopts it.",
+                {"rkey": fields.rkey, "record_uri": fields.uri},
             )
     elif row.status == Status.SKIPPED and row.skip_reason in DATA_REASONS:
         if problem is None and row.skip_reason == SkipReason.GONE:

@@ -46,6 +46,7 @@ class SyncResult:
     resumed: int = 0  # waited for a rate limit that has now reset: queued again
     gone: int = 0  # found deleted from MongoDB (full re-reads): their records are removed
     held: int = 0  # found deleted, but more than the tripwire allows: none removed
+    keys_restored: int = 0  # keys MongoDB had lost, written back from the state table
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -81,6 +82,7 @@ def _kind_sync(kind: RecordKind, *, actor: str, result: SyncResult) -> None:
     result.full = result.full or full
     result.new += report.new
     result.updated += report.updated
+    result.keys_restored += report.keys_restored
     gone = report.gone
     result.gone += gone.removing if gone else 0
     result.held += gone.missing if gone and gone.held else 0

@@ -86,7 +86,8 @@ class Command(BaseCommand):
             for kind in self.kinds:
                 report = paintings_seed(actor=self.actor, kind=kind)
                 of = f" {kind.plural}" if len(self.kinds) > 1 else ""
-                self.stdout.write(f"Seeded{of} from MongoDB: {report.new} new, {report.updated} updated, {report.unchanged} unchanged.")
+                restored = f", {report.keys_restored} keys MongoDB had lost written back" if report.keys_restored else ""
+                self.stdout.write(f"Seeded{of} from MongoDB: {report.new} new, {report.updated} updated, {report.unchanged} unchanged{restored}.")
                 for line in gone_lines(report.gone, kind=kind):
                     self.stdout.write(line)
         if dry_run:

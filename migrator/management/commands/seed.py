@@ -46,6 +46,8 @@ class Command(BaseCommand):
         out(f"  new:        {report.new}")
         out(f"  updated:    {report.updated}")
         out(f"  unchanged:  {report.unchanged}")
+        if report.keys_restored:
+            out(f"  keys written back to MongoDB: {report.keys_restored} (MongoDB had lost them; the records are on the PDS)")
         out(f"  anonymous:  {report.anonymous}")
         out(
             f"  by users:   {report.user_paintings} {kind.plural} by {report.users} users "

@@ -11,7 +11,9 @@ from migrator.images import ImageError
 from migrator.kinds import PAINTING, RecordKind
 from migrator.lexicon import record_validate
 from migrator.models import PaintingMigration, Status
+from migrator.services.engine.batch import paintings_migrate
 from migrator.services.engine.claims import claimant_new
+from migrator.services.lifecycle import run_label
 from migrator.services.state import painting_note, painting_transition
 
 from .index import IndexedRecord, Scope
@@ -120,23 +122,37 @@ class PaintingJudge:
 
     def _missing_record(self) -> Difference:
         row, painting = self.row, self.painting
-        detail = f"The state says {row.status} and MongoDB's {self.kind.migrated_field} is {painting.rkey or 'unset'}, but the PDS has no record."
-
-        was_migrated = row.status == Status.MIGRATED
+        key = row.rkey or painting.rkey
+        at = f" at {key}" if key else ""
+        detail = (
+            f"The state says {row.status} and MongoDB's {self.kind.migrated_field} is {painting.rkey or 'unset'}, "
+            f"but the PDS has no {self.kind.name} record{at} (ref {painting.ref})."
+        )
+        if row.status == Status.MIGRATED:
+            return self._diff(Kind.MISSING_RECORD, detail, repair=f"write the record back under {key}", fix=self._write_back)
 
         def fix():
-            if painting.rkey:
-                source.rkeys_clear([painting.ref], kind=self.kind)
-            message = "compare_paintings: the PDS has no record; back to pending so the engine migrates it again."
-            cleared = {"rkey": "", "record_uri": "", "record_cid": "", "migrated_at": None, "record_fingerprint": ""}
-            if was_migrated:
-                painting_transition(row, to=Status.PENDING, actor=self.actor, message=message, claimed_by="", **cleared)
-            else:
-                PaintingMigration.objects.filter(pk=row.pk).update(**cleared, updated_at=timezone.now())
-                painting_note(row, actor=self.actor, message=f"compare_paintings: the PDS has no record; MongoDB's {self.kind.migrated_field} cleared.")
+            source.rkeys_clear([painting.ref], kind=self.kind)
+            PaintingMigration.objects.filter(pk=row.pk).update(rkey="", record_uri="", record_cid="", updated_at=timezone.now())
+            painting_note(row, actor=self.actor, message=f"compare_paintings: the PDS has no record; MongoDB's {self.kind.migrated_field} cleared.")
 
-        repair = f"clear MongoDB {self.kind.key_document} and the state's rkey" + ("; back to pending" if row.status == Status.MIGRATED else "")
-        return self._diff(Kind.MISSING_RECORD, detail, repair=repair, fix=fix)
+        return self._diff(Kind.MISSING_RECORD, detail, repair=f"clear MongoDB {self.kind.key_document} and the state's rkey", fix=fix)
+
+    def _write_back(self) -> None:
+        """The record of a migrated document is gone from the PDS (a restore
+        of an older backup, a deletion by hand): the engine writes it again
+        now, under its own key and from the same fields, uploading its blob
+        only when the PDS no longer has it. Raises RepairSkipped when the
+        document did not end migrated (its row says why)."""
+        row = self.row
+        painting_transition(
+            row, to=Status.PENDING, actor=self.actor, claimed_by="", record_cid="",
+            message=f"compare_paintings: the PDS has no record {row.record_uri or row.rkey}; writing it again under the same key.",
+        )  # fmt: skip
+        paintings_migrate([row.pk], actor=self.actor, run=run_label(self.actor))
+        row.refresh_from_db()
+        if row.status != Status.MIGRATED:
+            raise RepairSkipped(f"Migrating it again ended {row.status}: {row.last_error or row.skip_detail or 'see its audit trail'}")
 
     def _duplicate(self, extra: IndexedRecord, keeper: IndexedRecord) -> Difference:
         detail = f"Another record for this ref; keeping {keeper.did}/{keeper.rkey}."
@@ -148,7 +164,7 @@ class PaintingJudge:
         return self._diff(Kind.DUPLICATE_RECORD, detail, extra, repair=f"delete {extra.rkey}", fix=fix)
 
     def _field_mismatch(self, keeper: IndexedRecord) -> Iterator[Difference]:
-        expected, complete = expected_fields(self.painting, self.handle, has_recording=bool(self.row and self.row.has_recording), kind=self.kind)
+        expected, complete = expected_fields(self.painting, self.handle, has_recording=self._has_recording(keeper), kind=self.kind)
         problems = field_differences(keeper.value, expected, complete=complete, kind=self.kind)
         if not problems:
             return
@@ -159,14 +175,23 @@ class PaintingJudge:
             fix, repair = (lambda: self._rewrite(keeper)), f"rewrite {keeper.rkey} from MongoDB{keeping}"
         yield self._diff(Kind.FIELD_MISMATCH, "; ".join(problems), keeper, repair=repair, fix=fix)
 
+    def _has_recording(self, keeper: IndexedRecord) -> bool:
+        """A recording the row knows of, or one the record has: the attempt
+        that wrote it found it on storage (a rebuilt state table does not
+        know it yet), so a rewrite keeps it, as the engine's does."""
+        return bool(self.row and self.row.has_recording) or self.kind.recording_in(keeper.value)
+
     def _rewrite(self, keeper: IndexedRecord) -> None:
         painting, kind = self.painting, self.kind
         blob = keeper.value[kind.blob_field] if kind.blob_field else None
-        record = kind.record_from_source(painting, handle=self.handle, has_recording=self.row.has_recording, blob=blob)
+        has_recording = self._has_recording(keeper)
+        record = kind.record_from_source(painting, handle=self.handle, has_recording=has_recording, blob=blob)
         record_validate(record, nsid=kind.nsid)
         written = self.scope.repo(keeper.did).record_put(collection=kind.nsid, rkey=keeper.rkey, record=record)
         fingerprint = kind.fingerprint({**vars(painting), **kind.row_values(painting), "owner_handle": self.handle if painting.owner else ""})
-        PaintingMigration.objects.filter(pk=self.row.pk).update(record_cid=written.cid, record_fingerprint=fingerprint, updated_at=timezone.now())
+        PaintingMigration.objects.filter(pk=self.row.pk).update(
+            record_cid=written.cid, record_fingerprint=fingerprint, has_recording=has_recording, updated_at=timezone.now()
+        )
         self.row.record_cid = self.rewritten_cid = written.cid
         painting_note(self.row, actor=self.actor, message=f"compare_paintings: rewrote {written.uri} from MongoDB's fields (new cid {written.cid}).")
 

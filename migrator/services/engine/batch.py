@@ -29,7 +29,7 @@ from migrator.lexicon import InvalidRecord, record_validate
 from migrator.models import Account, ErrorKind, MigrationEvent, PaintingMigration, RateLimitWindow, SkipReason, Status
 from migrator.pds import calls as pds_calls
 from migrator.selectors import error_signature
-from migrator.services.lifecycle import mongodb_verify, removal_hold
+from migrator.services.lifecycle import UNKNOWN_RUN, mongodb_verify, removal_hold
 from migrator.services.state import Change, painting_note, painting_transition, paintings_transition, paintings_transition_each
 from migrator.thumbnails import Thumbnail, ThumbnailError
 
@@ -520,6 +520,11 @@ def _look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: Ba
             _finish(work.row, _pds_outcome(f"Could not look up record {work.rkey}", error), actor=actor, result=result)
             continue
         if stored is None:
+            try:
+                work.blob = _blob_still_held(repo, work)
+            except pds.PdsError as error:
+                _finish(work.row, _pds_outcome(f"Could not look up the {work.kind.blob_field} {work.row.thumbnail_cid}", error), actor=actor, result=result)
+                continue
             remaining.append(work)
         elif stored.value.get("ref") != work.row.ref:
             message = f"Record key {work.rkey} holds another {work.kind.name} ({stored.value.get('ref')}): a TID collision."
@@ -531,6 +536,20 @@ def _look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: Ba
             work.blob = _reusable_blob(work.row, stored.value, kind=work.kind)
             remaining.append(work)
     return remaining
+
+
+def _blob_still_held(repo, work: Work) -> dict | None:
+    """For a document whose record is gone from the PDS (a restore of an
+    older backup, a deletion by hand, a take-down), the blob that record
+    held, when the PDS still has it (another record of the account keeps
+    the same thumbnail): written again with it, nothing is fetched or
+    uploaded. None when the row knows of no blob or the PDS lacks it."""
+    row, kind = work.row, work.kind
+    if not (kind.blob_field and row.thumbnail_cid and row.thumbnail_mime and row.thumbnail_size):
+        return None
+    if not repo.blob_has(row.thumbnail_cid):
+        return None
+    return {"$type": "blob", "ref": {"$link": row.thumbnail_cid}, "mimeType": row.thumbnail_mime, "size": row.thumbnail_size}
 
 
 def _reusable_blob(row: PaintingMigration, value: dict, *, kind: RecordKind) -> dict | None:
@@ -571,11 +590,27 @@ def _adopt(repo, work: Work, stored, *, actor: str, result: BatchResult) -> None
         return
     # Its recordingUrl (if any) was found on storage under these very fields.
     fields = _migrated_fields(work.row, rkey=work.rkey, uri=stored.uri, cid=stored.cid, blob=blob, kind=work.kind)
+    fields.update(_blob_facts(blob, work.row))
+    if work.row.written_by.startswith(UNKNOWN_RUN):  # written before the state table knew of it: not by this run
+        fields["written_by"] = work.row.written_by
     adopted = _migrated(
         work.row, {**fields, "has_recording": work.kind.recording_in(stored.value)},
         message=f"Found record {stored.uri} from an earlier attempt; adopted it without writing.", actor=actor, result=result,
     )  # fmt: skip
     result.adopted += adopted
+
+
+def _blob_facts(blob: dict, row: PaintingMigration) -> dict:
+    """What a row knows of an adopted record's blob: its size and type, as
+    the record says (the fallback that made it is known only to the attempt
+    that made it)."""
+    if not isinstance(blob, dict) or not _blob_cid(blob):
+        return {}
+    size, mime = blob.get("size"), blob.get("mimeType")
+    return {
+        "thumbnail_size": size if isinstance(size, int) and size >= 0 else row.thumbnail_size,
+        "thumbnail_mime": mime[:32] if isinstance(mime, str) else row.thumbnail_mime,
+    }
 
 
 def _thumbnails_make(works: list[Work], *, actor: str, result: BatchResult) -> list[Work]:
@@ -610,7 +645,7 @@ def thumbnail_for(work: Work) -> Work | Outcome:
     the storage has its recording."""
     row, kind = work.row, work.kind
     if work.blob is not None:  # the stored record's blob is kept: nothing to fetch
-        work.has_recording = row.has_recording or kind.recording_in(work.stored)
+        work.has_recording = row.has_recording or kind.recording_in(work.stored or {})
         return work
     try:
         work.thumbnail = kind.blob_make(row)
@@ -722,7 +757,9 @@ def _written(repo, works: list[Work], refs, *, actor: str, result: BatchResult) 
     for work, ref in zip(works, refs, strict=True):
         if work.row.ref not in gone:
             verb = "Updated" if work.action == "update" else "Wrote"
-            if work.blob is not None:
+            if work.blob is not None and work.action == "create":
+                message = f"Wrote record {ref.uri} with the {kind.blob_field} {_blob_cid(work.blob)} the PDS still held (nothing fetched or uploaded); MongoDB has {kind.migrated_field}."
+            elif work.blob is not None:
                 message = f"Updated record {ref.uri}, keeping its {kind.blob_field} {_blob_cid(work.blob)} (what it is made from is the same); MongoDB has {kind.migrated_field}."
             elif work.thumbnail is not None:
                 message = f"{verb} record {ref.uri} with a {work.thumbnail.size:,}-byte {work.thumbnail.fallback} {kind.blob_field}; MongoDB has {kind.migrated_field}."
