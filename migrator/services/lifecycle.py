@@ -327,6 +327,12 @@ def unknown_run() -> str:
     return f"{UNKNOWN_RUN} (found by the seed of {timezone.now():%Y-%m-%d})"
 
 
+def paintings_of_unknown_runs() -> QuerySet:
+    """The documents whose record on the PDS the state table learned of
+    only through MongoDB's key: which run wrote them is not known."""
+    return PaintingMigration.objects.filter(status=Status.MIGRATED, unpublished_at=None, written_by__startswith=UNKNOWN_RUN)
+
+
 def paintings_written_by(*, run: str = "", actor: str = "", since=None, until=None) -> QuerySet:
     """The paintings whose record on the PDS was written by one run
     (``run``, a ``written_by`` label), or by ``actor``'s runs in a time

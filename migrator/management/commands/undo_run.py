@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
 from migrator.admin_lifecycle import paintings_run_now
-from migrator.services.lifecycle import paintings_unpublish, paintings_written_by, runs_recent
+from migrator.services.lifecycle import paintings_of_unknown_runs, paintings_unpublish, paintings_written_by, runs_recent
 
 ACTOR = "command:undo_run"
 
@@ -35,6 +35,14 @@ class Command(BaseCommand):
         for painting in paintings.order_by("id")[:50]:
             self.stdout.write(f"  {painting}  {painting.record_uri}")
         label = run or f"{actor} between {since or 'the start'} and {until or 'now'}"
+        if not count and (unknown := paintings_of_unknown_runs().count()):
+            self.stdout.write(
+                f"0 records are known to be written by {label}. The console's state table was rebuilt from MongoDB's keys "
+                f"since, and which run wrote the {unknown} records it found then is not known (--list shows them as an "
+                f"unknown run): a run before the rebuild cannot be undone. Take records down by document or user instead "
+                f"(unpublish_paintings)."
+            )
+            return
         if not confirm:
             self.stdout.write(f"{count} records written by {label} would be removed. Run again with --confirm --reason '…' to remove them.")
             return
