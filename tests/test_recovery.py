@@ -20,6 +20,7 @@ from migrator.kinds import KINDS
 from migrator.models import Alert, PaintingMigration, Status
 from migrator.sample import ImageJob, render_image
 from migrator.services import watch
+from tests.plugins.console import console_tables_emptied
 from tests.plugins.kinds import document_fields, media_put
 from tests.plugins.world import _numbers, add_user
 
@@ -126,9 +127,8 @@ def snapshot(world) -> tuple[dict, dict, dict]:
 
 def the_console_database_lost(settings) -> None:
     """A lost disk and the key with it: every table empty, a new key, a new process."""
-    call_command("flush", interactive=False, verbosity=0)
+    console_tables_emptied()
     settings.SECRETS_ENCRYPTION_KEYS = ["tgrzsmBYTtNoSW2h1MiHzMLbHy8pJnkN1sKgWkh0Ucs="]
-    pds.forget_sessions()
 
 
 def records_lost(world, refs_by_kind: dict) -> list[tuple[str, str, str]]:

@@ -373,18 +373,19 @@ def _new_row(desired: Desired, *, kind: RecordKind) -> PaintingMigration:
     # compare_paintings checks it.
     row.record_fingerprint = row.source_fingerprint
     row.record_shape = kind.record_shape()
-    if desired.problem:
-        row.status = Status.SKIPPED
-        row.skip_reason = desired.problem.reason
-        row.skip_detail = desired.problem.detail
-    elif desired.source.rkey:
+    if desired.source.rkey:
         # MongoDB names a record the state table never knew of (the table was
         # lost and is being rebuilt, or another tool wrote it): the engine
         # looks it up under this key, adopts it with what it holds (its CID,
-        # blob, recording) or writes it there when the PDS lacks it.
+        # blob, recording) or writes it there when the PDS lacks it; the
+        # record of a document that must have none (nuked, deleted) it removes.
         row.rkey = desired.source.rkey
         row.record_uri = desired.source.uri
         row.written_by = unknown_run()
+    if desired.problem and not (row.rkey and desired.problem.reason in UNPUBLISHING_REASONS):
+        row.status = Status.SKIPPED
+        row.skip_reason = desired.problem.reason
+        row.skip_detail = desired.problem.detail
     return row
 
 
@@ -406,6 +407,8 @@ def _create(rows: list[PaintingMigration], *, actor: str, kind: RecordKind) -> N
 def _seed_message(row: PaintingMigration, *, kind: RecordKind) -> str:
     if row.status == Status.SKIPPED:
         return f"Seeded from MongoDB; skipped: {row.skip_detail}"
+    if row.rkey and row.nuked:
+        return f"Seeded from MongoDB, which already has {kind.migrated_field} {row.rkey}: the engine removes the record of the deleted {kind.name}."
     if row.rkey:
         return f"Seeded from MongoDB, which already has {kind.migrated_field} {row.rkey}: the engine looks the record up there and adopts it."
     return "Seeded from MongoDB."

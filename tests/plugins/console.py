@@ -82,3 +82,17 @@ def make_migrated(**fields) -> PaintingMigration:
         "attempts": 1,
     }
     return make_painting(**{**defaults, **fields})
+
+
+def console_tables_emptied() -> None:
+    """What a lost console database leaves: every table of the migrator app
+    empty (rows, events, accounts and their sessions, holds, alerts, cursors),
+    and no session open in this process. Rows are deleted inside the test's
+    transaction (a TRUNCATE there is refused on PostgreSQL)."""
+    from django.apps import apps
+
+    from migrator import pds
+
+    for model in apps.get_app_config("migrator").get_models():
+        model.objects.all().delete()
+    pds.forget_sessions()
