@@ -121,3 +121,26 @@ def test_an_unreachable_pds_is_transient_after_retries(settings, pds_account):
     with pytest.raises(pds.PdsError) as failure:
         repo.record_get(collection=COLLECTION, rkey=rkey_for(60))
     assert failure.value.transient and failure.value.status is None
+
+
+def test_records_at_many_keys_are_found_by_listing_and_few_pages_are_spent_on_a_large_collection(repo):
+    from migrator.pds import calls
+
+    keys = [rkey_for(n) for n in range(10, 260)]
+    for chunk in (keys[:200], keys[200:]):
+        repo.apply_writes([Write("create", COLLECTION, rkey, painting_record(rkey)) for rkey in chunk])
+    missing = rkey_for(999)
+
+    before = calls.REQUESTS[0]
+    found = repo.records_at(collection=COLLECTION, rkeys=[*keys[-40:], missing])  # the newest: the first page
+    assert sorted(found) == sorted(keys[-40:]) and found[keys[-1]].value["ref"] == keys[-1]
+    assert calls.REQUESTS[0] - before <= 4  # the collection's 3 pages (a key not there is looked for to the end), not 41 gets
+
+    before = calls.REQUESTS[0]
+    oldest = repo.records_at(collection=COLLECTION, rkeys=keys[:4])  # three pages away: two pages, then each alone
+    assert sorted(oldest) == keys[:4]
+    assert calls.REQUESTS[0] - before == 2 + 4
+
+    before = calls.REQUESTS[0]
+    assert repo.records_at(collection=COLLECTION, rkeys=[missing]) == {}
+    assert calls.REQUESTS[0] - before == 1

@@ -199,6 +199,30 @@ class Repo:
         records = [StoredRecord(uri=r.uri, cid=r.cid, value=_plain(r.value)) for r in response.records]
         return records, (response.cursor if records else None)
 
+    def records_at(self, *, collection: str, rkeys: Sequence[str]) -> dict[str, StoredRecord]:
+        """The records that exist at these keys, by key. One key is read
+        with getRecord; several by listing the collection, a page of 100 a
+        request, for at most one page per two keys, then the keys not found
+        yet one by one (unless the listing reached its end): an account's
+        records found in a request or two instead of a request each, and
+        never many pages for a few keys of a large collection."""
+        wanted = set(rkeys)
+        found: dict[str, StoredRecord] = {}
+        if len(wanted) > 1:
+            cursor, pages = None, 0
+            while pages < max(1, len(wanted) // 2):
+                page, cursor = self.records_list(collection=collection, limit=100, cursor=cursor)
+                pages += 1
+                found.update((record.rkey, record) for record in page if record.rkey in wanted)
+                if cursor is None:
+                    return found
+                if len(found) == len(wanted):
+                    return found
+        for rkey in sorted(wanted - set(found)):
+            if (record := self.record_get(collection=collection, rkey=rkey)) is not None:
+                found[rkey] = record
+        return found
+
     def apply_writes(self, writes: Sequence[Write], *, validate: bool | None = None) -> list[RecordRef | None]:
         """Apply up to 200 writes atomically: all of them or none. Returns, per
         write, the new RecordRef (None for a delete). A create whose rkey exists,

@@ -509,16 +509,18 @@ def prepare(row: PaintingMigration, *, kind: RecordKind = PAINTING) -> Work:
 def _look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: BatchResult) -> list[Work]:
     """Reconcile paintings tried before with what the PDS already holds, so
     a retry never writes a second record. First attempts skip the lookup."""
-    remaining = []
-    for work in works:
-        if not _tried_before(work.row):
-            remaining.append(work)
-            continue
-        try:
-            stored = repo.record_get(collection=work.kind.nsid, rkey=work.rkey)
-        except pds.PdsError as error:
+    tried = [work for work in works if _tried_before(work.row)]
+    remaining = [work for work in works if not _tried_before(work.row)]
+    if not tried:
+        return remaining
+    try:  # a batch's works are of one account and one kind
+        stored_at = repo.records_at(collection=tried[0].kind.nsid, rkeys=[work.rkey for work in tried])
+    except pds.PdsError as error:
+        for work in tried:
             _finish(work.row, _pds_outcome(f"Could not look up record {work.rkey}", error), actor=actor, result=result)
-            continue
+        return remaining
+    for work in tried:
+        stored = stored_at.get(work.rkey)
         if stored is None:
             try:
                 work.blob = _blob_still_held(repo, work)
