@@ -295,6 +295,30 @@ def test_a_record_field_that_differs_from_mongodb_is_a_mismatch_and_repair_rewri
     assert paintings_compare().clean
 
 
+def test_a_recording_the_record_has_and_the_row_does_not_know_is_kept_and_learned(world):
+    """A rebuilt state table does not know what the engine found on storage
+    (a user's recording): compare does not count the record's recordingUrl
+    as a difference, and a repair of another field keeps it."""
+    row = world.row("jeffrey-1")
+    repo = world.repo(row.account_did)
+    stored = world.record("jeffrey-1")
+    from migrator.images import painting_recording_url
+
+    recording = painting_recording_url(handle="jeffrey", slug=row.slug)
+    repo.record_put(collection=COLLECTION, rkey=row.rkey, record={**stored.value, "recordingUrl": recording})
+    PaintingMigration.objects.filter(pk=row.pk).update(record_cid="")
+    assert paintings_compare().clean
+
+    world.mongo.paintings.update_one({"_id": ObjectId(row.ref)}, {"$set": {"code": "new1"}})
+    report = paintings_compare(repair=True)
+
+    assert kinds(report) == {"field_mismatch": 1} and report.repaired[Kind.FIELD_MISMATCH] == 1
+    rewritten = world.record("jeffrey-1")
+    assert rewritten.value["code"] == "new1" and rewritten.value["recordingUrl"] == recording
+    assert world.row("jeffrey-1").has_recording
+    assert paintings_compare().clean
+
+
 def test_a_nuked_painting_is_migrated_with_the_flag_and_un_nuking_it_is_a_mismatch(world):
     assert world.record("jeffrey-2").value["nuked"] is True
     world.mongo.paintings.update_one({"_id": ObjectId(world.refs["jeffrey-2"])}, {"$unset": {"nuked": ""}})

@@ -227,8 +227,8 @@ class Command(BaseCommand):
         if result.lost:
             out(f"  left to another worker (this one's lease ran out): {result.lost}")
         out(f"  PDS requests: {result.pds_requests}; logins: {result.logins}")
-        if result.migrated:
-            out(f"Records written by this run are kept as {self.run_name!r}; to take them all down again: manage.py undo_run --run {self.run_name!r}")
+        if written := PaintingMigration.objects.filter(written_by=self.run_name).count():
+            out(f"The {written} records this run wrote are kept as {self.run_name!r}; to take them all down again: manage.py undo_run --run {self.run_name!r}")
         for limit in selectors.binding_limits():
             out(
                 f"{limit.waiting} paintings wait for {limit.name}, which resets at {limit.resets_at:%Y-%m-%d %H:%M:%S} UTC "
