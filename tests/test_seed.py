@@ -270,3 +270,25 @@ def test_what_the_engine_learned_survives_a_reseed(mongo_db):
     run("seed_paintings")
     row.refresh_from_db()
     assert (row.has_recording, row.account_did) == (False, "did:plc:learned")
+
+
+def test_a_lost_key_mongodb_refuses_to_take_back_leaves_that_one_document_as_it_is(mongo_db):
+    """A document whose ``atproto`` became a string: MongoDB cannot set
+    ``atproto.rkey`` in it. Its neighbour's key is written back all the same,
+    the seed goes on, and the one that could not be says why."""
+    good, bad = painting(code="g1"), painting(code="b1", slug="2023.8.24.16.21.10.123")
+    mongo_db.paintings.insert_many([good, bad])
+    run("seed_paintings")
+    for n, document in enumerate((good, bad)):
+        row = PaintingMigration.objects.get(ref=str(document["_id"]))
+        uri = f"at://did:plc:abc/computer.aesthetic.painting/3k2yihcrp6f2{n}"
+        painting_transition(row, to=Status.MIGRATED, actor="test", rkey=f"3k2yihcrp6f2{n}", record_uri=uri)
+    mongo_db.paintings.update_one({"_id": bad["_id"]}, {"$set": {"atproto": "garbage"}})
+
+    output = run("seed_paintings")
+
+    assert mongo_db.paintings.find_one({"_id": good["_id"]})["atproto"]["rkey"] == "3k2yihcrp6f20"
+    assert mongo_db.paintings.find_one({"_id": bad["_id"]})["atproto"] == "garbage"
+    assert "keys written back to MongoDB: 1" in output
+    note = PaintingMigration.objects.get(ref=str(bad["_id"])).events.first().message
+    assert "MongoDB refused" in note and "garbage" not in note

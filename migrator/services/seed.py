@@ -49,6 +49,7 @@ from typing import Any
 
 from bson import ObjectId
 from django.db import transaction
+from pymongo.errors import BulkWriteError
 from django.utils import timezone
 
 from migrator import source
@@ -291,16 +292,28 @@ def _keys_restore(plan: "Plan", *, actor: str, kind: RecordKind) -> int:
         source.WriteBack(ref=row.ref, rkey=row.rkey, uri=row.record_uri or f"at://{row.account_did}/{kind.nsid}/{row.rkey}", cid=row.record_cid)
         for row in lost
     ]
-    gone = source.rkeys_write_back(write_backs, kind=kind)
-    restored = [(row, back) for row, back in zip(lost, write_backs, strict=True) if row.ref not in gone]
-    MigrationEvent.objects.bulk_create(
-        MigrationEvent(
-            painting=row, from_status=row.status, to_status=row.status, actor=actor,
-            message=f"MongoDB had lost {kind.migrated_field} (restored from an older backup?): wrote {back.rkey} and {back.uri} back from the state table; nothing written to the PDS.",
-        )  # fmt: skip
-        for row, back in restored
-    )
-    return len(restored)
+    try:
+        gone, refused = source.rkeys_write_back(write_backs, kind=kind), set()
+    except BulkWriteError as error:  # the others were written (unordered); these documents cannot take the key
+        gone = set()
+        refused = {write_backs[failure["index"]].ref for failure in error.details.get("writeErrors", [])}
+    events = []
+    for row, back in zip(lost, write_backs, strict=True):
+        if row.ref in refused:
+            message = (
+                f"MongoDB has lost {kind.migrated_field}; writing {back.rkey} back, MongoDB refused it: the document's "
+                f"{kind.key_document} is not an object. Fix the document; the next seed writes the key back."
+            )
+        elif row.ref not in gone:
+            message = (
+                f"MongoDB had lost {kind.migrated_field} (restored from an older backup?): wrote {back.rkey} and "
+                f"{back.uri} back from the state table; nothing written to the PDS."
+            )
+        else:
+            continue
+        events.append(MigrationEvent(painting=row, from_status=row.status, to_status=row.status, actor=actor, message=message))
+    MigrationEvent.objects.bulk_create(events)
+    return len(lost) - len(refused) - len(gone)
 
 
 def _desired(document, fields, row, handles, credentials, duplicates, anonymous_did, *, kind: RecordKind) -> Desired:
