@@ -81,18 +81,17 @@ class Scope:
     anonymous_did: str
     narrowed: bool
     listed: set[str] = field(default_factory=set)
-    _repos: dict = field(default_factory=dict)
+    _passwords: dict = field(default_factory=dict, repr=False)  # never shown
 
     def repo(self, did: str) -> pds.Repo:
-        """The account's repo, logging in only through repo_for (sessions reused)."""
-        if did not in self._repos:
+        """The account's repo through repo_for, which keeps PDS_OPEN_SESSIONS
+        of them open whatever the number of accounts compared (sessions
+        reused; a login only with the password MongoDB has, read once)."""
+        if did not in self._passwords:
             owner = self.accounts.get(did, "")
-            password = ""
-            if owner:
-                credentials = source.credentials_for([owner]).get(owner)
-                password = credentials.password if credentials else ""
-            self._repos[did] = pds.repo_for(did=did, password=password)
-        return self._repos[did]
+            credentials = source.credentials_for([owner]).get(owner) if owner else None
+            self._passwords[did] = credentials.password if credentials else ""
+        return pds.repo_for(did=did, password=self._passwords[did])
 
 
 def compare_scope(*, handle: str | None = None, anonymous: bool = False, kind: RecordKind = PAINTING) -> Scope:
