@@ -292,3 +292,22 @@ def test_a_lost_key_mongodb_refuses_to_take_back_leaves_that_one_document_as_it_
     assert "keys written back to MongoDB: 1" in output
     note = PaintingMigration.objects.get(ref=str(bad["_id"])).events.first().message
     assert "MongoDB refused" in note and "garbage" not in note
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [{"rkey": "x" * 33, "uri": "at://did:plc:abc/computer.aesthetic.painting/" + "x" * 33}, {"rkey": "../../etc", "uri": "y" * 600}, {"rkey": "3k2yihcrp6f2c", "uri": "at://" + "z" * 600}],
+    ids=["key too long", "not a key, uri too long", "uri too long"],
+)
+def test_a_key_no_record_of_ours_can_have_reads_as_absent_and_the_neighbours_seed(mongo_db, keys):
+    """A written-back key the state table cannot hold (a column of 32 and
+    512 characters: PostgreSQL refuses more, and the whole batch with it)."""
+    hostile, neighbour = painting(code="h1", atproto=keys), painting(code="n1", slug="2023.8.24.16.21.10.123")
+    mongo_db.paintings.insert_many([hostile, neighbour])
+
+    run("seed_paintings")
+
+    row = PaintingMigration.objects.get(ref=str(hostile["_id"]))
+    assert row.status == Status.PENDING and len(row.rkey) <= 32 and len(row.record_uri) <= 512
+    assert row.rkey in ("", "3k2yihcrp6f2c") and not row.record_uri
+    assert PaintingMigration.objects.get(ref=str(neighbour["_id"])).status == Status.PENDING

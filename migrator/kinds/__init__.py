@@ -17,6 +17,7 @@ the Problem that says why it cannot become a record, ATProto's datetimes.
 """
 
 import datetime as dt
+import re
 import functools
 import hashlib
 import importlib
@@ -86,10 +87,22 @@ def flag_of(document: dict, name: str) -> tuple[bool, str]:
     return False, f"`{name}` is {shown(value)}, not true or false."
 
 
+# A record key the console can have written: ATProto's record-key characters,
+# no longer than the state table keeps (its keys are 13-character TIDs).
+RECORD_KEY = re.compile(r"[A-Za-z0-9._:~-]{1,32}")
+URI_MAX = 512
+
+
 def key_of(document: dict, key_document: str) -> tuple[str, str]:
-    """(rkey, uri) a document has written back (other types read as absent)."""
+    """(rkey, uri) a document has written back. Other types, and text that
+    no record key or at:// URI of ours can be (too long, other characters),
+    read as absent: the engine writes at the document's own key, and writes
+    that back over them."""
     keys = document.get(key_document) if isinstance(document.get(key_document), dict) else {}
-    return text_of(keys.get("rkey")), text_of(keys.get("uri"))
+    rkey, uri = text_of(keys.get("rkey")), text_of(keys.get("uri"))
+    rkey = rkey if RECORD_KEY.fullmatch(rkey) else ""
+    uri = uri if uri.startswith("at://") and len(uri) <= URI_MAX else ""
+    return rkey, uri
 
 
 def when_of(document: dict) -> dt.datetime | None:

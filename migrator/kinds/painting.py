@@ -16,7 +16,7 @@ from bson import ObjectId
 from django.conf import settings
 
 from migrator.images import ImageError, fetch_image, painting_image_url, painting_recording_url, resource_exists
-from migrator.kinds import Problem, RecordKind, datetime_string, document_ref, lexicon_path, owner_of as _owner, shown as _shown, text_of as _text
+from migrator.kinds import Problem, RecordKind, datetime_string, document_ref, key_of, lexicon_path, owner_of as _owner, shown as _shown, text_of as _text
 from migrator.kinds import lexicon_limits as kinds_lexicon_limits
 from migrator.models import SkipReason
 from migrator.thumbnails import Thumbnail, make_thumbnail
@@ -88,7 +88,7 @@ def source_fields(document: dict) -> SourceFields:
     slug = _text(document.get("slug"))
     owner, owner_problem = _owner(document)
     nuked = document.get("nuked")
-    atproto = document.get("atproto") if isinstance(document.get("atproto"), dict) else {}
+    rkey, uri = key_of(document, "atproto")
     when = document.get("when")
     return SourceFields(
         ref=document_ref(document.get("_id")),
@@ -98,8 +98,8 @@ def source_fields(document: dict) -> SourceFields:
         when=when if isinstance(when, dt.datetime) else None,
         nuked=nuked is True,
         has_recording=":" in slug,
-        rkey=_text(atproto.get("rkey")),
-        uri=_text(atproto.get("uri")),
+        rkey=rkey,
+        uri=uri,
         ref_is_object_id=isinstance(document.get("_id"), ObjectId),
         owner_problem=owner_problem,
         nuked_problem="" if nuked is None or isinstance(nuked, bool) else f"`nuked` is {_shown(nuked)}, not true or false.",
