@@ -34,7 +34,9 @@ the reason given, and the skip lifts when MongoDB is fixed):
   several paintings stays with the oldest, the others are skipped.
 - ``when``: a date from 1970 to 2255 (what a record key can hold); anything
   else, including dates outside Python's range: skipped.
-- ``atproto.rkey``/``uri``: text; other types read as absent.
+- ``atproto.rkey``/``uri``: text; other types, and text no record key or
+  at:// URI of ours can be (over 32 or 512 characters, other characters),
+  read as absent.
 - ``@handles.handle``: non-empty text, else the owner has no handle (skipped).
 - ``users.atproto``: ``handle`` and ``password`` as text, ``did`` text or
   absent. Missing: skipped, no account; present but unusable: skipped with
