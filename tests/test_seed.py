@@ -311,3 +311,15 @@ def test_a_key_no_record_of_ours_can_have_reads_as_absent_and_the_neighbours_see
     assert row.status == Status.PENDING and len(row.rkey) <= 32 and len(row.record_uri) <= 512
     assert row.rkey in ("", "3k2yihcrp6f2c") and not row.record_uri
     assert PaintingMigration.objects.get(ref=str(neighbour["_id"])).status == Status.PENDING
+
+
+@pytest.mark.parametrize(("nuked_paintings", "words"), [("skip", "the engine removes the record"), ("flag", "adopts it")])
+def test_a_nuked_painting_found_with_a_key_is_told_what_becomes_of_its_record(mongo_db, settings, nuked_paintings, words):
+    settings.NUKED_PAINTINGS = nuked_paintings
+    mongo_db.paintings.insert_one(painting(nuked=True, atproto={"rkey": "3k2yihcrp6f2c", "uri": "at://did:plc:abc/computer.aesthetic.painting/3k2yihcrp6f2c"}))
+
+    run("seed_paintings")
+
+    row = PaintingMigration.objects.get()
+    assert (row.status, row.rkey) == (Status.PENDING, "3k2yihcrp6f2c")
+    assert words in row.events.get().message

@@ -422,7 +422,7 @@ def _create(rows: list[PaintingMigration], *, actor: str, kind: RecordKind) -> N
 def _seed_message(row: PaintingMigration, *, kind: RecordKind) -> str:
     if row.status == Status.SKIPPED:
         return f"Seeded from MongoDB; skipped: {row.skip_detail}"
-    if row.rkey and row.nuked:
+    if row.rkey and row.nuked and kind.deleted_why():
         return f"Seeded from MongoDB, which already has {kind.migrated_field} {row.rkey}: the engine removes the record of the deleted {kind.name}."
     if row.rkey:
         return f"Seeded from MongoDB, which already has {kind.migrated_field} {row.rkey}: the engine looks the record up there and adopts it."
