@@ -214,9 +214,7 @@ class Repo:
                 page, cursor = self.records_list(collection=collection, limit=100, cursor=cursor)
                 pages += 1
                 found.update((record.rkey, record) for record in page if record.rkey in wanted)
-                if cursor is None:
-                    return found
-                if len(found) == len(wanted):
+                if cursor is None or len(found) == len(wanted):
                     return found
         for rkey in sorted(wanted - set(found)):
             if (record := self.record_get(collection=collection, rkey=rkey)) is not None:

@@ -509,8 +509,9 @@ def prepare(row: PaintingMigration, *, kind: RecordKind = PAINTING) -> Work:
 def _look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: BatchResult) -> list[Work]:
     """Reconcile paintings tried before with what the PDS already holds, so
     a retry never writes a second record. First attempts skip the lookup."""
-    tried = [work for work in works if _tried_before(work.row)]
-    remaining = [work for work in works if not _tried_before(work.row)]
+    tried, remaining = [], []
+    for work in works:
+        (tried if _tried_before(work.row) else remaining).append(work)
     if not tried:
         return remaining
     try:  # a batch's works are of one account and one kind
@@ -592,7 +593,6 @@ def _adopt(repo, work: Work, stored, *, actor: str, result: BatchResult) -> None
         return
     # Its recordingUrl (if any) was found on storage under these very fields.
     fields = _migrated_fields(work.row, rkey=work.rkey, uri=stored.uri, cid=stored.cid, blob=blob, kind=work.kind)
-    fields.update(_blob_facts(blob, work.row))
     if work.row.written_by.startswith(UNKNOWN_RUN):  # written before the state table knew of it: not by this run
         fields["written_by"] = work.row.written_by
     adopted = _migrated(
@@ -600,19 +600,6 @@ def _adopt(repo, work: Work, stored, *, actor: str, result: BatchResult) -> None
         message=f"Found record {stored.uri} from an earlier attempt; adopted it without writing.", actor=actor, result=result,
     )  # fmt: skip
     result.adopted += adopted
-
-
-def _blob_facts(blob: dict, row: PaintingMigration) -> dict:
-    """What a row knows of an adopted record's blob: its size and type, as
-    the record says (the fallback that made it is known only to the attempt
-    that made it)."""
-    if not isinstance(blob, dict) or not _blob_cid(blob):
-        return {}
-    size, mime = blob.get("size"), blob.get("mimeType")
-    return {
-        "thumbnail_size": size if isinstance(size, int) and size >= 0 else row.thumbnail_size,
-        "thumbnail_mime": mime[:32] if isinstance(mime, str) else row.thumbnail_mime,
-    }
 
 
 def _thumbnails_make(works: list[Work], *, actor: str, result: BatchResult) -> list[Work]:
@@ -804,8 +791,14 @@ def _migrated_fields(row, *, rkey, uri, cid, blob, kind: RecordKind, thumbnail=N
     }  # fmt: skip
     if thumbnail is not None:
         fields.update(thumbnail_size=thumbnail.size, thumbnail_mime=thumbnail.mime_type, thumbnail_fallback=thumbnail.fallback)
-    else:  # adopted, or rewritten keeping its blob: what the row knew of it stays (and every change sets the same fields)
-        fields.update(thumbnail_size=row.thumbnail_size, thumbnail_mime=row.thumbnail_mime, thumbnail_fallback=row.thumbnail_fallback)
+    else:  # adopted, or written keeping its blob: the blob's size and type as the record has them, else what the row knew
+        # (the fallback that made it is known only to the attempt that made it); every change sets the same fields
+        size, mime = (blob.get("size"), blob.get("mimeType")) if isinstance(blob, dict) and _blob_cid(blob) else (None, None)
+        fields.update(
+            thumbnail_size=size if isinstance(size, int) and size >= 0 else row.thumbnail_size,
+            thumbnail_mime=mime[:32] if isinstance(mime, str) else row.thumbnail_mime,
+            thumbnail_fallback=row.thumbnail_fallback,
+        )
     return fields
 
 
