@@ -156,20 +156,6 @@ def test_a_finished_migration_compares_clean(world):
     assert status == 0 and "No differences." in output
 
 
-@pytest.fixture
-def uploads(monkeypatch):
-    """The blobs the console uploads (the real call still runs)."""
-    made = []
-    real = pds.Repo.blob_upload
-
-    def counting(self, content, **kwargs):
-        made.append(len(content))
-        return real(self, content, **kwargs)
-
-    monkeypatch.setattr(pds.Repo, "blob_upload", counting)
-    return made
-
-
 def test_a_deleted_record_is_missing_and_repair_writes_it_back_under_its_key_with_the_blob_the_pds_still_holds(world, uploads):
     row = world.row("jeffrey-1")
     before = world.record("jeffrey-1")

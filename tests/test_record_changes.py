@@ -14,27 +14,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from migrator import pds
 from migrator.models import PaintingMigration, SkipReason, Status
 from migrator.services import lifecycle
 from migrator.services.compare import paintings_compare
 from tests.test_engine import migrate_all
 
 pytestmark = [pytest.mark.pds, pytest.mark.django_db]
-
-
-@pytest.fixture
-def uploads(monkeypatch):
-    """How many blobs the console uploads (the real call still runs)."""
-    counted = []
-    real = pds.Repo.blob_upload
-
-    def counting(self, *args, **kwargs):
-        counted.append(self.did)
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(pds.Repo, "blob_upload", counting)
-    return counted
 
 
 @pytest.fixture

@@ -192,3 +192,20 @@ def create_test_account(prefix: str = "user") -> TestAccount:
 def pds_account(pds):
     """A fresh account on the local PDS."""
     return create_test_account()
+
+
+@pytest.fixture
+def uploads(monkeypatch):
+    """The accounts (DIDs) of the blobs the console uploads, one per upload
+    (the real call still runs)."""
+    from migrator import pds as pds_module
+
+    counted = []
+    real = pds_module.Repo.blob_upload
+
+    def counting(self, *args, **kwargs):
+        counted.append(self.did)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pds_module.Repo, "blob_upload", counting)
+    return counted
