@@ -15,6 +15,7 @@ from migrator.services import sync
 from tests.plugins.pds import RestartablePds, _point_settings_at
 from tests.plugins.processes import Console
 from tests.test_outages import stoppable_mongo  # noqa: F401  (a fixture)
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db]
 EVERYTHING = ("database", "mongodb", "pds", "cluster", "sync")
@@ -92,7 +93,8 @@ def test_mongodb_stopped_is_503_naming_mongodb(stoppable_mongo, pds, client, wit
     assert body["checks"]["mongodb"] == "did not answer (ServerSelectionTimeoutError)"
     assert took < 5
     mongo.start()
-    assert health(client)[0] == 200
+    # Back: the driver finds the server again on its next heartbeat.
+    wait_for(lambda: health(client)[0] == 200, timeout=30, what="/health to answer 200 once MongoDB is back")
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ def corpus(mongo_db):
     return mongo_db
 
 
+@pytest.mark.slow
 def test_the_sample_corpus_seeds_to_the_plans_counts(corpus):
     output = run("seed_paintings")
 
@@ -36,12 +37,14 @@ def test_the_sample_corpus_seeds_to_the_plans_counts(corpus):
     assert PaintingMigration.objects.filter(owner="").count() == 1064
 
 
+@pytest.mark.slow
 def test_every_seeded_row_has_its_first_event(corpus):
     run("seed_paintings")
     assert MigrationEvent.objects.filter(from_status="").count() == 3903
     assert not PaintingMigration.objects.filter(events__isnull=True).exists()
 
 
+@pytest.mark.slow
 def test_reseeding_reports_only_what_changed(corpus):
     run("seed_paintings")
     template = corpus.paintings.find_one({"user": {"$exists": False}, "slug": {"$regex": r"^\d"}})
@@ -64,6 +67,7 @@ def test_reseeding_reports_only_what_changed(corpus):
         assert MigrationEvent.objects.filter(painting__ref=str(ref), message__contains="nuked False → True").exists()
 
 
+@pytest.mark.slow
 def test_reseeding_twice_changes_nothing(corpus):
     run("seed_paintings")
     events = MigrationEvent.objects.count()

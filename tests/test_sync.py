@@ -160,6 +160,7 @@ def test_permanent_failures_wait_for_a_person(mongo_db):
     assert sync.paintings_sync(actor="schedule:test").retried == 0
 
 
+@pytest.mark.slow
 def test_the_schedule_says_so_in_one_line_when_mongodb_is_out_of_reach(settings, db, caplog):
     from migrator import tasks
 

@@ -81,6 +81,7 @@ def test_every_painting_gets_a_thumbnail_within_the_lexicon(painting):
     assert_fits_the_lexicon(make_thumbnail(painting))
 
 
+@pytest.mark.slow
 @settings(FEW_EXAMPLES, max_examples=15)
 @given(max_bytes=st.integers(1_000, 120_000), seed=st.integers(0, 2**16))
 def test_the_limit_holds_for_any_max_bytes_even_on_noise(max_bytes, seed):

@@ -128,6 +128,7 @@ def test_differences_are_kept_alerted_once_and_cleared_once_clean(world, migrate
     assert len(mail.outbox) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.pds
 def test_a_verification_that_cannot_read_mongodb_is_kept_as_failed_and_alerted(migrated, client, runner, settings):
     tasks.paintings_verify()

@@ -3,6 +3,7 @@ would, against the test world's MongoDB, PDS and images."""
 
 import os
 import secrets
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -76,29 +77,81 @@ class Console:
         return output
 
 
-@pytest.fixture
-def console_database(settings, tmp_path):
-    """A database of the console's own, of the kind the suite runs on: a
-    SQLite file, or a fresh PostgreSQL database when DATABASE_URL is one."""
+def _postgres_url() -> str:
     url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        yield f"sqlite:///{tmp_path}/console.sqlite3"
-        return
+    return url if url.startswith(("postgres://", "postgresql://")) else ""
+
+
+def _create_postgres_database(url: str, *, template: str = "") -> str:
+    """A new database on the server of ``url`` (a copy of ``template`` when
+    given); its URL."""
     import psycopg
 
     name = f"console_{secrets.token_hex(4)}"
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    yield url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'drop database "{name}" with (force)')
+        admin.execute(f'create database "{name}"' + (f' template "{template}"' if template else ""))
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_postgres_database(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_postgres_url(), autocommit=True) as admin:
+        admin.execute(f'drop database "{url.rsplit("/", 1)[1]}" with (force)')
 
 
 @pytest.fixture
-def console(world, settings, tmp_path, console_database):
-    """The product's commands against the world, with a database of their own
-    (PostgreSQL in the suite's PostgreSQL leg, SQLite otherwise)."""
-    made = Console(settings, console_database, tmp_path / "var")
-    made.run("migrate", "-v0")
+def console_database(tmp_path):
+    """A database of the console's own, of the kind the suite runs on: a
+    SQLite file, or a fresh PostgreSQL database when DATABASE_URL is one.
+    Empty: the test migrates it, as an operator would."""
+    server = _postgres_url()
+    if not server:
+        yield f"sqlite:///{tmp_path}/console.sqlite3"
+        return
+    url = _create_postgres_database(server)
+    yield url
+    _drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def migrated_console_template(tmp_path_factory):
+    """A console database brought up to date once per session by
+    ``manage.py migrate`` in a child process, as an operator does; the
+    ``migrated_console_database`` of each test is a copy of it."""
+    from django.conf import settings
+
+    folder = tmp_path_factory.mktemp("console-template")
+    server = _postgres_url()
+    url = _create_postgres_database(server) if server else f"sqlite:///{folder}/console.sqlite3"
+    Console(settings, url, folder / "var").run("migrate", "-v0")
+    if not server:  # everything in the one file that each test copies
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as database:
+            database.execute("pragma wal_checkpoint(truncate)")
+    yield url
+    if server:
+        _drop_postgres_database(url)
+
+
+@pytest.fixture
+def migrated_console_database(migrated_console_template, tmp_path):
+    """A console database of this test's own with every migration applied: a
+    copy of the session's template (a file copy on SQLite, ``CREATE DATABASE
+    ... TEMPLATE`` on PostgreSQL), so each test does not pay a migrate."""
+    if not _postgres_url():
+        copy = tmp_path / "console.sqlite3"
+        shutil.copyfile(migrated_console_template.removeprefix("sqlite:///"), copy)
+        yield f"sqlite:///{copy}"
+        return
+    url = _create_postgres_database(_postgres_url(), template=migrated_console_template.rsplit("/", 1)[1])
+    yield url
+    _drop_postgres_database(url)
+
+
+@pytest.fixture
+def console(world, settings, tmp_path, migrated_console_database):
+    """The product's commands against the world, with a migrated database of
+    their own (PostgreSQL in the suite's PostgreSQL leg, SQLite otherwise)."""
+    made = Console(settings, migrated_console_database, tmp_path / "var")
     made.run("create_anon_account")
     return made
