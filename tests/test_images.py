@@ -19,8 +19,6 @@ from migrator.images import (
     parse_painting_address,
 )
 
-pytestmark = pytest.mark.no_console_database
-
 SLUG = "2023.8.24.16.21.09.123"
 
 

@@ -7,8 +7,6 @@ from bson import ObjectId
 
 from migrator import source
 
-pytestmark = pytest.mark.no_console_database
-
 
 @pytest.fixture
 def paintings(mongo_db):

@@ -14,8 +14,6 @@ from PIL import Image, ImageFile, ImageOps
 from migrator.models import ErrorKind, SkipReason
 from migrator.thumbnails import THUMBNAIL_MAX_BYTES, ThumbnailError, make_thumbnail
 
-pytestmark = pytest.mark.no_console_database
-
 LEXICON = Path(__file__).resolve().parent.parent / "lexicons/computer/aesthetic/painting.json"
 BLOB = json.loads(LEXICON.read_text())["defs"]["main"]["record"]["properties"]["thumbnail"]
 FORMAT_OF_MIME = {"image/png": "PNG", "image/jpeg": "JPEG"}

@@ -8,8 +8,6 @@ from hypothesis import strategies as st
 
 from migrator.tid import clock_id_for, is_valid_tid, tid_decode, tid_encode, tid_for_painting, tid_problem
 
-pytestmark = pytest.mark.no_console_database
-
 REF = "64e7a1f0c2b3a4d5e6f70812"
 WHEN = datetime(2023, 8, 24, 16, 21, 9, 123000, tzinfo=timezone.utc)
 
