@@ -31,20 +31,38 @@ from migrator.pds.limits import Meter
 from tests.plugins.pds import _point_settings_at, pds_of_its_own
 from tests.plugins.processes import Console
 
-pytestmark = [pytest.mark.pds, pytest.mark.slow, pytest.mark.django_db]
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = "0.04"  # ~160 paintings: every kind of painting the runbook meets, in seconds
 
 
-def runbook() -> list[str]:
-    """The commands of the README's "In production" section, in order."""
+def runbook() -> list[tuple[str, list[str]]]:
+    """The commands of the README's "In production" section, in order.
+
+    Each comes with what its line's comment quotes of its output, if anything
+    (``# "10 paintings would be migrated ... No changes made."``): the quoted
+    words, split at the "...", which the command must print in that order.
+    """
     text = (ROOT / "README.md").read_text()
     section = text.split("\n## In production\n", 1)[1].split("\n## ", 1)[0]
     commands = []
     for block in re.findall(r"```sh\n(.*?)```", section, re.S):
         for line in block.splitlines():
-            commands += [part.strip() for part in line.split("#", 1)[0].split("&&") if part.strip()]
+            code, _, comment = line.partition("#")
+            parts = [part.strip() for part in code.split("&&") if part.strip()]
+            quoted = re.match(r'\s*"([^"]+)"', comment)
+            says = [words.strip() for words in quoted[1].split("...")] if quoted else []
+            commands += [(part, says if part == parts[-1] else []) for part in parts]
     return commands
+
+
+def prints_in_order(output: str, says: list[str]) -> bool:
+    at = 0
+    for words in says:
+        at = output.find(words, at)
+        if at < 0:
+            return False
+        at += len(words)
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +122,19 @@ def count(operator: Operator, sql: str, *parameters) -> int:
     return operator.query(sql, *parameters)[0][0]
 
 
+def test_the_runbook_holds_each_comment_quote_of_its_command_output():
+    commands = dict(runbook())
+    assert commands["manage.py backfill_paintings --anonymous --limit 10 --dry-run"] == ["10 paintings would be migrated", "No changes made."]
+    assert commands["manage.py backfill moods --limit 10 --dry-run"] == ["10 moods would be migrated", "No changes made."]
+    assert commands["manage.py backfill_paintings --anonymous --limit 10"] == []  # "then look at them": a comment, not a quote
+    assert prints_in_order("Dry run: 10 paintings would be migrated, 0 skipped. No changes made.", commands["manage.py backfill_paintings --anonymous --limit 10 --dry-run"])
+    assert not prints_in_order("No changes made. 10 paintings would be migrated", ["10 paintings would be migrated", "No changes made."])
+    assert not prints_in_order("Dry run: 9 paintings would be migrated. No changes made.", ["10 paintings would be migrated", "No changes made."])
+
+
+@pytest.mark.pds
+@pytest.mark.slow
+@pytest.mark.django_db
 def test_the_production_runbook_does_what_the_readme_says(operator, settings, mongo_db, static_images):
     state: dict = {}
 
@@ -271,13 +302,15 @@ def test_the_production_runbook_does_what_the_readme_says(operator, settings, mo
     long_running = {"manage.py qcluster": keeps_syncing}
     commands = runbook()
     assert commands, "the README has no 'In production' commands"
-    unknown = [command for command in commands if command not in checks and command not in long_running]
+    unknown = [command for command, _ in commands if command not in checks and command not in long_running]
     assert not unknown, f"README steps this test does not check yet: {unknown}"
+    assert any(says for _, says in commands), "the README quotes no command's output: the parser lost its comments"
 
-    for command in commands:
+    for command, says in commands:
         if command in long_running:
             long_running[command](command)
             continue
         arguments = command.removeprefix("manage.py ").split()
         result = operator.run(*arguments, check=command != "manage.py check --deploy")
+        assert prints_in_order(result.stdout, says), f"the README says {command} prints {says}; it printed:\n{result.stdout}"
         checks[command](result)
