@@ -141,6 +141,7 @@ def records_lost(world, refs_by_kind: dict) -> list[tuple[str, str, str]]:
     return lost
 
 
+@pytest.mark.slow
 def test_a_lost_console_database_is_rebuilt_from_mongodb_and_the_pds_with_nothing_written(corpus, settings, calls):
     before = snapshot(corpus)
     first_run = PaintingMigration.objects.exclude(written_by="").values_list("written_by", flat=True).first()
@@ -191,6 +192,7 @@ def test_lost_write_backs_are_written_back_by_the_next_full_seed_with_no_pds_wri
     assert status == 0, report
 
 
+@pytest.mark.slow
 def test_lost_records_are_named_by_compare_and_written_again_under_their_keys(corpus, calls):
     before = snapshot(corpus)
     users = list(corpus.users)
@@ -226,6 +228,7 @@ def test_lost_records_are_named_by_compare_and_written_again_under_their_keys(co
     assert _compare_all()[1] == 0
 
 
+@pytest.mark.slow
 def test_the_console_database_and_recent_records_lost_together_converge_without_a_duplicate(corpus, settings, calls):
     before = snapshot(corpus)
     users = list(corpus.users)

@@ -1,5 +1,6 @@
 """The sample corpus: the plan's statistics, deterministic, with its edge cases."""
 
+import datetime as dt
 import io
 import re
 from collections import Counter
@@ -8,6 +9,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from django.core.management import call_command
+
+from migrator import source
+from migrator.models import PaintingMigration
 from migrator.sample import ImageJob, corpus_plan, counts_for, render_image, timestamp_slug, write_images
 
 RESERVED_HANDLES = Path(__file__).resolve().parent.parent / "pds/node_modules/@atproto/pds/dist/handle/reserved.js"
@@ -74,3 +79,32 @@ def test_noisy_images_are_over_ten_megabytes():
     content = render_image(ImageJob("x.png", 1800, 1800, seed=1, noisy=True))
     assert len(content) > 10 * 1024 * 1024
     assert Image.open(io.BytesIO(content)).size == (1800, 1800)
+
+
+@pytest.mark.django_db
+def test_the_demo_editor_edits_renames_a_user_and_leaves_the_state_table_seeded_with_what_mongodb_holds(mongo_db, settings, tmp_path):
+    settings.SAMPLE_IMAGES_DIR = tmp_path
+    call_command("make_sample_data", scale=0.02, seed=1, no_images=True, paintings_only=True, stdout=io.StringIO())
+    before = {str(painting["_id"]): painting for painting in mongo_db.paintings.find()}
+    handles = {entry["_id"]: entry["handle"] for entry in mongo_db["@handles"].find()}
+    for handle in handles.values():
+        (tmp_path / "media" / f"@{handle}").mkdir(parents=True)
+    out = io.StringIO()
+
+    call_command("edit_sample_paintings", seconds=0.5, every=0, seed_every=10**6, seed=3, stdout=out)  # only its last seed
+
+    renamed = re.search(r"^Renamed @(\S+) to @(renamed-\S+)\.$", out.getvalue(), re.M)
+    made = re.search(r"^Made (\d+) edits to (\d+) paintings in MongoDB \((\d+) left deleted\), seeding every 1000000\.$", out.getvalue(), re.M)
+    assert renamed and made, out.getvalue()
+    assert renamed[2] in {entry["handle"] for entry in mongo_db["@handles"].find()} and renamed[1] in handles.values()
+    assert (tmp_path / "media" / f"@{renamed[2]}").resolve() == (tmp_path / "media" / f"@{renamed[1]}").resolve()
+    after = {str(painting["_id"]): painting for painting in mongo_db.paintings.find()}
+    assert int(made[1]) > 10 and len(after) == len(before) - int(made[3]) == int(made[2])
+    assert any(after[ref] != before[ref] for ref in after)  # some fields changed
+    rows = {row.ref: row for row in PaintingMigration.objects.filter(kind="painting")}
+    for ref, painting in after.items():  # the last seed saw MongoDB as it was left
+        if source.is_object_id(ref):
+            row = rows[ref]
+            assert row.code == str(painting.get("code") or "") and row.nuked == (painting.get("nuked") is True), ref
+            if isinstance(painting.get("when"), dt.datetime):  # (the corpus plants dates of the wrong type)
+                assert row.when == painting["when"], ref

@@ -284,6 +284,7 @@ def run(*args, **options) -> str:
     return out.getvalue()
 
 
+@pytest.mark.slow  # the whole sample corpus of every kind
 def test_the_command_writes_every_kinds_collection(mongo_db, plan):
     output = run(scale=1.0, seed=1, no_images=True)
     for kind, collection in COLLECTIONS.items():
@@ -302,6 +303,7 @@ def test_paintings_only_leaves_the_other_collections_alone(mongo_db):
     assert [mood["mood"] for mood in mongo_db.moods.find()] == ["kept"] and "kidlisp" not in mongo_db.list_collection_names()
 
 
+@pytest.mark.slow  # the whole sample corpus of every kind
 def test_the_command_writes_the_tapes_mp4s_beside_the_images(mongo_db, plan, tmp_path, monkeypatch):
     monkeypatch.setattr(make_sample_data, "write_images", lambda root, jobs, workers=None: 0)  # no PNGs: not what this tests
     output = run(scale=1.0, seed=1, images=tmp_path)

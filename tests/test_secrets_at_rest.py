@@ -10,6 +10,7 @@ local PDS, and read that database raw, as whoever copied it would.
 
 import http.server
 import importlib
+import io
 import re
 import threading
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 from django.apps import apps as installed_apps
 from django.core.exceptions import FieldError
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from config.env import generated_key
@@ -176,6 +178,25 @@ def test_reencrypting_puts_every_secret_under_the_first_key_and_counts_them(two_
         (PLANTED_PASSWORD, PLANTED_SESSION), ("", PLANTED_SESSION), ("", "")
     ]  # fmt: skip
     assert secrets_unreadable() == (0, 3)
+
+
+def test_the_rotate_command_says_how_many_it_did_and_when_the_old_key_can_go(two_keys, settings):
+    settings.SECRETS_ENCRYPTION_KEYS = [two_keys[1]]
+    Account.objects.create(did="did:plc:a", password=PLANTED_PASSWORD, session=PLANTED_SESSION)
+    settings.SECRETS_ENCRYPTION_KEYS = two_keys
+    out = io.StringIO()
+
+    call_command("rotate_secrets_key", stdout=out)
+
+    assert out.getvalue().splitlines() == [
+        "Re-encrypted 2 stored secrets with the first key of SECRETS_ENCRYPTION_KEYS.",
+        "The keys after the first open nothing stored now: remove them from SECRETS_ENCRYPTION_KEYS.",
+    ]
+    settings.SECRETS_ENCRYPTION_KEYS = [two_keys[0]]
+    assert Account.objects.get().password == PLANTED_PASSWORD
+    settings.SECRETS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(CommandError, match="SECRETS_ENCRYPTION_KEYS"):
+        call_command("rotate_secrets_key", stdout=io.StringIO())
 
 
 def test_reencrypting_refuses_a_secret_no_key_opens(two_keys, settings):
