@@ -81,6 +81,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The admin's static files, served by the application itself (bin/serve
+    # runs collectstatic first): hashed names cached for a year, gzip and
+    # Brotli copies made once at collectstatic, not per request.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -275,15 +279,51 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Content-hashed names from the manifest that collectstatic writes: a
+    # page names the exact files it was rendered with, so they can be cached
+    # for a year and a new release is never half old CSS.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 LOGIN_URL = "admin:login"
 
+# `manage.py serve`: gunicorn with WEB_CONCURRENCY worker processes of
+# WEB_THREADS threads each, on WEB_HOST:PORT (behind the TLS proxy); a request
+# running past WEB_TIMEOUT seconds has its worker restarted.
+WEB_HOST = env_str("WEB_HOST", "127.0.0.1")
+PORT = env_int("PORT", 8000, minimum=1)
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2, minimum=1)
+WEB_THREADS = env_int("WEB_THREADS", 4, minimum=1)
+WEB_TIMEOUT = env_int("WEB_TIMEOUT", 60, minimum=5)
+
+# GET /metrics (Prometheus' text format) answers a request that carries
+# "Authorization: Bearer <METRICS_TOKEN>", and signed-in staff. Unset: staff only.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+
+# Log lines on stderr: "plain" for a person, or "json" (one object a line,
+# with each document's kind and ref as fields) for a log shipper. Every line
+# passes migrator.logs.HideSecrets on its way out.
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain", ("plain", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"hide_secrets": {"()": "migrator.logs.HideSecrets"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "migrator.logs.json_formatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["hide_secrets"]}},
+    # Django's own errors (a 500 and its traceback) reach the root's handler.
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "migrator": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO"), "propagate": False},
+        # The web server's access log and its workers' errors (manage.py serve).
+        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # django-q2 adds a handler of its own unless its logger has one.
+        "django-q": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # The SDK's HTTP client logs full request lines; keep it quiet.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},

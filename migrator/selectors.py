@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
+from migrator import logs
 from migrator.alerts import alerts_open
 from migrator.models import Alert, PaintingMigration, RateLimitWindow, SkipReason, Status, Verification
 
@@ -135,12 +136,15 @@ _NORMALIZERS = (
 )
 
 
-def error_signature(last_error: str) -> str:
+def error_signature(last_error: str, secrets: list[str] | None = None) -> str:
     """The first line of an error with its particulars blanked out, so that
-    "timed out after 30 s fetching /a.png" and "... 31 s ... /b.png" match.
-    The one rule for grouping failures: the dashboard, the status report and
-    the backfill summary all use it."""
+    "timed out after 30 s fetching /a.png" and "... 31 s ... /b.png" match,
+    and anything secret in it hidden (``logs.blank``; ``secrets`` saves
+    reading them again for each of many errors). The one rule for grouping
+    failures: the dashboard, the metrics, the status report and the backfill
+    summary all use it."""
     first_line = (last_error or "").strip().splitlines()[0] if (last_error or "").strip() else "(no message)"
+    first_line = logs.blank(first_line, secrets)
     for pattern, placeholder in _NORMALIZERS:
         first_line = pattern.sub(placeholder, first_line)
     return first_line[:200]
@@ -164,9 +168,10 @@ def failure_groups(*, limit: int = 20) -> list[FailureGroup]:
     """Failed paintings grouped by error class (error_kind and the normalized
     first line of last_error), largest group first, at most ``limit``."""
     groups: dict[str, FailureGroup] = {}
+    secrets = logs.secrets_known()
     failed = PaintingMigration.objects.filter(status=Status.FAILED).order_by("id")
     for painting_id, error_kind, last_error in failed.values_list("id", "error_kind", "last_error").iterator(2000):
-        signature = error_signature(last_error)
+        signature = error_signature(last_error, secrets)
         key = failure_group_key(error_kind, signature)
         group = groups.get(key)
         if group is None:
@@ -179,10 +184,11 @@ def failure_groups(*, limit: int = 20) -> list[FailureGroup]:
 def failure_group_paintings(key: str) -> QuerySet:
     """The failed paintings of the group ``key`` (see ``failure_groups``)."""
     failed = PaintingMigration.objects.filter(status=Status.FAILED)
+    secrets = logs.secrets_known()
     ids = [
         painting_id
         for painting_id, error_kind, last_error in failed.values_list("id", "error_kind", "last_error").iterator(2000)
-        if failure_group_key(error_kind, error_signature(last_error)) == key
+        if failure_group_key(error_kind, error_signature(last_error, secrets)) == key
     ]
     return PaintingMigration.objects.filter(id__in=ids)
 
@@ -420,6 +426,18 @@ def skips_by_reason() -> list[SkipGroup]:
     ]
 
 
+def skips_by_kind() -> list[tuple[str, str, int]]:
+    """(kind, skip reason, count) of every skipped document (one GROUP BY)."""
+    rows = PaintingMigration.objects.filter(status=Status.SKIPPED).order_by().values_list("kind", "skip_reason").annotate(n=Count("id"))
+    return sorted(rows)
+
+
+def failures_by_kind() -> list[tuple[str, str, int]]:
+    """(kind, error kind, count) of every failed document (one GROUP BY)."""
+    rows = PaintingMigration.objects.filter(status=Status.FAILED).order_by().values_list("kind", "error_kind").annotate(n=Count("id"))
+    return sorted(rows)
+
+
 def dashboard(*, now: dt.datetime | None = None, with_details: bool = True) -> Dashboard:
     """Everything the dashboard shows. ``with_details=False`` leaves out the
     failure groups and per-account rows (the polling endpoint needs neither)."""
@@ -521,6 +539,11 @@ def verification_summary(*, now: dt.datetime | None = None) -> VerificationSumma
         moment = latest.finished_at or latest.started_at
         return VerificationSummary("failed", f"The last verification failed {duration_text(now - moment)} ago: {error}{_before(latest, now)}", latest)
     return _finished(latest, now)
+
+
+def verification_last_finished() -> Verification | None:
+    """The last verification that ran to its end, clean or not."""
+    return Verification.objects.filter(error="").exclude(finished_at=None).order_by("-finished_at", "-id").first()
 
 
 def _finished(verification: Verification, now: dt.datetime) -> VerificationSummary:

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("hooks/painting", views.painting_hook, name="painting-hook"),
     path("health", views.health, name="health"),
+    path("metrics", views.metrics, name="metrics"),
 ]

@@ -1,7 +1,8 @@
 """The upload hook: aesthetic.computer's upload function calls it right
 after inserting a painting (or a mood, a program, ...: ``kind`` in the
-body), so the document reaches ATProto at once. And
-the health endpoint an uptime monitor polls."""
+body), so the document reaches ATProto at once. And what watches the
+console: the health endpoint an uptime monitor polls, and the metrics
+Prometheus scrapes."""
 
 import hashlib
 import hmac
@@ -11,13 +12,16 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest, JsonResponse
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
 from migrator.health import health_check
 from migrator.kinds import KINDS, PAINTING
+from migrator.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from migrator.metrics import exposition
 from migrator.services.sync import painting_sync
 from migrator.source import WrongDatabase
 
@@ -86,3 +90,49 @@ def health(request: HttpRequest) -> JsonResponse:
     No login: it shows nothing secret."""
     found = health_check()
     return JsonResponse(found.as_json(), status=200 if found.ok else 503)
+
+
+@never_cache
+@require_safe
+def metrics(request: HttpRequest) -> HttpResponse:
+    """The console's state for Prometheus (migrator.metrics), to a request
+    that carries ``Authorization: Bearer <METRICS_TOKEN>`` or to signed-in
+    staff; 401 asks for the token, 403 refuses a wrong one (or a signed-in
+    person who is not staff). 503 when the console's database does not answer."""
+    refused = _metrics_refused(request)
+    if refused is not None:
+        return refused
+    try:
+        body = exposition()
+    except DatabaseError as error:
+        return HttpResponse(f"The console's database did not answer ({type(error).__name__}).\n", status=503, content_type="text/plain")
+    return HttpResponse(body, content_type=METRICS_CONTENT_TYPE)
+
+
+def _metrics_refused(request: HttpRequest) -> HttpResponse | None:
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _ask_for_token("Send the token as Authorization: Bearer <METRICS_TOKEN>.")
+        if not settings.METRICS_TOKEN:
+            return _refuse("No token opens /metrics on this console: set METRICS_TOKEN.")
+        if not hmac.compare_digest(token.strip().encode(), settings.METRICS_TOKEN.encode()):
+            return _refuse("That is not this console's METRICS_TOKEN.")
+        return None
+    user = request.user
+    if user.is_authenticated and user.is_active and user.is_staff:
+        return None
+    if user.is_authenticated:
+        return _refuse("Only staff, or a request with METRICS_TOKEN, may read /metrics.")
+    return _ask_for_token("Send Authorization: Bearer <METRICS_TOKEN>, or sign in as staff.")
+
+
+def _ask_for_token(message: str) -> HttpResponse:
+    response = HttpResponse(message + "\n", status=401, content_type="text/plain")
+    response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return response
+
+
+def _refuse(message: str) -> HttpResponse:
+    return HttpResponse(message + "\n", status=403, content_type="text/plain")

@@ -34,3 +34,17 @@ def pytest_collection_modifyitems(config, items):
 def flushes_the_database(item) -> bool:
     marker = item.get_closest_marker("django_db")
     return bool(TRANSACTIONAL_FIXTURES & set(item.fixturenames) or (marker and marker.kwargs.get("transaction")))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def static_files_uncollected():
+    """Pages render without ``collectstatic`` here: the production storage
+    (WhiteNoise's manifest) names each file by the hash collectstatic gave it,
+    and refuses a page whose files were never collected. tests/test_serving.py
+    runs ``manage.py serve``, which collects them, and checks those names."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    plain = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    with override_settings(STORAGES=plain):
+        yield

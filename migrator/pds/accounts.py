@@ -9,6 +9,7 @@ from atproto_client.client.session import Session
 from django.conf import settings
 from django.utils import timezone
 
+from migrator import logs
 from migrator.models import Account
 
 from .calls import RetryPolicy, call
@@ -37,6 +38,7 @@ def account_create(*, handle: str, password: str, email: str, keep_session: bool
 def account_register(*, handle: str, password: str, email: str) -> tuple[str, str]:
     """Create the account; returns (DID, session string). Touches no database,
     so it may run in threads. Raises PdsError."""
+    logs.hide(password)
     client = sdk_client(Meter())
     try:
         data = models.ComAtprotoServerCreateAccount.Data(
@@ -134,6 +136,7 @@ def account_status(did: str) -> str:
 
 def admin_password_update(*, did: str, password: str) -> None:
     """Set the account's password as the PDS operator (needs PDS_ADMIN_PASSWORD)."""
+    logs.hide(password)
     client = admin_client()
     data = models.ComAtprotoAdminUpdateAccountPassword.Data(did=did, password=password)
     log.info("Setting a new password for %s", did)

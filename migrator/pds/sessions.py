@@ -17,6 +17,7 @@ from atproto_client.client.session import SessionEvent
 from django.conf import settings
 from django.utils import timezone
 
+from migrator import logs
 from migrator.models import Account
 
 from .calls import RetryPolicy, call
@@ -168,6 +169,7 @@ def _stored_account(*, did: str, handle: str) -> Account | None:
 def _login(repo: Repo, identifier: str, password: str) -> None:
     if not password:
         raise PdsError(f"no working session for {identifier} and no password to log in", PERMANENT)
+    logs.hide(password)
     log.info("Logging in as %s", identifier)
     call(
         f"log in as {identifier}",

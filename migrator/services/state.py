@@ -3,9 +3,13 @@
 A status is a small state machine: ``painting_transition`` and
 ``paintings_transition`` are the only code that sets ``status``, each change
 is a conditional update (a row that moved under us is left alone and the
-call says so), and each change appends a ``MigrationEvent``.
+call says so), and each change appends a ``MigrationEvent`` and logs one
+line (logger ``migrator.documents``, with the document's ``kind`` and
+``ref`` as fields): a failure as a warning, an outcome (migrated, skipped,
+waiting) as info, the steps between (queued, running, pending) as debug.
 """
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -27,6 +31,17 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     # un-nuked): its record is rewritten under the same key, or removed.
     Status.MIGRATED: frozenset({Status.QUEUED, Status.RUNNING, Status.PENDING, Status.SKIPPED}),
 }
+
+
+log = logging.getLogger("migrator.documents")
+LOG_LEVELS = {Status.FAILED: logging.WARNING, Status.MIGRATED: logging.INFO, Status.SKIPPED: logging.INFO, Status.WAITING: logging.INFO}
+
+
+def _log(kind: str, ref: str, from_status: str, to: str, message: str, actor: str) -> None:
+    level = LOG_LEVELS.get(to, logging.DEBUG)
+    if log.isEnabledFor(level):
+        fields = {"kind": kind, "ref": ref, "from_status": from_status, "status": to, "actor": actor}
+        log.log(level, "%s %s: %s -> %s%s", kind, ref, from_status, to, f" ({message})" if message else "", extra=fields)
 
 
 class IllegalTransition(ValueError):
@@ -73,6 +88,7 @@ def painting_transition(
         MigrationEvent.objects.create(
             painting=painting, from_status=from_status, to_status=to, message=message, actor=actor
         )
+    _log(painting.kind, painting.ref, from_status, to, message, actor)
     painting.status = to
     painting.updated_at = now
     for name, value in fields.items():
@@ -107,10 +123,10 @@ def paintings_transition(
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
         if limit is not None:
             candidates = candidates[:limit]
-        moving = list(candidates.values_list("id", "status"))
+        moving = list(candidates.values_list("id", "status", "kind", "ref"))
         if not moving:
             return []
-        ids = [painting_id for painting_id, _ in moving]
+        ids = [painting_id for painting_id, *_ in moving]
         PaintingMigration.objects.filter(id__in=ids).update(status=to, updated_at=now, **fields)
         MigrationEvent.objects.bulk_create(
             MigrationEvent(
@@ -120,8 +136,10 @@ def paintings_transition(
                 message=message,
                 actor=actor,
             )
-            for painting_id, from_status in moving
+            for painting_id, from_status, *_ in moving
         )
+    for _, from_status, kind, ref in moving:
+        _log(kind, ref, from_status, to, message, actor)
     return ids
 
 
@@ -170,6 +188,7 @@ def paintings_transition_each(changes: list[Change], *, to: str, actor: str, hol
                 for change in made
             )
     for change in made:
+        _log(change.painting.kind, change.painting.ref, change.painting.status, to, change.message, actor)
         change.painting.status, change.painting.updated_at = to, now
         for name, value in change.fields.items():
             setattr(change.painting, name, value)

@@ -1,3 +1,4 @@
+import logging
 import signal
 import sys
 import time
@@ -9,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.utils import timezone
 
-from migrator import selectors, source
+from migrator import logs, selectors, source
 from migrator.management.kinds import Words, kind_argument, kinds_named
 from migrator.models import PaintingMigration, SkipReason, Status
 from migrator.services import engine
@@ -19,6 +20,7 @@ from migrator.source import SourceError
 from pymongo.errors import PyMongoError
 
 PROGRESS_EVERY = 500
+log = logging.getLogger("migrator.backfill")
 
 
 # Database connections a worker inherited from the parent. Closing one would
@@ -74,6 +76,7 @@ class Command(BaseCommand):
             raise CommandError("--workers must be at least 1.")
         self.kinds = kinds_named(self.kind_name or options["kind"])
         self.words = Words(tuple(self.kinds))
+        logs.document_lines_for(options["verbosity"])
         self.run_name = run_label(self.actor)
         for kind in self.kinds:
             try:
@@ -203,9 +206,11 @@ class Command(BaseCommand):
         if sys.stderr.isatty():
             self.stderr.write(line, ending="")
         elif done == total or done // PROGRESS_EVERY > self._progress_printed:
-            # In a log, a line per PROGRESS_EVERY paintings rather than a redrawn bar.
+            # In a log, a log line per PROGRESS_EVERY documents rather than a
+            # redrawn bar (one JSON object, like every line, with LOG_FORMAT=json).
             self._progress_printed = done // PROGRESS_EVERY
-            self.stderr.write(line.strip())
+            progress = {"done": done, "total": total, "per_minute": round(rate * 60), "eta_seconds": round(eta)}
+            log.info("%d of %d %s done, %s a minute, %s s to go", done, total, self.words.plural, f"{rate * 60:,.0f}", f"{eta:,.0f}", extra=progress)
 
     def _summary(self, result, elapsed: float, *, stopped: bool) -> None:
         out = self.stdout.write
