@@ -32,10 +32,12 @@ SHORTEST = 6  # shorter values would blank ordinary words
 _sent: set[str] = set()
 
 
-def hide(secret: str) -> None:
-    """Keep ``secret`` (a password this process sends) out of every log line."""
-    if secret and len(secret) >= SHORTEST:
-        _sent.add(secret)
+def hide(secret) -> None:
+    """Keep ``secret`` (a password this process sends) out of every log line.
+    Whatever its type: a password of the wrong type is still one."""
+    text = secret if isinstance(secret, str) else str(secret) if secret is not None else ""
+    if len(text) >= SHORTEST:
+        _sent.add(text)
 
 
 def secrets_known() -> list[str]:

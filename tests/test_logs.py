@@ -108,3 +108,10 @@ def test_a_backfill_run_by_hand_keeps_to_its_report_unless_asked(console, world)
     world.add_painting(handle=next(iter(world.users)))
     told = console.run("backfill_paintings", "-v", "2")
     assert "INFO migrator.documents: painting " in told.stderr and "-> migrated" in told.stderr
+
+
+def test_a_password_of_the_wrong_type_is_hidden_too(shipped):
+    logger, stream = shipped
+    logs.hide(987654321), logs.hide(None), logs.hide("")
+    logger.error("the SDK refused %s", 987654321)
+    assert lines(stream)[0]["message"] == "the SDK refused [hidden]"
