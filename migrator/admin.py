@@ -27,6 +27,10 @@ from migrator import admin_lifecycle, admin_views, selectors
 from migrator.admin_views import STATUS_COLOURS
 from migrator.kinds import KINDS, PAINTING, kind_for
 from migrator.models import MigrationEvent, PaintingMigration, Status
+from migrator.services.compare import paintings_verify
+from migrator.services.engine import paintings_enqueue, paintings_preview, paintings_recheck, paintings_retry, paintings_skip
+from migrator.services.lifecycle import paintings_republish, paintings_unpublish
+from migrator.source import SourceError
 
 DRY_RUN_LIMIT = 25  # a dry run fetches every image: keep the page quick
 
@@ -460,8 +464,6 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     @admin.action(description="Migrate selected", permissions=["run_migration"])
     def migrate_selected(self, request, paintings: QuerySet):
         counted = noun_for(paintings)
-        from migrator.services.engine import paintings_enqueue
-
         selected = paintings.count()
         queued = paintings_enqueue(paintings, actor=actor_for(request))
         self._report(request, f"Queued {counted(queued)}", selected - queued, "were not pending or failed")
@@ -469,8 +471,6 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     @admin.action(description="Retry failed", permissions=["run_migration"])
     def retry_failed(self, request, paintings: QuerySet):
         counted = noun_for(paintings)
-        from migrator.services.engine import paintings_retry
-
         selected = paintings.count()
         queued = paintings_retry(paintings, actor=actor_for(request))
         self._report(request, f"Queued {counted(queued)} for another try", selected - queued, "had not failed")
@@ -478,8 +478,6 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     @admin.action(description="Re-check skipped (image missing, account incomplete…)", permissions=["run_migration"])
     def recheck_skipped(self, request, paintings: QuerySet):
         counted = noun_for(paintings)
-        from migrator.services.engine import paintings_recheck
-
         selected = paintings.count()
         queued = paintings_recheck(paintings, actor=actor_for(request))
         why = "were not skipped, or were skipped for MongoDB's data (that lifts when the data is fixed)"
@@ -487,8 +485,6 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
 
     @admin.action(description="Dry run (preview, then migrate)", permissions=["run_migration"])
     def dry_run(self, request, paintings: QuerySet):
-        from migrator.services.engine import paintings_preview
-
         selected = paintings.count()
         previews = paintings_preview(list(paintings.order_by("id")[:DRY_RUN_LIMIT]))
         outcomes = {outcome: sum(1 for p in previews if p.outcome == outcome) for outcome in ("migrate", "skip", "fail")}
@@ -507,8 +503,6 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     @admin.action(description="Skip with reason…", permissions=["run_migration"])
     def skip_with_reason(self, request, paintings: QuerySet):
         counted = noun_for(paintings)
-        from migrator.services.engine import paintings_skip
-
         detail = request.POST.get("skip_detail", "").strip()
         if "apply" in request.POST and detail:
             selected = paintings.count()
@@ -523,8 +517,6 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     @admin.action(description="Take down (unpublish) with reason…", permissions=["run_migration"])
     def take_down(self, request, paintings: QuerySet):
         counted = noun_for(paintings)
-        from migrator.services.lifecycle import paintings_unpublish
-
         reason = request.POST.get("reason", "").strip()
         if "apply" in request.POST and reason:
             selected = paintings.count()
@@ -541,9 +533,6 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     @admin.action(description="Republish taken-down paintings", permissions=["run_migration"])
     def republish(self, request, paintings: QuerySet):
         counted = noun_for(paintings)
-        from migrator.services.engine import paintings_enqueue
-        from migrator.services.lifecycle import paintings_republish
-
         selected = paintings.count()
         ids = paintings_republish(paintings, actor=actor_for(request))
         paintings_enqueue(PaintingMigration.objects.filter(id__in=ids), actor=actor_for(request))
@@ -552,10 +541,6 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     @admin.action(description="Verify against the PDS", permissions=["run_migration"])
     def verify_against_pds(self, request, paintings: QuerySet):
         counted = noun_for(paintings)
-        from migrator.services.compare import paintings_verify
-
-        from migrator.source import SourceError
-
         try:
             report = paintings_verify(paintings, actor=actor_for(request))
         except SourceError as error:

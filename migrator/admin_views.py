@@ -14,8 +14,11 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
 from migrator import alerts, selectors
+from migrator.kinds import KINDS
+from migrator.models import PaintingMigration, SkipReason, Status
 from migrator.selectors import duration_text
-from migrator.models import PaintingMigration, Status
+from migrator.services import lifecycle
+from migrator.services.engine import paintings_recheck, paintings_retry
 
 STATUS_COLOURS = {
     Status.PENDING: "#6b7280",
@@ -71,11 +74,6 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
 def after_backfill() -> dict:
     """What the dashboard shows of life after the backfill: the removal
     hold, records of an older shape, take-downs and deletions."""
-    from migrator.models import SkipReason
-    from migrator.services import lifecycle
-
-    from migrator.kinds import KINDS
-
     skipped = PaintingMigration.objects.filter(status=Status.SKIPPED)
     hold = lifecycle.removal_hold()
     return {
@@ -102,8 +100,6 @@ def retry_group(request: HttpRequest) -> HttpResponse:
     """Retry every failed painting of one failure group (selectors.failure_groups)."""
     if not request.user.has_perm("migrator.run_migration"):
         raise PermissionDenied
-    from migrator.services.engine import paintings_retry
-
     key = request.POST.get("group", "")
     paintings = selectors.failure_group_paintings(key)
     found = paintings.count()
@@ -123,8 +119,6 @@ def recheck_skipped(request: HttpRequest) -> HttpResponse:
     (an image that was missing, an account completed since)."""
     if not request.user.has_perm("migrator.run_migration"):
         raise PermissionDenied
-    from migrator.services.engine import paintings_recheck
-
     reason = request.POST.get("reason", "")
     queued = paintings_recheck(PaintingMigration.objects.filter(status=Status.SKIPPED, skip_reason=reason), actor=f"staff:{request.user.get_username()}")
     if queued:

@@ -12,6 +12,8 @@ from django.core.checks import Error, Warning, register
 from django.db import DatabaseError
 
 from migrator import crypto
+from migrator.kinds import KINDS
+from migrator.models import RemovalHold
 from migrator.services.secrets import secrets_unreadable
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "testserver", "::1", "[::1]"}
@@ -26,16 +28,12 @@ def check_environment(app_configs, **kwargs):
 
 
 def _plural(kind: str) -> str:
-    from migrator.kinds import KINDS
-
     return KINDS[kind].plural if kind in KINDS else kind
 
 
 @register("migration")
 def check_removal_hold(app_configs, **kwargs):
     """An open removal hold needs a person: every command says so at start."""
-    from migrator.models import RemovalHold
-
     try:
         hold = RemovalHold.objects.filter(cleared_at=None).first()
     except DatabaseError:  # not migrated yet, or out of reach: nothing to say here

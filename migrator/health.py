@@ -22,6 +22,7 @@ from django.utils import timezone
 from migrator import pds, source
 from migrator.models import SyncCursor
 from migrator.selectors import duration_text
+from migrator.services.lifecycle import known_sample
 from migrator.services.sync import CURSOR
 
 OK = "ok"
@@ -91,8 +92,6 @@ def _database() -> str:
 def _known_sample() -> list[str]:
     """Some paintings the state table knows, read on the request's thread
     (its connection): MongoDB must have one of them to be the right database."""
-    from migrator.services.lifecycle import known_sample
-
     try:
         return known_sample()
     except Exception:  # noqa: BLE001 - the database check says what is wrong with it

@@ -49,6 +49,28 @@ class SkipReason(models.TextChoices):
     INVALID_VIDEO = "invalid_video", "Video unreadable or not an MP4"
 
 
+# Reasons that come from the data itself: seeding sets them, and lifts them
+# when the document is fixed. Other reasons (set by staff or by a run) stay.
+DATA_REASONS = frozenset(
+    {
+        SkipReason.MISSING_SLUG,
+        SkipReason.BAD_SLUG,
+        SkipReason.BAD_WHEN,
+        SkipReason.BAD_CODE,
+        SkipReason.TOO_LONG,
+        SkipReason.DUPLICATE_CODE,
+        SkipReason.NO_ACCOUNT,
+        SkipReason.NO_HANDLE,
+        SkipReason.NUKED,
+        SkipReason.BAD_REF,
+        SkipReason.BAD_OWNER,
+        SkipReason.BAD_NUKED,
+        SkipReason.GONE,
+        SkipReason.MISSING_FIELD,
+        SkipReason.BAD_FIELD,
+    }
+)
+
 class ErrorKind(models.TextChoices):
     PERMANENT = "permanent", "Permanent"
     TRANSIENT = "transient", "Transient"

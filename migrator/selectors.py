@@ -4,19 +4,26 @@ the PDS holds it. Nothing here writes; writes go through migrator.services.
 """
 
 import datetime as dt
-import hashlib
 import logging
-import re
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.models import Schedule, Task
+from django_q.status import Stat
 
 from migrator import logs
 from migrator.alerts import alerts_open
-from migrator.models import Alert, PaintingMigration, RateLimitWindow, SkipReason, Status, Verification
+from migrator.differences import DifferenceKind
+from migrator.failures import error_signature, failure_group_key
+from migrator.kinds import KINDS
+from migrator.models import DATA_REASONS, Alert, PaintingMigration, RateLimitWindow, SkipReason, Status, Verification
+from migrator.pds import PdsError, public_record_get
+from migrator.pds.calls import RetryPolicy
+from migrator.pds.limits import REMEDY
 
 log = logging.getLogger("migrator.selectors")
 # What a verification that never finished is said to have met.
@@ -62,8 +69,6 @@ class KindProgress:
 def kinds_progress() -> list[KindProgress]:
     """Every kind the state table has, by status (one GROUP BY), in the
     registry's order."""
-    from migrator.kinds import KINDS
-
     counts: dict[str, dict[str, int]] = {}
     for kind, status, count in PaintingMigration.objects.order_by().values_list("kind", "status").annotate(n=Count("id")):
         counts.setdefault(kind, {})[status] = count
@@ -120,38 +125,6 @@ def migration_eta(*, remaining: int, throughput: Throughput) -> dt.timedelta | N
             per_second = throughput.per_minute(minutes) / 60
             return dt.timedelta(seconds=round(remaining / per_second))
     return None
-
-
-# What varies between two occurrences of the same failure: identifiers,
-# numbers, quoted values. Replaced so that the occurrences group together.
-_NORMALIZERS = (
-    (re.compile(r"did:[a-z]+:[A-Za-z0-9._%-]+(?::[A-Za-z0-9._%-]+)*"), "<did>"),  # not a trailing colon
-    (re.compile(r"at://\S+"), "<uri>"),
-    (re.compile(r"https?://\S+"), "<url>"),
-    (re.compile(r"'[^']*'|\"[^\"]*\""), "<value>"),
-    (re.compile(r"\b[0-9a-fA-F]{24}\b"), "<ref>"),
-    (re.compile(r"\b(?=[a-z]*[2-7])[234567a-j][234567a-z]{12}\b"), "<rkey>"),  # a TID, not a 13-letter word
-    (re.compile(r"\b(?:baf|bafy)[a-z2-7]{20,}\b"), "<cid>"),
-    (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
-)
-
-
-def error_signature(last_error: str, secrets: list[str] | None = None) -> str:
-    """The first line of an error with its particulars blanked out, so that
-    "timed out after 30 s fetching /a.png" and "... 31 s ... /b.png" match,
-    and anything secret in it hidden (``logs.blank``; ``secrets`` saves
-    reading them again for each of many errors). The one rule for grouping
-    failures: the dashboard, the metrics, the status report and the backfill
-    summary all use it."""
-    first_line = (last_error or "").strip().splitlines()[0] if (last_error or "").strip() else "(no message)"
-    first_line = logs.blank(first_line, secrets)
-    for pattern, placeholder in _NORMALIZERS:
-        first_line = pattern.sub(placeholder, first_line)
-    return first_line[:200]
-
-
-def failure_group_key(error_kind: str, signature: str) -> str:
-    return hashlib.sha1(f"{error_kind}\n{signature}".encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -251,10 +224,6 @@ class ClusterHealth:
 def cluster_health() -> ClusterHealth:
     """Clusters from their heartbeats in the shared cache (django_q.status.Stat),
     the broker's queue length, and each schedule's last and next run."""
-    from django_q.brokers import get_broker
-    from django_q.models import Schedule, Task
-    from django_q.status import Stat
-
     health = ClusterHealth()
     try:
         for stat in Stat.get_all():
@@ -368,8 +337,6 @@ class BindingLimit:
 
     @property
     def remedy(self) -> str:
-        from migrator.pds.limits import REMEDY
-
         return REMEDY if self.scope == "ip" else "It is one account's own budget; the other accounts go on meanwhile."
 
     def as_json(self) -> dict:
@@ -412,8 +379,6 @@ class SkipGroup:
 
 def skips_by_reason() -> list[SkipGroup]:
     """Skipped paintings counted by reason, largest first."""
-    from migrator.services.seed import DATA_REASONS
-
     rows = PaintingMigration.objects.filter(status=Status.SKIPPED).values("skip_reason").annotate(count=Count("id")).order_by("-count", "skip_reason")
     return [
         SkipGroup(
@@ -474,9 +439,6 @@ class RecordAsWritten:
 def painting_record_as_written(painting: PaintingMigration) -> RecordAsWritten:
     """Read the painting's record from the PDS (a public getRecord: no login).
     Fails soft: an unreachable PDS or a missing record becomes ``problem``."""
-    from migrator.pds import PdsError, public_record_get
-    from migrator.pds.calls import RetryPolicy
-
     if not (painting.account_did and painting.rkey):
         return RecordAsWritten(problem="No record has been written for this painting yet.")
     # One attempt, no waiting: a console page must not hang on a slow PDS.
@@ -496,8 +458,6 @@ def blob_url(*, did: str, cid: str) -> str:
 
 
 def _nsid(kind: str) -> str:
-    from migrator.kinds import KINDS
-
     return KINDS[kind].nsid if kind in KINDS else settings.PAINTING_COLLECTION
 
 
@@ -547,12 +507,10 @@ def verification_last_finished() -> Verification | None:
 
 
 def _finished(verification: Verification, now: dt.datetime) -> VerificationSummary:
-    from migrator.services.compare import Kind
-
     ago = duration_text(now - verification.finished_at)
     if not verification.differences:
         return VerificationSummary("clean", f"Verified {ago} ago: no differences.", verification)
-    labels = {str(kind): kind.label for kind in Kind}
+    labels = {str(kind): kind.label for kind in DifferenceKind}
     n = verification.differences
     counts = [(labels.get(kind, kind), count) for kind, count in verification.counts.items()]
     examples = [{**example, "label": labels.get(example["kind"], example["kind"])} for example in verification.examples]

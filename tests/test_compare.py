@@ -19,7 +19,7 @@ from django.core.management import CommandError, call_command
 from migrator import pds, source
 from migrator.models import Account, MigrationEvent, PaintingMigration, Status
 from migrator.records import painting_record, source_fields
-from migrator.services.compare import ACTOR, Kind, paintings_compare, paintings_verify
+from migrator.services.compare import ACTOR, DifferenceKind, paintings_compare, paintings_verify
 from migrator.services.seed import paintings_seed
 from migrator.services.state import painting_transition
 from migrator.tid import tid_for_painting
@@ -229,7 +229,7 @@ def test_a_second_record_for_one_ref_is_a_duplicate_and_repair_keeps_the_one_at_
 
     report = paintings_compare()
     assert kinds(report) == {"duplicate_record": 1}
-    assert report.examples[Kind.DUPLICATE_RECORD][0].rkey == later
+    assert report.examples[DifferenceKind.DUPLICATE_RECORD][0].rkey == later
 
     paintings_compare(repair=True)
 
@@ -249,8 +249,8 @@ def test_duplicates_with_no_record_at_the_tid_keep_the_oldest(world):
 
     report = paintings_compare(repair=True)
 
-    assert report.counts[Kind.DUPLICATE_RECORD] == 1 and report.examples[Kind.DUPLICATE_RECORD][0].rkey == newer
-    assert report.counts[Kind.RKEY_MISMATCH] == 1 and report.counts[Kind.STATE_MISMATCH] == 1
+    assert report.counts[DifferenceKind.DUPLICATE_RECORD] == 1 and report.examples[DifferenceKind.DUPLICATE_RECORD][0].rkey == newer
+    assert report.counts[DifferenceKind.RKEY_MISMATCH] == 1 and report.counts[DifferenceKind.STATE_MISMATCH] == 1
     assert world.document("guest-1")["atproto"]["rkey"] == older
     assert world.row("guest-1").rkey == older
     assert paintings_compare().clean
@@ -265,7 +265,7 @@ def test_a_record_field_that_differs_from_mongodb_is_a_mismatch_and_repair_rewri
     repo.record_put(collection=COLLECTION, rkey=row.rkey, record=tampered)
 
     report = paintings_compare()
-    (difference,) = report.examples[Kind.FIELD_MISMATCH]
+    (difference,) = report.examples[DifferenceKind.FIELD_MISMATCH]
     assert kinds(report) == {"field_mismatch": 1, "state_mismatch": 1}  # the cid changed too
     assert "code: record 'zzz', MongoDB 'c6x'" in difference.detail
     assert "nuked: record True, MongoDB False" in difference.detail
@@ -298,7 +298,7 @@ def test_a_recording_the_record_has_and_the_row_does_not_know_is_kept_and_learne
     world.mongo.paintings.update_one({"_id": ObjectId(row.ref)}, {"$set": {"code": "new1"}})
     report = paintings_compare(repair=True)
 
-    assert kinds(report) == {"field_mismatch": 1} and report.repaired[Kind.FIELD_MISMATCH] == 1
+    assert kinds(report) == {"field_mismatch": 1} and report.repaired[DifferenceKind.FIELD_MISMATCH] == 1
     rewritten = world.record("jeffrey-1")
     assert rewritten.value["code"] == "new1" and rewritten.value["recordingUrl"] == recording
     assert world.row("jeffrey-1").has_recording
@@ -310,7 +310,7 @@ def test_a_nuked_painting_is_migrated_with_the_flag_and_un_nuking_it_is_a_mismat
     world.mongo.paintings.update_one({"_id": ObjectId(world.refs["jeffrey-2"])}, {"$unset": {"nuked": ""}})
 
     report = paintings_compare()
-    assert "nuked: record True, MongoDB False" in report.examples[Kind.FIELD_MISMATCH][0].detail
+    assert "nuked: record True, MongoDB False" in report.examples[DifferenceKind.FIELD_MISMATCH][0].detail
 
 
 def test_an_rkey_in_mongodb_that_differs_from_the_record_is_written_back(world):
@@ -334,7 +334,7 @@ def test_a_state_row_that_disagrees_with_the_record_is_corrected(world):
 
     report = paintings_compare(repair=True)
 
-    assert report.counts == {Kind.STATE_MISMATCH: 2} and report.repaired == {Kind.STATE_MISMATCH: 2}
+    assert report.counts == {DifferenceKind.STATE_MISMATCH: 2} and report.repaired == {DifferenceKind.STATE_MISMATCH: 2}
     corrected = world.row("jeffrey-3")
     assert corrected.rkey == tid_for_painting(when=corrected.when, ref=corrected.ref)
     assert corrected.record_uri.endswith(corrected.rkey)
@@ -350,7 +350,7 @@ def test_a_skipped_painting_with_a_record_is_reported_only(world):
 
     report = paintings_compare(repair=True)
 
-    (difference,) = report.examples[Kind.STATE_MISMATCH]
+    (difference,) = report.examples[DifferenceKind.STATE_MISMATCH]
     assert "skipped (Skipped by staff)" in difference.detail and not difference.repaired
     assert world.row("amelia-2").status == Status.SKIPPED
 
@@ -361,7 +361,7 @@ def test_a_migrated_row_whose_painting_left_mongodb_is_reported(world):
     report = paintings_compare(repair=True)
 
     assert kinds(report) == {"orphan_record": 1, "state_mismatch": 1}
-    assert report.examples[Kind.STATE_MISMATCH][0].detail.startswith("The state says migrated, but MongoDB has no such painting. The next full seed")
+    assert report.examples[DifferenceKind.STATE_MISMATCH][0].detail.startswith("The state says migrated, but MongoDB has no such painting. The next full seed")
     assert world.row("guest-1").status == Status.MIGRATED
 
 
@@ -461,7 +461,7 @@ def test_listing_pages_through_more_than_100_records(world):
 
     assert report.records == 138 and report.paintings == 138
     assert kinds(report) == {"state_mismatch": 130}  # records for paintings never seeded
-    assert report.examples[Kind.STATE_MISMATCH][0].detail.startswith("Not in the state table")
+    assert report.examples[DifferenceKind.STATE_MISMATCH][0].detail.startswith("Not in the state table")
 
 
 def test_verify_notes_each_painting_and_names_what_differs(world):

@@ -94,7 +94,13 @@ def test_mongodb_stopped_is_503_naming_mongodb(stoppable_mongo, pds, client, wit
     assert took < 5
     mongo.start()
     # Back: the driver finds the server again on its next heartbeat.
-    wait_for(lambda: health(client)[0] == 200, timeout=30, what="/health to answer 200 once MongoDB is back")
+    last = {}
+
+    def back() -> bool:
+        last["status"], last["body"] = health(client)
+        return last["status"] == 200
+
+    wait_for(back, timeout=60, what="/health to answer 200 once MongoDB is back", explain=lambda: f"it last said {last}")
 
 
 @pytest.fixture(scope="module")

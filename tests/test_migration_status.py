@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from migrator.models import MigrationEvent, PaintingMigration, SkipReason, Status, Verification
-from migrator.selectors import error_signature
+from migrator.failures import error_signature
 from migrator.services.report import migration_status, migration_status_markdown
 
 pytestmark = pytest.mark.django_db

@@ -29,7 +29,8 @@ from typing import Any, ClassVar
 
 from bson import ObjectId
 
-from migrator.tid import tid_for_painting
+from migrator.models import SkipReason
+from migrator.tid import MAX_MICROS, micros_since_epoch, tid_for_painting
 
 REF_MAX_LENGTH = 64  # PaintingMigration.ref
 
@@ -155,9 +156,6 @@ def common_problem(document: dict, fields, *, key_field: str) -> Problem | None:
     ``_id`` that is not an ObjectId, a ``user`` that names no one, a deleted
     flag that is not true or false, a ``when`` that is not a date a record
     key can hold. ``fields`` is what the kind's ``read`` made of it."""
-    from migrator.models import SkipReason
-    from migrator.tid import MAX_MICROS, micros_since_epoch
-
     if not fields.ref_is_object_id:
         return Problem(SkipReason.BAD_REF, f"`_id` is {shown(document.get('_id'))}, not an ObjectId: no record key can be made and {key_field} could not be written back.")
     if fields.owner_problem:
@@ -177,8 +175,6 @@ def text_problem(document: dict, name: str, *, shown_as: str, limit: int | None,
     """What is wrong with a text field the record copies: missing, not
     text, empty (when ``required``) or longer than the lexicon's ``limit``
     in UTF-8 bytes (what ATProto's maxLength counts)."""
-    from migrator.models import SkipReason
-
     value = document.get(name)
     if value is None:
         return Problem(SkipReason.MISSING_FIELD, f"The document has no {shown_as} (`{name}`).") if required else None

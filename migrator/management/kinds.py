@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 from pymongo.errors import PyMongoError
 
 from migrator.kinds import KINDS, RecordKind, kind_for
+from migrator.services.lifecycle import kind_in_use
 
 ALL = "all"
 
@@ -28,8 +29,6 @@ def kinds_named(name: str) -> list[RecordKind]:
     """The kinds KIND names (for ``all``: every kind MongoDB or the state
     table has). Raises CommandError."""
     if name == ALL:
-        from migrator.services.lifecycle import kind_in_use
-
         try:
             return [kind for kind in KINDS.values() if kind_in_use(kind)]
         except PyMongoError as error:

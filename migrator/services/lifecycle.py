@@ -28,8 +28,9 @@ from django.conf import settings
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
-from migrator import source
+from migrator import alerts, pds, source
 from migrator.kinds import PAINTING, RecordKind, kind_for
+from migrator.lexicon import lexicons_load
 from migrator.models import PaintingMigration, RemovalHold, SkipReason, Status
 from migrator.services.state import painting_note, paintings_transition
 
@@ -370,9 +371,6 @@ def lexicon_published_check(*, kind: RecordKind = PAINTING) -> None:
     """Raise LexiconNotPublished unless the painting lexicon the console
     validates against is the one published on the PDS (a public read), so
     that no record is rewritten to a shape the network cannot look up."""
-    from migrator import pds
-    from migrator.lexicon import lexicons_load
-
     local = lexicons_load()[kind.nsid]
     did = pds.account_did(settings.LEXICON_ACCOUNT_HANDLE)
     stored = pds.public_record_get(did=did, collection="com.atproto.lexicon.schema", rkey=kind.nsid) if did else None
@@ -430,9 +428,6 @@ class ShapeExample:
 def stale_shape_example(*, kind: RecordKind = PAINTING) -> ShapeExample | None:
     """One record of an older shape, as the PDS holds it and as the console
     would rewrite it (keeping its thumbnail), or None when none is stale."""
-    from migrator import pds
-    from migrator.services.engine.batch import record_for
-
     row = paintings_stale_shape(kind=kind).order_by("id").first()
     if row is None:
         return None
@@ -444,7 +439,7 @@ def stale_shape_example(*, kind: RecordKind = PAINTING) -> ShapeExample | None:
     thumbnail = None if not kind.blob_field else (before or {}).get(kind.blob_field) or {"$type": "blob", "ref": {"$link": row.thumbnail_cid}, "mimeType": row.thumbnail_mime, "size": row.thumbnail_size or 0}
     has_recording = row.has_recording or kind.recording_in(before or {})
     try:
-        after = record_for(row, has_recording=has_recording, thumbnail=thumbnail, kind=kind)
+        after = kind.record_from_row(row, has_recording=has_recording, blob=thumbnail)
     except Exception as error:  # noqa: BLE001 - shown, not raised: the page must open
         after = {"error": f"{type(error).__name__}: the record cannot be built from this row"}
     return ShapeExample(painting=row, before=before, after=after)
@@ -455,12 +450,8 @@ def stale_shape_example(*, kind: RecordKind = PAINTING) -> ShapeExample | None:
 
 def alert(key: str, subject: str, message: str) -> None:
     """Tell staff (mail_admins and the chat webhook), once per condition."""
-    from migrator.alerts import alert_send
-
-    alert_send(subject=subject, message=message, key=key)
+    alerts.alert_send(subject=subject, message=message, key=key)
 
 
 def alert_clear(key: str) -> None:
-    from migrator.alerts import alert_clear as clear
-
-    clear(key=key)
+    alerts.alert_clear(key=key)

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from migrator.kinds import KINDS, PAINTING, RecordKind
 from migrator.models import ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
-from migrator.selectors import VerificationSummary, binding_limits, duration_text, error_signature, verification_summary
+from migrator.failures import error_signature
+from migrator.selectors import VerificationSummary, binding_limits, duration_text, verification_summary
 from migrator.services import lifecycle
 
 # Skip reasons that mean the MongoDB document itself is malformed.

@@ -56,33 +56,12 @@ from django.utils import timezone
 
 from migrator import source
 from migrator.kinds import PAINTING, Problem, RecordKind
-from migrator.models import Account, MigrationEvent, PaintingMigration, SkipReason, Status
+from migrator.models import DATA_REASONS, Account, MigrationEvent, PaintingMigration, SkipReason, Status
 from django.db.models import F
 
 from migrator.services.lifecycle import GoneReport, mongodb_verify, paintings_detect_gone, unknown_run
 from migrator.services.state import painting_note, painting_transition, paintings_transition
 
-# Reasons that come from the data itself: seeding sets them, and lifts them
-# when the document is fixed. Other reasons (set by staff or by a run) stay.
-DATA_REASONS = frozenset(
-    {
-        SkipReason.MISSING_SLUG,
-        SkipReason.BAD_SLUG,
-        SkipReason.BAD_WHEN,
-        SkipReason.BAD_CODE,
-        SkipReason.TOO_LONG,
-        SkipReason.DUPLICATE_CODE,
-        SkipReason.NO_ACCOUNT,
-        SkipReason.NO_HANDLE,
-        SkipReason.NUKED,
-        SkipReason.BAD_REF,
-        SkipReason.BAD_OWNER,
-        SkipReason.BAD_NUKED,
-        SkipReason.GONE,
-        SkipReason.MISSING_FIELD,
-        SkipReason.BAD_FIELD,
-    }
-)
 # The owner of a painting whose ``user`` names no one: not "" (which means a
 # guest painting), so it is never counted or migrated as one.
 INVALID_OWNER = "(invalid user)"

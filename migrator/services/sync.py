@@ -23,7 +23,7 @@ from django.utils import timezone
 from migrator.kinds import KINDS, PAINTING, RecordKind
 from migrator.models import ErrorKind, PaintingMigration, Status, SyncCursor
 from migrator.services.engine import paintings_enqueue, paintings_release_stale, paintings_requeue_lost
-from migrator.services.lifecycle import kind_in_use
+from migrator.services.lifecycle import alert, kind_in_use
 from migrator.services.seed import paintings_seed
 
 CURSOR = "paintings_sync"  # the paintings' cursor; each kind's is "<plural>_sync"
@@ -90,8 +90,6 @@ def _kind_sync(kind: RecordKind, *, actor: str, result: SyncResult) -> None:
 
 def wrong_database_alert(error: Exception) -> None:
     """Live sync refused MONGODB_DB: staff hear of it once, not every minute."""
-    from migrator.services.lifecycle import alert
-
     alert("wrong-database", "Live sync refused the MongoDB database", str(error))
 
 

@@ -26,7 +26,7 @@ from migrator.alerts import alert_clear, alert_send
 from migrator.kinds import KINDS
 from migrator.models import MigrationEvent, PaintingMigration, Status, Verification
 from migrator.selectors import ABANDONED, cluster_health, duration_text
-from migrator.services.compare import CompareReport, Kind, paintings_compare
+from migrator.services.compare import CompareReport, DifferenceKind, paintings_compare
 from migrator.services.lifecycle import kind_in_use
 
 log = logging.getLogger("migrator.services.watch")
@@ -68,15 +68,15 @@ def verification_finish(verification: Verification, *, report: CompareReport, ki
     """Keep what the comparison found; alert "drift" while it finds
     differences, clear it when clean. A comparison that could list not one
     account met a PDS out of reach, which says nothing about drift: failed."""
-    if report.counts[Kind.ACCOUNT_UNREADABLE] and not report.accounts:
+    if report.counts[DifferenceKind.ACCOUNT_UNREADABLE] and not report.accounts:
         return verification_fail(verification, error="The PDS could not be read (no account's records could be listed).")
     verification.finished_at = timezone.now()
     verification.kinds = kinds or ["painting"]
     verification.paintings, verification.records, verification.differences = report.paintings, report.records, report.total
-    verification.counts = {str(kind): report.counts[kind] for kind in Kind if report.counts[kind]}
+    verification.counts = {str(kind): report.counts[kind] for kind in DifferenceKind if report.counts[kind]}
     verification.examples = [
         {"kind": str(kind), "ref": d.ref, "did": d.did, "rkey": d.rkey, "detail": d.detail[:DETAIL_LENGTH]}
-        for kind in Kind for d in report.examples.get(kind, [])[:EXAMPLES_PER_KIND]
+        for kind in DifferenceKind for d in report.examples.get(kind, [])[:EXAMPLES_PER_KIND]
     ]  # fmt: skip
     verification.error = ""
     verification.save()
@@ -124,10 +124,10 @@ def drift_message(verification: Verification) -> str:
         f"The verification of {verification.finished_at:%Y-%m-%d %H:%M} UTC ({verification.actor}) compared "
         f"{verification.paintings} MongoDB paintings with {verification.records} records and found "
         f"{n} difference{'s' if n != 1 else ''}:",
-        *(f"  {Kind(kind).label}: {count}" for kind, count in verification.counts.items()),
+        *(f"  {DifferenceKind(kind).label}: {count}" for kind, count in verification.counts.items()),
         "",
         "For example:",
-        *(f"  {Kind(e['kind']).label}: {e['ref'] or '(no ref)'} {'/'.join(p for p in (e['did'], e['rkey']) if p)}\n      {e['detail']}"
+        *(f"  {DifferenceKind(e['kind']).label}: {e['ref'] or '(no ref)'} {'/'.join(p for p in (e['did'], e['rkey']) if p)}\n      {e['detail']}"
           for e in verification.examples),  # fmt: skip
         "",
         "What to do: `manage.py compare_paintings` lists them all; `manage.py compare_paintings --repair --dry-run`, "

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.utils import timezone
 
-from migrator import logs, selectors, source
+from migrator import logs, pds, selectors, source
 from migrator.management.kinds import Words, kind_argument, kinds_named
 from migrator.models import PaintingMigration, SkipReason, Status
 from migrator.services import engine
@@ -31,8 +31,6 @@ _inherited: list = []
 
 def _worker_start() -> None:
     """In each worker process: nothing inherited that must not cross a fork."""
-    from migrator import pds
-
     for connection in connections.all(initialized_only=True):
         if connection.connection is not None:
             _inherited.append(connection.connection)

@@ -6,7 +6,7 @@ from pymongo.errors import PyMongoError
 from migrator import pds, source
 from migrator.management.kinds import kind_argument, kinds_named
 from migrator.services import watch
-from migrator.services.compare import ACTOR, CompareError, CompareReport, Kind, paintings_compare
+from migrator.services.compare import ACTOR, CompareError, CompareReport, DifferenceKind, paintings_compare
 
 
 class Command(BaseCommand):
@@ -86,15 +86,15 @@ class Command(BaseCommand):
             out(self.style.SUCCESS("No differences."))
             return
         mode = "would repair" if report.dry_run else "repaired"
-        width = max(len(difference.label_for(kind)) for difference in Kind)
+        width = max(len(difference.label_for(kind)) for difference in DifferenceKind)
         out("")
         out(f"{'Difference':<{width}}  {'count':>6}" + (f"  {mode:>12}" if report.repair else ""))
-        for difference in Kind:
+        for difference in DifferenceKind:
             if report.counts[difference]:
                 fixed = report.repairable[difference] if report.dry_run else report.repaired[difference]
                 out(f"{difference.label_for(kind):<{width}}  {report.counts[difference]:>6}" + (f"  {fixed:>12}" if report.repair else ""))
         out(f"{'Total':<{width}}  {report.total:>6}")
-        for difference_kind in Kind:
+        for difference_kind in DifferenceKind:
             shown = report.examples.get(difference_kind, [])
             if not shown:
                 continue

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from migrator import pds
+from migrator.models import Account
 
 
 class Command(BaseCommand):
@@ -31,6 +32,4 @@ class Command(BaseCommand):
         }[outcome]
         self.stdout.write(message)
         if show_password:
-            from migrator.models import Account
-
             self.stdout.write(f"Password: {Account.objects.get(did=did).password}")

@@ -12,9 +12,11 @@ on the painting; ``dry_run`` says what it would do and does nothing.
 admin's "Verify against the PDS").
 """
 
+from migrator.differences import DifferenceKind
+
 from .index import Scope, compare_scope
 from .judge import expected_fields, field_differences
-from .report import ACTOR, CompareError, CompareReport, Difference, Kind
+from .report import ACTOR, CompareError, CompareReport, Difference
 from .scan import paintings_compare
 from .verify import VerifyReport, paintings_verify
 

@@ -17,7 +17,7 @@ from migrator.services.lifecycle import run_label
 from migrator.services.state import painting_note, painting_transition
 
 from .index import IndexedRecord, Scope
-from .report import Difference, Kind, RepairSkipped
+from .report import Difference, DifferenceKind, RepairSkipped
 
 IN_FLIGHT = (Status.QUEUED, Status.RUNNING)  # the engine owns these rows right now
 
@@ -55,7 +55,7 @@ class PaintingJudge:
         did = self.expected_did
         if row is None:
             if painting.rkey or self.records:
-                yield self._diff(Kind.STATE_MISMATCH, f"Not in the state table though it has a record or an rkey; run manage.py seed {self.kind.plural}.")
+                yield self._diff(DifferenceKind.STATE_MISMATCH, f"Not in the state table though it has a record or an rkey; run manage.py seed {self.kind.plural}.")
             return
         if not self.records:
             if (row.status == Status.MIGRATED or painting.rkey) and did in self.scope.listed and not self._written_since_listing(did):
@@ -65,7 +65,7 @@ class PaintingJudge:
         for extra in extras:
             yield self._duplicate(extra, keeper)
         if did and keeper.did != did:
-            yield self._diff(Kind.WRONG_ACCOUNT, f"The only kept record is in {keeper.did}, not in the {self.kind.name}'s account {did}.", keeper)
+            yield self._diff(DifferenceKind.WRONG_ACCOUNT, f"The only kept record is in {keeper.did}, not in the {self.kind.name}'s account {did}.", keeper)
             return
         yield from self._field_mismatch(keeper)
         if (painting.rkey, painting.uri) != (keeper.rkey, keeper.uri):
@@ -82,7 +82,7 @@ class PaintingJudge:
             return False
         return any(record and record.value.get("ref") == self.painting.ref for record in stored)
 
-    def _diff(self, kind: Kind, detail: str, record: IndexedRecord | None = None, repair: str = "", fix=None) -> Difference:
+    def _diff(self, kind: DifferenceKind, detail: str, record: IndexedRecord | None = None, repair: str = "", fix=None) -> Difference:
         did = record.did if record else self.expected_did
         rkey = record.rkey if record else (self.row.rkey if self.row else "") or self.painting.rkey
         if fix is not None:
@@ -129,14 +129,14 @@ class PaintingJudge:
             f"but the PDS has no {self.kind.name} record{at} (ref {painting.ref})."
         )
         if row.status == Status.MIGRATED:
-            return self._diff(Kind.MISSING_RECORD, detail, repair=f"write the record back under {key}", fix=self._write_back)
+            return self._diff(DifferenceKind.MISSING_RECORD, detail, repair=f"write the record back under {key}", fix=self._write_back)
 
         def fix():
             source.rkeys_clear([painting.ref], kind=self.kind)
             PaintingMigration.objects.filter(pk=row.pk).update(rkey="", record_uri="", record_cid="", updated_at=timezone.now())
             painting_note(row, actor=self.actor, message=f"compare_paintings: the PDS has no record; MongoDB's {self.kind.migrated_field} cleared.")
 
-        return self._diff(Kind.MISSING_RECORD, detail, repair=f"clear MongoDB {self.kind.key_document} and the state's rkey", fix=fix)
+        return self._diff(DifferenceKind.MISSING_RECORD, detail, repair=f"clear MongoDB {self.kind.key_document} and the state's rkey", fix=fix)
 
     def _write_back(self) -> None:
         """The record of a migrated document is gone from the PDS (a restore
@@ -161,7 +161,7 @@ class PaintingJudge:
             self.scope.repo(extra.did).record_delete(collection=self.kind.nsid, rkey=extra.rkey)
             painting_note(self.row, actor=self.actor, message=f"compare_paintings: deleted the duplicate record {extra.uri}; kept {keeper.uri}.")
 
-        return self._diff(Kind.DUPLICATE_RECORD, detail, extra, repair=f"delete {extra.rkey}", fix=fix)
+        return self._diff(DifferenceKind.DUPLICATE_RECORD, detail, extra, repair=f"delete {extra.rkey}", fix=fix)
 
     def _field_mismatch(self, keeper: IndexedRecord) -> Iterator[Difference]:
         expected, complete = expected_fields(self.painting, self.handle, has_recording=self._has_recording(keeper), kind=self.kind)
@@ -173,7 +173,7 @@ class PaintingJudge:
         if complete and self.row.status == Status.MIGRATED and keeps_blob:
             keeping = f", keeping its {self.kind.blob_field}" if self.kind.blob_field else ""
             fix, repair = (lambda: self._rewrite(keeper)), f"rewrite {keeper.rkey} from MongoDB{keeping}"
-        yield self._diff(Kind.FIELD_MISMATCH, "; ".join(problems), keeper, repair=repair, fix=fix)
+        yield self._diff(DifferenceKind.FIELD_MISMATCH, "; ".join(problems), keeper, repair=repair, fix=fix)
 
     def _has_recording(self, keeper: IndexedRecord) -> bool:
         """A recording the row knows of, or one the record has: the attempt
@@ -203,7 +203,7 @@ class PaintingJudge:
             source.rkeys_write_back([source.WriteBack(ref=painting.ref, rkey=keeper.rkey, uri=keeper.uri, cid=keeper.cid)], kind=self.kind)
             painting_note(self.row, actor=self.actor, message=f"compare_paintings: wrote {self.kind.migrated_field} {keeper.rkey} and uri back to MongoDB.")
 
-        return self._diff(Kind.RKEY_MISMATCH, detail, keeper, repair=f"write rkey {keeper.rkey} back to MongoDB", fix=fix)
+        return self._diff(DifferenceKind.RKEY_MISMATCH, detail, keeper, repair=f"write rkey {keeper.rkey} back to MongoDB", fix=fix)
 
     def _state_mismatch(self, keeper: IndexedRecord) -> Iterator[Difference]:
         row = self.row
@@ -219,7 +219,7 @@ class PaintingJudge:
                 PaintingMigration.objects.filter(pk=row.pk).update(**fields, updated_at=timezone.now())
                 painting_note(row, actor=self.actor, message=f"compare_paintings: state now points at {keeper.uri}.")
 
-            yield self._diff(Kind.STATE_MISMATCH, detail, keeper, repair="set the state's rkey/uri/cid from the record", fix=fix)
+            yield self._diff(DifferenceKind.STATE_MISMATCH, detail, keeper, repair="set the state's rkey/uri/cid from the record", fix=fix)
         elif row.status in (Status.PENDING, Status.FAILED, Status.WAITING):
             detail = f"The state says {row.status}, but the PDS has the record {keeper.uri}."
 
@@ -235,10 +235,10 @@ class PaintingJudge:
                     record_fingerprint="", claimed_by="", **fields,
                 )  # fmt: skip
 
-            yield self._diff(Kind.STATE_MISMATCH, detail, keeper, repair="mark migrated with the record's rkey", fix=fix)
+            yield self._diff(DifferenceKind.STATE_MISMATCH, detail, keeper, repair="mark migrated with the record's rkey", fix=fix)
         else:
             reason = f" ({row.get_skip_reason_display()})" if row.skip_reason else ""
-            yield self._diff(Kind.STATE_MISMATCH, f"The state says {row.status}{reason}, but the PDS has the record {keeper.uri}.", keeper)
+            yield self._diff(DifferenceKind.STATE_MISMATCH, f"The state says {row.status}{reason}, but the PDS has the record {keeper.uri}.", keeper)
 
 
 def expected_fields(painting, handle: str, *, has_recording: bool = False, kind: RecordKind = PAINTING) -> tuple[dict, bool]:

@@ -4,43 +4,10 @@ its fix, and the report that counts them."""
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-from migrator.kinds import PAINTING, RecordKind
+from migrator.differences import DifferenceKind
 
 ACTOR = "command:compare_paintings"
-
-
-class Kind(StrEnum):
-    MISSING_RECORD = "missing_record"
-    ORPHAN_RECORD = "orphan_record"
-    DUPLICATE_RECORD = "duplicate_record"
-    FIELD_MISMATCH = "field_mismatch"
-    RKEY_MISMATCH = "rkey_mismatch"
-    STATE_MISMATCH = "state_mismatch"
-    WRONG_ACCOUNT = "wrong_account"
-    ACCOUNT_UNREADABLE = "account_unreadable"
-
-    @property
-    def label(self) -> str:
-        """The label, of paintings."""
-        return self.label_for(PAINTING)
-
-    def label_for(self, kind: RecordKind) -> str:
-        """The label, of ``kind``'s documents ("Moods without a record")."""
-        return KIND_LABELS[self].format(Plural=kind.plural.capitalize(), name=kind.name, key=kind.key_document)
-
-
-KIND_LABELS = {
-    Kind.MISSING_RECORD: "{Plural} without a record",
-    Kind.ORPHAN_RECORD: "Records without a {name}",
-    Kind.DUPLICATE_RECORD: "Duplicate records for one ref",
-    Kind.FIELD_MISMATCH: "Record fields differ from MongoDB",
-    Kind.RKEY_MISMATCH: "MongoDB {key}.rkey/uri differs from the record",
-    Kind.STATE_MISMATCH: "State table inconsistent with MongoDB/PDS",
-    Kind.WRONG_ACCOUNT: "Records in another account's repo",
-    Kind.ACCOUNT_UNREADABLE: "Accounts whose records could not be listed",
-}
 
 
 class CompareError(Exception):
@@ -58,7 +25,7 @@ class Difference:
     about it, "" when it is only reported; ``repair_error`` is set when the
     fix was tried and failed."""
 
-    kind: Kind
+    kind: DifferenceKind
     ref: str
     detail: str
     did: str = ""
@@ -141,7 +108,7 @@ class CompareReport:
             "differences": self.total,
             "repair": self.repair,
             "dry_run": self.dry_run,
-            "counts": {str(kind): self.counts[kind] for kind in Kind if self.counts[kind]},
+            "counts": {str(kind): self.counts[kind] for kind in DifferenceKind if self.counts[kind]},
             "repairable": {str(kind): count for kind, count in self.repairable.items()},
             "repaired": {str(kind): count for kind, count in self.repaired.items()},
             "repair_failures": {str(kind): count for kind, count in self.repair_failures.items()},

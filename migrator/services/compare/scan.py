@@ -14,7 +14,7 @@ from migrator.services.lifecycle import mongodb_verify
 
 from .index import RecordIndex, Scope, compare_scope
 from .judge import PaintingJudge
-from .report import ACTOR, CompareReport, Difference, Kind, RepairSkipped
+from .report import ACTOR, CompareReport, Difference, DifferenceKind, RepairSkipped
 
 
 def paintings_compare(
@@ -89,7 +89,7 @@ def _list_accounts(scope: Scope, index: RecordIndex, report: CompareReport, *, k
                 if not cursor:
                     break
         except pds.PdsError as error:
-            report.add(Difference(Kind.ACCOUNT_UNREADABLE, ref="", did=did, detail=str(error)))
+            report.add(Difference(DifferenceKind.ACCOUNT_UNREADABLE, ref="", did=did, detail=str(error)))
             continue
         scope.listed.add(did)
         report.accounts.append(did)
@@ -117,10 +117,10 @@ def _unseen_records(scope: Scope, index: RecordIndex, batch_size: int, *, kind: 
         for ref, did, rkey in batch:
             if ref in elsewhere:
                 detail = f"The record's {kind.name} is outside this comparison (another owner)."
-                yield Difference(Kind.WRONG_ACCOUNT, ref=ref, did=did, rkey=rkey, detail=detail)
+                yield Difference(DifferenceKind.WRONG_ACCOUNT, ref=ref, did=did, rkey=rkey, detail=detail)
             else:
                 detail = f"No MongoDB {kind.name} has this ref." if ref else "The record has no ref."
-                yield Difference(Kind.ORPHAN_RECORD, ref=ref, did=did, rkey=rkey, detail=detail)
+                yield Difference(DifferenceKind.ORPHAN_RECORD, ref=ref, did=did, rkey=rkey, detail=detail)
 
 
 def _state_without_paintings(index: RecordIndex, batch_size: int, *, kind: RecordKind) -> Iterator[Difference]:
@@ -144,7 +144,7 @@ def _gone(batch: list[tuple[str, str, str]], index: RecordIndex, *, kind: Record
                 f"The state says migrated, but MongoDB has no such {kind.name}. The next full seed (manage.py seed {kind.plural}, "
                 "or live sync's hourly re-read) removes its record, within the tripwire."
             )
-            yield Difference(Kind.STATE_MISMATCH, ref=ref, did=did, rkey=rkey, detail=detail)
+            yield Difference(DifferenceKind.STATE_MISMATCH, ref=ref, did=did, rkey=rkey, detail=detail)
 
 
 is_object_id = source.is_object_id

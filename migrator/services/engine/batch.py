@@ -28,7 +28,7 @@ from migrator.kinds import PAINTING, RecordKind, kind_for
 from migrator.lexicon import InvalidRecord, record_validate
 from migrator.models import Account, ErrorKind, MigrationEvent, PaintingMigration, RateLimitWindow, SkipReason, Status
 from migrator.pds import calls as pds_calls
-from migrator.selectors import error_signature
+from migrator.failures import error_signature
 from migrator.services.lifecycle import UNKNOWN_RUN, mongodb_verify, removal_hold
 from migrator.services.state import Change, painting_note, painting_transition, paintings_transition, paintings_transition_each
 from migrator.thumbnails import Thumbnail, ThumbnailError
@@ -159,7 +159,7 @@ def paintings_migrate(ids: Iterable[int], *, actor: str, run: str = "") -> Batch
         try:
             mongodb_verify(cache_seconds=GUARD_SECONDS, kind=kind_for(name))
         except source.WrongDatabase as error:
-            log.error("Batch not run for its %s: %s", name, error)
+            log.error("Batch not run for its %s: %s", name, error, extra={"kind": name})
             ids = list(PaintingMigration.objects.filter(id__in=ids).exclude(kind=name).values_list("id", flat=True))
         except PyMongoError:
             pass  # out of reach: the batch's first read fails its rows, retryable
@@ -201,7 +201,8 @@ def _paintings_migrate(ids: list[int], *, actor: str, result: BatchResult) -> Ba
             try:
                 _account_migrate(owner, rows, credentials=known.get(owner), actor=actor, result=result, kind=kind_for(kind))
             except Exception as error:  # noqa: BLE001 - a bug must not strand paintings as running
-                log.exception("Unexpected error migrating a batch of %s", owner or "anonymous paintings")
+                batch = {"kind": kind, "refs": [row.ref for row in rows]}  # each row's own failure is a line of its own too
+                log.exception("Unexpected error migrating a batch of %s's %s", owner or "anonymous", kind_for(kind).plural, extra=batch)
                 _fail_unfinished(rows, error, actor=actor, result=result)
     result.pds_requests = pds_calls.REQUESTS[0] - requests_before
     result.logins = sum(pds.LOGINS.values()) - logins_before

@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from migrator.kinds import KINDS, RecordKind
-from migrator.models import PaintingMigration, SkipReason, Status
+from migrator.models import DATA_REASONS, PaintingMigration, SkipReason, Status
 from migrator.pds import MAX_WRITES_PER_CALL
 from migrator.services.lifecycle import run_label
 from migrator.services.state import paintings_transition
@@ -65,7 +65,6 @@ def paintings_recheck(paintings: QuerySet, *, actor: str) -> int:
     had not yet published, an account completed since, a skip by staff.
     Skips that come from MongoDB's data are left alone: the seed lifts
     them when the document is fixed. Returns how many were queued."""
-    from migrator.services.seed import DATA_REASONS
 
     ids = paintings_transition(
         paintings.exclude(skip_reason__in=DATA_REASONS | {SkipReason.TAKEN_DOWN}), from_statuses=[Status.SKIPPED], to=Status.QUEUED, actor=actor,
