@@ -12,6 +12,8 @@ in an exception's traceback alike.
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -35,7 +37,7 @@ _sent: set[str] = set()
 def hide(secret) -> None:
     """Keep ``secret`` (a password this process sends) out of every log line.
     Whatever its type: a password of the wrong type is still one."""
-    text = secret if isinstance(secret, str) else str(secret) if secret is not None else ""
+    text = "" if secret is None else str(secret)
     if len(text) >= SHORTEST:
         _sent.add(text)
 
@@ -99,10 +101,19 @@ def json_formatter() -> JsonFormatter:
     )
 
 
-def document_lines_for(verbosity: int) -> None:
-    """For a command a person runs: its own report says what became of each
-    document, so in the plain format the per-document lines of
+@contextmanager
+def document_lines_for(verbosity: int) -> Iterator[None]:
+    """While a command a person runs runs: its own report says what became of
+    each document, so in the plain format the per-document lines of
     ``migrator.documents`` below a warning wait for ``-v 2``. A log shipper
-    (``LOG_FORMAT=json``) gets every line."""
+    (``LOG_FORMAT=json``) gets every line. The logger's level is put back
+    afterwards, so a command called in-process leaves the caller's logging
+    as it found it."""
+    logger = logging.getLogger("migrator.documents")
+    before = logger.level
     if settings.LOG_FORMAT == "plain" and verbosity < 2:
-        logging.getLogger("migrator.documents").setLevel(logging.WARNING)
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)

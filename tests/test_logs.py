@@ -115,3 +115,14 @@ def test_a_password_of_the_wrong_type_is_hidden_too(shipped):
     logs.hide(987654321), logs.hide(None), logs.hide("")
     logger.error("the SDK refused %s", 987654321)
     assert lines(stream)[0]["message"] == "the SDK refused [hidden]"
+
+
+def test_a_quieted_command_gives_the_logger_its_level_back(settings):
+    settings.LOG_FORMAT = "plain"
+    documents = logging.getLogger("migrator.documents")
+    before = documents.level
+    with logs.document_lines_for(1):
+        assert documents.getEffectiveLevel() == logging.WARNING
+    assert documents.level == before
+    with logs.document_lines_for(2):
+        assert documents.level == before

@@ -67,14 +67,17 @@ class Command(BaseCommand):
         parser.add_argument("--queue", action="store_true", help="Enqueue django-q2 jobs instead of running here (run manage.py qcluster).")
         parser.add_argument("--no-seed", action="store_true", help="Do not re-read MongoDB into the state table first.")
 
-    def handle(self, *args, dry_run, limit, user, anonymous, workers, queue, no_seed, **options):
+    def handle(self, *args, **options):
+        with logs.document_lines_for(options["verbosity"]):
+            return self._handle(*args, **options)
+
+    def _handle(self, *args, dry_run, limit, user, anonymous, workers, queue, no_seed, **options):
         if user and anonymous:
             raise CommandError("--user and --anonymous exclude each other.")
         if workers < 1:
             raise CommandError("--workers must be at least 1.")
         self.kinds = kinds_named(self.kind_name or options["kind"])
         self.words = Words(tuple(self.kinds))
-        logs.document_lines_for(options["verbosity"])
         self.run_name = run_label(self.actor)
         for kind in self.kinds:
             try:
