@@ -11,6 +11,8 @@ pytest_plugins = [
     "tests.plugins.browser",
 ]
 
+import os
+
 import pytest
 
 TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server"}
@@ -48,3 +50,21 @@ def static_files_uncollected():
     plain = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     with override_settings(STORAGES=plain):
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_of_this_worker(tmp_path_factory):
+    """Each pytest-xdist worker gets a cache of its own. The file cache under
+    VAR_DIR is one directory for every worker, so one test's ``cache.clear()``
+    would wipe what another worker's test just stored (a hook's replay marker,
+    a rate-limit window) in the middle of it. Child processes have a VAR_DIR,
+    and so a cache, of their own already (tests/plugins/processes.py)."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    if settings.CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
+        own = {"default": {**settings.CACHES["default"], "LOCATION": str(tmp_path_factory.mktemp("cache"))}}
+    else:  # Redis: a key prefix of this worker's own
+        own = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"}}
+    with override_settings(CACHES=own):
+        yield  # Django's setting_changed handler gives the cache handler the new CACHES
