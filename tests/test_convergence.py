@@ -179,7 +179,7 @@ def machine_for(world: World, settings):
 
                 return step
 
-            with patched(engine_batch, "_look_up_earlier_attempts", edit_midway):
+            with patched(engine_batch, "look_up_earlier_attempts", edit_midway):
                 self.migrate()
 
         @rule(ref=paintings)
@@ -286,7 +286,7 @@ def machine_for(world: World, settings):
 
                 return step
 
-            with patched(engine_batch, "_thumbnails_make", edit_midway):
+            with patched(engine_batch, "blobs_make", edit_midway):
                 self.migrate()
 
         @rule(point=st.sampled_from(sorted(CRASH_POINTS)))
@@ -313,16 +313,16 @@ def machine_for(world: World, settings):
             def stall(real):
                 def step(works, **kwargs):
                     engine.paintings_release_stale(actor="test:lease", lease=dt.timedelta(0))
-                    setattr(engine_batch, "_thumbnails_make", real)
+                    setattr(engine_batch, "blobs_make", real)
                     try:
                         self.migrate()
                     finally:
-                        setattr(engine_batch, "_thumbnails_make", step)
+                        setattr(engine_batch, "blobs_make", step)
                     return real(works, **kwargs)
 
                 return step
 
-            with patched(engine_batch, "_thumbnails_make", stall):
+            with patched(engine_batch, "blobs_make", stall):
                 batches = runnable_batches()
                 if batches:
                     engine.paintings_migrate(batches[0], actor="test:slow-worker")

@@ -11,6 +11,7 @@ from migrator import source
 from migrator.models import ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
 from migrator.services import engine
 from migrator.services.engine import batch as engine_batch
+from migrator.services.engine import write as engine_write
 from migrator.services.compare import paintings_compare
 from migrator.services.seed import paintings_seed
 from migrator.tid import tid_for_painting
@@ -274,14 +275,14 @@ def test_an_unexpected_error_fails_that_accounts_paintings_and_the_batch_goes_on
     ann, bo = names(world)
     refs_ann = [world.add_painting(handle=ann) for _ in range(2)]
     ref_bo = world.add_painting(handle=bo)
-    real = engine_batch._look_up_earlier_attempts
+    real = engine_batch.look_up_earlier_attempts
 
     def broken_for_ann(repo, works, **kwargs):
         if repo.did == world.users[ann].did:
             raise RuntimeError("a bug")
         return real(repo, works, **kwargs)
 
-    monkeypatch.setattr(engine_batch, "_look_up_earlier_attempts", broken_for_ann)
+    monkeypatch.setattr(engine_batch, "look_up_earlier_attempts", broken_for_ann)
     paintings_seed(actor="test")
     result = engine.paintings_migrate(PaintingMigration.objects.values_list("id", flat=True), actor="test")
 
@@ -322,8 +323,7 @@ def test_a_record_written_meanwhile_makes_the_batch_fall_back_to_single_writes(w
     looked) fails the whole applyWrites; each painting is then reconciled
     alone, and the batch's other paintings are not held back."""
     from migrator import pds
-    from migrator.services.engine.batch import record_for
-    from migrator.models import Account
+    from migrator.kinds import PAINTING
 
     ann = names(world)[0]
     refs = [world.add_painting(handle=ann) for _ in range(3)]
@@ -333,7 +333,7 @@ def test_a_record_written_meanwhile_makes_the_batch_fall_back_to_single_writes(w
     repo = pds.repo_for(did=user.did, password=user.password)
     rkey = tid_for_painting(when=taken.when, ref=taken.ref)
     blob = repo.blob_upload(b"\x89PNG\r\n\x1a\n" + bytes(64), mime_type="image/png")
-    repo.record_create(collection="computer.aesthetic.painting", rkey=rkey, record=record_for(taken, has_recording=False, thumbnail=blob))
+    repo.record_create(collection="computer.aesthetic.painting", rkey=rkey, record=PAINTING.record_from_row(taken, has_recording=False, blob=blob))
 
     result = migrate_all()
 
@@ -350,7 +350,7 @@ def test_a_record_the_pds_refuses_fails_only_its_painting(world, monkeypatch):
     it, the only thing changed here."""
     ann = names(world)[0]
     refs = [world.add_painting(handle=ann) for _ in range(3)]
-    real = engine_batch._blobs_upload
+    real = engine_write.blobs_upload
 
     def one_bad_record(repo, works, **kwargs):
         ready = real(repo, works, **kwargs)
@@ -359,7 +359,7 @@ def test_a_record_the_pds_refuses_fails_only_its_painting(world, monkeypatch):
                 work.record["weight"] = 1.5
         return ready
 
-    monkeypatch.setattr(engine_batch, "_blobs_upload", one_bad_record)
+    monkeypatch.setattr(engine_write, "blobs_upload", one_bad_record)
     result = migrate_all()
 
     assert result.migrated == 2 and sum(result.failed.values()) == 1

@@ -14,10 +14,12 @@ import time
 import pytest
 from django.utils import timezone
 
-from migrator.models import Account, ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
+from migrator.models import ErrorKind, PaintingMigration, SkipReason, Status
 from migrator.services import engine
 from migrator.services.compare import paintings_compare
 from migrator.services.engine import batch as engine_batch
+from migrator.services.engine import finish as engine_finish
+from migrator.services.engine.work import Outcome
 from migrator.services.engine.claims import Lease, claimant_gone, claimant_new, claimant_parse, this_machine
 from migrator.records import painting_fingerprint
 from migrator.services.seed import paintings_seed
@@ -31,13 +33,13 @@ pytestmark = [pytest.mark.pds, pytest.mark.django_db]
 def edit_during_thumbnails(monkeypatch, change):
     """Run ``change()`` (a MongoDB edit and a seed) while the batch makes its
     thumbnails: after the claim, before the record is written."""
-    real = engine_batch._thumbnails_make
+    real = engine_batch.blobs_make
 
     def edited_meanwhile(works, **kwargs):
         change()
         return real(works, **kwargs)
 
-    monkeypatch.setattr(engine_batch, "_thumbnails_make", edited_meanwhile)
+    monkeypatch.setattr(engine_batch, "blobs_make", edited_meanwhile)
 
 
 def the_record(world, ref):
@@ -212,10 +214,10 @@ def test_a_worker_only_finishes_paintings_it_still_holds(world, monkeypatch):
         assert engine.paintings_release_stale(actor="test") == 1
         paintings_transition(PaintingMigration.objects.filter(pk=row_id), from_statuses=[Status.PENDING], to=Status.RUNNING, actor="other", claimed_by=other, claimed_at=timezone.now())
         for work in works:  # the image fetch timed out, at last
-            engine_batch._finish(work.row, engine_batch.Outcome("timed out", kind=ErrorKind.TRANSIENT), actor="worker:slow", result=kwargs["result"])
+            engine_finish.finish(work.row, Outcome("timed out", kind=ErrorKind.TRANSIENT), actor="worker:slow", result=kwargs["result"])
         return []
 
-    monkeypatch.setattr(engine_batch, "_thumbnails_make", stalls_then_fails)
+    monkeypatch.setattr(engine_batch, "blobs_make", stalls_then_fails)
     slow = engine.paintings_migrate([row_id], actor="worker:slow")
     monkeypatch.undo()
 

@@ -22,7 +22,6 @@ from migrator import pds, source, tasks
 from migrator.models import ErrorKind, PaintingMigration, Status
 from migrator.services import engine, sync
 from migrator.services.compare import paintings_compare
-from migrator.services.engine import batch as engine_batch
 from tests.plugins.pds import RestartablePds, _point_settings_at
 from tests.plugins.world import make_world
 from tests.test_engine import assert_exactly_one_record_each, names

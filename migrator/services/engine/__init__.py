@@ -1,22 +1,27 @@
-"""The migration engine: paintings in, records out, exactly once.
+"""The migration engine: MongoDB documents in, ATProto records out, exactly once.
 
-A batch holds up to MIGRATION_BATCH_SIZE paintings, small accounts packed
-together. For each batch the engine claims the rows (a conditional update:
-a painting another worker holds is left alone), makes thumbnails on a few
-threads, uploads each blob right before the records that use it, writes
-each account's records with ``applyWrites``, writes
-``atproto.rkey`` back to MongoDB in bulk, and marks the paintings migrated.
+A batch holds up to its kind's batch size of documents, small accounts
+packed together. For each batch the engine claims the rows (a conditional
+update: a row another worker holds is left alone), makes the blobs that
+need making on a few threads (a painting's thumbnail), uploads each blob
+right before the records that use it, writes each account's records with
+``applyWrites``, writes ``atproto.rkey`` back to MongoDB in bulk, and marks
+the rows migrated. ``batch`` runs those steps in order, one module each:
+``prepare``, ``removals``, ``accounts``, ``blobs``, ``write``, ``writeback``
+and ``finish``, over the types in ``work``.
 
-Exactly once: every record's key is a TID derived from the painting
-(``tid_for_painting``), so a retry addresses the same record. A painting
-that has been tried before is looked up on the PDS first: a record that is
-already right is adopted without writing, a stale one is updated in place.
+Exactly once: every record's key is derived from its document (a TID for
+most kinds, see migrator.kinds), so a retry addresses the same record. A
+document that has been tried before is looked up on the PDS first: a
+record that is already right is adopted without writing, a stale one is
+updated in place.
 
-A failure of one painting fails only that painting; the batch goes on.
+A failure of one document fails only that document; the batch goes on.
 """
 
-from .batch import RUNNABLE, BatchResult, memory_release, paintings_migrate, worker_name
+from .batch import RUNNABLE, memory_release, paintings_migrate, worker_name
 from .preview import Preview, blob_cid, paintings_preview
+from .work import BatchResult
 from .queue import batches_for, jobs_waiting, paintings_enqueue, paintings_recheck, paintings_release_stale, paintings_requeue_lost, paintings_retry, paintings_skip
 
 __all__ = [

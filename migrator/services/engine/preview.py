@@ -12,7 +12,9 @@ from migrator.lexicon import InvalidRecord, record_validate
 from migrator.models import PaintingMigration
 from migrator.thumbnails import Thumbnail
 
-from .batch import Outcome, Work, prepare, record_for, thumbnail_for, thumbnail_pool
+from .blobs import blob_make, blob_pool
+from .prepare import prepare
+from .work import Outcome, Work
 
 
 @dataclass
@@ -44,7 +46,7 @@ def paintings_preview(paintings: Iterable[PaintingMigration]) -> list[Preview]:
     for work in works:
         if not work.kind.blob_make:
             previews[id(work.row)] = _record_preview(work)
-    for work, made in zip(with_blob, thumbnail_pool().map(thumbnail_for, with_blob), strict=True):
+    for work, made in zip(with_blob, blob_pool().map(blob_make, with_blob), strict=True):
         if isinstance(made, Outcome):
             previews[id(work.row)] = _preview_of(work.row, made)
         else:
@@ -63,7 +65,7 @@ def _record_preview(work: Work) -> Preview:
     if thumbnail is not None:
         blob = {"$type": "blob", "ref": {"$link": blob_cid(thumbnail.content)}, "mimeType": thumbnail.mime_type, "size": thumbnail.size}
     try:
-        record = record_for(row, has_recording=work.has_recording, thumbnail=blob, kind=work.kind)
+        record = kind.record_from_row(row, has_recording=work.has_recording, blob=blob)
     except ImageError as error:
         return Preview(painting=row, outcome="skip", message=error.message, thumbnail=thumbnail, rkey=work.rkey)
     try:
