@@ -26,13 +26,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 PAGES = [
-    ("list", "/admin/migrator/paintingmigration/"),
-    ("list, failed", "/admin/migrator/paintingmigration/?status__exact=failed"),
-    ("list, page 500", "/admin/migrator/paintingmigration/?p=500"),
-    ("list, search", "/admin/migrator/paintingmigration/?q=painter7"),
-    ("list, account", "/admin/migrator/paintingmigration/?account=did:plc:painter0000007"),
-    ("dashboard", "/admin/migrator/paintingmigration/dashboard/"),
-    ("dashboard json", "/admin/migrator/paintingmigration/dashboard/status.json"),
+    ("list", "/admin/migrator/transfer/"),
+    ("list, failed", "/admin/migrator/transfer/?status__exact=failed"),
+    ("list, page 500", "/admin/migrator/transfer/?p=500"),
+    ("list, search", "/admin/migrator/transfer/?q=painter7"),
+    ("list, account", "/admin/migrator/transfer/?account=did:plc:painter0000007"),
+    ("dashboard", "/admin/migrator/transfer/dashboard/"),
+    ("dashboard json", "/admin/migrator/transfer/dashboard/status.json"),
     ("metrics", "/metrics"),
 ]
 STATUS_WEIGHTS = {"migrated": 55, "pending": 25, "queued": 5, "running": 1, "skipped": 9, "failed": 5}
@@ -44,7 +44,7 @@ ERRORS = [
 
 
 def rows(count: int):
-    from migrator.models import PaintingMigration
+    from migrator.models import Transfer
 
     chance = random.Random(7)
     statuses = list(STATUS_WEIGHTS)
@@ -56,7 +56,7 @@ def rows(count: int):
         account = chance.randrange(1000)
         anonymous = number % 4 == 0
         kind, error = chance.choice(ERRORS)
-        yield PaintingMigration(
+        yield Transfer(
             ref=f"{number:024x}",
             slug=f"2023.{number % 12 + 1}.{number % 28 + 1}.12.30.{number % 60:02d}.000",
             code=f"c{number:06x}",
@@ -111,7 +111,7 @@ def main() -> None:
     from django.test import Client, override_settings
     from django.test.utils import setup_test_environment
 
-    from migrator.models import PaintingMigration
+    from migrator.models import Transfer
 
     setup_test_environment()
     # Pages name the static files without a collectstatic here (as in the
@@ -119,7 +119,7 @@ def main() -> None:
     override_settings(STORAGES={**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}).enable()
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
-    PaintingMigration.objects.bulk_create(rows(args.rows), batch_size=2000)
+    Transfer.objects.bulk_create(rows(args.rows), batch_size=2000)
     print(f"{args.rows:,} rows bulk-created in {time.perf_counter() - started:.1f} s ({folder})")
     user = User.objects.create_superuser("bench", "bench@example.test", "bench")
     client = Client()

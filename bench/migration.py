@@ -110,7 +110,7 @@ def naive(env: dict[str, str], count: int, *, kind_name: str = "painting", pds_p
     from migrator import pds
     from migrator.images import ImageError
     from migrator.kinds import kind_for
-    from migrator.models import PaintingMigration, Status
+    from migrator.models import Transfer, Status
     from migrator.thumbnails import ThumbnailError
     from migrator.tid import tid_encode
 
@@ -118,7 +118,7 @@ def naive(env: dict[str, str], count: int, *, kind_name: str = "painting", pds_p
     did, _ = pds.account_ensure(handle="naive-bench" + settings.PDS_HANDLE_DOMAIN)
     repo = pds.repo_for(did=did)
     # A random sample of the corpus, written into an account of its own.
-    rows = PaintingMigration.objects.filter(kind=kind.name, status=Status.MIGRATED).order_by("?")[:count]
+    rows = Transfer.objects.filter(kind=kind.name, status=Status.MIGRATED).order_by("?")[:count]
     pds_before = cpu_seconds(pds_pid) if pds_pid else 0.0
     started, cpu_started, done = time.monotonic(), time.process_time(), 0
     for number, row in enumerate(rows):

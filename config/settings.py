@@ -259,7 +259,7 @@ EMAIL_SUBJECT_PREFIX = "[painting console] "
 ALERT_WEBHOOK_URL = env_url("ALERT_WEBHOOK_URL", "")
 # A condition that persists is told once per this many hours.
 ALERT_REPEAT_HOURS = env_int("ALERT_REPEAT_HOURS", 24, minimum=1)
-# The paintings_verify schedule compares everything this often (kept in step
+# The verification schedule compares everything this often (kept in step
 # with the setting by every `manage.py migrate`).
 VERIFY_EVERY_HOURS = env_int("VERIFY_EVERY_HOURS", 24, minimum=1)
 # Work due (pending, queued, running, or past its rate-limit reset) with no

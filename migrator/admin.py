@@ -26,7 +26,7 @@ from django.utils.text import Truncator
 from migrator import admin_lifecycle, admin_views, selectors
 from migrator.admin_views import STATUS_COLOURS
 from migrator.kinds import KINDS, PAINTING, kind_for
-from migrator.models import MigrationEvent, PaintingMigration, Status
+from migrator.models import TransferEvent, Transfer, Status
 from migrator.services.compare import paintings_verify
 from migrator.services.engine import paintings_enqueue, paintings_preview, paintings_recheck, paintings_retry, paintings_skip
 from migrator.services.lifecycle import paintings_republish, paintings_unpublish
@@ -133,7 +133,7 @@ def label_column_for(kind_name: str):
     what the kind calls it ("mood", "code", "slug")."""
 
     @admin.display(description=KINDS[kind_name].label_name, ordering="label")
-    def label_column(painting: PaintingMigration) -> str:
+    def label_column(painting: Transfer) -> str:
         return format_html('<span title="{}">{}</span>', kind_name, Truncator(painting.label or painting.slug or painting.ref).chars(80))
 
     return label_column
@@ -201,8 +201,8 @@ class ReadOnly:
         return False
 
 
-class MigrationEventInline(ReadOnly, admin.TabularInline):
-    model = MigrationEvent
+class TransferEventInline(ReadOnly, admin.TabularInline):
+    model = TransferEvent
     verbose_name = "event"
     verbose_name_plural = "Audit trail (newest first)"
     fields = ("at", "transition", "actor", "message")
@@ -213,15 +213,15 @@ class MigrationEventInline(ReadOnly, admin.TabularInline):
     show_change_link = False
 
     @admin.display(description="change")
-    def transition(self, event: MigrationEvent) -> str:
+    def transition(self, event: TransferEvent) -> str:
         if event.from_status == event.to_status:
             return format_html("{} <small>(note)</small>", status_badge(event.to_status))
         return format_html("{} → {}", status_badge(event.from_status) if event.from_status else "∅", status_badge(event.to_status))
 
 
 
-@admin.register(PaintingMigration)
-class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
+@admin.register(Transfer)
+class TransferAdmin(ReadOnly, admin.ModelAdmin):
     list_display = (
         "badge",
         "thumbnail",
@@ -254,7 +254,7 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     show_full_result_count = False
     list_select_related = False
     actions = ("migrate_selected", "retry_failed", "recheck_skipped", "dry_run", "skip_with_reason", "take_down", "republish", "verify_against_pds")
-    inlines = (MigrationEventInline,)
+    inlines = (TransferEventInline,)
     fieldsets = (
         ("Painting", {"fields": ("painting_summary", "source_fields")}),
         ("Migration", {"fields": ("badge", "skip_reason", "skip_detail", "error_with_class", "claimed_by", "claimed_at", "migrated_at")}),
@@ -318,21 +318,21 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     # --- Changelist columns: each reads only its own row (no query per row).
 
     @admin.display(description="status", ordering="status")
-    def badge(self, painting: PaintingMigration) -> str:
+    def badge(self, painting: Transfer) -> str:
         return status_badge(painting.status)
 
     @admin.display(description="kind", ordering="kind")
-    def kind_column(self, painting: PaintingMigration) -> str:
+    def kind_column(self, painting: Transfer) -> str:
         return painting.kind
 
     @admin.display(description="what", ordering="label")
-    def label_column(self, painting: PaintingMigration) -> str:
+    def label_column(self, painting: Transfer) -> str:
         label = painting.label or painting.slug or painting.ref
         name = KINDS[painting.kind].label_name if painting.kind in KINDS else "label"
         return format_html('<span title="{}">{}</span>', name, Truncator(label).chars(80))
 
     @admin.display(description="owner", ordering="owner_handle")
-    def owner_column(self, painting: PaintingMigration) -> str:
+    def owner_column(self, painting: Transfer) -> str:
         if not painting.owner:
             return mark_safe('<span class="painting-muted">anonymous</span>')
         if not painting.owner_handle:
@@ -340,7 +340,7 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
         return f"@{painting.owner_handle}"
 
     @admin.display(description="error")
-    def short_error(self, painting: PaintingMigration) -> str:
+    def short_error(self, painting: Transfer) -> str:
         if not painting.last_error:
             return ""
         first_line = painting.last_error.strip().splitlines()[0] if painting.last_error.strip() else ""
@@ -352,7 +352,7 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
         )
 
     @admin.display(description="thumbnail")
-    def thumbnail(self, painting: PaintingMigration) -> str:
+    def thumbnail(self, painting: Transfer) -> str:
         if not (painting.thumbnail_cid and painting.account_did):
             return ""
         return format_html(
@@ -361,7 +361,7 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
         )
 
     @admin.display(description="record")
-    def record_link(self, painting: PaintingMigration) -> str:
+    def record_link(self, painting: Transfer) -> str:
         if not (painting.rkey and painting.account_did and painting.record_uri):
             return ""
         return format_html(
@@ -374,7 +374,7 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
     # --- Painting page sections.
 
     @admin.display(description="document")
-    def painting_summary(self, painting: PaintingMigration) -> str:
+    def painting_summary(self, painting: Transfer) -> str:
         if painting.kind != PAINTING.name:
             name = KINDS[painting.kind].label_name if painting.kind in KINDS else "label"
             return format_html(
@@ -390,7 +390,7 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
         )
 
     @admin.display(description="source document (as mirrored from MongoDB)")
-    def source_fields(self, painting: PaintingMigration) -> str:
+    def source_fields(self, painting: Transfer) -> str:
         rows = [
             ("_id", painting.ref),
             ("code", painting.code),
@@ -415,7 +415,7 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
         )
 
     @admin.display(description="error")
-    def error_with_class(self, painting: PaintingMigration) -> str:
+    def error_with_class(self, painting: Transfer) -> str:
         if not painting.last_error:
             return format_html("none · {}", plural(painting.attempts, "attempt"))
         return format_html(
@@ -426,7 +426,7 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
         )
 
     @admin.display(description="record")
-    def record_summary(self, painting: PaintingMigration) -> str:
+    def record_summary(self, painting: Transfer) -> str:
         if not painting.rkey:
             return "not written yet"
         thumbnail = ""
@@ -448,7 +448,7 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
         )
 
     @admin.display(description="record as the PDS holds it")
-    def record_as_written(self, painting: PaintingMigration) -> str:
+    def record_as_written(self, painting: Transfer) -> str:
         if painting.status != Status.MIGRATED:
             return "The painting is not migrated."
         record = selectors.painting_record_as_written(painting)
@@ -535,7 +535,7 @@ class PaintingMigrationAdmin(ReadOnly, admin.ModelAdmin):
         counted = noun_for(paintings)
         selected = paintings.count()
         ids = paintings_republish(paintings, actor=actor_for(request))
-        paintings_enqueue(PaintingMigration.objects.filter(id__in=ids), actor=actor_for(request))
+        paintings_enqueue(Transfer.objects.filter(id__in=ids), actor=actor_for(request))
         self._report(request, f"Republished {counted(len(ids))}: queued to be migrated again under the same keys", selected - len(ids), "were not taken down")
 
     @admin.action(description="Verify against the PDS", permissions=["run_migration"])

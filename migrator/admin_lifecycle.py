@@ -2,7 +2,7 @@
 tripwire holds, undoing a run, and rewriting records of an older shape.
 Each shows what would change, computed by the same code as the change,
 and changes it only when a person with ``migrator.run_migration`` confirms.
-Mounted by PaintingMigrationAdmin.get_urls (behind admin_site.admin_view)."""
+Mounted by TransferAdmin.get_urls (behind admin_site.admin_view)."""
 
 import json
 
@@ -18,7 +18,7 @@ from pymongo.errors import PyMongoError
 
 from migrator import pds, source
 from migrator.kinds import KINDS, PAINTING, RecordKind
-from migrator.models import PaintingMigration
+from migrator.models import Transfer
 from migrator.services import engine, lifecycle
 
 SHOWN = 200  # rows listed on a confirmation page; the count covers them all
@@ -36,7 +36,7 @@ def _require(request: HttpRequest, permission: str) -> None:
 
 def _page(request: HttpRequest, template: str, title: str, **context) -> TemplateResponse:
     return TemplateResponse(
-        request, template, {**site.each_context(request), "title": title, "opts": PaintingMigration._meta,
+        request, template, {**site.each_context(request), "title": title, "opts": Transfer._meta,
                             "can_run": request.user.has_perm("migrator.run_migration"), **context},
     )  # fmt: skip
 
@@ -45,10 +45,10 @@ def paintings_run_now(ids: list[int], *, actor: str) -> str:
     """Let the engine act on ``ids`` at once (a take-down should not wait
     for a cluster), or queue them when there are many. Says which."""
     if len(ids) > RUN_NOW:
-        queued = engine.paintings_enqueue(PaintingMigration.objects.filter(id__in=ids), actor=actor)
+        queued = engine.paintings_enqueue(Transfer.objects.filter(id__in=ids), actor=actor)
         return f"{queued} queued as jobs"
     result = engine.BatchResult()
-    for batch in engine.batches_for(PaintingMigration.objects.filter(id__in=ids, status__in=engine.RUNNABLE)):
+    for batch in engine.batches_for(Transfer.objects.filter(id__in=ids, status__in=engine.RUNNABLE)):
         result.add(engine.paintings_migrate(batch, actor=actor))
     return f"{sum(result.skipped.values())} removed or skipped now, {sum(result.failed.values())} failed (retried by the schedule)"
 
@@ -62,7 +62,7 @@ def removals_view(request: HttpRequest) -> HttpResponse:
     """The removals the tripwire holds for a kind (``?kind=``, the open
     hold's by default): every document MongoDB no longer has, looked up
     now, and a confirm button bound to exactly that set."""
-    _require(request, "view_paintingmigration")
+    _require(request, "view_transfer")
     hold = lifecycle.removal_hold()
     kind = kind_asked(request, default=KINDS.get(hold.kind, PAINTING) if hold else PAINTING)
     try:
@@ -77,7 +77,7 @@ def removals_view(request: HttpRequest) -> HttpResponse:
         if confirmed.changed:
             messages.warning(request, "What MongoDB is missing changed since the page was shown: nothing was removed. Look again.")
             return redirect(f"{reverse('admin:migrator_removals')}?kind={kind.name}")
-        ids = list(PaintingMigration.objects.filter(id__in=[row.id for row in missing]).values_list("id", flat=True))
+        ids = list(Transfer.objects.filter(id__in=[row.id for row in missing]).values_list("id", flat=True))
         how = paintings_run_now(ids, actor=actor_for(request))
         messages.success(request, f"Confirmed the removal of {confirmed.removing} {kind.plural}' records: {how}.")
         return redirect("admin:migrator_dashboard")
@@ -92,7 +92,7 @@ def undo_view(request: HttpRequest) -> HttpResponse:
     painting whose record it wrote, confirm with a reason. The records are
     removed and their keys cleared; the paintings stay taken down until
     staff republish them."""
-    _require(request, "view_paintingmigration")
+    _require(request, "view_transfer")
     data = request.POST if request.method == "POST" else request.GET
     run, actor = data.get("run", "").strip(), data.get("actor", "").strip()
     since, until = parse_datetime(data.get("since", "") or "") if data.get("since") else None, None
@@ -120,7 +120,7 @@ def rewrite_view(request: HttpRequest) -> HttpResponse:
     """Records of a kind (``?kind=``; the first kind with any by default)
     written in an older shape: how many of each kind, one before and after,
     and the button that rewrites them in place."""
-    _require(request, "view_paintingmigration")
+    _require(request, "view_transfer")
     stale = {kind.name: lifecycle.paintings_stale_shape(kind=kind).count() for kind in KINDS.values()}
     first = next((KINDS[name] for name, count in stale.items() if count), PAINTING)
     kind = kind_asked(request, default=first)
@@ -134,7 +134,7 @@ def rewrite_view(request: HttpRequest) -> HttpResponse:
         except pds.PdsError as error:
             messages.error(request, f"The published lexicon could not be read: {error}")
             return redirect(f"{reverse('admin:migrator_rewrite')}?kind={kind.name}")
-        queued = engine.paintings_enqueue(PaintingMigration.objects.filter(id__in=ids), actor=actor_for(request))
+        queued = engine.paintings_enqueue(Transfer.objects.filter(id__in=ids), actor=actor_for(request))
         messages.success(request, f"Queued {queued} records to be rewritten under their keys (thumbnails kept where the image is the same).")
         return redirect("admin:migrator_dashboard")
     example = lifecycle.stale_shape_example(kind=kind)

@@ -1,6 +1,6 @@
 """The console's own admin pages: the dashboard, its polling endpoint, the
 retry of a failure group, and the dry-run preview's per-painting context.
-Mounted by PaintingMigrationAdmin.get_urls (behind admin_site.admin_view)."""
+Mounted by TransferAdmin.get_urls (behind admin_site.admin_view)."""
 
 import base64
 import json
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from migrator import alerts, selectors
 from migrator.kinds import KINDS
-from migrator.models import PaintingMigration, SkipReason, Status
+from migrator.models import Transfer, SkipReason, Status
 from migrator.selectors import duration_text
 from migrator.services import lifecycle
 from migrator.services.engine import paintings_recheck, paintings_retry
@@ -34,7 +34,7 @@ REFRESH_SECONDS = 5
 
 
 def _require_view(request: HttpRequest) -> None:
-    if not request.user.has_perm("migrator.view_paintingmigration"):
+    if not request.user.has_perm("migrator.view_transfer"):
         raise PermissionDenied
 
 
@@ -55,7 +55,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     context = {
         **site.each_context(request),
         "title": "Migration dashboard",
-        "opts": PaintingMigration._meta,
+        "opts": Transfer._meta,
         "board": board,
         "bar": bar,
         "done_percent": 100.0 * (board.by_status[Status.MIGRATED] + board.by_status[Status.SKIPPED]) / total,
@@ -74,13 +74,13 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
 def after_backfill() -> dict:
     """What the dashboard shows of life after the backfill: the removal
     hold, records of an older shape, take-downs and deletions."""
-    skipped = PaintingMigration.objects.filter(status=Status.SKIPPED)
+    skipped = Transfer.objects.filter(status=Status.SKIPPED)
     hold = lifecycle.removal_hold()
     return {
         "hold": hold,
         "hold_kind": KINDS.get(hold.kind) if hold else None,
         "stale_shape": sum(lifecycle.paintings_stale_shape(kind=kind).count() for kind in KINDS.values()),
-        "taken_down": PaintingMigration.objects.exclude(unpublished_at=None).count(),
+        "taken_down": Transfer.objects.exclude(unpublished_at=None).count(),
         "gone": skipped.filter(skip_reason=SkipReason.GONE).count(),
     }
 
@@ -120,7 +120,7 @@ def recheck_skipped(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("migrator.run_migration"):
         raise PermissionDenied
     reason = request.POST.get("reason", "")
-    queued = paintings_recheck(PaintingMigration.objects.filter(status=Status.SKIPPED, skip_reason=reason), actor=f"staff:{request.user.get_username()}")
+    queued = paintings_recheck(Transfer.objects.filter(status=Status.SKIPPED, skip_reason=reason), actor=f"staff:{request.user.get_username()}")
     if queued:
         messages.success(request, f"Queued {queued} skipped painting{'' if queued == 1 else 's'} to be checked again.")
     else:

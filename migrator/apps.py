@@ -4,7 +4,7 @@ from django.db.models.signals import post_migrate
 
 class MigratorConfig(AppConfig):
     name = "migrator"
-    verbose_name = "Painting migration"
+    verbose_name = "Migration console"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
@@ -14,7 +14,7 @@ class MigratorConfig(AppConfig):
 
 
 def verify_schedule_align(sender, *, using, apps=None, **kwargs) -> None:
-    """After every `manage.py migrate`: the paintings_verify schedule's
+    """After every `manage.py migrate`: the verification schedule's
     interval follows VERIFY_EVERY_HOURS (0008 created it). ``apps`` is the
     migrated state's registry; `flush` sends none, and the project's is used."""
     from django.apps import apps as installed

@@ -2,7 +2,7 @@
 painting, a mood, ...: ``migrator.kinds``), and its audit trail.
 
 Rows are written only by ``migrator.services``; every status change there
-also appends a ``MigrationEvent``.
+also appends a ``TransferEvent``.
 """
 
 from django.db import models
@@ -77,11 +77,12 @@ class ErrorKind(models.TextChoices):
     RATE_LIMITED = "rate_limited", "Rate limited"
 
 
-class PaintingMigration(models.Model):
-    """One MongoDB document on its way to an ATProto record. Paintings came
-    first and gave the table its name; ``kind`` says which kind of record a
-    row is (``migrator.kinds``), and the generic fields (owner, account,
-    date, deleted flag, key, record, status) mean the same for all of them."""
+class Transfer(models.Model):
+    """One MongoDB document on its way to an ATProto record (until December
+    2026 the table was ``Transfer``: paintings came first). ``kind``
+    says which kind of record a row is (``migrator.kinds``), and the generic
+    fields (owner, account, date, deleted flag, key, record, status) mean the
+    same for all of them."""
 
     kind = models.CharField(max_length=32, default="painting", db_index=True)
     ref = models.CharField("MongoDB _id", max_length=64)
@@ -102,7 +103,7 @@ class PaintingMigration(models.Model):
     has_recording = models.BooleanField(default=False)
     # What the record is made of, as MongoDB has it now (set by the seed)
     # and as the record on the PDS was written (set by the engine): when they
-    # differ, the record is stale and the painting runs again.
+    # differ, the record is stale and the document runs again.
     source_fingerprint = models.CharField(max_length=32, blank=True)
     record_fingerprint = models.CharField(max_length=32, blank=True)
 
@@ -128,18 +129,18 @@ class PaintingMigration(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     migrated_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # The run whose engine wrote the record now on the PDS ("command:backfill_paintings
-    # 2026-12-01T08:30:00Z", "admin:alice 2026-…", "schedule:paintings_sync"):
+    # 2026-12-01T08:30:00Z", "admin:alice 2026-…", "schedule:live_sync"):
     # what "undo a run" selects by.
     written_by = models.CharField(max_length=150, blank=True, db_index=True)
     # How the console built the record (lexicon, settings, code; see
     # records.record_shape) when it was written: a record of an older shape
     # is stale even though MongoDB did not change.
     record_shape = models.CharField(max_length=32, blank=True, db_index=True)
-    # Set when MongoDB no longer has the painting and its removal was let
+    # Set when MongoDB no longer has the document and its removal was let
     # through (under the tripwire, or confirmed by staff): the engine removes
     # its record and skips it. Cleared when the document comes back.
     gone_since = models.DateTimeField(null=True, blank=True, db_index=True)
-    # Staff took the painting down: its record is removed and it stays
+    # Staff took the document down: its record is removed and it stays
     # unpublished across seeds and syncs until staff republish it.
     unpublished_at = models.DateTimeField(null=True, blank=True, db_index=True)
     unpublished_by = models.CharField(max_length=150, blank=True)
@@ -150,14 +151,17 @@ class PaintingMigration(models.Model):
 
     class Meta:
         ordering = ["-when", "-id"]
+        # The constraint keeps the name it had before the table's rename:
+        # Django renames indexes in place, but a constraint only by dropping
+        # and building it again.
         constraints = [models.UniqueConstraint(fields=["kind", "ref"], name="migration_kind_ref")]
         indexes = [
-            models.Index(fields=["kind", "status"], name="migration_kind_status"),
-            models.Index(fields=["status", "account_did"], name="painting_status_account"),
-            # The console lists paintings newest first.
-            models.Index(fields=["when", "id"], name="painting_when"),
+            models.Index(fields=["kind", "status"], name="transfer_kind_status"),
+            models.Index(fields=["status", "account_did"], name="transfer_status_account"),
+            # The console lists documents newest first.
+            models.Index(fields=["when", "id"], name="transfer_when"),
         ]
-        permissions = [("run_migration", "Can start, retry and skip painting migrations")]
+        permissions = [("run_migration", "Can start, retry and skip transfers")]
 
     def __str__(self) -> str:
         return f"{self.owner_handle and '@' + self.owner_handle or 'anonymous'}/{self.label or self.slug or self.ref}"
@@ -171,10 +175,10 @@ class PaintingMigration(models.Model):
         return self.unpublished_at is not None
 
 
-class MigrationEvent(models.Model):
+class TransferEvent(models.Model):
     """Append-only audit trail: one row per status change or notable step."""
 
-    painting = models.ForeignKey(PaintingMigration, on_delete=models.CASCADE, related_name="events")
+    transfer = models.ForeignKey(Transfer, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16, blank=True)
     message = models.TextField(blank=True)
@@ -213,7 +217,7 @@ class Account(models.Model):
 
 
 class RateLimitWindow(models.Model):
-    """A PDS rate limit that made paintings wait, as the PDS last reported
+    """A PDS rate limit that made documents wait, as the PDS last reported
     it: what the dashboard and the status report explain it from."""
 
     name = models.CharField(max_length=120, unique=True)  # "uploadBlob: 1,000 per day per IP"
@@ -248,8 +252,8 @@ class RemovalHold(models.Model):
     kind = models.CharField(max_length=32, default="painting")  # of the documents held (one hold per kind at most)
     opened_at = models.DateTimeField(auto_now_add=True)
     checked_at = models.DateTimeField()
-    count = models.PositiveIntegerField()  # paintings that would lose their record
-    known = models.PositiveIntegerField()  # paintings the state table knows
+    count = models.PositiveIntegerField()  # documents that would lose their record
+    known = models.PositiveIntegerField()  # documents of the kind the state table knows
     bound = models.PositiveIntegerField()
     examples = models.JSONField(default=list)  # [{"ref", "painting", "status", "uri"}, ...]
     database = models.CharField(max_length=255)  # MONGODB_DB when it opened
@@ -293,14 +297,14 @@ class Alert(models.Model):
 
 class Verification(models.Model):
     """One full comparison of MongoDB, the state table and the PDS (read-only),
-    as the paintings_verify schedule or compare_paintings ran it. ``error``
+    as the verification schedule or ``manage.py compare`` ran it. ``error``
     is set when it could not run; it holds fixed phrases and type names only."""
 
     actor = models.CharField(max_length=150)
     started_at = models.DateTimeField(db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     kinds = models.JSONField(default=list, blank=True)  # the kinds compared ("painting", "mood", ...)
-    paintings = models.PositiveIntegerField(default=0)  # documents compared, of every kind
+    documents = models.PositiveIntegerField(default=0)  # compared, of every kind
     records = models.PositiveIntegerField(default=0)
     differences = models.PositiveIntegerField(default=0)
     counts = models.JSONField(default=dict, blank=True)  # kind -> count

@@ -20,7 +20,7 @@ from migrator.alerts import alerts_open
 from migrator.differences import DifferenceKind
 from migrator.failures import error_signature, failure_group_key
 from migrator.kinds import KINDS
-from migrator.models import DATA_REASONS, Alert, PaintingMigration, RateLimitWindow, SkipReason, Status, Verification
+from migrator.models import DATA_REASONS, Alert, Transfer, RateLimitWindow, SkipReason, Status, Verification
 from migrator.pds import PdsError, public_record_get
 from migrator.pds.calls import RetryPolicy
 from migrator.pds.limits import REMEDY
@@ -38,7 +38,7 @@ THROUGHPUT_WINDOWS = (1, 5, 15)  # minutes
 
 def kinds_present() -> set[str]:
     """The kinds the state table has rows of (one index scan)."""
-    return set(PaintingMigration.objects.order_by().values_list("kind", flat=True).distinct())
+    return set(Transfer.objects.order_by().values_list("kind", flat=True).distinct())
 
 
 @dataclass(frozen=True)
@@ -70,14 +70,14 @@ def kinds_progress() -> list[KindProgress]:
     """Every kind the state table has, by status (one GROUP BY), in the
     registry's order."""
     counts: dict[str, dict[str, int]] = {}
-    for kind, status, count in PaintingMigration.objects.order_by().values_list("kind", "status").annotate(n=Count("id")):
+    for kind, status, count in Transfer.objects.order_by().values_list("kind", "status").annotate(n=Count("id")):
         counts.setdefault(kind, {})[status] = count
     return [KindProgress(kind.name, kind.plural, counts[kind.name]) for kind in KINDS.values() if kind.name in counts]
 
 
 def paintings_by_status() -> dict[str, int]:
     """Painting count for every status (zero included), in the machine's order."""
-    counts = dict(PaintingMigration.objects.order_by().values_list("status").annotate(n=Count("id")))
+    counts = dict(Transfer.objects.order_by().values_list("status").annotate(n=Count("id")))
     return {status: counts.get(status, 0) for status in Status.values}
 
 
@@ -105,7 +105,7 @@ def paintings_throughput(*, now: dt.datetime | None = None) -> Throughput:
     ``migrated_at``."""
     now = now or timezone.now()
     longest = max(THROUGHPUT_WINDOWS)
-    recent = PaintingMigration.objects.filter(migrated_at__gte=now - dt.timedelta(minutes=longest))
+    recent = Transfer.objects.filter(migrated_at__gte=now - dt.timedelta(minutes=longest))
     found = recent.aggregate(
         first=Min("migrated_at"),
         **{f"m{minutes}": Count("id", filter=Q(migrated_at__gte=now - dt.timedelta(minutes=minutes))) for minutes in THROUGHPUT_WINDOWS},
@@ -142,7 +142,7 @@ def failure_groups(*, limit: int = 20) -> list[FailureGroup]:
     first line of last_error), largest group first, at most ``limit``."""
     groups: dict[str, FailureGroup] = {}
     secrets = logs.secrets_known()
-    failed = PaintingMigration.objects.filter(status=Status.FAILED).order_by("id")
+    failed = Transfer.objects.filter(status=Status.FAILED).order_by("id")
     for painting_id, error_kind, last_error in failed.values_list("id", "error_kind", "last_error").iterator(2000):
         signature = error_signature(last_error, secrets)
         key = failure_group_key(error_kind, signature)
@@ -156,14 +156,14 @@ def failure_groups(*, limit: int = 20) -> list[FailureGroup]:
 
 def failure_group_paintings(key: str) -> QuerySet:
     """The failed paintings of the group ``key`` (see ``failure_groups``)."""
-    failed = PaintingMigration.objects.filter(status=Status.FAILED)
+    failed = Transfer.objects.filter(status=Status.FAILED)
     secrets = logs.secrets_known()
     ids = [
         painting_id
         for painting_id, error_kind, last_error in failed.values_list("id", "error_kind", "last_error").iterator(2000)
         if failure_group_key(error_kind, error_signature(last_error, secrets)) == key
     ]
-    return PaintingMigration.objects.filter(id__in=ids)
+    return Transfer.objects.filter(id__in=ids)
 
 
 @dataclass
@@ -190,7 +190,7 @@ class AccountProgress:
 def accounts_progress(*, limit: int = 15) -> list[AccountProgress]:
     """The accounts with the most paintings still to migrate, first."""
     rows = (
-        PaintingMigration.objects.order_by()
+        Transfer.objects.order_by()
         .values("account_did")
         .annotate(
             handle=Max("owner_handle"),
@@ -350,11 +350,11 @@ def binding_limits(*, now: dt.datetime | None = None) -> list[BindingLimit]:
     """The rate limits paintings wait for now, latest reset first."""
     now = now or timezone.now()
     waiting = (
-        PaintingMigration.objects.filter(status=Status.WAITING).order_by().values("waiting_for")
+        Transfer.objects.filter(status=Status.WAITING).order_by().values("waiting_for")
         .annotate(count=Count("id"), resets_at=Max("not_before"))
     )  # fmt: skip
     windows = {window.name: window for window in RateLimitWindow.objects.filter(name__in=[row["waiting_for"] for row in waiting])}
-    remaining = PaintingMigration.objects.filter(status__in=REMAINING).count()
+    remaining = Transfer.objects.filter(status__in=REMAINING).count()
     limits = []
     for row in waiting:
         window = windows.get(row["waiting_for"])
@@ -379,7 +379,7 @@ class SkipGroup:
 
 def skips_by_reason() -> list[SkipGroup]:
     """Skipped paintings counted by reason, largest first."""
-    rows = PaintingMigration.objects.filter(status=Status.SKIPPED).values("skip_reason").annotate(count=Count("id")).order_by("-count", "skip_reason")
+    rows = Transfer.objects.filter(status=Status.SKIPPED).values("skip_reason").annotate(count=Count("id")).order_by("-count", "skip_reason")
     return [
         SkipGroup(
             reason=row["skip_reason"],
@@ -393,13 +393,13 @@ def skips_by_reason() -> list[SkipGroup]:
 
 def skips_by_kind() -> list[tuple[str, str, int]]:
     """(kind, skip reason, count) of every skipped document (one GROUP BY)."""
-    rows = PaintingMigration.objects.filter(status=Status.SKIPPED).order_by().values_list("kind", "skip_reason").annotate(n=Count("id"))
+    rows = Transfer.objects.filter(status=Status.SKIPPED).order_by().values_list("kind", "skip_reason").annotate(n=Count("id"))
     return sorted(rows)
 
 
 def failures_by_kind() -> list[tuple[str, str, int]]:
     """(kind, error kind, count) of every failed document (one GROUP BY)."""
-    rows = PaintingMigration.objects.filter(status=Status.FAILED).order_by().values_list("kind", "error_kind").annotate(n=Count("id"))
+    rows = Transfer.objects.filter(status=Status.FAILED).order_by().values_list("kind", "error_kind").annotate(n=Count("id"))
     return sorted(rows)
 
 
@@ -436,7 +436,7 @@ class RecordAsWritten:
     problem: str = ""
 
 
-def painting_record_as_written(painting: PaintingMigration) -> RecordAsWritten:
+def painting_record_as_written(painting: Transfer) -> RecordAsWritten:
     """Read the painting's record from the PDS (a public getRecord: no login).
     Fails soft: an unreachable PDS or a missing record becomes ``problem``."""
     if not (painting.account_did and painting.rkey):
@@ -488,7 +488,7 @@ def verification_summary(*, now: dt.datetime | None = None) -> VerificationSumma
     latest = Verification.objects.order_by("-started_at", "-id").first()
     if latest is None:
         return VerificationSummary(
-            "never", f"Never verified: the paintings_verify schedule compares everything every {settings.VERIFY_EVERY_HOURS} h "
+            "never", f"Never verified: the verification schedule compares everything every {settings.VERIFY_EVERY_HOURS} h "
             "(manage.py compare_paintings does it at once).",
         )  # fmt: skip
     timeout = dt.timedelta(seconds=settings.Q_CLUSTER["timeout"])

@@ -9,11 +9,12 @@ import hmac
 import json
 import re
 import time
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
@@ -136,3 +137,18 @@ def _ask_for_token(message: str) -> HttpResponse:
 
 def _refuse(message: str) -> HttpResponse:
     return HttpResponse(message + "\n", status=403, content_type="text/plain")
+
+
+# The admin's pages of the state table before its rename (migration 0010):
+# bookmarks and the links in alerts sent before it keep working.
+RENAMED_ADMIN_PAGES = {"paintingmigration": "transfer", "migrationevent": "transferevent"}
+
+
+@require_safe
+def renamed_admin_page(request: HttpRequest, old: str, rest: str) -> HttpResponse:
+    """A permanent redirect from the old page to the same page under its new
+    name, with its query (filters, search) kept. It stays on this site: the
+    target is always a path under /admin/."""
+    target = f"/admin/migrator/{RENAMED_ADMIN_PAGES[old]}/{quote(rest)}"
+    query = request.META.get("QUERY_STRING", "")
+    return HttpResponsePermanentRedirect(f"{target}?{query}" if query else target)

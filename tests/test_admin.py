@@ -8,17 +8,17 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from migrator.models import Account, MigrationEvent, PaintingMigration, SkipReason, Status
+from migrator.models import Account, TransferEvent, Transfer, SkipReason, Status
 from tests.plugins.console import make_failed, make_migrated, make_painting
 
-CHANGELIST = reverse("admin:migrator_paintingmigration_changelist")
+CHANGELIST = reverse("admin:migrator_transfer_changelist")
 DASHBOARD = reverse("admin:migrator_dashboard")
 DASHBOARD_JSON = reverse("admin:migrator_dashboard_json")
 RETRY_GROUP = reverse("admin:migrator_retry_group")
 
 
 def change_url(painting) -> str:
-    return reverse("admin:migrator_paintingmigration_change", args=[painting.pk])
+    return reverse("admin:migrator_transfer_change", args=[painting.pk])
 
 
 def texts(response) -> list[str]:
@@ -91,17 +91,17 @@ def test_search_finds_a_painting_by(as_runner, corpus, field):
 
 def test_nothing_can_be_added_changed_or_deleted(as_runner, corpus):
     painting = corpus["pending"]
-    assert as_runner.get(reverse("admin:migrator_paintingmigration_add")).status_code == 403
-    assert as_runner.get(reverse("admin:migrator_paintingmigration_delete", args=[painting.pk])).status_code == 403
+    assert as_runner.get(reverse("admin:migrator_transfer_add")).status_code == 403
+    assert as_runner.get(reverse("admin:migrator_transfer_delete", args=[painting.pk])).status_code == 403
     html = as_runner.get(change_url(painting)).content.decode()
-    form = html.split('id="paintingmigration_form"')[1].split("</form>")[0]
+    form = html.split('id="transfer_form"')[1].split("</form>")[0]
     assert 'name="_save"' not in form and "<select" not in form and "<textarea" not in form and 'type="text"' not in form
 
 
 def test_the_painting_page_shows_the_audit_trail_newest_first(as_runner, corpus):
     painting = corpus["failed"]
-    MigrationEvent.objects.create(painting=painting, from_status="pending", to_status="queued", actor="command:backfill", message="first step")
-    MigrationEvent.objects.create(painting=painting, from_status="queued", to_status="failed", actor="worker:1", message="second step")
+    TransferEvent.objects.create(transfer=painting, from_status="pending", to_status="queued", actor="command:backfill", message="first step")
+    TransferEvent.objects.create(transfer=painting, from_status="queued", to_status="failed", actor="worker:1", message="second step")
     html = as_runner.get(change_url(painting)).content.decode()
     assert html.index("second step") < html.index("first step")
     assert "Transient" in html and "3 attempts" in html and "Traceback" in html
@@ -143,25 +143,25 @@ def test_migrate_selected_queues_pending_and_failed_and_reports_the_rest(as_runn
     chosen = [corpus["pending"], corpus["failed"], corpus["migrated"]]
     response = run_action(as_runner, "migrate_selected", chosen)
     assert "Queued 2 paintings; 1 were not pending or failed." in texts(response)
-    assert PaintingMigration.objects.get(pk=corpus["pending"].pk).status == Status.QUEUED
-    assert MigrationEvent.objects.filter(painting=corpus["failed"], actor="staff:runner", to_status=Status.QUEUED).exists()
+    assert Transfer.objects.get(pk=corpus["pending"].pk).status == Status.QUEUED
+    assert TransferEvent.objects.filter(transfer=corpus["failed"], actor="staff:runner", to_status=Status.QUEUED).exists()
 
 
 def test_retry_failed_queues_only_the_failed(as_runner, corpus):
     response = run_action(as_runner, "retry_failed", [corpus["failed"], corpus["pending"]])
     assert "Queued 1 painting for another try; 1 had not failed." in texts(response)
-    assert PaintingMigration.objects.get(pk=corpus["failed"].pk).status == Status.QUEUED
-    assert PaintingMigration.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
+    assert Transfer.objects.get(pk=corpus["failed"].pk).status == Status.QUEUED
+    assert Transfer.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
 
 
 def test_skip_asks_for_a_reason_then_skips_with_it(as_runner, corpus):
     chosen = [corpus["pending"], corpus["migrated"]]
     form = run_action(as_runner, "skip_with_reason", chosen)
     assert 'name="skip_detail"' in form.content.decode()
-    assert PaintingMigration.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
+    assert Transfer.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
     done = run_action(as_runner, "skip_with_reason", chosen, skip_detail="Test painting, not art", apply="1")
     assert "Skipped 1 painting; 1 were migrated, running or already skipped." in texts(done)
-    skipped = PaintingMigration.objects.get(pk=corpus["pending"].pk)
+    skipped = Transfer.objects.get(pk=corpus["pending"].pk)
     assert (skipped.status, skipped.skip_reason, skipped.skip_detail) == (Status.SKIPPED, SkipReason.MANUAL, "Test painting, not art")
 
 
@@ -172,7 +172,7 @@ def test_skip_across_every_filtered_painting_keeps_the_filter(as_runner, corpus)
     assert 'name="select_across" value="1"' in form.content.decode()
     done = as_runner.post(url, {**data, "skip_detail": "broken uploads", "apply": "1"}, follow=True)
     assert "Skipped 2 paintings." in texts(done)
-    assert PaintingMigration.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
+    assert Transfer.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
 
 
 def put_image(static_images, painting, size=(96, 64)) -> None:
@@ -194,7 +194,7 @@ def test_dry_run_previews_then_migrate_these_queues(as_runner, corpus, static_im
     assert "data:image/png;base64," in html and corpus["pending"].slug in html
     assert "Valid against the lexicon" in html and "1 would migrate" in html
     assert f"/media/@{corpus['pending'].owner_handle}/painting/{corpus['pending'].slug}.png" in html  # the record's imageUrl
-    assert PaintingMigration.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
+    assert Transfer.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
     with django_capture_on_commit_callbacks(execute=True):
         done = run_action(as_runner, "migrate_selected", [corpus["pending"]])
     assert "Queued 1 painting." in texts(done)
@@ -205,7 +205,7 @@ def test_dry_run_through_the_real_engine_reports_a_missing_image(as_runner, corp
     html = run_action(as_runner, "dry_run", [corpus["pending"]]).content.decode()
     assert "0 would migrate" in html and "1 would be skipped" in html
     assert "Image missing:" in html and "answered 404" in html
-    assert PaintingMigration.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
+    assert Transfer.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
 
 
 def test_verify_reports_counts_and_differences(as_runner, corpus, mongo_db):
@@ -220,7 +220,7 @@ def test_retry_a_failure_group_from_the_dashboard(as_runner, corpus):
     key = re.search(r'name="group" value="([0-9a-f]+)"', board).group(1)
     response = as_runner.post(RETRY_GROUP, {"group": key}, follow=True)
     assert "Queued 2 failed paintings of the group for another try." in texts(response)
-    assert PaintingMigration.objects.filter(status=Status.FAILED).count() == 0
+    assert Transfer.objects.filter(status=Status.FAILED).count() == 0
 
 
 def test_a_watcher_sees_every_page_but_no_actions(as_watcher, corpus):
@@ -232,11 +232,11 @@ def test_a_watcher_sees_every_page_but_no_actions(as_watcher, corpus):
 
 @pytest.mark.parametrize("action", ["migrate_selected", "retry_failed", "recheck_skipped", "dry_run", "skip_with_reason", "verify_against_pds"])
 def test_a_watcher_cannot_run_an_action(as_watcher, corpus, action):
-    before = dict(PaintingMigration.objects.values_list("id", "status"))
+    before = dict(Transfer.objects.values_list("id", "status"))
     response = run_action(as_watcher, action, [corpus["pending"], corpus["failed"]], skip_detail="no", apply="1")
     assert response.status_code == 403
-    assert dict(PaintingMigration.objects.values_list("id", "status")) == before
-    assert not MigrationEvent.objects.filter(actor="staff:watcher").exists()
+    assert dict(Transfer.objects.values_list("id", "status")) == before
+    assert not TransferEvent.objects.filter(actor="staff:watcher").exists()
 
 
 def test_a_watcher_cannot_retry_a_failure_group(as_watcher, corpus):
@@ -244,7 +244,7 @@ def test_a_watcher_cannot_retry_a_failure_group(as_watcher, corpus):
 
     key = selectors.failure_groups()[0].key
     assert as_watcher.post(RETRY_GROUP, {"group": key}).status_code == 403
-    assert PaintingMigration.objects.filter(status=Status.FAILED).count() == 2
+    assert Transfer.objects.filter(status=Status.FAILED).count() == 2
 
 
 def test_staff_without_view_permission_are_refused(client, db, corpus):
@@ -304,12 +304,12 @@ def test_a_migration_that_just_began_shows_its_real_rate(db):
 
     from django.utils import timezone
 
-    from migrator.models import PaintingMigration
+    from migrator.models import Transfer
     from migrator.selectors import migration_eta, paintings_throughput
 
     now = timezone.now()
-    PaintingMigration.objects.bulk_create(
-        PaintingMigration(ref=f"{number:024x}", status="migrated", migrated_at=now - dt.timedelta(seconds=2 * number)) for number in range(61)
+    Transfer.objects.bulk_create(
+        Transfer(ref=f"{number:024x}", status="migrated", migrated_at=now - dt.timedelta(seconds=2 * number)) for number in range(61)
     )
     throughput = paintings_throughput(now=now)
     assert throughput.per_minute(5) == throughput.per_minute(15) == 30.5

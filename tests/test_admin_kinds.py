@@ -11,10 +11,10 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from migrator.kinds import KINDS
-from migrator.models import PaintingMigration, Status
+from migrator.models import Transfer, Status
 from tests.plugins.kinds import document_fields, media_put
 
-CHANGELIST = reverse("admin:migrator_paintingmigration_changelist")
+CHANGELIST = reverse("admin:migrator_transfer_changelist")
 DASHBOARD = reverse("admin:migrator_dashboard")
 
 
@@ -67,7 +67,7 @@ def test_the_dashboard_shows_each_kind_and_all(as_watcher, seeded):
 
 
 def test_staff_migrate_take_down_and_read_the_trail_of_a_mood(as_runner, seeded, world):
-    mood = PaintingMigration.objects.get(kind="mood", ref=seeded["mood"])
+    mood = Transfer.objects.get(kind="mood", ref=seeded["mood"])
     # The action queues it (as for a painting); the engine the job runs migrates it.
     from migrator.services import engine
 
@@ -79,7 +79,7 @@ def test_staff_migrate_take_down_and_read_the_trail_of_a_mood(as_runner, seeded,
     mood.refresh_from_db()
     assert mood.status == Status.MIGRATED and list(world.records(KINDS["mood"])) == [seeded["mood"]]
 
-    page = as_runner.get(reverse("admin:migrator_paintingmigration_change", args=[mood.pk])).content.decode()
+    page = as_runner.get(reverse("admin:migrator_transfer_change", args=[mood.pk])).content.decode()
     assert "Mood" in page and world.documents[seeded["mood"]]["mood"] in page and "Wrote record at://" in page
     assert "computer.aesthetic.mood" in page  # the record link reads the mood's collection
 
@@ -94,7 +94,7 @@ def test_staff_migrate_take_down_and_read_the_trail_of_a_mood(as_runner, seeded,
 
 
 def test_a_watcher_cannot_run_an_action_on_any_kind(as_watcher, seeded):
-    mood = PaintingMigration.objects.get(kind="mood", ref=seeded["mood"])
+    mood = Transfer.objects.get(kind="mood", ref=seeded["mood"])
     response = as_watcher.post(CHANGELIST, {"action": "migrate_selected", "_selected_action": [mood.pk]})
     assert response.status_code == 403
     mood.refresh_from_db()

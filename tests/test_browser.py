@@ -3,7 +3,7 @@ Playwright, against a live server. Install chromium with bin/install-browser."""
 
 import pytest
 
-from migrator.models import PaintingMigration, Status
+from migrator.models import Transfer, Status
 from tests.plugins.console import PASSWORD, make_failed, make_painting, staff_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -18,7 +18,7 @@ def log_in(page, live_server, username: str, *, next_url: str) -> None:
 
 
 def test_a_staff_member_filters_to_failed_paintings_retries_them_and_sees_them_queued(live_server, transactional_db, browser_page):
-    staff_user("runner", "view_paintingmigration", "view_migrationevent", "run_migration")
+    staff_user("runner", "view_transfer", "view_transferevent", "run_migration")
     failed = [make_failed(), make_failed()]
     make_painting()
     page = browser_page
@@ -39,7 +39,7 @@ def test_a_staff_member_filters_to_failed_paintings_retries_them_and_sees_them_q
     page.wait_for_url("**status__exact=queued**")
     badges = page.locator("#result_list .painting-status").all_inner_texts()
     assert badges == ["Queued", "Queued"]
-    assert set(PaintingMigration.objects.filter(pk__in=[p.pk for p in failed]).values_list("status", flat=True)) == {Status.QUEUED}
+    assert set(Transfer.objects.filter(pk__in=[p.pk for p in failed]).values_list("status", flat=True)) == {Status.QUEUED}
 
 
 def test_the_dashboard_says_which_rate_limit_binds_and_how_to_lift_it(live_server, transactional_db, browser_page):
@@ -49,17 +49,17 @@ def test_the_dashboard_says_which_rate_limit_binds_and_how_to_lift_it(live_serve
 
     from migrator.models import ErrorKind, RateLimitWindow
 
-    staff_user("watcher", "view_paintingmigration")
+    staff_user("watcher", "view_transfer")
     resets = timezone.now() + dt.timedelta(hours=20)
     for _ in range(3):
         painting = make_painting()
-        PaintingMigration.objects.filter(pk=painting.pk).update(
+        Transfer.objects.filter(pk=painting.pk).update(
             status=Status.WAITING, waiting_for="uploadBlob: 1,000 per day per IP", not_before=resets, error_kind=ErrorKind.RATE_LIMITED
         )
     RateLimitWindow.objects.create(name="uploadBlob: 1,000 per day per IP", scope="ip", limit=1000, window_seconds=86400, reset_at=resets)
     page = browser_page
 
-    log_in(page, live_server, "watcher", next_url="/admin/migrator/paintingmigration/dashboard/")
+    log_in(page, live_server, "watcher", next_url="/admin/migrator/transfer/dashboard/")
 
     section = page.locator("#rate-limits")
     assert section.is_visible()
@@ -72,13 +72,13 @@ def test_the_dashboard_says_which_rate_limit_binds_and_how_to_lift_it(live_serve
 
 
 def test_a_staff_member_goes_from_the_dashboards_kinds_to_the_failed_moods_and_retries_them(live_server, transactional_db, browser_page):
-    staff_user("runner", "view_paintingmigration", "view_migrationevent", "run_migration")
+    staff_user("runner", "view_transfer", "view_transferevent", "run_migration")
     make_painting()
     failed = [make_failed(kind="mood", slug="", code="", label=f"feeling {word} 🙂", content={"mood": f"feeling {word} 🙂"}) for word in ("fine", "blue")]
     make_painting(kind="mood", slug="", code="", label="sleepy", content={"mood": "sleepy"})
     page = browser_page
 
-    log_in(page, live_server, "runner", next_url="/admin/migrator/paintingmigration/dashboard/")
+    log_in(page, live_server, "runner", next_url="/admin/migrator/transfer/dashboard/")
     row = page.locator("#kind-mood")
     assert row.locator("td").first.inner_text() == "Moods"
     row.locator("td").nth(6).locator("a").click()  # its failed count
@@ -89,4 +89,4 @@ def test_a_staff_member_goes_from_the_dashboards_kinds_to_the_failed_moods_and_r
     page.select_option("select[name=action]", "retry_failed")
     page.click("button[name=index]")
     page.wait_for_selector("text=Queued 2 moods for another try.")
-    assert set(PaintingMigration.objects.filter(pk__in=[p.pk for p in failed]).values_list("status", flat=True)) == {Status.QUEUED}
+    assert set(Transfer.objects.filter(pk__in=[p.pk for p in failed]).values_list("status", flat=True)) == {Status.QUEUED}

@@ -17,17 +17,17 @@ pytestmark = [pytest.mark.pds, pytest.mark.django_db, pytest.mark.slow]
 # only makes the start later).
 CLAIMER = """
 import json, pathlib, time
-from migrator.models import PaintingMigration, Status
+from migrator.models import Transfer, Status
 from migrator.services.state import paintings_transition
 barrier, name = pathlib.Path("{barrier}"), "{name}"
-ids = list(PaintingMigration.objects.order_by("id").values_list("id", flat=True))
+ids = list(Transfer.objects.order_by("id").values_list("id", flat=True))
 mine = ids  # the same batches in the same order: every claim is contested
 (barrier / name).touch()
 while not (barrier / "go").exists():
     time.sleep(0.001)
 claimed = []
 for at in range(0, len(mine), 7):
-    batch = PaintingMigration.objects.filter(id__in=mine[at : at + 14])  # each batch overlaps the next
+    batch = Transfer.objects.filter(id__in=mine[at : at + 14])  # each batch overlaps the next
     claimed += paintings_transition(batch, from_statuses=[Status.PENDING], to=Status.RUNNING, actor=name, claimed_by=name)
 print(json.dumps({{"claimed": claimed}}))
 """
@@ -55,9 +55,9 @@ def test_two_workers_racing_never_claim_one_painting_twice(world, console, tmp_p
         # SKIP LOCKED: the loser of a row lock takes the next rows, so both progress.
         assert claimed["a"] and claimed["b"], f"no race happened: {[len(ids) for ids in claimed.values()]}"
     assert not claimed["a"] & claimed["b"]
-    everything = {row[0] for row in console.query("select id from migrator_paintingmigration")}
+    everything = {row[0] for row in console.query("select id from migrator_transfer")}
     assert claimed["a"] | claimed["b"] == everything
-    events = console.query("select painting_id, count(*) from migrator_migrationevent where to_status = 'running' group by painting_id")
+    events = console.query("select painting_id, count(*) from migrator_transferevent where to_status = 'running' group by painting_id")
     assert all(count == 1 for _, count in events) and len(events) == len(everything)
-    holders = dict(console.query("select id, claimed_by from migrator_paintingmigration"))
+    holders = dict(console.query("select id, claimed_by from migrator_transfer"))
     assert all(holders[painting] == name for name, ids in claimed.items() for painting in ids)

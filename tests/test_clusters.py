@@ -65,12 +65,12 @@ def test_two_clusters_share_the_work_without_duplicates(world, settings, tmp_pat
             while time.monotonic() < deadline:
                 for cluster in clusters:
                     workers.update({pid: cluster.pid for pid in descendants(cluster.pid)})
-                left = database.execute("select count(*) from migrator_paintingmigration where status in ('pending', 'queued', 'running')").fetchone()[0]
+                left = database.execute("select count(*) from migrator_transfer where status in ('pending', 'queued', 'running')").fetchone()[0]
                 if left == 0:
                     break
                 time.sleep(0.5)
-            claims = database.execute("select actor, p.ref from migrator_migrationevent e join migrator_paintingmigration p on p.id = e.painting_id where e.to_status = 'migrated'").fetchall()
-            statuses = dict(database.execute("select status, count(*) from migrator_paintingmigration group by status").fetchall())
+            claims = database.execute("select actor, p.ref from migrator_transferevent e join migrator_transfer p on p.id = e.painting_id where e.to_status = 'migrated'").fetchall()
+            statuses = dict(database.execute("select status, count(*) from migrator_transfer group by status").fetchall())
     finally:
         logs = [Console.kill(cluster) for cluster in clusters]
 

@@ -17,7 +17,7 @@ from bson import ObjectId
 from django.core.management import CommandError, call_command
 
 from migrator import pds, source
-from migrator.models import Account, MigrationEvent, PaintingMigration, Status
+from migrator.models import Account, TransferEvent, Transfer, Status
 from migrator.records import painting_record, source_fields
 from migrator.services.compare import ACTOR, DifferenceKind, paintings_compare, paintings_verify
 from migrator.services.seed import paintings_seed
@@ -44,8 +44,8 @@ class World:
     def repo(self, did: str) -> pds.Repo:
         return pds.repo_for(did=did, password=self.passwords[did])
 
-    def row(self, name: str) -> PaintingMigration:
-        return PaintingMigration.objects.get(ref=self.refs[name])
+    def row(self, name: str) -> Transfer:
+        return Transfer.objects.get(ref=self.refs[name])
 
     def document(self, name: str) -> dict:
         return self.mongo.paintings.find_one({"_id": ObjectId(self.refs[name])})
@@ -111,7 +111,7 @@ def world(mongo_db, pds, settings) -> World:
 def migrate(world: World) -> None:
     """What the engine does, by hand: a record per pending painting at its
     TID, rkeys written back to MongoDB, rows marked migrated."""
-    for row in PaintingMigration.objects.filter(status=Status.PENDING):
+    for row in Transfer.objects.filter(status=Status.PENDING):
         document = source_fields(source.database().paintings.find_one({"_id": ObjectId(row.ref)}))
         repo = world.repo(row.account_did)
         blob = repo.blob_upload(PNG, mime_type="image/png")
@@ -292,7 +292,7 @@ def test_a_recording_the_record_has_and_the_row_does_not_know_is_kept_and_learne
 
     recording = painting_recording_url(handle="jeffrey", slug=row.slug)
     repo.record_put(collection=COLLECTION, rkey=row.rkey, record={**stored.value, "recordingUrl": recording})
-    PaintingMigration.objects.filter(pk=row.pk).update(record_cid="")
+    Transfer.objects.filter(pk=row.pk).update(record_cid="")
     assert paintings_compare().clean
 
     world.mongo.paintings.update_one({"_id": ObjectId(row.ref)}, {"$set": {"code": "new1"}})
@@ -328,7 +328,7 @@ def test_an_rkey_in_mongodb_that_differs_from_the_record_is_written_back(world):
 
 
 def test_a_state_row_that_disagrees_with_the_record_is_corrected(world):
-    PaintingMigration.objects.filter(ref=world.refs["jeffrey-3"]).update(rkey="3zzzzzzzzzzzz", record_uri="")
+    Transfer.objects.filter(ref=world.refs["jeffrey-3"]).update(rkey="3zzzzzzzzzzzz", record_uri="")
     pending = world.row("amelia-1")
     painting_transition(pending, to=Status.PENDING, actor="test", rkey="", record_uri="")  # a crash before the state write
 
@@ -369,7 +369,7 @@ def test_dry_run_shows_the_repairs_and_changes_nothing(world):
     row = world.row("jeffrey-1")
     world.repo(row.account_did).record_delete(collection=COLLECTION, rkey=row.rkey)
     world.mongo.paintings.update_one({"_id": ObjectId(world.refs["amelia-2"])}, {"$set": {"atproto.rkey": "3zzzzzzzzzzzz"}})
-    events = MigrationEvent.objects.count()
+    events = TransferEvent.objects.count()
     documents = list(world.mongo.paintings.find())
 
     output, status = compare("--repair", "--dry-run")
@@ -378,7 +378,7 @@ def test_dry_run_shows_the_repairs_and_changes_nothing(world):
     assert "would repair" in output
     assert f"repair: would write the record back under {row.rkey}" in output
     assert "repair: would write rkey" in output
-    assert MigrationEvent.objects.count() == events
+    assert TransferEvent.objects.count() == events
     assert list(world.mongo.paintings.find()) == documents
     assert world.row("jeffrey-1").status == Status.MIGRATED
     assert kinds(paintings_compare()) == {"missing_record": 1, "rkey_mismatch": 1}
@@ -469,12 +469,12 @@ def test_verify_notes_each_painting_and_names_what_differs(world):
     world.repo(row.account_did).record_delete(collection=COLLECTION, rkey=row.rkey)
     world.mongo.paintings.update_one({"_id": ObjectId(world.refs["amelia-1"])}, {"$set": {"code": "new"}})
 
-    report = paintings_verify(PaintingMigration.objects.all(), actor="admin:alice")
+    report = paintings_verify(Transfer.objects.all(), actor="admin:alice")
 
     assert (report.checked, report.matching) == (8, 6)
     assert any("no record at" in line and row.rkey in line for line in report.differences)
     assert any("code: record 'c3x', MongoDB 'new'" in line for line in report.differences)
-    assert MigrationEvent.objects.filter(actor="admin:alice", message__startswith="Verified against the PDS").count() == 8
+    assert TransferEvent.objects.filter(actor="admin:alice", message__startswith="Verified against the PDS").count() == 8
     assert world.row("amelia-2").events.first().message.startswith("Verified against the PDS: the record at://")
 
 
@@ -484,7 +484,7 @@ def test_verify_of_a_pending_painting_expects_no_record(world):
     source.rkeys_clear([row.ref])
     painting_transition(row, to=Status.PENDING, actor="test", rkey="")
 
-    report = paintings_verify(PaintingMigration.objects.filter(pk=row.pk), actor="admin:alice")
+    report = paintings_verify(Transfer.objects.filter(pk=row.pk), actor="admin:alice")
 
     assert (report.checked, report.matching, report.differences) == (1, 1, [])
     assert "no record, as expected for a pending painting" in row.events.first().message

@@ -37,7 +37,7 @@ from migrator import pds, source
 from atproto import models as atproto_models
 
 from migrator.kinds import KINDS
-from migrator.models import PaintingMigration, RemovalHold, SkipReason, Status
+from migrator.models import Transfer, RemovalHold, SkipReason, Status
 from migrator.pds.client import admin_client
 from migrator.records import painting_fingerprint, record_shape, source_fields
 from migrator.services import engine, lifecycle, sync
@@ -81,7 +81,7 @@ def patched(target, name, replacement):
 
 
 def runnable_batches():
-    return list(engine.batches_for(PaintingMigration.objects.filter(status__in=engine.RUNNABLE)))
+    return list(engine.batches_for(Transfer.objects.filter(status__in=engine.RUNNABLE)))
 
 
 def machine_for(world: World, settings):
@@ -160,11 +160,11 @@ def machine_for(world: World, settings):
 
         @rule(ref=moods)
         def take_down_mood(self, ref):
-            lifecycle.paintings_unpublish(PaintingMigration.objects.filter(kind="mood", ref=ref), actor="test:staff", reason="taken down by the test")
+            lifecycle.paintings_unpublish(Transfer.objects.filter(kind="mood", ref=ref), actor="test:staff", reason="taken down by the test")
 
         @rule(ref=moods)
         def republish_mood(self, ref):
-            lifecycle.paintings_republish(PaintingMigration.objects.filter(kind="mood", ref=ref), actor="test:staff")
+            lifecycle.paintings_republish(Transfer.objects.filter(kind="mood", ref=ref), actor="test:staff")
 
         @rule(ref=moods, edit=st.sampled_from(MOOD_EDITS))
         def migrate_while_a_mood_changes(self, ref, edit):
@@ -340,11 +340,11 @@ def machine_for(world: World, settings):
 
         @rule(ref=paintings)
         def take_down(self, ref):
-            lifecycle.paintings_unpublish(PaintingMigration.objects.filter(kind="painting", ref=ref), actor="test:staff", reason="taken down by the test")
+            lifecycle.paintings_unpublish(Transfer.objects.filter(kind="painting", ref=ref), actor="test:staff", reason="taken down by the test")
 
         @rule(ref=paintings)
         def republish(self, ref):
-            lifecycle.paintings_republish(PaintingMigration.objects.filter(kind="painting", ref=ref), actor="test:staff")
+            lifecycle.paintings_republish(Transfer.objects.filter(kind="painting", ref=ref), actor="test:staff")
 
         @rule()
         def confirm_held_removals(self):
@@ -388,7 +388,7 @@ def machine_for(world: World, settings):
                 self._check_mood(ref, moods.get(ref, []), settled=settled)
 
         def _check_mood(self, ref, found, *, settled=False):
-            row = PaintingMigration.objects.filter(kind="mood", ref=ref).first()
+            row = Transfer.objects.filter(kind="mood", ref=ref).first()
             document = world.mongo.moods.find_one({"_id": world.documents[ref]["_id"]})
             if row is not None and row.status == Status.SKIPPED and row.skip_reason in (SkipReason.GONE, SkipReason.TAKEN_DOWN, SkipReason.NUKED):
                 assert not found, f"mood {ref} is skipped ({row.skip_reason}) but still published: {found}"
@@ -424,7 +424,7 @@ def machine_for(world: World, settings):
             self.marked, self.confirmed = marked, False
 
         def _marked(self):
-            return set(PaintingMigration.objects.exclude(gone_since=None).values_list("kind", "id"))
+            return set(Transfer.objects.exclude(gone_since=None).values_list("kind", "id"))
 
         def _edit_mood(self, ref, edit):
             document = world.mongo.moods.find_one({"_id": world.documents[ref]["_id"]})
@@ -434,7 +434,7 @@ def machine_for(world: World, settings):
             world.mongo.moods.update_one({"_id": document["_id"]}, {"$set": change})
 
         def _check_painting(self, ref, found, *, settled=False):
-            row = PaintingMigration.objects.filter(kind="painting", ref=ref).first()
+            row = Transfer.objects.filter(kind="painting", ref=ref).first()
             document = world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})
             if row is not None and row.status == Status.SKIPPED and row.skip_reason in (SkipReason.GONE, SkipReason.TAKEN_DOWN):
                 assert not found, f"{ref} is skipped ({row.skip_reason}) but still published: {found}"
@@ -491,7 +491,7 @@ def machine_for(world: World, settings):
                 if not runnable_batches():
                     break
                 self.migrate()
-            rows = PaintingMigration.objects.filter(ref__in=self.refs + self.moods_added)
+            rows = Transfer.objects.filter(ref__in=self.refs + self.moods_added)
             unsettled = {ref: status for ref, status in rows.values_list("ref", "status") if status not in (Status.MIGRATED, Status.SKIPPED)}
             assert not unsettled, f"not settled: {unsettled}"
             self.records_are_unique_and_current(settled=True)
@@ -515,7 +515,7 @@ def machine_for(world: World, settings):
             world.documents.clear()
             for name, user in world.users.items():
                 world.mongo["@handles"].update_one({"_id": user.sub}, {"$set": {"handle": name}})
-            PaintingMigration.objects.all().delete()
+            Transfer.objects.all().delete()
             RemovalHold.objects.all().delete()
             world.users.pop(self.erasable, None)
 
@@ -593,7 +593,7 @@ def test_a_store_lost_in_the_middle_of_a_run_converges(small_world, settings, st
 
     step("seed")
     step("migrate")
-    assert PaintingMigration.objects.filter(status=Status.MIGRATED).count() == len(paintings) + len(moods)
+    assert Transfer.objects.filter(status=Status.MIGRATED).count() == len(paintings) + len(moods)
     step("delete_painting", paintings[0])
     step("edit_painting", paintings[1], "code")
     step("worker_dies_mid_batch", "apply_writes")

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from migrator import tasks
-from migrator.models import MigrationEvent, PaintingMigration, RemovalHold, SkipReason, Status
+from migrator.models import TransferEvent, Transfer, RemovalHold, SkipReason, Status
 from migrator.services import lifecycle, sync
 from migrator.services.compare import paintings_compare
 from migrator.tid import tid_for_painting
@@ -37,15 +37,15 @@ def test_a_deleted_painting_loses_its_record_and_says_so(world):
     ann = list(world.users)[0]
     kept, deleted = world.add_painting(handle=ann), world.add_painting(handle=ann)
     migrate_all()
-    uri = PaintingMigration.objects.get(ref=deleted).record_uri
+    uri = Transfer.objects.get(ref=deleted).record_uri
 
     delete(world, deleted)
     migrate_all()  # seed (finds the deletion), then the engine removes the record
 
-    row = PaintingMigration.objects.get(ref=deleted)
+    row = Transfer.objects.get(ref=deleted)
     assert (row.status, row.skip_reason, row.rkey) == (Status.SKIPPED, SkipReason.GONE, "")
     assert f"Removed record {uri}" in row.skip_detail
-    assert MigrationEvent.objects.filter(painting=row, message__contains=uri).exists()
+    assert TransferEvent.objects.filter(transfer=row, message__contains=uri).exists()
     records = world.records()
     assert deleted not in records and len(records[kept]) == 1
     assert paintings_compare().clean
@@ -57,13 +57,13 @@ def test_live_sync_finds_deletions_at_its_full_re_read(world, settings):
     delete(world, ref)
 
     assert sync.paintings_sync(actor="schedule:test").full  # the first run is a full one
-    ids = list(PaintingMigration.objects.filter(status__in=[Status.QUEUED, Status.PENDING]).values_list("id", flat=True))
-    assert ids == [PaintingMigration.objects.get(ref=ref).id]
+    ids = list(Transfer.objects.filter(status__in=[Status.QUEUED, Status.PENDING]).values_list("id", flat=True))
+    assert ids == [Transfer.objects.get(ref=ref).id]
     from migrator.services import engine
 
     engine.paintings_migrate(ids, actor="worker:test")
 
-    assert PaintingMigration.objects.get(ref=ref).skip_reason == SkipReason.GONE
+    assert Transfer.objects.get(ref=ref).skip_reason == SkipReason.GONE
     assert ref not in world.records()
 
 
@@ -71,7 +71,7 @@ def test_a_restored_painting_is_migrated_again_under_the_same_key_once(world):
     ann = list(world.users)[0]
     ref, _ = world.add_painting(handle=ann), world.add_painting(handle=ann)
     migrate_all()
-    rkey = PaintingMigration.objects.get(ref=ref).rkey
+    rkey = Transfer.objects.get(ref=ref).rkey
     assert rkey == tid_for_painting(when=world.paintings[ref]["when"], ref=ref)
     delete(world, ref)
     migrate_all()
@@ -83,7 +83,7 @@ def test_a_restored_painting_is_migrated_again_under_the_same_key_once(world):
     migrate_all()
     migrate_all()
 
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     assert (row.status, row.rkey) == (Status.MIGRATED, rkey)
     assert [record.rkey for record in world.records()[ref]] == [rkey]
     assert paintings_compare().clean
@@ -92,15 +92,15 @@ def test_a_restored_painting_is_migrated_again_under_the_same_key_once(world):
 def test_a_painting_back_before_its_removal_keeps_its_record(world):
     ref, _ = world.add_painting(), world.add_painting()
     migrate_all()
-    rkey = PaintingMigration.objects.get(ref=ref).rkey
+    rkey = Transfer.objects.get(ref=ref).rkey
     delete(world, ref)
     call_command("seed_paintings", stdout=io.StringIO())  # marked gone, not removed yet
-    assert PaintingMigration.objects.get(ref=ref).gone_since is not None
+    assert Transfer.objects.get(ref=ref).gone_since is not None
 
     restore(world, ref)
     migrate_all()
 
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     assert (row.status, row.rkey, row.gone_since) == (Status.MIGRATED, rkey, None)
     assert len(world.records()[ref]) == 1
 
@@ -111,14 +111,14 @@ def test_a_deleted_painting_that_never_had_a_record_is_skipped_at_once(world):
     world.add_painting()
     migrate_all()
     delete(world, tried, never)
-    PaintingMigration.objects.filter(ref=never).update(status=Status.PENDING, attempts=0, rkey="")
+    Transfer.objects.filter(ref=never).update(status=Status.PENDING, attempts=0, rkey="")
 
     call_command("seed_paintings", stdout=io.StringIO())
-    assert PaintingMigration.objects.get(ref=never).skip_reason == SkipReason.GONE
-    assert PaintingMigration.objects.get(ref=tried).status == Status.PENDING
+    assert Transfer.objects.get(ref=never).skip_reason == SkipReason.GONE
+    assert Transfer.objects.get(ref=tried).status == Status.PENDING
     migrate_all()
 
-    row = PaintingMigration.objects.get(ref=tried)
+    row = Transfer.objects.get(ref=tried)
     assert (row.status, row.skip_reason, row.skip_detail) == (Status.SKIPPED, SkipReason.GONE, "MongoDB no longer has this painting; no record was written for it.")
 
 
@@ -142,7 +142,7 @@ def test_a_mass_deletion_is_held_for_a_person(world, settings, mailoutbox):
     assert [message.subject for message in mailoutbox if "Removal held" in message.subject] == ["[painting console] Removal held: 3 paintings gone from MongoDB"]
     hold = lifecycle.removal_hold()
     assert (hold.count, hold.bound, len(hold.examples)) == (3, 2, 3)
-    assert PaintingMigration.objects.filter(status=Status.MIGRATED).count() == 6
+    assert Transfer.objects.filter(status=Status.MIGRATED).count() == 6
     assert all(len(world.records()[ref]) == 1 for ref in refs)
 
 
@@ -158,7 +158,7 @@ def test_the_hold_clears_by_itself_when_mongodb_has_the_documents_again(world, s
 
     assert lifecycle.removal_hold() is None
     assert RemovalHold.objects.get().cleared_how.startswith("MongoDB has the documents again")
-    assert PaintingMigration.objects.filter(status=Status.MIGRATED).count() == 6
+    assert Transfer.objects.filter(status=Status.MIGRATED).count() == 6
 
 
 def test_a_confirmed_hold_removes_exactly_what_was_shown(world, settings):
@@ -169,14 +169,14 @@ def test_a_confirmed_hold_removes_exactly_what_was_shown(world, settings):
 
     delete(world, refs[3])  # one more since the page was shown: refused, nothing removed
     assert lifecycle.removal_hold_confirm(digest=lifecycle.removals_digest(shown), actor="admin:test").changed
-    assert PaintingMigration.objects.filter(gone_since__isnull=False).count() == 0
+    assert Transfer.objects.filter(gone_since__isnull=False).count() == 0
 
     restore(world, refs[3])
     confirmed = lifecycle.removal_hold_confirm(digest=lifecycle.removals_digest(shown), actor="admin:test")
     migrate_all()
 
     assert confirmed.removing == 3 and lifecycle.removal_hold() is None
-    assert PaintingMigration.objects.filter(skip_reason=SkipReason.GONE).count() == 3
+    assert Transfer.objects.filter(skip_reason=SkipReason.GONE).count() == 3
     assert set(world.records()) == set(refs[3:])
 
 
@@ -184,8 +184,8 @@ def test_a_confirmed_hold_removes_exactly_what_was_shown(world, settings):
 def test_a_wrong_database_is_refused_and_changes_nothing(world, settings, database, mongo_client):
     refs = [world.add_painting() for _ in range(3)]
     migrate_all()
-    before = list(PaintingMigration.objects.order_by("id").values_list("status", "rkey", "updated_at"))
-    events = MigrationEvent.objects.count()
+    before = list(Transfer.objects.order_by("id").values_list("status", "rkey", "updated_at"))
+    events = TransferEvent.objects.count()
     settings.MONGODB_DB = f"test-{database}-{refs[0]}"
     if database == "empty-restore":  # a paintings collection, none of ours
         mongo_client[settings.MONGODB_DB].paintings.insert_one({"slug": "x"})
@@ -195,13 +195,13 @@ def test_a_wrong_database_is_refused_and_changes_nothing(world, settings, databa
             call_command(command, stdout=io.StringIO())
         assert refused.value.returncode == 2
         assert repr(settings.MONGODB_DB) in str(refused.value) and "MONGODB_DB" in str(refused.value)
-    assert "refused" in tasks.paintings_sync()
+    assert "refused" in tasks.live_sync()
     from migrator.services import engine
 
-    assert engine.paintings_migrate(list(PaintingMigration.objects.values_list("id", flat=True)), actor="worker:test").total == 0
+    assert engine.paintings_migrate(list(Transfer.objects.values_list("id", flat=True)), actor="worker:test").total == 0
 
-    assert list(PaintingMigration.objects.order_by("id").values_list("status", "rkey", "updated_at")) == before
-    assert MigrationEvent.objects.count() == events
+    assert list(Transfer.objects.order_by("id").values_list("status", "rkey", "updated_at")) == before
+    assert TransferEvent.objects.count() == events
     mongo_client.drop_database(settings.MONGODB_DB)
 
 
@@ -241,9 +241,9 @@ def test_while_removals_are_held_paintings_mongodb_lacks_are_neither_migrated_no
     migrate_all()
 
     for ref in pending:
-        assert PaintingMigration.objects.get(ref=ref).status == Status.PENDING
+        assert Transfer.objects.get(ref=ref).status == Status.PENDING
     assert not set(pending) & set(world.records())
     restore(world, *refs[:3], *pending)
     migrate_all()
     assert lifecycle.removal_hold() is None
-    assert PaintingMigration.objects.filter(status=Status.MIGRATED).count() == 8
+    assert Transfer.objects.filter(status=Status.MIGRATED).count() == 8

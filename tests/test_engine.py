@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from migrator import source
-from migrator.models import ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
+from migrator.models import ErrorKind, TransferEvent, Transfer, SkipReason, Status
 from migrator.services import engine
 from migrator.services.engine import batch as engine_batch
 from migrator.services.engine import write as engine_write
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.pds, pytest.mark.django_db]
 def migrate_all() -> engine.BatchResult:
     paintings_seed(actor="test")
     result = engine.BatchResult()
-    for batch in engine.batches_for(PaintingMigration.objects.filter(status__in=engine.RUNNABLE)):
+    for batch in engine.batches_for(Transfer.objects.filter(status__in=engine.RUNNABLE)):
         result.add(engine.paintings_migrate(batch, actor="test"))
     return result
 
@@ -36,7 +36,7 @@ def assert_exactly_one_record_each(world, refs):
     for ref in refs:
         assert len(records[ref]) == 1, f"{ref} has {len(records[ref])} records"
         record = records[ref][0]
-        row = PaintingMigration.objects.get(ref=ref)
+        row = Transfer.objects.get(ref=ref)
         assert (row.status, row.rkey, row.record_uri) == (Status.MIGRATED, record.rkey, record.uri)
         assert world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})["atproto"] == {"rkey": record.rkey, "uri": record.uri}
 
@@ -61,7 +61,7 @@ def test_it_migrates_user_and_anonymous_paintings(world):
 def test_every_step_leaves_an_event(world):
     ref = world.add_painting(handle=names(world)[0])
     migrate_all()
-    messages = list(MigrationEvent.objects.filter(painting__ref=ref).order_by("at", "id").values_list("to_status", "message"))
+    messages = list(TransferEvent.objects.filter(transfer__ref=ref).order_by("at", "id").values_list("to_status", "message"))
     assert [status for status, _ in messages] == ["pending", "running", "running", "migrated"]
     assert messages[2][1].startswith("Writing record")
     assert messages[3][1].startswith("Wrote record at://")
@@ -74,7 +74,7 @@ def test_a_missing_image_skips_only_that_painting(world):
     result = migrate_all()
 
     assert result.migrated == 1 and result.skipped == {SkipReason.IMAGE_MISSING: 1}
-    row = PaintingMigration.objects.get(ref=missing)
+    row = Transfer.objects.get(ref=missing)
     assert (row.status, row.skip_reason) == (Status.SKIPPED, SkipReason.IMAGE_MISSING)
     assert "404" in row.skip_detail
     assert_exactly_one_record_each(world, [good])
@@ -86,7 +86,7 @@ def test_an_unreadable_image_is_skipped_with_its_reason(world):
     document = world.paintings[ref]
     (world.images / "media" / f"@{ann}" / "painting" / f"{document['slug']}.png").write_bytes(b"<html>not an image</html>")
     migrate_all()
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     assert (row.status, row.skip_reason) == (Status.SKIPPED, SkipReason.INVALID_IMAGE)
 
 
@@ -103,7 +103,7 @@ def test_an_unreachable_pds_fails_the_paintings_as_retryable(world, settings):
 
     migrate_all()
 
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     assert (row.status, row.error_kind) == (Status.FAILED, ErrorKind.TRANSIENT)
     assert row.last_error
     assert world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]}).get("atproto") is None
@@ -128,7 +128,7 @@ def test_a_user_recording_found_on_storage_gets_its_url(world):
     (world.images / "media" / f"@{ann}" / "painting" / f"{document['slug']}.zip").write_bytes(b"PK\x05\x06" + bytes(18))
     migrate_all()
     assert world.records()[ref][0].value["recordingUrl"].endswith(f"{document['slug']}.zip")
-    assert PaintingMigration.objects.get(ref=ref).has_recording
+    assert Transfer.objects.get(ref=ref).has_recording
     # MongoDB knows nothing of it; the comparison trusts what the migration found.
     assert paintings_compare().clean
 
@@ -136,11 +136,11 @@ def test_a_user_recording_found_on_storage_gets_its_url(world):
 def test_a_second_worker_never_takes_a_claimed_painting(world):
     ref = world.add_painting(handle=names(world)[0])
     paintings_seed(actor="test")
-    ids = list(PaintingMigration.objects.values_list("id", flat=True))
+    ids = list(Transfer.objects.values_list("id", flat=True))
     first = engine.paintings_migrate(ids, actor="worker:1")
     second = engine.paintings_migrate(ids, actor="worker:2")
     assert (first.migrated, second.total) == (1, 0)
-    assert MigrationEvent.objects.filter(painting__ref=ref, to_status=Status.RUNNING, message__startswith="Claimed").count() == 1
+    assert TransferEvent.objects.filter(transfer__ref=ref, to_status=Status.RUNNING, message__startswith="Claimed").count() == 1
 
 
 class Crash(BaseException):
@@ -166,7 +166,7 @@ def test_a_retry_after_a_crash_writes_no_second_record(world, monkeypatch, point
     with pytest.raises(Crash):
         migrate_all()
     monkeypatch.undo()
-    assert PaintingMigration.objects.filter(status=Status.RUNNING).exists()
+    assert Transfer.objects.filter(status=Status.RUNNING).exists()
 
     released = engine.paintings_release_stale(actor="test", lease=datetime.timedelta(0))
     assert released
@@ -177,7 +177,7 @@ def test_a_retry_after_a_crash_writes_no_second_record(world, monkeypatch, point
     if point == "apply_writes":  # records written, nothing else: the engine finds and adopts them
         assert result.adopted >= 1
     if point == "rkeys_write_back":  # MongoDB has the keys: seeding takes them over
-        assert MigrationEvent.objects.filter(message__startswith="MongoDB already has atproto.rkey").exists()
+        assert TransferEvent.objects.filter(message__startswith="MongoDB already has atproto.rkey").exists()
 
 
 def _resolve(dotted: str):
@@ -199,7 +199,7 @@ def test_a_nuked_painting_gets_its_record_updated(world):
 
     records = world.records()[ref]
     assert len(records) == 1 and records[0].rkey == rkey and records[0].value["nuked"] is True
-    assert PaintingMigration.objects.get(ref=ref).status == Status.MIGRATED
+    assert Transfer.objects.get(ref=ref).status == Status.MIGRATED
 
 
 def test_under_skip_a_later_nuke_removes_the_record(world, settings):
@@ -211,7 +211,7 @@ def test_under_skip_a_later_nuke_removes_the_record(world, settings):
     migrate_all()
 
     assert world.records()[ref] == []
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     assert (row.status, row.skip_reason, row.rkey) == (Status.SKIPPED, SkipReason.NUKED, "")
     assert "atproto" not in world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})
 
@@ -229,30 +229,30 @@ def test_backfill_command_runs_resumes_and_summarises(world):
     out = io.StringIO()
     call_command("backfill_paintings", workers=1, stdout=out, stderr=io.StringIO())
     assert "migrated: 2" in out.getvalue()
-    assert PaintingMigration.objects.filter(status=Status.MIGRATED).count() == 4
+    assert Transfer.objects.filter(status=Status.MIGRATED).count() == 4
 
 
 def test_backfill_filters_by_user_and_anonymous(world):
     ann, bo = names(world)
     world.add_painting(handle=ann), world.add_painting(handle=bo), world.add_painting()
     call_command("backfill_paintings", workers=1, user=f"@{bo}", stdout=io.StringIO(), stderr=io.StringIO())
-    assert list(PaintingMigration.objects.filter(status=Status.MIGRATED).values_list("owner_handle", flat=True)) == [bo]
+    assert list(Transfer.objects.filter(status=Status.MIGRATED).values_list("owner_handle", flat=True)) == [bo]
     call_command("backfill_paintings", workers=1, anonymous=True, stdout=io.StringIO(), stderr=io.StringIO())
-    assert PaintingMigration.objects.filter(status=Status.MIGRATED, owner="").count() == 1
+    assert Transfer.objects.filter(status=Status.MIGRATED, owner="").count() == 1
 
 
 def test_dry_run_writes_nothing_anywhere(world):
     ann = names(world)[0]
     refs = [world.add_painting(handle=ann), world.add_painting()]
     paintings_seed(actor="test")
-    events = MigrationEvent.objects.count()
+    events = TransferEvent.objects.count()
     out = io.StringIO()
 
     call_command("backfill_paintings", dry_run=True, stdout=out, stderr=io.StringIO())
 
     assert "2 paintings would be migrated, 0 skipped, 0 would fail. No changes made." in out.getvalue()
-    assert MigrationEvent.objects.count() == events
-    assert set(PaintingMigration.objects.values_list("status", flat=True)) == {Status.PENDING}
+    assert TransferEvent.objects.count() == events
+    assert set(Transfer.objects.values_list("status", flat=True)) == {Status.PENDING}
     assert world.records() == {}
     assert not any("atproto" in world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]}) for ref in refs)
 
@@ -260,7 +260,7 @@ def test_dry_run_writes_nothing_anywhere(world):
 def test_preview_shows_the_record_and_validates_it(world):
     ref = world.add_painting(handle=names(world)[0])
     paintings_seed(actor="test")
-    (preview,) = engine.paintings_preview(PaintingMigration.objects.filter(ref=ref))
+    (preview,) = engine.paintings_preview(Transfer.objects.filter(ref=ref))
     assert preview.outcome == "migrate" and preview.problems == []
     assert preview.record["ref"] == ref
     assert preview.thumbnail.width == 512
@@ -284,15 +284,15 @@ def test_an_unexpected_error_fails_that_accounts_paintings_and_the_batch_goes_on
 
     monkeypatch.setattr(engine_batch, "look_up_earlier_attempts", broken_for_ann)
     paintings_seed(actor="test")
-    result = engine.paintings_migrate(PaintingMigration.objects.values_list("id", flat=True), actor="test")
+    result = engine.paintings_migrate(Transfer.objects.values_list("id", flat=True), actor="test")
 
     assert result.migrated == 1
     for ref in refs_ann:
-        row = PaintingMigration.objects.get(ref=ref)
+        row = Transfer.objects.get(ref=ref)
         assert (row.status, row.error_kind) == (Status.FAILED, ErrorKind.TRANSIENT)
         # The type, not the text: an unexpected exception may carry a secret it was given.
         assert row.last_error == "Unexpected error: RuntimeError (the traceback is in the worker's log)."
-    assert PaintingMigration.objects.get(ref=ref_bo).status == Status.MIGRATED
+    assert Transfer.objects.get(ref=ref_bo).status == Status.MIGRATED
 
 
 def test_a_dry_run_on_a_console_that_never_seeded_previews_what_the_run_will_do(world):
@@ -307,13 +307,13 @@ def test_a_dry_run_on_a_console_that_never_seeded_previews_what_the_run_will_do(
 
     preview = out.getvalue()
     assert "Dry run: 10 paintings would be migrated, 0 skipped, 0 would fail. No changes made." in preview
-    assert not PaintingMigration.objects.exists() and not MigrationEvent.objects.exists()
+    assert not Transfer.objects.exists() and not TransferEvent.objects.exists()
     assert world.records() == {}
     previewed = {ref for ref in guests if ref in preview or world.paintings[ref]["slug"] in preview}
 
     call_command("backfill_paintings", anonymous=True, limit=10, workers=1, stdout=io.StringIO(), stderr=io.StringIO())
 
-    migrated = set(PaintingMigration.objects.filter(status=Status.MIGRATED).values_list("ref", flat=True))
+    migrated = set(Transfer.objects.filter(status=Status.MIGRATED).values_list("ref", flat=True))
     assert len(migrated) == 10 and migrated == previewed
     assert set(world.records()) == migrated
 
@@ -328,7 +328,7 @@ def test_a_record_written_meanwhile_makes_the_batch_fall_back_to_single_writes(w
     ann = names(world)[0]
     refs = [world.add_painting(handle=ann) for _ in range(3)]
     paintings_seed(actor="test")
-    taken = PaintingMigration.objects.get(ref=refs[1])
+    taken = Transfer.objects.get(ref=refs[1])
     user = world.users[ann]
     repo = pds.repo_for(did=user.did, password=user.password)
     rkey = tid_for_painting(when=taken.when, ref=taken.ref)
@@ -339,7 +339,7 @@ def test_a_record_written_meanwhile_makes_the_batch_fall_back_to_single_writes(w
 
     assert (result.migrated, sum(result.failed.values())) == (3, 0)
     assert_exactly_one_record_each(world, refs)
-    assert PaintingMigration.objects.get(ref=refs[1]).rkey == rkey
+    assert Transfer.objects.get(ref=refs[1]).rkey == rkey
 
 
 def test_a_record_the_pds_refuses_fails_only_its_painting(world, monkeypatch):
@@ -363,7 +363,7 @@ def test_a_record_the_pds_refuses_fails_only_its_painting(world, monkeypatch):
     result = migrate_all()
 
     assert result.migrated == 2 and sum(result.failed.values()) == 1
-    bad = PaintingMigration.objects.get(ref=refs[1])
+    bad = Transfer.objects.get(ref=refs[1])
     assert (bad.status, bad.error_kind) == (Status.FAILED, ErrorKind.PERMANENT)
     assert "Writing the record failed" in bad.last_error
     assert_exactly_one_record_each(world, [refs[0], refs[2]])
@@ -389,17 +389,17 @@ def test_a_record_that_cannot_be_removed_fails_and_a_retry_removes_it(world, set
 
     first = migrate_all()
 
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     assert (row.status, sum(first.failed.values())) == (Status.FAILED, 1)
     assert row.last_error.startswith(f"Removing record {row.rkey} failed") and "AccountDeactivated" in row.last_error
     assert world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})["atproto"]["rkey"] == row.rkey
 
     account.com.atproto.server.activate_account()
-    engine.paintings_retry(PaintingMigration.objects.filter(ref=ref), actor="staff:test")
+    engine.paintings_retry(Transfer.objects.filter(ref=ref), actor="staff:test")
     engine.paintings_migrate([row.pk], actor="test")
 
     assert world.records()[ref] == []
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     assert (row.status, row.skip_reason) == (Status.SKIPPED, SkipReason.NUKED)
     assert "atproto" not in world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})
 
@@ -407,12 +407,12 @@ def test_a_record_that_cannot_be_removed_fails_and_a_retry_removes_it(world, set
 def test_small_accounts_share_a_batch_and_a_large_one_fills_its_own(db):
     def add(owner, count):
         return [
-            PaintingMigration.objects.create(ref=f"{owner or 'guest'}-{index}", owner=owner, slug=f"1.{index}", code=f"{owner}{index}"[:10]).pk
+            Transfer.objects.create(ref=f"{owner or 'guest'}-{index}", owner=owner, slug=f"1.{index}", code=f"{owner}{index}"[:10]).pk
             for index in range(count)
         ]
 
     large, small_a, small_b = add("", 7), add("auth0|a", 2), add("auth0|b", 3)
-    batches = list(engine.batches_for(PaintingMigration.objects.all(), size=5))
+    batches = list(engine.batches_for(Transfer.objects.all(), size=5))
     # Ordered by owner: the guest account's 7 fill a batch of 5, their last 2
     # share one with all of a's; b's 3 would not fit there, so they start the next.
     assert batches == [large[:5], large[5:] + small_a, small_b]

@@ -8,7 +8,7 @@ import pytest
 from atproto import models
 
 from migrator import pds
-from migrator.models import PaintingMigration, SkipReason, Status
+from migrator.models import Transfer, SkipReason, Status
 from migrator.pds.client import admin_client
 from migrator.services import sync
 from migrator.services.compare import paintings_compare
@@ -39,7 +39,7 @@ def test_an_erased_user_settles_with_no_login_and_compare_clean(world):
     sync.paintings_sync(actor="schedule:test")
 
     for ref in refs:
-        row = PaintingMigration.objects.get(ref=ref)
+        row = Transfer.objects.get(ref=ref)
         assert (row.status, row.skip_reason, row.rkey) == (Status.SKIPPED, SkipReason.GONE, "")
         assert "is deleted on the PDS" in row.skip_detail
     assert pds.login_count(world.users[erased].did) == logins
@@ -68,7 +68,7 @@ def test_an_unusable_account_is_a_readable_skip_not_a_retry_loop(world, how):
 
     migrate_all()
 
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     assert (row.status, row.skip_reason) == (Status.SKIPPED, SkipReason.ACCOUNT_UNUSABLE), row.last_error
     assert "account" in row.skip_detail
     assert not sync._retry_due().filter(ref=ref).exists()

@@ -14,7 +14,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from migrator.models import ErrorKind, PaintingMigration, SkipReason, Status
+from migrator.models import ErrorKind, Transfer, SkipReason, Status
 from migrator.services import engine
 from migrator.services.compare import paintings_compare
 from migrator.services.engine import batch as engine_batch
@@ -79,7 +79,7 @@ def test_an_edit_that_lands_mid_batch_is_rewritten(world, monkeypatch, edit):
     first = migrate_all()
     monkeypatch.undo()
 
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     assert (first.migrated, first.changed, row.status) == (0, 1, Status.PENDING)
     assert row.events.filter(message__contains="MongoDB changed while it was being migrated").exists()
     rkey = row.rkey
@@ -112,7 +112,7 @@ def test_a_nuke_that_lands_mid_batch_unpublishes_under_skip(world, monkeypatch, 
     migrate_all()
 
     assert world.records()[ref] == []
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     assert (row.status, row.skip_reason, row.rkey) == (Status.SKIPPED, SkipReason.NUKED, "")
     assert "atproto" not in world.mongo.paintings.find_one({"_id": document["_id"]})
 
@@ -142,7 +142,7 @@ def test_a_painting_nuked_after_an_attempt_died_midway_is_unpublished(world, mon
     migrate_all()
 
     assert world.records()[ref] == []
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     assert (row.status, row.skip_reason, row.rkey) == (Status.SKIPPED, SkipReason.NUKED, "")
     assert "Removed record" in row.skip_detail
     assert paintings_compare().clean
@@ -156,13 +156,13 @@ def test_a_record_left_stale_by_a_race_is_caught_by_any_later_seed(world):
     ref = world.add_painting(handle=names(world)[0])
     migrate_all()
     world.mongo.paintings.update_one({"_id": world.paintings[ref]["_id"]}, {"$set": {"code": "late1"}})
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     fingerprint = painting_fingerprint(slug=row.slug, code="late1", when=row.when, nuked=row.nuked, owner=row.owner, owner_handle=row.owner_handle)
-    PaintingMigration.objects.filter(pk=row.pk).update(code="late1", source_fingerprint=fingerprint)  # what the late seed wrote
+    Transfer.objects.filter(pk=row.pk).update(code="late1", source_fingerprint=fingerprint)  # what the late seed wrote
 
     paintings_seed(actor="test", after_ref=ref)  # live sync's minute: nothing new in MongoDB
 
-    assert PaintingMigration.objects.get(ref=ref).status == Status.PENDING
+    assert Transfer.objects.get(ref=ref).status == Status.PENDING
     migrate_all()
     assert the_record(world, ref)["code"] == "late1"
     assert paintings_compare().clean
@@ -181,7 +181,7 @@ def test_a_handle_change_rewrites_the_record(world):
 
     value = the_record(world, ref)
     assert value["imageUrl"].endswith(f"/@renamed/painting/{document['slug']}.png")
-    assert PaintingMigration.objects.get(ref=ref).status == Status.MIGRATED
+    assert Transfer.objects.get(ref=ref).status == Status.MIGRATED
     assert paintings_compare().clean
 
 
@@ -197,7 +197,7 @@ def test_a_recording_found_on_storage_survives_a_reseed_and_compare_stays_clean(
 
     assert report.clean
     assert "recordingUrl" in the_record(world, ref)
-    assert PaintingMigration.objects.get(ref=ref).has_recording
+    assert Transfer.objects.get(ref=ref).has_recording
 
 
 def test_a_worker_only_finishes_paintings_it_still_holds(world, monkeypatch):
@@ -205,14 +205,14 @@ def test_a_worker_only_finishes_paintings_it_still_holds(world, monkeypatch):
     now. The slow worker's late failure must not touch it."""
     ref = world.add_painting(handle=names(world)[0])
     paintings_seed(actor="test")
-    row_id = PaintingMigration.objects.get(ref=ref).pk
+    row_id = Transfer.objects.get(ref=ref).pk
     other = "elsewhere:4242/otherboot-1#0f0f"
 
     def stalls_then_fails(works, **kwargs):
         # While this batch stalls, its lease runs out and another worker claims the painting.
-        PaintingMigration.objects.filter(pk=row_id).update(claimed_at=timezone.now() - dt.timedelta(hours=1))
+        Transfer.objects.filter(pk=row_id).update(claimed_at=timezone.now() - dt.timedelta(hours=1))
         assert engine.paintings_release_stale(actor="test") == 1
-        paintings_transition(PaintingMigration.objects.filter(pk=row_id), from_statuses=[Status.PENDING], to=Status.RUNNING, actor="other", claimed_by=other, claimed_at=timezone.now())
+        paintings_transition(Transfer.objects.filter(pk=row_id), from_statuses=[Status.PENDING], to=Status.RUNNING, actor="other", claimed_by=other, claimed_at=timezone.now())
         for work in works:  # the image fetch timed out, at last
             engine_finish.finish(work.row, Outcome("timed out", kind=ErrorKind.TRANSIENT), actor="worker:slow", result=kwargs["result"])
         return []
@@ -221,7 +221,7 @@ def test_a_worker_only_finishes_paintings_it_still_holds(world, monkeypatch):
     slow = engine.paintings_migrate([row_id], actor="worker:slow")
     monkeypatch.undo()
 
-    row = PaintingMigration.objects.get(pk=row_id)
+    row = Transfer.objects.get(pk=row_id)
     assert (row.status, row.claimed_by, row.last_error) == (Status.RUNNING, other, "")
     assert (slow.lost, sum(slow.failed.values())) == (1, 0)
     assert row.events.filter(message__contains="lost its claim").exists()
@@ -234,15 +234,15 @@ def test_a_lease_is_renewed_while_the_batch_works(world, settings):
     paintings_seed(actor="test")
     holder = claimant_new()
     long_ago = timezone.now() - dt.timedelta(hours=1)
-    PaintingMigration.objects.filter(ref=ref).update(status=Status.RUNNING, claimed_by=holder, claimed_at=long_ago)
+    Transfer.objects.filter(ref=ref).update(status=Status.RUNNING, claimed_by=holder, claimed_at=long_ago)
 
     with Lease(holder, interval=0.1):
         deadline = timezone.now() + dt.timedelta(seconds=5)
-        while PaintingMigration.objects.get(ref=ref).claimed_at == long_ago and timezone.now() < deadline:
+        while Transfer.objects.get(ref=ref).claimed_at == long_ago and timezone.now() < deadline:
             time.sleep(0.05)
         assert engine.paintings_release_stale(actor="test") == 0
 
-    assert PaintingMigration.objects.get(ref=ref).status == Status.RUNNING
+    assert Transfer.objects.get(ref=ref).status == Status.RUNNING
 
 
 def test_claims_of_other_pid_namespaces_are_never_taken_for_dead():
@@ -262,14 +262,14 @@ def test_rows_seeded_before_the_checks_spare_their_neighbours(world):
     ann = names(world)[0]
     bad, good = world.add_painting(handle=ann), world.add_painting(handle=ann)
     paintings_seed(actor="test")
-    PaintingMigration.objects.filter(ref=bad).update(when=dt.datetime(3000, 1, 1, tzinfo=dt.UTC))
+    Transfer.objects.filter(ref=bad).update(when=dt.datetime(3000, 1, 1, tzinfo=dt.UTC))
 
-    result = engine.paintings_migrate(PaintingMigration.objects.values_list("id", flat=True), actor="test")
+    result = engine.paintings_migrate(Transfer.objects.values_list("id", flat=True), actor="test")
 
     assert result.migrated == 1 and result.skipped == {SkipReason.BAD_WHEN: 1}
-    row = PaintingMigration.objects.get(ref=bad)
+    row = Transfer.objects.get(ref=bad)
     assert "3000-01-01, outside the dates a record key can hold" in row.skip_detail
-    assert PaintingMigration.objects.get(ref=good).status == Status.MIGRATED
+    assert Transfer.objects.get(ref=good).status == Status.MIGRATED
 
 
 def test_hostile_documents_end_skipped_and_the_run_goes_on(world):
@@ -283,9 +283,9 @@ def test_hostile_documents_end_skipped_and_the_run_goes_on(world):
     ]
     result = migrate_all()
     assert result.failed == {}
-    assert PaintingMigration.objects.get(ref=good).status == Status.MIGRATED
+    assert Transfer.objects.get(ref=good).status == Status.MIGRATED
     for ref in hostile:
-        row = PaintingMigration.objects.get(ref=ref)
+        row = Transfer.objects.get(ref=ref)
         assert row.status == Status.SKIPPED and row.skip_detail, ref
         assert world.records()[ref] == []
     assert world.records().keys() == {good}
@@ -298,7 +298,7 @@ def test_a_user_without_a_did_whose_login_fails_is_an_incomplete_account(world):
 
     result = migrate_all()
 
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     assert (row.status, row.skip_reason) == (Status.SKIPPED, SkipReason.INCOMPLETE_ACCOUNT)
     assert "users.atproto has no did" in row.skip_detail and "whatever-it-was" not in row.skip_detail
     assert result.failed == {} and row.attempts == 1
@@ -315,7 +315,7 @@ def test_a_user_without_a_did_who_can_log_in_keeps_the_learned_did(world):
 
     paintings_seed(actor="test")
 
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     assert (row.status, row.account_did) == (Status.MIGRATED, account.did)
     assert paintings_compare().clean
     assert paintings_compare(handle="@nodid").clean
@@ -332,9 +332,9 @@ def test_a_painting_deleted_from_mongodb_mid_batch_leaves_no_record(world, monke
     migrate_all()
 
     assert world.records().keys() == {kept}
-    row = PaintingMigration.objects.get(ref=deleted)
+    row = Transfer.objects.get(ref=deleted)
     assert (row.status, row.skip_reason, row.rkey) == (Status.SKIPPED, SkipReason.GONE, "")
-    assert PaintingMigration.objects.get(ref=kept).status == Status.MIGRATED
+    assert Transfer.objects.get(ref=kept).status == Status.MIGRATED
 
 
 def test_compare_repair_never_undoes_what_a_worker_did_meanwhile(world, monkeypatch, settings):
@@ -344,10 +344,10 @@ def test_compare_repair_never_undoes_what_a_worker_did_meanwhile(world, monkeypa
 
     ref = world.add_painting(handle=names(world)[0])
     migrate_all()
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     repo = pds_repo(world, row.account_did)
     repo.record_delete(collection=settings.PAINTING_COLLECTION, rkey=row.rkey)
-    PaintingMigration.objects.filter(pk=row.pk).update(status=Status.FAILED, error_kind=ErrorKind.TRANSIENT, last_error="PDS down")
+    Transfer.objects.filter(pk=row.pk).update(status=Status.FAILED, error_kind=ErrorKind.TRANSIENT, last_error="PDS down")
     real = compare_judge.PaintingJudge.differences
 
     def a_worker_runs_right_after_judging(judge):
@@ -382,7 +382,7 @@ def test_a_missing_image_can_be_rechecked_from_the_dashboard_once_the_cdn_has_it
     ann = names(world)[0]
     ref = world.add_painting(handle=ann, image=False)
     migrate_all()
-    assert PaintingMigration.objects.get(ref=ref).skip_reason == SkipReason.IMAGE_MISSING
+    assert Transfer.objects.get(ref=ref).skip_reason == SkipReason.IMAGE_MISSING
     folder = world.images / "media" / f"@{ann}" / "painting"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{world.paintings[ref]['slug']}.png").write_bytes(render_image(ImageJob("late", 64, 64, seed=3)))
@@ -393,18 +393,18 @@ def test_a_missing_image_can_be_rechecked_from_the_dashboard_once_the_cdn_has_it
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("admin:migrator_recheck_skipped"), {"reason": SkipReason.IMAGE_MISSING})
 
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     assert (row.status, row.skip_reason) == (Status.QUEUED, "")
     engine.paintings_migrate([row.pk], actor="worker:test")
-    assert PaintingMigration.objects.get(ref=ref).status == Status.MIGRATED
+    assert Transfer.objects.get(ref=ref).status == Status.MIGRATED
     assert len(world.records()[ref]) == 1
 
 
 def test_skips_that_come_from_mongodb_are_not_rechecked(world):
     ref = world.add_painting(nuked="yes")
     paintings_seed(actor="test")
-    assert engine.paintings_recheck(PaintingMigration.objects.filter(ref=ref), actor="test") == 0
-    assert PaintingMigration.objects.get(ref=ref).skip_reason == SkipReason.BAD_NUKED
+    assert engine.paintings_recheck(Transfer.objects.filter(ref=ref), actor="test") == 0
+    assert Transfer.objects.get(ref=ref).skip_reason == SkipReason.BAD_NUKED
 
 
 def test_a_tid_collision_fails_only_that_painting_and_leaves_the_other_record(world, settings):
@@ -422,11 +422,11 @@ def test_a_tid_collision_fails_only_that_painting_and_leaves_the_other_record(wo
 
     migrate_all()
 
-    row = PaintingMigration.objects.get(ref=victim)
+    row = Transfer.objects.get(ref=victim)
     assert (row.status, row.error_kind) == (Status.FAILED, ErrorKind.PERMANENT)
     assert f"Record key {rkey} holds another painting (000000000000000000000000)" in row.last_error
     assert repo.record_get(collection=settings.PAINTING_COLLECTION, rkey=rkey).value["ref"] == "0" * 24
-    assert PaintingMigration.objects.get(ref=neighbour).status == Status.MIGRATED
+    assert Transfer.objects.get(ref=neighbour).status == Status.MIGRATED
 
 
 def test_mongodb_failing_the_write_back_fails_the_batch_as_retryable_and_the_retry_adopts(world, monkeypatch):
@@ -447,7 +447,7 @@ def test_mongodb_failing_the_write_back_fails_the_batch_as_retryable_and_the_ret
     monkeypatch.undo()
 
     assert sum(first.failed.values()) == 2
-    row = PaintingMigration.objects.get(ref=refs[0])
+    row = Transfer.objects.get(ref=refs[0])
     assert (row.status, row.error_kind) == (Status.FAILED, ErrorKind.TRANSIENT)
     assert "the MongoDB write-back failed (AutoReconnect); the next attempt adopts the record" in row.last_error
 
@@ -455,7 +455,7 @@ def test_mongodb_failing_the_write_back_fails_the_batch_as_retryable_and_the_ret
 
     assert (second.migrated, second.adopted) == (2, 2)
     for ref in refs:
-        assert world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})["atproto"]["rkey"] == PaintingMigration.objects.get(ref=ref).rkey
+        assert world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})["atproto"]["rkey"] == Transfer.objects.get(ref=ref).rkey
         assert len(world.records()[ref]) == 1
 
 
@@ -464,10 +464,10 @@ def test_the_painting_page_shows_the_record_as_the_pds_holds_it(world, client, r
 
     ref = world.add_painting(handle=names(world)[0], nuked=True)
     migrate_all()
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     client.force_login(runner)
 
-    html = client.get(reverse("admin:migrator_paintingmigration_change", args=[row.pk])).content.decode()
+    html = client.get(reverse("admin:migrator_transfer_change", args=[row.pk])).content.decode()
 
     value = the_record(world, ref)
     assert row.record_cid in html  # the CID the PDS gave it

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from migrator.kinds import KINDS
-from migrator.models import PaintingMigration, SkipReason, Status
+from migrator.models import Transfer, SkipReason, Status
 from tests.plugins.kinds import document_fields, media_put
 
 EMOJI_5004_BYTES = "🙂" * 1251
@@ -109,11 +109,11 @@ def test_each_hostile_document_is_skipped_for_its_reason_and_its_neighbours_migr
     assert "failed:   0" in out, out
 
     for case, (ref, reason, words) in hostile.items():
-        row = PaintingMigration.objects.get(kind=kind.name, ref=ref)
+        row = Transfer.objects.get(kind=kind.name, ref=ref)
         assert (row.status, row.skip_reason) == (Status.SKIPPED, reason), (case, row.status, row.skip_reason, row.skip_detail)
         assert words in row.skip_detail, (case, row.skip_detail)
     for ref in (good, unicode):
-        assert PaintingMigration.objects.get(kind=kind.name, ref=ref).status == Status.MIGRATED, ref
+        assert Transfer.objects.get(kind=kind.name, ref=ref).status == Status.MIGRATED, ref
     assert sorted(world.records(kind)) == sorted([good, unicode])
 
 
@@ -121,18 +121,18 @@ def test_a_tape_whose_mp4_is_missing_is_skipped_until_it_appears(world):
     tape = KINDS["tape"]
     ref = world.add_document(tape, **document_fields(tape, 1))
     run("backfill", "tapes", workers=1)
-    row = PaintingMigration.objects.get(kind="tape", ref=ref)
+    row = Transfer.objects.get(kind="tape", ref=ref)
     assert (row.status, row.skip_reason) == (Status.SKIPPED, SkipReason.VIDEO_MISSING)
     assert "does not exist yet" in row.skip_detail and "lifts when it appears" in row.skip_detail
 
     run("seed", "tapes")  # a full seed: the MP4 is still missing
-    assert PaintingMigration.objects.get(pk=row.pk).status == Status.SKIPPED
+    assert Transfer.objects.get(pk=row.pk).status == Status.SKIPPED
 
     media_put(world, tape, world.documents[ref])  # the oven made it
     out = run("backfill", "tapes", workers=1)
     assert "migrated: 1" in out, out
     assert list(world.records(tape)) == [ref]
-    assert PaintingMigration.objects.get(pk=row.pk).events.filter(message__contains="now exists on the media storage").exists()
+    assert Transfer.objects.get(pk=row.pk).events.filter(message__contains="now exists on the media storage").exists()
 
 
 def test_a_tape_that_is_not_an_mp4_or_too_large_is_skipped_saying_so(world, settings):
@@ -149,7 +149,7 @@ def test_a_tape_that_is_not_an_mp4_or_too_large_is_skipped_saying_so(world, sett
     settings.TAPE_MAX_BYTES = 5_000
 
     run("backfill", "tapes", workers=1)
-    rows = {row.ref: row for row in PaintingMigration.objects.filter(kind="tape")}
+    rows = {row.ref: row for row in Transfer.objects.filter(kind="tape")}
     assert (rows[not_mp4].skip_reason, rows[large].skip_reason) == (SkipReason.INVALID_VIDEO, SkipReason.TOO_LARGE)
     assert "not an MP4" in rows[not_mp4].skip_detail
     assert "6,000 bytes" in rows[large].skip_detail and "5,000" in rows[large].skip_detail, rows[large].skip_detail

@@ -14,7 +14,7 @@ from migrator import source
 from migrator.kinds import KINDS
 from migrator.lexicon import lexicons_load, record_problems
 from migrator.lexicon_official import official_problems
-from migrator.models import PaintingMigration, Status
+from migrator.models import Transfer, Status
 
 OTHER_KINDS = [kind for kind in KINDS.values() if kind.name != "painting"]
 
@@ -56,7 +56,7 @@ def test_a_kind_goes_the_whole_way_and_a_second_run_writes_nothing(world, kind, 
     assert sorted(records) == sorted(refs)
     for ref in refs:
         (record,) = records[ref]
-        row = PaintingMigration.objects.get(kind=kind.name, ref=ref)
+        row = Transfer.objects.get(kind=kind.name, ref=ref)
         assert row.status == Status.MIGRATED and row.rkey == record.rkey and row.record_uri == record.uri
         assert record_problems(record.value, nsid=kind.nsid) == []
         keys = world.mongo[kind.mongodb_collection].find_one({"_id": source.object_id(ref)})[kind.key_document]
@@ -85,7 +85,7 @@ def test_backfill_all_moves_every_kind_and_compare_all_is_clean(world):
     refs = {kind.name: good_documents(world, kind) for kind in OTHER_KINDS}
     out = run("backfill", "all", workers=1)
     assert f"migrated: {1 + 3 * len(OTHER_KINDS)}" in out, out
-    assert PaintingMigration.objects.get(kind="painting", ref=painting).status == Status.MIGRATED
+    assert Transfer.objects.get(kind="painting", ref=painting).status == Status.MIGRATED
     for kind in OTHER_KINDS:
         assert set(world.records(kind)) == set(refs[kind.name])
     shown = run("compare", "all")
@@ -100,7 +100,7 @@ def test_the_painting_commands_stay_the_paintings_own(world):
     world.add_painting(handle=next(iter(world.users)))
     out = run("backfill_paintings", workers=1)
     assert "Migrating 1 paintings" in out and "migrated: 1" in out, out
-    assert not PaintingMigration.objects.filter(kind="mood").exists()
+    assert not Transfer.objects.filter(kind="mood").exists()
 
 
 def test_records_without_a_blob_go_two_hundred_to_an_apply_writes(world):
@@ -188,15 +188,15 @@ def test_live_sync_brings_a_new_document_of_any_kind_and_removes_a_deleted_one(w
     world.mongo.kidlisp.delete_one({"_id": world.documents[deleted]["_id"]})
     result = sync.paintings_sync(actor="schedule:test")
     assert result.new == 1 and result.queued == 1, result
-    assert PaintingMigration.objects.get(kind="kidlisp", ref=added).status == Status.QUEUED
+    assert Transfer.objects.get(kind="kidlisp", ref=added).status == Status.QUEUED
 
     from migrator.models import SyncCursor
 
     SyncCursor.objects.filter(name="kidlisp_sync").update(ran_at=None)  # the hourly full re-read is due
     result = sync.paintings_sync(actor="schedule:test")
     assert result.gone == 1, result
-    engine.paintings_migrate(PaintingMigration.objects.filter(kind="kidlisp", status__in=engine.RUNNABLE).values_list("id", flat=True), actor="worker:test")
-    row = PaintingMigration.objects.get(kind="kidlisp", ref=deleted)
+    engine.paintings_migrate(Transfer.objects.filter(kind="kidlisp", status__in=engine.RUNNABLE).values_list("id", flat=True), actor="worker:test")
+    row = Transfer.objects.get(kind="kidlisp", ref=deleted)
     assert (row.status, row.skip_reason) == (Status.SKIPPED, "gone") and "Removed record at://" in row.skip_detail
     records = world.records(kidlisp)
     assert deleted not in records and {kept, added} <= set(records) and len(records) == 3

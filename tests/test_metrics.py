@@ -100,7 +100,7 @@ def state(db):
 
 def test_its_counts_are_the_dashboards(client, token, state):
     samples = scrape(client)
-    client.force_login(staff_user("ops", "view_paintingmigration"))
+    client.force_login(staff_user("ops", "view_transfer"))
     board = client.get(DASHBOARD_JSON).json()
 
     documents = named(samples, "migrator_documents")

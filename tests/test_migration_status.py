@@ -7,7 +7,7 @@ import itertools
 import pytest
 from django.core.management import call_command
 
-from migrator.models import MigrationEvent, PaintingMigration, SkipReason, Status, Verification
+from migrator.models import TransferEvent, Transfer, SkipReason, Status, Verification
 from migrator.failures import error_signature
 from migrator.services.report import migration_status, migration_status_markdown
 
@@ -17,8 +17,8 @@ JEFFREY, AMELIA, GUESTS = "did:plc:jeffrey0000000000000000", "did:plc:amelia0000
 _refs = itertools.count(1)
 
 
-def painting(*, did="", handle="", owner="", status=Status.MIGRATED, **fields) -> PaintingMigration:
-    return PaintingMigration(ref=f"{next(_refs):024x}", owner=owner, owner_handle=handle, account_did=did, status=status, **fields)
+def painting(*, did="", handle="", owner="", status=Status.MIGRATED, **fields) -> Transfer:
+    return Transfer(ref=f"{next(_refs):024x}", owner=owner, owner_handle=handle, account_did=did, status=status, **fields)
 
 
 def migrated(number: int, **fields) -> dict:
@@ -63,10 +63,10 @@ def rows():
         painting(owner="auth0|blocked", **skipped(SkipReason.NO_ACCOUNT)),
         painting(**guest, status=Status.PENDING),
     ]
-    PaintingMigration.objects.bulk_create(paintings)
-    first = PaintingMigration.objects.get(ref=paintings[0].ref)
-    claim = MigrationEvent.objects.create(painting=first, from_status="pending", to_status="running", actor="engine")
-    MigrationEvent.objects.filter(pk=claim.pk).update(at=START - dt.timedelta(minutes=1))  # the run began a minute before the first record
+    Transfer.objects.bulk_create(paintings)
+    first = Transfer.objects.get(ref=paintings[0].ref)
+    claim = TransferEvent.objects.create(transfer=first, from_status="pending", to_status="running", actor="engine")
+    TransferEvent.objects.filter(pk=claim.pk).update(at=START - dt.timedelta(minutes=1))  # the run began a minute before the first record
     return paintings
 
 
@@ -147,19 +147,19 @@ def test_an_empty_state_table_reports_nothing_migrated_yet():
     markdown = report()
     assert "**0 of 0 paintings migrated** (0%)" in markdown
     assert "Nothing migrated yet." in markdown and "No thumbnails uploaded yet." in markdown
-    assert "## Verification\n\nNever verified: the paintings_verify schedule compares everything every 24 h" in markdown
+    assert "## Verification\n\nNever verified: the verification schedule compares everything every 24 h" in markdown
 
 
 def test_it_says_when_it_was_last_verified_and_what_differed(rows):
     Verification.objects.create(
-        actor="schedule:paintings_verify", started_at=dt.datetime(2026, 11, 20, 9, 58, tzinfo=dt.UTC),
-        finished_at=dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC), paintings=21, records=9, differences=3,
+        actor="schedule:verification", started_at=dt.datetime(2026, 11, 20, 9, 58, tzinfo=dt.UTC),
+        finished_at=dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC), documents=21, records=9, differences=3,
         counts={"missing_record": 2, "orphan_record": 1},
     )  # fmt: skip
 
     section = report().split("## Verification\n\n")[1].split("\n## ")[0]
 
-    assert section.startswith("Verified 3 h 00 min ago: 3 differences. (schedule:paintings_verify, started 2026-11-20 09:58:00 UTC)\n")
+    assert section.startswith("Verified 3 h 00 min ago: 3 differences. (schedule:verification, started 2026-11-20 09:58:00 UTC)\n")
     assert "| Paintings without a record | 2 |" in section and "| Records without a painting | 1 |" in section
 
 

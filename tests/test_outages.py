@@ -19,7 +19,7 @@ from django.utils import timezone
 from pymongo import MongoClient
 
 from migrator import pds, source, tasks
-from migrator.models import ErrorKind, PaintingMigration, Status
+from migrator.models import ErrorKind, Transfer, Status
 from migrator.services import engine, sync
 from migrator.services.compare import paintings_compare
 from tests.plugins.pds import RestartablePds, _point_settings_at
@@ -33,17 +33,17 @@ def settle_by_schedule(rounds: int = 4) -> None:
     """What the schedule does over the next hours: retry what failed once
     its backoff is over, and run the jobs it queues."""
     for _ in range(rounds):
-        PaintingMigration.objects.filter(status=Status.FAILED).update(updated_at=timezone.now() - dt.timedelta(hours=2))
+        Transfer.objects.filter(status=Status.FAILED).update(updated_at=timezone.now() - dt.timedelta(hours=2))
         sync.paintings_sync(actor="schedule:test")
-        queued = PaintingMigration.objects.filter(status=Status.QUEUED)
+        queued = Transfer.objects.filter(status=Status.QUEUED)
         if not queued.exists():
             return
         for batch in engine.batches_for(queued):
-            tasks.painting_batch_migrate(batch)  # what a cluster runs for each queued job
+            tasks.batch_migrate(batch)  # what a cluster runs for each queued job
 
 
 def assert_converged(world, refs) -> None:
-    statuses = dict(PaintingMigration.objects.filter(ref__in=refs).values_list("ref", "status"))
+    statuses = dict(Transfer.objects.filter(ref__in=refs).values_list("ref", "status"))
     assert set(statuses.values()) == {Status.MIGRATED}, statuses
     assert_exactly_one_record_each(world, refs)
     assert paintings_compare().clean
@@ -64,15 +64,15 @@ def test_the_pds_stopped_mid_run(own_pds, mongo_db, static_images, settings):
     refs = [world.add_painting(handle=ann) for _ in range(3)] + [world.add_painting(handle=bo) for _ in range(3)] + [world.add_painting()]
     sync.paintings_sync(actor="schedule:test")
     # Batches of three: one account each, so the PDS stops between accounts.
-    batches = list(engine.batches_for(PaintingMigration.objects.filter(status=Status.QUEUED), size=3))
+    batches = list(engine.batches_for(Transfer.objects.filter(status=Status.QUEUED), size=3))
     assert len(batches) == 3
 
-    tasks.painting_batch_migrate(batches[0])
+    tasks.batch_migrate(batches[0])
     own_pds.stop()  # down: connections refused, mid-run
     for batch in batches[1:]:
-        tasks.painting_batch_migrate(batch)
+        tasks.batch_migrate(batch)
 
-    failed = PaintingMigration.objects.filter(status=Status.FAILED)
+    failed = Transfer.objects.filter(status=Status.FAILED)
     assert failed.count() >= 3 and set(failed.values_list("error_kind", flat=True)) == {ErrorKind.TRANSIENT}
     assert "no response" in failed.first().last_error
     own_pds.start()  # back on the same port and data, its sessions still good
@@ -130,11 +130,11 @@ def test_mongodb_stopped_in_the_middle_of_the_write_back(pds, stoppable_mongo, s
         return real(*args, **kwargs)
 
     monkeypatch.setattr(source, "rkeys_write_back", mongodb_goes_away)
-    result = engine.paintings_migrate(list(PaintingMigration.objects.values_list("id", flat=True)), actor="test")
+    result = engine.paintings_migrate(list(Transfer.objects.values_list("id", flat=True)), actor="test")
     monkeypatch.undo()
 
     assert sum(result.failed.values()) == 3
-    row = PaintingMigration.objects.get(ref=refs[0])
+    row = Transfer.objects.get(ref=refs[0])
     assert (row.status, row.error_kind) == (Status.FAILED, ErrorKind.TRANSIENT)
     assert "the MongoDB write-back failed" in row.last_error
     assert len(world.records()[refs[0]]) == 1  # written, and not forgotten
@@ -177,10 +177,10 @@ def test_the_image_server_answering_503_for_a_while(world, settings):
         refs = [world.add_painting(handle=ann) for _ in range(2)] + [world.add_painting()]
         FlakyImages.down.set()
         sync.paintings_sync(actor="schedule:test")
-        for batch in engine.batches_for(PaintingMigration.objects.filter(status=Status.QUEUED)):
-            tasks.painting_batch_migrate(batch)
+        for batch in engine.batches_for(Transfer.objects.filter(status=Status.QUEUED)):
+            tasks.batch_migrate(batch)
 
-        failed = PaintingMigration.objects.filter(ref__in=refs)
+        failed = Transfer.objects.filter(ref__in=refs)
         assert set(failed.values_list("status", "error_kind")) == {(Status.FAILED, ErrorKind.TRANSIENT)}
         assert "503" in failed.first().last_error
         assert all(world.records()[ref] == [] for ref in refs)

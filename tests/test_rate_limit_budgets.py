@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from migrator import pds
-from migrator.models import ErrorKind, PaintingMigration, RateLimitWindow, Status
+from migrator.models import ErrorKind, Transfer, RateLimitWindow, Status
 from migrator.selectors import binding_limits, dashboard
 from migrator.services import sync
 from migrator.services.compare import paintings_compare
@@ -83,7 +83,7 @@ def test_a_spent_upload_budget_makes_paintings_wait_and_the_next_day_finishes_th
     first = migrate_all()
 
     assert (first.migrated, sum(first.failed.values()), sum(first.waiting.values())) == (3, 0, 2)
-    waiting = PaintingMigration.objects.filter(ref__in=refs, status=Status.WAITING)
+    waiting = Transfer.objects.filter(ref__in=refs, status=Status.WAITING)
     assert waiting.count() == 2
     row = waiting.first()
     assert row.error_kind == ErrorKind.RATE_LIMITED and row.attempts == 0  # waiting is not a failed attempt
@@ -114,14 +114,14 @@ def test_a_spent_upload_budget_makes_paintings_wait_and_the_next_day_finishes_th
     # starts afresh, its sessions still hold) and the reset time has passed.
     limited_pds.restart(settings)
     logins_before = sum(pds.LOGINS.values())
-    PaintingMigration.objects.filter(status=Status.WAITING).update(not_before=timezone.now() - dt.timedelta(seconds=1))
+    Transfer.objects.filter(status=Status.WAITING).update(not_before=timezone.now() - dt.timedelta(seconds=1))
     assert sync.waiting_due().count() == 2
 
     third = migrate_all()
 
     assert (third.migrated, sum(third.failed.values())) == (2, 0)
     assert sum(pds.LOGINS.values()) == logins_before  # stored sessions survive the restart: no new login
-    assert PaintingMigration.objects.filter(ref__in=refs, status=Status.MIGRATED).count() == 5
+    assert Transfer.objects.filter(ref__in=refs, status=Status.MIGRATED).count() == 5
     assert all(len(world.records()[ref]) == 1 for ref in refs)
     assert paintings_compare().clean
 
@@ -152,7 +152,7 @@ def test_uploads_stop_where_the_accounts_write_budget_ends(limited_pds, limited_
     (limit,) = binding_limits()
     assert limit.name == "repository writes: 5,000 points per hour per account"
     assert "other accounts go on" in limit.remedy
-    waiting = PaintingMigration.objects.get(ref=refs[-1])
+    waiting = Transfer.objects.get(ref=refs[-1])
     assert waiting.status == Status.WAITING and dt.timedelta(minutes=50) < waiting.not_before - timezone.now() <= dt.timedelta(hours=1)
 
 
@@ -181,7 +181,7 @@ def test_an_account_whose_paintings_cannot_upload_is_not_logged_in_to(limited_pd
     world.add_painting(handle=ann)
     spend_uploads(world.users[ann], leave=0)
     migrate_all()  # ann's painting meets the spent budget: this process now knows it
-    assert PaintingMigration.objects.filter(status=Status.WAITING).count() == 1
+    assert Transfer.objects.filter(status=Status.WAITING).count() == 1
     # bo has never been opened by this process and has no stored session: a
     # first production run, where opening the account means a login.
     pds.forget_sessions()
@@ -192,6 +192,6 @@ def test_an_account_whose_paintings_cannot_upload_is_not_logged_in_to(limited_pd
     result = migrate_all()
 
     assert sum(result.waiting.values()) == 3 and result.migrated == 0
-    assert PaintingMigration.objects.filter(ref__in=refs, status=Status.WAITING, waiting_for="uploadBlob: 1,000 per day per IP").count() == 2
+    assert Transfer.objects.filter(ref__in=refs, status=Status.WAITING, waiting_for="uploadBlob: 1,000 per day per IP").count() == 2
     assert sum(pds.LOGINS.values()) == logins_before and pds.calls.REQUESTS[0] == requests_before
     limited_pds.restart(settings)  # the next test starts a new day

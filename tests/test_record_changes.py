@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from migrator.models import PaintingMigration, SkipReason, Status
+from migrator.models import Transfer, SkipReason, Status
 from migrator.services import lifecycle
 from migrator.services.compare import paintings_compare
 from tests.test_engine import migrate_all
@@ -51,7 +51,7 @@ def test_a_renamed_user_gets_new_image_urls_with_no_image_fetched_or_uploaded(wo
 
     assert len(uploads) == 1 and len(world.records()[new]) == 1
     for ref in refs:
-        row = PaintingMigration.objects.get(ref=ref)
+        row = Transfer.objects.get(ref=ref)
         (record,) = world.records()[ref]
         assert (row.status, row.rkey) == (Status.MIGRATED, before[ref].rkey)
         assert "/@ann-renamed/painting/" in record.value["imageUrl"]
@@ -87,19 +87,19 @@ def test_a_new_lexicon_is_published_before_records_take_its_shape_and_lifts_skip
     long_slug = world.add_painting(slug="202401.101010.101010.101010.101010.101010:202401.101010.101010.101010")  # 69: over 64
     call_command("deploy_lexicon", stdout=io.StringIO())
     migrate_all()
-    assert PaintingMigration.objects.get(ref=long_slug).skip_reason == SkipReason.TOO_LONG
+    assert Transfer.objects.get(ref=long_slug).skip_reason == SkipReason.TOO_LONG
     path = lexicon_dir / "computer" / "aesthetic" / "painting.json"
     lexicon = json.loads(path.read_text())
     lexicon["defs"]["main"]["record"]["properties"]["slug"]["maxLength"] = 128
     path.write_text(json.dumps(lexicon))
 
     migrate_all()  # the skip lifts at the next seed
-    row = PaintingMigration.objects.get(ref=long_slug)
+    row = Transfer.objects.get(ref=long_slug)
     assert row.status == Status.MIGRATED and len(world.records()[long_slug]) == 1
     assert list(lifecycle.paintings_stale_shape().values_list("ref", flat=True)) == [ref]
     with pytest.raises(CommandError, match="deploy_lexicon first"):
         call_command("rewrite_stale_records", confirm=True, stdout=io.StringIO())
-    assert PaintingMigration.objects.get(ref=ref).status == Status.MIGRATED
+    assert Transfer.objects.get(ref=ref).status == Status.MIGRATED
 
     call_command("deploy_lexicon", stdout=io.StringIO())
     uploads.clear()

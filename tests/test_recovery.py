@@ -17,7 +17,7 @@ from django.core.management import CommandError, call_command
 
 from migrator import pds, source
 from migrator.kinds import KINDS
-from migrator.models import Alert, PaintingMigration, Status
+from migrator.models import Alert, Transfer, Status
 from migrator.sample import ImageJob, render_image
 from migrator.services import watch
 from tests.plugins.console import console_tables_emptied
@@ -79,7 +79,7 @@ def corpus(world, settings):
             media_put(world, kind, world.documents[ref])
             world.refs.add((kind.name, ref))
     run("backfill", "all", workers=1)
-    assert set(PaintingMigration.objects.values_list("status", flat=True)) == {Status.MIGRATED}
+    assert set(Transfer.objects.values_list("status", flat=True)) == {Status.MIGRATED}
     assert _compare_all()[1] == 0
     world.twin = twin
     return world
@@ -101,7 +101,7 @@ def _compare_all(*args) -> tuple[dict, int]:
 
 
 def rows() -> dict:
-    return {(row.kind, row.ref): {name: getattr(row, name) for name in ROW_FACTS} for row in PaintingMigration.objects.all()}
+    return {(row.kind, row.ref): {name: getattr(row, name) for name in ROW_FACTS} for row in Transfer.objects.all()}
 
 
 def mongodb_keys() -> dict:
@@ -135,7 +135,7 @@ def records_lost(world, refs_by_kind: dict) -> list[tuple[str, str, str]]:
     """Delete these documents' records on the PDS (an older backup restored there)."""
     lost = []
     for (kind_name, ref) in refs_by_kind:
-        row = PaintingMigration.objects.get(kind=kind_name, ref=ref)
+        row = Transfer.objects.get(kind=kind_name, ref=ref)
         pds.repo_for(did=row.account_did).record_delete(collection=KINDS[kind_name].nsid, rkey=row.rkey)
         lost.append((kind_name, ref, row.rkey))
     return lost
@@ -144,7 +144,7 @@ def records_lost(world, refs_by_kind: dict) -> list[tuple[str, str, str]]:
 @pytest.mark.slow
 def test_a_lost_console_database_is_rebuilt_from_mongodb_and_the_pds_with_nothing_written(corpus, settings, calls):
     before = snapshot(corpus)
-    first_run = PaintingMigration.objects.exclude(written_by="").values_list("written_by", flat=True).first()
+    first_run = Transfer.objects.exclude(written_by="").values_list("written_by", flat=True).first()
     the_console_database_lost(settings)
     calls.clear()
 
@@ -181,12 +181,12 @@ def test_lost_write_backs_are_written_back_by_the_next_full_seed_with_no_pds_wri
     else:
         from migrator import tasks
 
-        result = tasks.paintings_sync()
+        result = tasks.live_sync()
         assert result["keys_restored"] == len(before[0])
 
     assert calls[UPLOAD] == 0 and sum(calls[route] for route in WRITES) == 0, calls
     assert snapshot(corpus) == before
-    row = PaintingMigration.objects.filter(kind="painting").first()
+    row = Transfer.objects.filter(kind="painting").first()
     assert "MongoDB had lost atproto.rkey" in row.events.first().message
     report, status = _compare_all()
     assert status == 0, report
@@ -244,7 +244,7 @@ def test_the_console_database_and_recent_records_lost_together_converge_without_
     # The thumbnails went with their records: uploaded again, the twins' shared one once.
     assert calls[UPLOAD] == sum(1 for kind, _, _ in named if KINDS[kind].blob_field) - 1
     assert sum(calls[route] for route in WRITES) == 3  # one applyWrites for the user's paintings, one for each of two accounts' mood
-    assert PaintingMigration.objects.filter(status=Status.MIGRATED).count() == len(corpus.refs)
+    assert Transfer.objects.filter(status=Status.MIGRATED).count() == len(corpus.refs)
     assert snapshot(corpus)[1:] == before[1:]  # MongoDB's keys and the PDS's records, record for record
     after = rows()
     for key, facts in before[0].items():

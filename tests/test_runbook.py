@@ -148,7 +148,7 @@ def test_the_production_runbook_does_what_the_readme_says(operator, settings, mo
         assert operator.env["PDS_ADMIN_PASSWORD"] not in result.stderr + result.stdout
 
     def migrate(result):
-        assert count(operator, "select count(*) from migrator_paintingmigration") == 0
+        assert count(operator, "select count(*) from migrator_transfer") == 0
 
     def lexicon_dry_run(result):
         for name in ("painting", "mood", "kidlisp", "piece", "tape", "news"):  # every kind's lexicon, published together
@@ -171,7 +171,7 @@ def test_the_production_runbook_does_what_the_readme_says(operator, settings, mo
         assert "Dry run: 10 paintings would be migrated" in result.stdout and "No changes made." in result.stdout
         state["previewed"] = re.findall(r"^\s+migrate\s+anonymous/(\S+)", result.stdout, re.M)
         assert len(state["previewed"]) == 10
-        assert count(operator, "select count(*) from migrator_paintingmigration") == 0
+        assert count(operator, "select count(*) from migrator_transfer") == 0
         assert records_of(settings.ANON_HANDLE) == []
         assert mongo_db.paintings.count_documents({"atproto": {"$exists": True}}) == 0
 
@@ -185,7 +185,7 @@ def test_the_production_runbook_does_what_the_readme_says(operator, settings, mo
 
     def anonymous_all(result):
         assert "failed:   0" in result.stdout
-        left = "select count(*) from migrator_paintingmigration where owner = '' and status not in ('migrated', 'skipped')"
+        left = "select count(*) from migrator_transfer where owner = '' and status not in ('migrated', 'skipped')"
         assert count(operator, left) == 0
 
     def jeffrey_five(result):
@@ -193,19 +193,19 @@ def test_the_production_runbook_does_what_the_readme_says(operator, settings, mo
         migrated = int(re.search(r"migrated: (\d+)", result.stdout)[1])
         assert len(records_of("jeffrey.test")) == migrated
         # The sample corpus plants missing images; one may be among his first five.
-        jeffrey = "select status, skip_reason from migrator_paintingmigration where owner_handle = 'jeffrey' and status in ('migrated', 'skipped')"
+        jeffrey = "select status, skip_reason from migrator_transfer where owner_handle = 'jeffrey' and status in ('migrated', 'skipped')"
         outcomes = operator.query(jeffrey)
         assert len(outcomes) == 5 and all(reason in ("", "image_missing") for _, reason in outcomes), outcomes
 
     def everything(result):
         assert "failed:   0" in result.stdout and "remain pending or failed" not in result.stdout
-        left = "select count(*) from migrator_paintingmigration where status not in ('migrated', 'skipped')"
+        left = "select count(*) from migrator_transfer where status not in ('migrated', 'skipped')"
         assert count(operator, left) == 0
 
     def status_report(result):
         report = (operator.cwd / "PAINTING-MIGRATION-STATUS.md").read_text()
         assert report.startswith("# ATProto migration status")
-        migrated = count(operator, "select count(*) from migrator_paintingmigration where status = 'migrated'")
+        migrated = count(operator, "select count(*) from migrator_transfer where status = 'migrated'")
         assert f"**{migrated} of " in report
 
     def keeps_syncing(command):
@@ -219,7 +219,7 @@ def test_the_production_runbook_does_what_the_readme_says(operator, settings, mo
         try:
             deadline = time.monotonic() + 150
             while time.monotonic() < deadline:
-                if operator.query("select status from migrator_paintingmigration where ref = %s", ref) == [("migrated",)]:
+                if operator.query("select status from migrator_transfer where ref = %s", ref) == [("migrated",)]:
                     break
                 time.sleep(1)
             else:
@@ -246,7 +246,7 @@ def test_the_production_runbook_does_what_the_readme_says(operator, settings, mo
     }
     def kind_dry_run(result):
         assert "Dry run: 10 moods would be migrated" in result.stdout and "No changes made." in result.stdout, result.stdout
-        assert count(operator, "select count(*) from migrator_paintingmigration where kind = 'mood'") == 0
+        assert count(operator, "select count(*) from migrator_transfer where kind = 'mood'") == 0
         assert mongo_db.moods.count_documents({"atproto": {"$exists": True}}) == 0
 
     def kind_user_five(result):
@@ -255,20 +255,20 @@ def test_the_production_runbook_does_what_the_readme_says(operator, settings, mo
     def kind_all(name):
         def check(result):
             assert "failed:   0" in result.stdout and "remain pending or failed" not in result.stdout, result.stdout
-            left = "select count(*) from migrator_paintingmigration where kind = %s and status not in ('migrated', 'skipped')"
+            left = "select count(*) from migrator_transfer where kind = %s and status not in ('migrated', 'skipped')"
             assert count(operator, left, name) == 0
-            migrated = count(operator, "select count(*) from migrator_paintingmigration where kind = %s and status = 'migrated'", name)
+            migrated = count(operator, "select count(*) from migrator_transfer where kind = %s and status = 'migrated'", name)
             assert migrated, f"no {name} migrated"
 
         return check
 
     def kind_anonymous_ten(result):
         assert "migrated: 10" in result.stdout and "failed:   0" in result.stdout, result.stdout
-        assert count(operator, "select count(*) from migrator_paintingmigration where kind = 'kidlisp' and owner = '' and status = 'migrated'") == 10
+        assert count(operator, "select count(*) from migrator_transfer where kind = 'kidlisp' and owner = '' and status = 'migrated'") == 10
 
     def tapes_dry_run(result):
         assert "Dry run:" in result.stdout and "No changes made." in result.stdout, result.stdout
-        assert count(operator, "select count(*) from migrator_paintingmigration where kind = 'tape'") == 0
+        assert count(operator, "select count(*) from migrator_transfer where kind = 'tape'") == 0
 
     def compare_all_clean(result):
         assert result.stdout.count("No differences.") == 6, result.stdout

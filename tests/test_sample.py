@@ -12,7 +12,7 @@ from PIL import Image
 from django.core.management import call_command
 
 from migrator import source
-from migrator.models import PaintingMigration
+from migrator.models import Transfer
 from migrator.sample import ImageJob, corpus_plan, counts_for, render_image, timestamp_slug, write_images
 
 RESERVED_HANDLES = Path(__file__).resolve().parent.parent / "pds/node_modules/@atproto/pds/dist/handle/reserved.js"
@@ -101,7 +101,7 @@ def test_the_demo_editor_edits_renames_a_user_and_leaves_the_state_table_seeded_
     after = {str(painting["_id"]): painting for painting in mongo_db.paintings.find()}
     assert int(made[1]) > 10 and len(after) == len(before) - int(made[3]) == int(made[2])
     assert any(after[ref] != before[ref] for ref in after)  # some fields changed
-    rows = {row.ref: row for row in PaintingMigration.objects.filter(kind="painting")}
+    rows = {row.ref: row for row in Transfer.objects.filter(kind="painting")}
     for ref, painting in after.items():  # the last seed saw MongoDB as it was left
         if source.is_object_id(ref):
             row = rows[ref]

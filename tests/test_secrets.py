@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from migrator import pds
-from migrator.models import Account, MigrationEvent, PaintingMigration, Status
+from migrator.models import Account, TransferEvent, Transfer, Status
 from tests.plugins.world import add_user
 from tests.test_engine import migrate_all
 
@@ -26,13 +26,13 @@ ADMIN = "PLANTED-admin-password-93af"
 
 def everything_a_person_can_read(client, runner, caplog, outputs) -> str:
     texts = [caplog.text, *outputs]
-    texts += MigrationEvent.objects.values_list("message", flat=True)
-    for row in PaintingMigration.objects.all():
+    texts += TransferEvent.objects.values_list("message", flat=True)
+    for row in Transfer.objects.all():
         texts += [row.last_error, row.skip_detail, row.owner, row.claimed_by]
     client.force_login(runner)
-    changelist = reverse("admin:migrator_paintingmigration_changelist")
+    changelist = reverse("admin:migrator_transfer_changelist")
     pages = [changelist, f"{changelist}?q=PLANTED", reverse("admin:migrator_dashboard"), reverse("admin:migrator_dashboard_json")]
-    pages += [reverse("admin:migrator_paintingmigration_change", args=[row.pk]) for row in PaintingMigration.objects.all()]
+    pages += [reverse("admin:migrator_transfer_change", args=[row.pk]) for row in Transfer.objects.all()]
     texts += [client.get(page).content.decode() for page in pages]
     return "\n".join(texts)
 
@@ -75,4 +75,4 @@ def test_no_planted_secret_surfaces_anywhere(world, client, runner, caplog, sett
     for secret in (PASSWORD, str(NUMERIC), SESSION, "PLANTED-session-token", ADMIN):
         assert secret not in readable, secret
     # And each painting still ended in a state a person can read.
-    assert not PaintingMigration.objects.filter(status__in=[Status.RUNNING, Status.QUEUED, Status.PENDING]).exists()
+    assert not Transfer.objects.filter(status__in=[Status.RUNNING, Status.QUEUED, Status.PENDING]).exists()

@@ -26,7 +26,7 @@ from django.db import connection
 from config.env import generated_key
 from migrator import crypto, pds
 from migrator.checks import check_stored_secrets
-from migrator.models import Account, PaintingMigration, Status
+from migrator.models import Account, Transfer, Status
 from migrator.pds import calls as pds_calls
 from migrator.services.secrets import secrets_reencrypt, secrets_unreadable
 from tests.test_engine import migrate_all
@@ -365,7 +365,7 @@ def recording_pds():
 def test_a_wrong_key_stops_every_command_at_start_up_naming_the_variable(world, console, recording_pds):
     first_run(world, console)
     paintings_for_everyone(world)
-    before = console.query("select id, status from migrator_paintingmigration order by id")
+    before = console.query("select id, status from migrator_transfer order by id")
     console.env["SECRETS_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
     console.env["PDS_URL"] = f"http://127.0.0.1:{recording_pds.server_port}"
 
@@ -375,7 +375,7 @@ def test_a_wrong_key_stops_every_command_at_start_up_naming_the_variable(world, 
         assert f"open with no key in {crypto.KEYS_VARIABLE}" in result.stderr and f"Set {crypto.KEYS_VARIABLE}" in result.stderr
         assert "Traceback" not in result.stderr
     assert recording_pds.requests == []
-    assert console.query("select id, status from migrator_paintingmigration order by id") == before  # nothing ran, not even a seed
+    assert console.query("select id, status from migrator_transfer order by id") == before  # nothing ran, not even a seed
 
 
 @pytest.mark.pds
@@ -392,5 +392,5 @@ def test_a_key_that_opens_nothing_fails_the_batch_before_any_request_or_login(wo
     migrate_all()
 
     assert (pds_calls.REQUESTS[0], sum(pds.LOGINS.values())) == (requests, logins_before)
-    for row in PaintingMigration.objects.filter(ref__in=refs):
+    for row in Transfer.objects.filter(ref__in=refs):
         assert row.status == Status.FAILED and "SecretError" in row.last_error

@@ -7,7 +7,7 @@ import pytest
 from bson import ObjectId
 from django.core.management import call_command
 
-from migrator.models import MigrationEvent, PaintingMigration, SkipReason, Status
+from migrator.models import TransferEvent, Transfer, SkipReason, Status
 from migrator.services.state import painting_transition
 
 pytestmark = pytest.mark.django_db
@@ -35,15 +35,15 @@ def test_the_sample_corpus_seeds_to_the_plans_counts(corpus):
     assert "anonymous:  1064" in output
     assert "2839 paintings by 984 users (978 with ATProto accounts, 6 without)" in output
     assert "@ac25namuc (384)" in output
-    assert PaintingMigration.objects.count() == 3903
-    assert PaintingMigration.objects.filter(owner="").count() == 1064
+    assert Transfer.objects.count() == 3903
+    assert Transfer.objects.filter(owner="").count() == 1064
 
 
 @pytest.mark.slow
 def test_every_seeded_row_has_its_first_event(corpus):
     run("seed_paintings")
-    assert MigrationEvent.objects.filter(from_status="").count() == 3903
-    assert not PaintingMigration.objects.filter(events__isnull=True).exists()
+    assert TransferEvent.objects.filter(from_status="").count() == 3903
+    assert not Transfer.objects.filter(events__isnull=True).exists()
 
 
 @pytest.mark.slow
@@ -64,18 +64,18 @@ def test_reseeding_reports_only_what_changed(corpus):
     assert "new:        10\n" in output
     assert "updated:    3\n" in output
     assert "unchanged:  3900\n" in output
-    assert PaintingMigration.objects.filter(ref__in=[str(ref) for ref in edited], nuked=True).count() == 3
+    assert Transfer.objects.filter(ref__in=[str(ref) for ref in edited], nuked=True).count() == 3
     for ref in edited:
-        assert MigrationEvent.objects.filter(painting__ref=str(ref), message__contains="nuked False → True").exists()
+        assert TransferEvent.objects.filter(transfer__ref=str(ref), message__contains="nuked False → True").exists()
 
 
 @pytest.mark.slow
 def test_reseeding_twice_changes_nothing(corpus):
     run("seed_paintings")
-    events = MigrationEvent.objects.count()
+    events = TransferEvent.objects.count()
     output = run("seed_paintings")
     assert "new:        0" in output and "updated:    0" in output and "unchanged:  3903" in output
-    assert MigrationEvent.objects.count() == events
+    assert TransferEvent.objects.count() == events
 
 
 def painting(**fields):
@@ -103,7 +103,7 @@ def test_malformed_documents_are_skipped_with_a_readable_reason(mongo_db, change
 
     output = run("seed_paintings")
 
-    row = PaintingMigration.objects.get(ref=str(document["_id"]))
+    row = Transfer.objects.get(ref=str(document["_id"]))
     assert (row.status, row.skip_reason) == (Status.SKIPPED, reason)
     assert words in row.skip_detail
     assert row.events.get().message.endswith(row.skip_detail)
@@ -114,7 +114,7 @@ def test_the_later_of_two_paintings_with_one_code_is_skipped(mongo_db):
     first, second = painting(code="dup"), painting(code="dup", slug="2023.8.24.16.21.10.000")
     mongo_db.paintings.insert_many([second, first])
     run("seed_paintings")
-    keeper, duplicate = sorted(PaintingMigration.objects.all(), key=lambda row: row.ref)
+    keeper, duplicate = sorted(Transfer.objects.all(), key=lambda row: row.ref)
     assert keeper.status == Status.PENDING
     assert duplicate.skip_reason == SkipReason.DUPLICATE_CODE
     assert keeper.ref in duplicate.skip_detail
@@ -125,8 +125,8 @@ def test_users_without_an_account_or_handle_are_skipped(mongo_db):
     mongo_db["@handles"].insert_one({"_id": "auth0|blocked", "handle": "blocked"})
     mongo_db.paintings.insert_many([painting(user="auth0|blocked"), painting(user="auth0|nohandle", code="b4c")])
     run("seed_paintings")
-    assert PaintingMigration.objects.get(owner="auth0|blocked").skip_reason == SkipReason.NO_ACCOUNT
-    assert PaintingMigration.objects.get(owner="auth0|nohandle").skip_reason == SkipReason.NO_HANDLE
+    assert Transfer.objects.get(owner="auth0|blocked").skip_reason == SkipReason.NO_ACCOUNT
+    assert Transfer.objects.get(owner="auth0|nohandle").skip_reason == SkipReason.NO_HANDLE
 
 
 def test_a_fixed_document_becomes_pending_again(mongo_db):
@@ -137,7 +137,7 @@ def test_a_fixed_document_becomes_pending_again(mongo_db):
 
     output = run("seed_paintings")
 
-    row = PaintingMigration.objects.get()
+    row = Transfer.objects.get()
     assert (row.status, row.skip_reason) == (Status.PENDING, "")
     assert "updated:    1" in output
     assert row.events.filter(from_status=Status.SKIPPED, to_status=Status.PENDING).exists()
@@ -150,7 +150,7 @@ def test_a_key_mongodb_has_is_where_the_engine_looks_first(mongo_db):
     document = painting(atproto={"rkey": "3k2yihcrp6f2c", "uri": "at://did:plc:abc/computer.aesthetic.painting/3k2yihcrp6f2c"})
     mongo_db.paintings.insert_one(document)
     run("seed_paintings")
-    row = PaintingMigration.objects.get()
+    row = Transfer.objects.get()
     assert (row.status, row.rkey, row.record_uri) == (Status.PENDING, "3k2yihcrp6f2c", document["atproto"]["uri"])
     assert row.written_by.startswith("unknown run")
     assert "the engine looks the record up there" in row.events.get().message
@@ -160,7 +160,7 @@ def test_a_migrated_row_keeps_its_rkey_and_history(mongo_db):
     document = painting()
     mongo_db.paintings.insert_one(document)
     run("seed_paintings")
-    row = PaintingMigration.objects.get()
+    row = Transfer.objects.get()
     uri = "at://did:plc:abc/computer.aesthetic.painting/3k2yihcrp6f2c"
     painting_transition(row, to=Status.MIGRATED, actor="test", rkey="3k2yihcrp6f2c", record_uri=uri, record_cid="bafyrecord")
     mongo_db.paintings.update_one({"_id": document["_id"]}, {"$set": {"atproto": {"rkey": "3k2yihcrp6f2c", "uri": uri}}})
@@ -183,8 +183,8 @@ def test_nuked_paintings_are_skipped_when_configured(mongo_db, settings):
     settings.NUKED_PAINTINGS = "skip"
     mongo_db.paintings.insert_many([painting(nuked=True), painting(nuked=False, code="zz9")])
     run("seed_paintings")
-    assert PaintingMigration.objects.get(nuked=True).skip_reason == SkipReason.NUKED
-    assert PaintingMigration.objects.get(nuked=False).status == Status.PENDING
+    assert Transfer.objects.get(nuked=True).skip_reason == SkipReason.NUKED
+    assert Transfer.objects.get(nuked=False).status == Status.PENDING
 
 
 HOSTILE = {
@@ -216,7 +216,7 @@ def test_hostile_documents_are_skipped_with_a_reason_and_spare_their_neighbours(
 
     run("seed_paintings")
 
-    rows = {row.ref: row for row in PaintingMigration.objects.all()}
+    rows = {row.ref: row for row in Transfer.objects.all()}
     assert len(rows) == 3
     row = next(row for ref, row in rows.items() if ref not in {str(n["_id"]) for n in neighbours})
     assert (row.status, row.skip_reason) == (Status.SKIPPED, reason)
@@ -230,8 +230,8 @@ def test_a_user_that_names_no_one_is_never_taken_for_a_guest(mongo_db):
     mongo_db.paintings.insert_many([painting(user=7), painting(user=None, code="g1a"), painting(code="g2b")])
     report = run("seed_paintings")
     assert "anonymous:  2" in report  # null and missing; the number is not a guest
-    assert sorted(PaintingMigration.objects.filter(owner="").values_list("status", flat=True)) == [Status.PENDING, Status.PENDING]
-    bad = PaintingMigration.objects.get(skip_reason=SkipReason.BAD_OWNER)
+    assert sorted(Transfer.objects.filter(owner="").values_list("status", flat=True)) == [Status.PENDING, Status.PENDING]
+    bad = Transfer.objects.get(skip_reason=SkipReason.BAD_OWNER)
     assert bad.owner and not bad.is_anonymous and bad.account_did == ""
 
 
@@ -242,8 +242,8 @@ def test_a_handle_that_is_not_text_skips_only_its_owners_paintings(mongo_db):
     mongo_db["@handles"].insert_many([{"_id": "auth0|odd", "handle": 1234}, {"_id": "auth0|fine", "handle": "fine"}])
     mongo_db.paintings.insert_many([painting(user="auth0|odd"), painting(user="auth0|fine", code="f1a")])
     run("seed_paintings")
-    assert PaintingMigration.objects.get(owner="auth0|odd").skip_reason == SkipReason.NO_HANDLE
-    assert PaintingMigration.objects.get(owner="auth0|fine").status == Status.PENDING
+    assert Transfer.objects.get(owner="auth0|odd").skip_reason == SkipReason.NO_HANDLE
+    assert Transfer.objects.get(owner="auth0|fine").status == Status.PENDING
 
 
 def test_an_unusable_password_is_a_readable_skip_that_never_shows_it(mongo_db):
@@ -251,7 +251,7 @@ def test_an_unusable_password_is_a_readable_skip_that_never_shows_it(mongo_db):
     mongo_db["@handles"].insert_one({"_id": "auth0|num", "handle": "num"})
     mongo_db.paintings.insert_one(painting(user="auth0|num"))
     run("seed_paintings")
-    row = PaintingMigration.objects.get()
+    row = Transfer.objects.get()
     assert (row.status, row.skip_reason) == (Status.SKIPPED, SkipReason.NO_ACCOUNT)
     assert row.skip_detail == "users.atproto is unusable: password is int, not text."
     assert "987654321" not in "".join(row.events.values_list("message", flat=True))
@@ -265,10 +265,10 @@ def test_what_the_engine_learned_survives_a_reseed(mongo_db):
     document = painting(user="auth0|nodid")
     mongo_db.paintings.insert_one(document)
     run("seed_paintings")
-    PaintingMigration.objects.update(has_recording=True, account_did="did:plc:learned")
+    Transfer.objects.update(has_recording=True, account_did="did:plc:learned")
 
     run("seed_paintings")
-    row = PaintingMigration.objects.get()
+    row = Transfer.objects.get()
     assert (row.has_recording, row.account_did) == (True, "did:plc:learned")
 
     # A new slug is a new URL: the recording must be looked for again.
@@ -286,7 +286,7 @@ def test_a_lost_key_mongodb_refuses_to_take_back_leaves_that_one_document_as_it_
     mongo_db.paintings.insert_many([good, bad])
     run("seed_paintings")
     for n, document in enumerate((good, bad)):
-        row = PaintingMigration.objects.get(ref=str(document["_id"]))
+        row = Transfer.objects.get(ref=str(document["_id"]))
         uri = f"at://did:plc:abc/computer.aesthetic.painting/3k2yihcrp6f2{n}"
         painting_transition(row, to=Status.MIGRATED, actor="test", rkey=f"3k2yihcrp6f2{n}", record_uri=uri)
     mongo_db.paintings.update_one({"_id": bad["_id"]}, {"$set": {"atproto": "garbage"}})
@@ -296,7 +296,7 @@ def test_a_lost_key_mongodb_refuses_to_take_back_leaves_that_one_document_as_it_
     assert mongo_db.paintings.find_one({"_id": good["_id"]})["atproto"]["rkey"] == "3k2yihcrp6f20"
     assert mongo_db.paintings.find_one({"_id": bad["_id"]})["atproto"] == "garbage"
     assert "keys written back to MongoDB: 1" in output
-    note = PaintingMigration.objects.get(ref=str(bad["_id"])).events.first().message
+    note = Transfer.objects.get(ref=str(bad["_id"])).events.first().message
     assert "MongoDB refused" in note and "garbage" not in note
 
 
@@ -313,10 +313,10 @@ def test_a_key_no_record_of_ours_can_have_reads_as_absent_and_the_neighbours_see
 
     run("seed_paintings")
 
-    row = PaintingMigration.objects.get(ref=str(hostile["_id"]))
+    row = Transfer.objects.get(ref=str(hostile["_id"]))
     assert row.status == Status.PENDING and len(row.rkey) <= 32 and len(row.record_uri) <= 512
     assert row.rkey in ("", "3k2yihcrp6f2c") and not row.record_uri
-    assert PaintingMigration.objects.get(ref=str(neighbour["_id"])).status == Status.PENDING
+    assert Transfer.objects.get(ref=str(neighbour["_id"])).status == Status.PENDING
 
 
 @pytest.mark.parametrize(("nuked_paintings", "words"), [("skip", "the engine removes the record"), ("flag", "adopts it")])
@@ -326,6 +326,6 @@ def test_a_nuked_painting_found_with_a_key_is_told_what_becomes_of_its_record(mo
 
     run("seed_paintings")
 
-    row = PaintingMigration.objects.get()
+    row = Transfer.objects.get()
     assert (row.status, row.rkey) == (Status.PENDING, "3k2yihcrp6f2c")
     assert words in row.events.get().message

@@ -42,7 +42,7 @@ def served(console, world, tmp_path):
     for number in range(2):
         world.add_document(KINDS["mood"], handle=handle, **document_fields(KINDS["mood"], number))
     console.run("backfill", "all")
-    console.run("shell", "-c", "from migrator import tasks; tasks.paintings_sync()")  # live sync's schedule, run once: /health asks for it
+    console.run("shell", "-c", "from migrator import tasks; tasks.live_sync()")  # live sync's schedule, run once: /health asks for it
     console.env["DJANGO_SUPERUSER_PASSWORD"] = PASSWORD
     console.run("createsuperuser", "--noinput", "--username", "ops", "--email", "ops@example.test")
     port = free_port()
@@ -76,7 +76,7 @@ def test_production_serves_a_complete_admin_health_and_metrics_that_agree(served
     assets = {}
     page.on("response", lambda response: assets.__setitem__(response.url, response) if "/static/" in response.url else None)
 
-    page.goto(f"{url}/admin/login/?next=/admin/migrator/paintingmigration/dashboard/")
+    page.goto(f"{url}/admin/login/?next=/admin/migrator/transfer/dashboard/")
     page.fill("#id_username", "ops")
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
@@ -95,8 +95,8 @@ def test_production_serves_a_complete_admin_health_and_metrics_that_agree(served
     assert "max-age=315360000" in assets[css[0]].headers["cache-control"]  # cached for years: the name changes with the file
     assert page.evaluate("getComputedStyle(document.querySelector('#header')).backgroundColor") != "rgba(0, 0, 0, 0)"  # styled
 
-    board = json.loads(page.evaluate("fetch('/admin/migrator/paintingmigration/dashboard/status.json').then(r => r.text())"))
-    page.goto(f"{url}/admin/migrator/paintingmigration/?kind=mood")
+    board = json.loads(page.evaluate("fetch('/admin/migrator/transfer/dashboard/status.json').then(r => r.text())"))
+    page.goto(f"{url}/admin/migrator/transfer/?kind=mood")
     assert page.locator("#result_list tbody tr").count() == 2
 
     assert requests.get(f"{url}/health", timeout=30).status_code == 200, requests.get(f"{url}/health", timeout=30).text

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from migrator import tasks
-from migrator.models import Alert, MigrationEvent, Status, SyncCursor
+from migrator.models import Alert, TransferEvent, Status, SyncCursor
 from migrator.services import sync
 from migrator.services.watch import migration_stuck, stuck_watch
 from tests.plugins.console import make_failed, make_painting
@@ -31,8 +31,8 @@ def ago(minutes: float) -> dt.datetime:
 
 def last_moved(painting, minutes_ago: float) -> None:
     """The last status change anyone made, ``minutes_ago``."""
-    event = MigrationEvent.objects.create(painting=painting, from_status="pending", to_status=painting.status, actor="test")
-    MigrationEvent.objects.filter(pk=event.pk).update(at=ago(minutes_ago))
+    event = TransferEvent.objects.create(transfer=painting, from_status="pending", to_status=painting.status, actor="test")
+    TransferEvent.objects.filter(pk=event.pk).update(at=ago(minutes_ago))
 
 
 def test_queued_work_that_has_not_moved_for_the_quiet_period_is_told_once():
@@ -97,10 +97,10 @@ def test_live_sync_tells_of_jobs_that_no_cluster_takes(mongo_db):
     painting = make_painting(status=Status.QUEUED, claimed_at=ago(40))
     mongo_db.paintings.insert_one({"_id": ObjectId(painting.ref), "slug": painting.slug, "code": painting.code, "when": painting.when})
     last_moved(painting, 40)
-    async_task("migrator.tasks.painting_batch_migrate", [painting.id])  # its job waits in the broker
+    async_task("migrator.tasks.batch_migrate", [painting.id])  # its job waits in the broker
     SyncCursor.objects.create(name=sync.CURSOR, position="f" * 24, ran_at=timezone.now())  # an incremental run
 
-    tasks.paintings_sync()
+    tasks.live_sync()
 
     (message,) = mail.outbox
     assert message.subject.startswith("[painting console] Stuck: 1 painting due")

@@ -8,7 +8,7 @@ import pytest
 from bson import ObjectId
 from django.utils import timezone
 
-from migrator.models import ErrorKind, PaintingMigration, Status, SyncCursor
+from migrator.models import ErrorKind, Transfer, Status, SyncCursor
 from migrator.services import engine, sync
 from migrator.views import signature_for
 
@@ -27,7 +27,7 @@ def post_hook(client, body: dict, *, secret=SECRET, timestamp=None):
     )
 
 
-def in_mongodb(mongo_db, painting: PaintingMigration) -> PaintingMigration:
+def in_mongodb(mongo_db, painting: Transfer) -> Transfer:
     """Give a row made by hand its MongoDB document (a guest painting), as
     every row the seed made has: the console refuses a database that has
     none of its paintings, and removes the records of paintings it lost."""
@@ -47,14 +47,14 @@ def test_the_hook_queues_a_new_painting_at_once(world, client, hook):
     response = post_hook(client, {"ref": ref})
     assert response.status_code == 202
     assert response.json() == {"ref": ref, "status": "queued"}
-    assert PaintingMigration.objects.get(ref=ref).status == Status.QUEUED
+    assert Transfer.objects.get(ref=ref).status == Status.QUEUED
 
 
 @pytest.mark.pds
 def test_a_queued_painting_reaches_the_pds(world, client, hook):
     ref = world.add_painting()
     post_hook(client, {"ref": ref})
-    engine.paintings_migrate(PaintingMigration.objects.values_list("id", flat=True), actor="worker:test")
+    engine.paintings_migrate(Transfer.objects.values_list("id", flat=True), actor="worker:test")
     assert len(world.records()[ref]) == 1
 
 
@@ -65,7 +65,7 @@ def test_a_queued_painting_reaches_the_pds(world, client, hook):
 def test_the_hook_refuses_bad_signatures_and_stale_timestamps(client, hook, secret, age, status):
     response = post_hook(client, {"ref": "0" * 24}, secret=secret, timestamp=int(time.time()) - age)
     assert response.status_code == status
-    assert not PaintingMigration.objects.exists()
+    assert not Transfer.objects.exists()
 
 
 def test_the_hook_refuses_a_missing_signature(client, hook):
@@ -92,26 +92,26 @@ def test_the_schedule_picks_up_new_paintings_incrementally(world):
     first = world.add_painting()
     result = sync.paintings_sync(actor="schedule:test")
     assert (result.full, result.new, result.queued) == (True, 1, 1)
-    engine.paintings_migrate(PaintingMigration.objects.values_list("id", flat=True), actor="worker:test")
+    engine.paintings_migrate(Transfer.objects.values_list("id", flat=True), actor="worker:test")
 
     second = world.add_painting()
     result = sync.paintings_sync(actor="schedule:test")
 
     assert (result.full, result.new, result.queued) == (False, 1, 1)
     assert SyncCursor.objects.get(name=sync.CURSOR).position == second
-    assert PaintingMigration.objects.get(ref=first).status == Status.MIGRATED
+    assert Transfer.objects.get(ref=first).status == Status.MIGRATED
 
 
 @pytest.mark.pds
 def test_the_hourly_full_sync_catches_a_nuke(world):
     ref = world.add_painting()
     sync.paintings_sync(actor="schedule:test")
-    engine.paintings_migrate(PaintingMigration.objects.values_list("id", flat=True), actor="worker:test")
+    engine.paintings_migrate(Transfer.objects.values_list("id", flat=True), actor="worker:test")
     world.mongo.paintings.update_one({"_id": world.paintings[ref]["_id"]}, {"$set": {"nuked": True}})
     SyncCursor.objects.filter(name=sync.CURSOR).update(ran_at=timezone.now() - timedelta(hours=2))
 
     result = sync.paintings_sync(actor="schedule:test")
-    engine.paintings_migrate(PaintingMigration.objects.values_list("id", flat=True), actor="worker:test")
+    engine.paintings_migrate(Transfer.objects.values_list("id", flat=True), actor="worker:test")
 
     assert result.full and result.updated == 1
     assert world.records()[ref][0].value["nuked"] is True
@@ -121,13 +121,13 @@ def test_the_hourly_full_sync_catches_a_nuke(world):
 def test_paintings_that_failed_while_the_pds_was_down_are_retried_with_backoff(world):
     ref = world.add_painting()
     sync.paintings_sync(actor="schedule:test")
-    painting = PaintingMigration.objects.get(ref=ref)
-    PaintingMigration.objects.filter(pk=painting.pk).update(status=Status.FAILED, error_kind=ErrorKind.TRANSIENT, attempts=1, last_error="PDS down")
+    painting = Transfer.objects.get(ref=ref)
+    Transfer.objects.filter(pk=painting.pk).update(status=Status.FAILED, error_kind=ErrorKind.TRANSIENT, attempts=1, last_error="PDS down")
 
     assert sync.paintings_sync(actor="schedule:test").retried == 0  # too soon
-    PaintingMigration.objects.filter(pk=painting.pk).update(updated_at=timezone.now() - timedelta(minutes=2))
+    Transfer.objects.filter(pk=painting.pk).update(updated_at=timezone.now() - timedelta(minutes=2))
     assert sync.paintings_sync(actor="schedule:test").retried == 1
-    assert PaintingMigration.objects.get(pk=painting.pk).status == Status.QUEUED
+    assert Transfer.objects.get(pk=painting.pk).status == Status.QUEUED
 
 
 @pytest.mark.parametrize(
@@ -135,28 +135,28 @@ def test_paintings_that_failed_while_the_pds_was_down_are_retried_with_backoff(w
     [(1, 0.5, 1.5), (2, 1.5, 2.5), (3, 3.5, 4.5), (5, 15, 17), (7, 59, 65), (12, 59, 61)],  # minutes: 1, 2, 4, 16, then the 60 cap
 )
 def test_each_retry_waits_twice_as_long_as_the_last_up_to_an_hour(mongo_db, attempts, too_soon, due):
-    painting = PaintingMigration.objects.create(ref="3" * 24, status=Status.FAILED, error_kind=ErrorKind.TRANSIENT, attempts=attempts)
+    painting = Transfer.objects.create(ref="3" * 24, status=Status.FAILED, error_kind=ErrorKind.TRANSIENT, attempts=attempts)
 
-    PaintingMigration.objects.filter(pk=painting.pk).update(updated_at=timezone.now() - timedelta(minutes=too_soon))
+    Transfer.objects.filter(pk=painting.pk).update(updated_at=timezone.now() - timedelta(minutes=too_soon))
     assert list(sync._retry_due()) == []
-    PaintingMigration.objects.filter(pk=painting.pk).update(updated_at=timezone.now() - timedelta(minutes=due))
+    Transfer.objects.filter(pk=painting.pk).update(updated_at=timezone.now() - timedelta(minutes=due))
     assert list(sync._retry_due()) == [painting]
 
 
 def test_waiting_paintings_are_queued_when_their_rate_limit_resets_not_before(mongo_db):
-    painting = in_mongodb(mongo_db, PaintingMigration.objects.create(
+    painting = in_mongodb(mongo_db, Transfer.objects.create(
         ref="4" * 24, status=Status.WAITING, error_kind=ErrorKind.RATE_LIMITED, waiting_for="uploadBlob: 1,000 per day per IP",
         not_before=timezone.now() + timedelta(hours=5),
     ))  # fmt: skip
     assert sync.paintings_sync(actor="schedule:test").resumed == 0
-    PaintingMigration.objects.filter(pk=painting.pk).update(not_before=timezone.now() - timedelta(seconds=1))
+    Transfer.objects.filter(pk=painting.pk).update(not_before=timezone.now() - timedelta(seconds=1))
     assert sync.paintings_sync(actor="schedule:test").resumed == 1
-    assert PaintingMigration.objects.get(pk=painting.pk).status == Status.QUEUED
+    assert Transfer.objects.get(pk=painting.pk).status == Status.QUEUED
 
 
 def test_permanent_failures_wait_for_a_person(mongo_db):
-    in_mongodb(mongo_db, PaintingMigration.objects.create(ref="1" * 24, status=Status.FAILED, error_kind=ErrorKind.PERMANENT, attempts=1, updated_at=timezone.now()))
-    PaintingMigration.objects.filter(ref="1" * 24).update(updated_at=timezone.now() - timedelta(days=1))
+    in_mongodb(mongo_db, Transfer.objects.create(ref="1" * 24, status=Status.FAILED, error_kind=ErrorKind.PERMANENT, attempts=1, updated_at=timezone.now()))
+    Transfer.objects.filter(ref="1" * 24).update(updated_at=timezone.now() - timedelta(days=1))
     assert sync.paintings_sync(actor="schedule:test").retried == 0
 
 
@@ -165,7 +165,7 @@ def test_the_schedule_says_so_in_one_line_when_mongodb_is_out_of_reach(settings,
     from migrator import tasks
 
     settings.MONGODB_URI = "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200"
-    result = tasks.paintings_sync()
+    result = tasks.live_sync()
     assert result == {"skipped": "MongoDB out of reach (ServerSelectionTimeoutError)"}
     assert "Live sync skipped: MongoDB is out of reach" in caplog.text
 
@@ -173,13 +173,13 @@ def test_the_schedule_says_so_in_one_line_when_mongodb_is_out_of_reach(settings,
 def test_the_schedule_releases_paintings_a_dead_worker_left_running(mongo_db):
     from migrator.services.state import painting_transition
 
-    painting = in_mongodb(mongo_db, PaintingMigration.objects.create(ref="2" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
+    painting = in_mongodb(mongo_db, Transfer.objects.create(ref="2" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
     painting_transition(painting, to=Status.RUNNING, actor="worker:gone", claimed_by="elsewhere:1", claimed_at=timezone.now() - timedelta(hours=1))
 
     result = sync.paintings_sync(actor="schedule:test")
 
     assert result.released == 1
-    assert PaintingMigration.objects.get(pk=painting.pk).status == Status.QUEUED
+    assert Transfer.objects.get(pk=painting.pk).status == Status.QUEUED
 
 
 def test_the_schedule_requeues_paintings_whose_job_the_broker_lost(mongo_db, django_capture_on_commit_callbacks):
@@ -187,9 +187,9 @@ def test_the_schedule_requeues_paintings_whose_job_the_broker_lost(mongo_db, dja
     with it; nothing else would ever move these rows again."""
     from django_q.models import OrmQ
 
-    painting = in_mongodb(mongo_db, PaintingMigration.objects.create(ref="3" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
-    engine.paintings_enqueue(PaintingMigration.objects.filter(pk=painting.pk), actor="test")  # its job never sent: "lost"
-    PaintingMigration.objects.filter(pk=painting.pk).update(claimed_at=timezone.now() - timedelta(hours=1))
+    painting = in_mongodb(mongo_db, Transfer.objects.create(ref="3" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
+    engine.paintings_enqueue(Transfer.objects.filter(pk=painting.pk), actor="test")  # its job never sent: "lost"
+    Transfer.objects.filter(pk=painting.pk).update(claimed_at=timezone.now() - timedelta(hours=1))
 
     with django_capture_on_commit_callbacks(execute=True):
         result = sync.paintings_sync(actor="schedule:test")
@@ -202,14 +202,14 @@ def test_the_schedule_requeues_paintings_whose_job_the_broker_lost(mongo_db, dja
 
 
 def test_queued_paintings_wait_while_the_broker_still_holds_jobs(mongo_db, django_capture_on_commit_callbacks):
-    painting = in_mongodb(mongo_db, PaintingMigration.objects.create(ref="4" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
+    painting = in_mongodb(mongo_db, Transfer.objects.create(ref="4" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
     with django_capture_on_commit_callbacks(execute=True):
-        engine.paintings_enqueue(PaintingMigration.objects.filter(pk=painting.pk), actor="test")
-    PaintingMigration.objects.filter(pk=painting.pk).update(claimed_at=timezone.now() - timedelta(hours=1))
+        engine.paintings_enqueue(Transfer.objects.filter(pk=painting.pk), actor="test")
+    Transfer.objects.filter(pk=painting.pk).update(claimed_at=timezone.now() - timedelta(hours=1))
 
     assert engine.jobs_waiting() == 1
     assert sync.paintings_sync(actor="schedule:test").lost == 0
-    assert PaintingMigration.objects.get(pk=painting.pk).status == Status.QUEUED
+    assert Transfer.objects.get(pk=painting.pk).status == Status.QUEUED
 
 
 def test_a_job_that_cannot_be_sent_leaves_its_paintings_pending(mongo_db, monkeypatch, django_capture_on_commit_callbacks):
@@ -222,10 +222,10 @@ def test_a_job_that_cannot_be_sent_leaves_its_paintings_pending(mongo_db, monkey
         raise ConnectionError("broker unreachable")
 
     monkeypatch.setattr(django_q.tasks, "async_task", broker_down)
-    painting = in_mongodb(mongo_db, PaintingMigration.objects.create(ref="5" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
+    painting = in_mongodb(mongo_db, Transfer.objects.create(ref="5" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
 
     with django_capture_on_commit_callbacks(execute=True):
-        queued = engine.paintings_enqueue(PaintingMigration.objects.filter(pk=painting.pk), actor="test")
+        queued = engine.paintings_enqueue(Transfer.objects.filter(pk=painting.pk), actor="test")
 
     assert queued == 1
     painting.refresh_from_db()
@@ -265,7 +265,7 @@ def test_malformed_hook_calls_get_a_4xx_with_a_reason(client, hook, mongo_db, fr
     response = raw_hook(client, body, timestamp=timestamp, signature=signature)
     assert response.status_code == status
     assert response.json()["error"]
-    assert not PaintingMigration.objects.exists()
+    assert not Transfer.objects.exists()
 
 
 @pytest.mark.pds
@@ -276,7 +276,7 @@ def test_a_replayed_hook_call_is_refused(world, client, hook, fresh_cache):
     assert raw_hook(client, body, timestamp=timestamp).status_code == 202
     replay = raw_hook(client, body, timestamp=timestamp)
     assert replay.status_code == 409 and "replay" in replay.json()["error"]
-    assert PaintingMigration.objects.get(ref=ref).events.filter(actor="hook:painting", to_status=Status.QUEUED).count() == 1
+    assert Transfer.objects.get(ref=ref).events.filter(actor="hook:painting", to_status=Status.QUEUED).count() == 1
 
 
 @pytest.mark.pds

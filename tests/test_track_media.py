@@ -40,7 +40,7 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> 
 def state_of(console, ref: str) -> str:
     """The row's status in the console's own database, read as SQL (a
     ``manage.py shell`` per look would cost a Django start-up each)."""
-    found = console.query("select status from migrator_paintingmigration where ref = %s", ref)
+    found = console.query("select status from migrator_transfer where ref = %s", ref)
     return found[0][0] if found else "absent"
 
 
@@ -68,7 +68,7 @@ def test_the_upload_functions_client_against_the_real_console_and_cluster(world,
     assert state_of(console, mood) == "queued"
     # The call for this one never reached the console; the schedule brings it.
     assert state_of(console, later) == "absent"
-    console.run("shell", "-c", "from migrator import tasks; tasks.paintings_sync()")
+    console.run("shell", "-c", "from migrator import tasks; tasks.live_sync()")
     assert state_of(console, later) == "queued"
 
     # And a real cluster, on the default broker (the console's own database),

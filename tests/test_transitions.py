@@ -1,69 +1,69 @@
 import pytest
 
-from migrator.models import MigrationEvent, PaintingMigration, Status
+from migrator.models import TransferEvent, Transfer, Status
 from migrator.services import IllegalTransition, painting_transition, paintings_transition
 
 pytestmark = pytest.mark.django_db
 
 
 def make_painting(ref="0" * 24, status=Status.PENDING):
-    return PaintingMigration.objects.create(ref=ref, slug="2023.8.24.16.21.09.123", code="a3b", status=status)
+    return Transfer.objects.create(ref=ref, slug="2023.8.24.16.21.09.123", code="a3b", status=status)
 
 
 def test_a_transition_writes_one_event():
     painting = make_painting()
     assert painting_transition(painting, to=Status.QUEUED, actor="command:test", message="queued by test")
-    event = MigrationEvent.objects.get(painting=painting)
+    event = TransferEvent.objects.get(transfer=painting)
     assert (event.from_status, event.to_status, event.actor) == ("pending", "queued", "command:test")
-    assert PaintingMigration.objects.get().status == Status.QUEUED
+    assert Transfer.objects.get().status == Status.QUEUED
 
 
 def test_it_refuses_an_illegal_transition():
     painting = make_painting()
     with pytest.raises(IllegalTransition):
         painting_transition(painting, to=Status.FAILED, actor="test")
-    assert not MigrationEvent.objects.exists()
+    assert not TransferEvent.objects.exists()
 
 
 def test_a_row_moved_by_someone_else_is_left_alone():
     painting = make_painting()
-    stale = PaintingMigration.objects.get(pk=painting.pk)
+    stale = Transfer.objects.get(pk=painting.pk)
     assert painting_transition(painting, to=Status.RUNNING, actor="worker:1")
     assert not painting_transition(stale, to=Status.RUNNING, actor="worker:2")
-    assert MigrationEvent.objects.count() == 1
+    assert TransferEvent.objects.count() == 1
 
 
 def test_bulk_transition_moves_only_matching_rows_with_an_event_each():
     for number in range(5):
         make_painting(ref=f"{number:024x}", status=Status.FAILED if number % 2 else Status.PENDING)
     moved = paintings_transition(
-        PaintingMigration.objects.all(), from_statuses=[Status.FAILED], to=Status.QUEUED, actor="staff:ann"
+        Transfer.objects.all(), from_statuses=[Status.FAILED], to=Status.QUEUED, actor="staff:ann"
     )
     assert len(moved) == 2
-    assert MigrationEvent.objects.filter(to_status=Status.QUEUED, actor="staff:ann").count() == 2
-    assert PaintingMigration.objects.filter(status=Status.PENDING).count() == 3
+    assert TransferEvent.objects.filter(to_status=Status.QUEUED, actor="staff:ann").count() == 2
+    assert Transfer.objects.filter(status=Status.PENDING).count() == 3
 
 
 def test_transition_each_moves_only_rows_still_held_and_unchanged_with_their_own_fields():
     from migrator.services.state import Change, paintings_transition_each
 
     rows = [make_painting(ref=f"{number:024x}", status=Status.RUNNING) for number in range(5)]
-    PaintingMigration.objects.filter(pk__in=[row.pk for row in rows]).update(claimed_by="worker:1", source_fingerprint="v1")
+    Transfer.objects.filter(pk__in=[row.pk for row in rows]).update(claimed_by="worker:1", source_fingerprint="v1")
     for row in rows:
         row.refresh_from_db()
-    PaintingMigration.objects.filter(pk=rows[1].pk).update(claimed_by="worker:2")  # its lease ran out
-    PaintingMigration.objects.filter(pk=rows[2].pk).update(source_fingerprint="v2")  # MongoDB changed
-    PaintingMigration.objects.filter(pk=rows[3].pk).update(status=Status.PENDING)  # released
+    Transfer.objects.filter(pk=rows[1].pk).update(claimed_by="worker:2")  # its lease ran out
+    Transfer.objects.filter(pk=rows[2].pk).update(source_fingerprint="v2")  # MongoDB changed
+    Transfer.objects.filter(pk=rows[3].pk).update(status=Status.PENDING)  # released
 
     changes = [Change(row, f"wrote {number}", {"rkey": f"key{number}", "claimed_by": ""}) for number, row in enumerate(rows)]
     unmade = paintings_transition_each(changes, to=Status.MIGRATED, actor="worker:1", holder="worker:1", expect=("source_fingerprint",))
 
     assert [change.painting.pk for change in unmade] == [rows[1].pk, rows[2].pk, rows[3].pk]
-    stored = {row.pk: row for row in PaintingMigration.objects.all()}
+    stored = {row.pk: row for row in Transfer.objects.all()}
     for number in (0, 4):
         assert (stored[rows[number].pk].status, stored[rows[number].pk].rkey, stored[rows[number].pk].claimed_by) == (Status.MIGRATED, f"key{number}", "")
         assert rows[number].status == Status.MIGRATED  # in memory too
-        assert MigrationEvent.objects.get(painting=rows[number], to_status=Status.MIGRATED).message == f"wrote {number}"
+        assert TransferEvent.objects.get(transfer=rows[number], to_status=Status.MIGRATED).message == f"wrote {number}"
     for number in (1, 2, 3):
         assert stored[rows[number].pk].status != Status.MIGRATED and stored[rows[number].pk].rkey == ""
-    assert MigrationEvent.objects.filter(to_status=Status.MIGRATED).count() == 2
+    assert TransferEvent.objects.filter(to_status=Status.MIGRATED).count() == 2

@@ -1,4 +1,4 @@
-"""The paintings_verify schedule: a full, read-only comparison every
+"""The verification schedule: a full, read-only comparison every
 VERIFY_EVERY_HOURS, kept as a Verification, shown on the dashboard and
 alerted once while differences remain; against the real local PDS and a
 real MongoDB wire-protocol server, on a migration the engine made."""
@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from migrator import pds, tasks
-from migrator.models import Alert, PaintingMigration, Verification
+from migrator.models import Alert, Transfer, Verification
 from migrator.services.compare import paintings_compare
 from tests.test_engine import migrate_all, names
 
@@ -47,7 +47,7 @@ def dashboard_text(client, runner) -> str:
 
 
 def delete_record(world, ref: str) -> None:
-    row = PaintingMigration.objects.get(ref=ref)
+    row = Transfer.objects.get(ref=ref)
     user = next((user for user in world.users.values() if user.did == row.account_did), None)
     repo = pds.repo_for(did=row.account_did, password=user.password if user else "")
     repo.record_delete(collection="computer.aesthetic.painting", rkey=row.rkey)
@@ -60,15 +60,16 @@ def closed_port() -> int:
 
 
 def test_the_migration_schedules_a_verification_every_24_hours_the_first_a_day_on():
-    schedule = Schedule.objects.get(name="paintings_verify")
-    assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == ("migrator.tasks.paintings_verify", "I", 24 * 60, -1)
+    schedule = Schedule.objects.get(name="verification")
+    assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == ("migrator.tasks.verification", "I", 24 * 60, -1)
 
     # The migration itself, on a console that never had the schedule.
     schedule.delete()
     importlib.import_module("migrator.migrations.0008_alerts_verification").create_schedule(django_apps, None)
+    importlib.import_module("migrator.migrations.0010_transfer").forwards(django_apps, None)  # names it for what it does
 
-    schedule = Schedule.objects.get(name="paintings_verify")
-    assert (schedule.func, schedule.minutes) == ("migrator.tasks.paintings_verify", 24 * 60)
+    schedule = Schedule.objects.get(name="verification")
+    assert (schedule.func, schedule.minutes) == ("migrator.tasks.verification", 24 * 60)
     assert abs(schedule.next_run - (timezone.now() + dt.timedelta(hours=24))) < dt.timedelta(minutes=1)
 
 
@@ -77,7 +78,7 @@ def test_migrate_brings_the_schedule_to_verify_every_hours(settings):
 
     call_command("migrate", verbosity=0)
 
-    schedule = Schedule.objects.get(name="paintings_verify")
+    schedule = Schedule.objects.get(name="verification")
     assert schedule.minutes == 6 * 60
     assert schedule.next_run <= timezone.now() + dt.timedelta(hours=6)
 
@@ -86,11 +87,11 @@ def test_migrate_brings_the_schedule_to_verify_every_hours(settings):
 def test_a_finished_migration_verifies_clean_and_the_dashboard_says_so(migrated, client, runner):
     assert "Never verified" in dashboard_text(client, runner)
 
-    result = tasks.paintings_verify()
+    result = tasks.verification()
 
     assert result == {"differences": 0, "counts": {}, "error": ""}
     verification = Verification.objects.get()
-    assert (verification.actor, verification.paintings, verification.records) == ("schedule:paintings_verify", 4, 4)
+    assert (verification.actor, verification.documents, verification.records) == ("schedule:verification", 4, 4)
     assert verification.finished_at is not None
     assert re.search(r"Verified \d+ s ago: no differences\.", dashboard_text(client, runner))
     assert mail.outbox == []
@@ -101,7 +102,7 @@ def test_differences_are_kept_alerted_once_and_cleared_once_clean(world, migrate
     gone = migrated[0]
     delete_record(world, gone)
 
-    tasks.paintings_verify()
+    tasks.verification()
 
     verification = Verification.objects.get()
     assert (verification.differences, verification.counts) == (1, {"missing_record": 1})
@@ -114,12 +115,12 @@ def test_differences_are_kept_alerted_once_and_cleared_once_clean(world, migrate
     assert f"Paintings without a record {gone}" in board
     assert "Drift: 1 difference between MongoDB" in board.split("Open alerts")[1]
 
-    tasks.paintings_verify()  # the difference persists: not told twice
+    tasks.verification()  # the difference persists: not told twice
     assert Verification.objects.count() == 2 and len(mail.outbox) == 1
 
     paintings_compare(repair=True)  # back to pending, and migrated again
     migrate_all()
-    tasks.paintings_verify()
+    tasks.verification()
 
     assert Verification.objects.first().differences == 0
     assert Alert.objects.get(key="drift").cleared_at is not None
@@ -131,11 +132,11 @@ def test_differences_are_kept_alerted_once_and_cleared_once_clean(world, migrate
 @pytest.mark.slow
 @pytest.mark.pds
 def test_a_verification_that_cannot_read_mongodb_is_kept_as_failed_and_alerted(migrated, client, runner, settings):
-    tasks.paintings_verify()
+    tasks.verification()
     good_uri = settings.MONGODB_URI
     settings.MONGODB_URI = f"mongodb://127.0.0.1:{closed_port()}/?serverSelectionTimeoutMS=300"
 
-    result = tasks.paintings_verify()
+    result = tasks.verification()
 
     assert result["error"] == "MongoDB could not be read (ServerSelectionTimeoutError)."
     (message,) = mail.outbox
@@ -146,7 +147,7 @@ def test_a_verification_that_cannot_read_mongodb_is_kept_as_failed_and_alerted(m
         dashboard_text(client, runner),
     )
     settings.MONGODB_URI = good_uri
-    tasks.paintings_verify()
+    tasks.verification()
     assert Alert.objects.get(key="verify-error").cleared_at is not None
 
 
@@ -155,17 +156,17 @@ def test_a_pds_out_of_reach_is_a_failed_verification_not_drift(migrated, setting
     settings.PDS_URL = f"http://127.0.0.1:{closed_port()}"
     pds.forget_sessions()
 
-    result = tasks.paintings_verify()
+    result = tasks.verification()
 
     assert result == {"differences": 0, "counts": {}, "error": "The PDS could not be read (no account's records could be listed)."}
     assert [alert.key for alert in Alert.objects.all()] == ["verify-error"]
 
 
 def test_a_verification_that_never_finished_is_said_to_have_failed_and_closed_by_the_next(client, runner, mongo_db, pds):
-    Verification.objects.create(actor="schedule:paintings_verify", started_at=timezone.now() - dt.timedelta(minutes=20))
+    Verification.objects.create(actor="schedule:verification", started_at=timezone.now() - dt.timedelta(minutes=20))
 
     assert re.search(r"The last verification failed 20 min \d+ s ago: It did not finish", dashboard_text(client, runner))
-    tasks.paintings_verify()
+    tasks.verification()
     first = Verification.objects.order_by("started_at").first()
     assert first.finished_at is not None and first.error.startswith("It did not finish")
 

@@ -32,7 +32,7 @@ from bson import ObjectId
 from migrator.models import SkipReason
 from migrator.tid import MAX_MICROS, micros_since_epoch, tid_for_painting
 
-REF_MAX_LENGTH = 64  # PaintingMigration.ref
+REF_MAX_LENGTH = 64  # Transfer.ref
 
 
 @dataclass(frozen=True)

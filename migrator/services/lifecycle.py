@@ -31,7 +31,7 @@ from django.utils import timezone
 from migrator import alerts, pds, source
 from migrator.kinds import PAINTING, RecordKind, kind_for
 from migrator.lexicon import lexicons_load
-from migrator.models import PaintingMigration, RemovalHold, SkipReason, Status
+from migrator.models import Transfer, RemovalHold, SkipReason, Status
 from migrator.services.state import painting_note, paintings_transition
 
 log = logging.getLogger("migrator.services.lifecycle")
@@ -70,7 +70,7 @@ def kind_in_use(kind: RecordKind) -> bool:
     """Whether MongoDB has ``kind``'s collection or the state table has rows
     of it. A kind this database never had is left out of ``all`` and of
     live sync; a collection gone missing under known rows is refused."""
-    return kind is PAINTING or PaintingMigration.objects.filter(kind=kind.name).exists() or source.collection_exists(kind)
+    return kind is PAINTING or Transfer.objects.filter(kind=kind.name).exists() or source.collection_exists(kind)
 
 
 def known_sample(*, kind: RecordKind = PAINTING) -> list[str]:
@@ -85,7 +85,7 @@ def known_sample(*, kind: RecordKind = PAINTING) -> list[str]:
 
 def _present_rows(kind: RecordKind) -> QuerySet:
     """Rows of ``kind`` the console takes MongoDB to have."""
-    return PaintingMigration.objects.filter(kind=kind.name, gone_since=None).exclude(status=Status.SKIPPED, skip_reason=SkipReason.GONE)
+    return Transfer.objects.filter(kind=kind.name, gone_since=None).exclude(status=Status.SKIPPED, skip_reason=SkipReason.GONE)
 
 
 # -- Deletions and the tripwire ---------------------------------------------
@@ -110,7 +110,7 @@ def removal_bound(known: int) -> int:
     return max(settings.REMOVAL_TRIPWIRE_MIN, math.floor(known * settings.REMOVAL_TRIPWIRE_PERCENT / 100))
 
 
-def paintings_missing(*, batch_size: int = 1000, kind: RecordKind = PAINTING) -> Iterator[list[PaintingMigration]]:
+def paintings_missing(*, batch_size: int = 1000, kind: RecordKind = PAINTING) -> Iterator[list[Transfer]]:
     """The rows of paintings MongoDB no longer has, in batches, looked up by
     ``_id`` (rows are read a batch at a time: memory stays flat). Rows staff
     unpublished are left out: they have no record to remove."""
@@ -147,11 +147,11 @@ def paintings_detect_gone(*, actor: str, kind: RecordKind = PAINTING) -> GoneRep
     if hold is not None:
         _hold_clear(hold, by="", how=f"MongoDB has the documents again: {report.missing} missing now, within the bound of {report.bound}.")
         report.hold_cleared = True
-    report.removing = paintings_mark_gone(PaintingMigration.objects.filter(id__in=missing_ids), actor=actor, kind=kind)
+    report.removing = paintings_mark_gone(Transfer.objects.filter(id__in=missing_ids), actor=actor, kind=kind)
     return report
 
 
-def _example(row: PaintingMigration) -> dict:
+def _example(row: Transfer) -> dict:
     return {"ref": row.ref, "painting": str(row), "status": row.status, "uri": row.record_uri}
 
 
@@ -212,7 +212,7 @@ def removal_hold_confirm(*, digest: str, actor: str, kind: RecordKind = PAINTING
     if removals_digest(ids) != digest:
         return HoldConfirmation(removing=0, changed=True)
     hold = removal_hold(kind=kind)
-    removing = paintings_mark_gone(PaintingMigration.objects.filter(id__in=ids), actor=actor, confirmed=True, kind=kind)
+    removing = paintings_mark_gone(Transfer.objects.filter(id__in=ids), actor=actor, confirmed=True, kind=kind)
     if hold is not None:
         _hold_clear(hold, by=actor, how=f"Confirmed by {actor}: {len(ids)} {kind.plural} removed.")
     return HoldConfirmation(removing=removing)
@@ -228,7 +228,7 @@ def paintings_mark_gone(paintings: QuerySet, *, actor: str, confirmed: bool = Fa
     if not ids:
         return 0
     who = f" (removal confirmed by {actor})" if confirmed else ""
-    rows = PaintingMigration.objects.filter(id__in=ids)
+    rows = Transfer.objects.filter(id__in=ids)
     rows.update(gone_since=now)
     _without_record(
         rows, actor=actor, reason=SkipReason.GONE, detail=f"MongoDB no longer has this {kind.name}; it had no record.",
@@ -256,10 +256,10 @@ def paintings_unpublish(paintings: QuerySet, *, actor: str, reason: str) -> list
     ids = list(rows.values_list("id", flat=True))
     if not ids:
         return []
-    PaintingMigration.objects.filter(id__in=ids).update(unpublished_at=now, unpublished_by=actor[:150], unpublished_reason=reason)
+    Transfer.objects.filter(id__in=ids).update(unpublished_at=now, unpublished_by=actor[:150], unpublished_reason=reason)
     detail = f"Taken down by {actor}: {reason}"
     return _without_record(
-        PaintingMigration.objects.filter(id__in=ids), actor=actor, reason=SkipReason.TAKEN_DOWN, detail=detail[:500],
+        Transfer.objects.filter(id__in=ids), actor=actor, reason=SkipReason.TAKEN_DOWN, detail=detail[:500],
         message=f"{detail} (it had no record).", note=lambda row: f"{detail} (it had no record).",
         to_engine=f"{detail}. Its record will be removed and the key MongoDB keeps of it cleared.",
     )  # fmt: skip
@@ -273,12 +273,12 @@ def _without_record(rows: QuerySet, *, actor: str, reason: str, detail: str, mes
     that now wait for the engine."""
     never_written = list(rows.filter(rkey="", attempts=0).exclude(status__in=[Status.QUEUED, Status.RUNNING]))
     paintings_transition(
-        PaintingMigration.objects.filter(id__in=[row.id for row in never_written]), from_statuses=[Status.PENDING, Status.FAILED, Status.WAITING],
+        Transfer.objects.filter(id__in=[row.id for row in never_written]), from_statuses=[Status.PENDING, Status.FAILED, Status.WAITING],
         to=Status.SKIPPED, actor=actor, message=message, skip_reason=reason, skip_detail=detail,
     )  # fmt: skip
     for row in never_written:
         if row.status == Status.SKIPPED:
-            PaintingMigration.objects.filter(pk=row.pk).update(skip_reason=reason, skip_detail=detail)
+            Transfer.objects.filter(pk=row.pk).update(skip_reason=reason, skip_detail=detail)
             painting_note(row, actor=actor, message=note(row))
     return _to_engine(rows.exclude(id__in=[row.id for row in never_written]), actor=actor, message=to_engine)
 
@@ -300,12 +300,12 @@ def paintings_republish(paintings: QuerySet, *, actor: str) -> list[int]:
     again under the same record key. Returns their ids."""
     rows = paintings.exclude(unpublished_at=None)
     ids = list(rows.values_list("id", flat=True))
-    PaintingMigration.objects.filter(id__in=ids).update(unpublished_at=None, unpublished_by="", unpublished_reason="")
+    Transfer.objects.filter(id__in=ids).update(unpublished_at=None, unpublished_by="", unpublished_reason="")
     moved = paintings_transition(
-        PaintingMigration.objects.filter(id__in=ids, skip_reason=SkipReason.TAKEN_DOWN), from_statuses=[Status.SKIPPED], to=Status.PENDING,
+        Transfer.objects.filter(id__in=ids, skip_reason=SkipReason.TAKEN_DOWN), from_statuses=[Status.SKIPPED], to=Status.PENDING,
         actor=actor, message=f"Republished by {actor}: it will be migrated again under the same record key.", skip_reason="", skip_detail="",
     )  # fmt: skip
-    for row in PaintingMigration.objects.filter(id__in=set(ids) - set(moved)):
+    for row in Transfer.objects.filter(id__in=set(ids) - set(moved)):
         painting_note(row, actor=actor, message=f"Republished by {actor}.")
     return ids
 
@@ -331,7 +331,7 @@ def unknown_run() -> str:
 def paintings_of_unknown_runs() -> QuerySet:
     """The documents whose record on the PDS the state table learned of
     only through MongoDB's key: which run wrote them is not known."""
-    return PaintingMigration.objects.filter(status=Status.MIGRATED, unpublished_at=None, written_by__startswith=UNKNOWN_RUN)
+    return Transfer.objects.filter(status=Status.MIGRATED, unpublished_at=None, written_by__startswith=UNKNOWN_RUN)
 
 
 def paintings_written_by(*, run: str = "", actor: str = "", since=None, until=None) -> QuerySet:
@@ -340,7 +340,7 @@ def paintings_written_by(*, run: str = "", actor: str = "", since=None, until=No
     window (``since``/``until`` bound ``migrated_at``)."""
     if not run and not actor:
         raise ValueError("Name a run, or an actor.")
-    rows = PaintingMigration.objects.filter(status=Status.MIGRATED, unpublished_at=None)
+    rows = Transfer.objects.filter(status=Status.MIGRATED, unpublished_at=None)
     if run:
         rows = rows.filter(written_by=run)
     if actor:
@@ -359,7 +359,7 @@ def paintings_stale_shape(*, kind: RecordKind = PAINTING) -> QuerySet:
     """Migrated paintings whose record was written in another shape than the
     console would write now (a new lexicon, a change to how a field is
     built, a new USER_MEDIA_URL): stale though MongoDB did not change."""
-    return PaintingMigration.objects.filter(kind=kind.name, status=Status.MIGRATED).exclude(record_shape=kind.record_shape())
+    return Transfer.objects.filter(kind=kind.name, status=Status.MIGRATED).exclude(record_shape=kind.record_shape())
 
 
 class LexiconNotPublished(Exception):
@@ -412,7 +412,7 @@ class RunWritten:
 def runs_recent(*, limit: int = 20) -> list[RunWritten]:
     """The runs whose records are on the PDS now, the latest first."""
     rows = (
-        PaintingMigration.objects.filter(status=Status.MIGRATED, unpublished_at=None).exclude(written_by="")
+        Transfer.objects.filter(status=Status.MIGRATED, unpublished_at=None).exclude(written_by="")
         .values("written_by").annotate(count=Count("id"), first=Min("migrated_at"), last=Max("migrated_at")).order_by("-last")[:limit]
     )  # fmt: skip
     return [RunWritten(row["written_by"], row["count"], row["first"], row["last"]) for row in rows]
@@ -420,7 +420,7 @@ def runs_recent(*, limit: int = 20) -> list[RunWritten]:
 
 @dataclass(frozen=True)
 class ShapeExample:
-    painting: PaintingMigration
+    painting: Transfer
     before: dict | None  # as the PDS holds it (None: it could not be read)
     after: dict
 

@@ -13,7 +13,7 @@ from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
 from migrator.kinds import KINDS, PAINTING, RecordKind
-from migrator.models import ErrorKind, MigrationEvent, PaintingMigration, SkipReason, Status
+from migrator.models import ErrorKind, TransferEvent, Transfer, SkipReason, Status
 from migrator.failures import error_signature
 from migrator.selectors import VerificationSummary, binding_limits, duration_text, verification_summary
 from migrator.services import lifecycle
@@ -100,7 +100,7 @@ class MigrationStatus:
 def migration_status(*, now: dt.datetime | None = None, top_accounts: int = 20) -> MigrationStatus:
     """The state of the migration now, from the state table and its events:
     the paintings in full, and every kind by status, skips and failures."""
-    rows = PaintingMigration.objects.filter(kind=PAINTING.name)
+    rows = Transfer.objects.filter(kind=PAINTING.name)
     by_status = dict(rows.values_list("status").annotate(n=Count("id")).order_by("-n", "status"))
     skipped = rows.filter(status=Status.SKIPPED)
     by_skip_reason = dict(skipped.values_list("skip_reason").annotate(n=Count("id")).order_by("-n", "skip_reason"))
@@ -136,12 +136,12 @@ def migration_status(*, now: dt.datetime | None = None, top_accounts: int = 20) 
 
 
 def _kinds() -> list[KindLine]:
-    present = set(PaintingMigration.objects.order_by().values_list("kind", flat=True).distinct())
+    present = set(Transfer.objects.order_by().values_list("kind", flat=True).distinct())
     lines = []
     for kind in KINDS.values():
         if kind.name not in present and kind is not PAINTING:
             continue
-        rows = PaintingMigration.objects.filter(kind=kind.name)
+        rows = Transfer.objects.filter(kind=kind.name)
         by_status = dict(rows.values_list("status").annotate(n=Count("id")).order_by("-n", "status"))
         skipped = rows.filter(status=Status.SKIPPED)
         by_skip_reason = dict(skipped.values_list("skip_reason").annotate(n=Count("id")).order_by("-n", "skip_reason"))
@@ -152,7 +152,7 @@ def _kinds() -> list[KindLine]:
 def _span(rows) -> tuple[dt.datetime | None, dt.datetime | None]:
     """When the migration started (the first claim or migration) and ended (the last migration)."""
     migrated = rows.filter(status=Status.MIGRATED).aggregate(first=Min("migrated_at"), last=Max("migrated_at"))
-    first_claim = MigrationEvent.objects.filter(to_status=Status.RUNNING).aggregate(first=Min("at"))["first"]
+    first_claim = TransferEvent.objects.filter(to_status=Status.RUNNING).aggregate(first=Min("at"))["first"]
     starts = [moment for moment in (first_claim, migrated["first"]) if moment]
     return (min(starts) if starts else None), migrated["last"]
 

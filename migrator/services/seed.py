@@ -56,7 +56,7 @@ from django.utils import timezone
 
 from migrator import source
 from migrator.kinds import PAINTING, Problem, RecordKind
-from migrator.models import DATA_REASONS, Account, MigrationEvent, PaintingMigration, SkipReason, Status
+from migrator.models import DATA_REASONS, Account, TransferEvent, Transfer, SkipReason, Status
 from django.db.models import F
 
 from migrator.services.lifecycle import GoneReport, mongodb_verify, paintings_detect_gone, unknown_run
@@ -162,13 +162,13 @@ def blobs_appeared(*, actor: str, refs: list[str] | None = None, kind: RecordKin
     source exists now. Returns how many. A kind without such a skip has none."""
     if kind.waits_for_blob is None or kind.blob_ready is None:
         return 0
-    waiting = PaintingMigration.objects.filter(kind=kind.name, status=Status.SKIPPED, skip_reason=kind.waits_for_blob)
+    waiting = Transfer.objects.filter(kind=kind.name, status=Status.SKIPPED, skip_reason=kind.waits_for_blob)
     if refs is not None:
         waiting = waiting.filter(ref__in=refs)
     ready = [row.pk for row in waiting.iterator(chunk_size=200) if kind.blob_ready(row)]
     return len(
         paintings_transition(
-            PaintingMigration.objects.filter(pk__in=ready), from_statuses=[Status.SKIPPED], to=Status.PENDING, actor=actor,
+            Transfer.objects.filter(pk__in=ready), from_statuses=[Status.SKIPPED], to=Status.PENDING, actor=actor,
             message=f"The {kind.blob_field} now exists on the media storage: no longer skipped.", skip_reason="", skip_detail="",
         )  # fmt: skip
     )
@@ -189,7 +189,7 @@ def gone_lines(gone: GoneReport | None, *, kind: RecordKind = PAINTING) -> list[
     return lines
 
 
-def paintings_unseeded(*, batch_size: int = 1000, kind: RecordKind = PAINTING, **filters) -> list[PaintingMigration]:
+def paintings_unseeded(*, batch_size: int = 1000, kind: RecordKind = PAINTING, **filters) -> list[Transfer]:
     """The rows a seed would add for MongoDB's paintings that are not in the
     state table yet, unsaved, with the status a seed would give them: what a
     dry run previews on a console that has not seeded. Takes the filters of
@@ -209,7 +209,7 @@ def paintings_mark_stale(*, actor: str, refs: list[str] | None = None, kind: Rec
     was being migrated, or since). Returns how many. The engine rewrites
     each record under its key (or removes it, for a nuked painting under
     NUKED_PAINTINGS=skip)."""
-    stale = PaintingMigration.objects.filter(kind=kind.name, status=Status.MIGRATED).exclude(record_fingerprint=F("source_fingerprint"))
+    stale = Transfer.objects.filter(kind=kind.name, status=Status.MIGRATED).exclude(record_fingerprint=F("source_fingerprint"))
     if refs is not None:
         stale = stale.filter(ref__in=refs)
     return len(
@@ -225,7 +225,7 @@ class Plan:
     """What a seed wants for one batch of documents: each document's row
     (None when new) with its Desired, and the owners' handles and accounts."""
 
-    rows: list[tuple[PaintingMigration | None, Desired]]
+    rows: list[tuple[Transfer | None, Desired]]
     handles: dict
     credentials: dict
 
@@ -235,7 +235,7 @@ def _plan(documents, *, duplicates, anonymous_did, kind: RecordKind) -> Plan:
     owners = {fields.owner for fields in sources if fields.owner}
     handles = source.handles_for(owners)
     credentials = source.credentials_for(owners)
-    existing = {row.ref: row for row in PaintingMigration.objects.filter(kind=kind.name, ref__in=[fields.ref for fields in sources])}
+    existing = {row.ref: row for row in Transfer.objects.filter(kind=kind.name, ref__in=[fields.ref for fields in sources])}
     rows = []
     for document, fields in zip(documents, sources, strict=True):
         row = existing.get(fields.ref)
@@ -292,8 +292,8 @@ def _keys_restore(plan: "Plan", *, actor: str, kind: RecordKind) -> int:
             )
         else:
             continue
-        events.append(MigrationEvent(painting=row, from_status=row.status, to_status=row.status, actor=actor, message=message))
-    MigrationEvent.objects.bulk_create(events)
+        events.append(TransferEvent(transfer=row, from_status=row.status, to_status=row.status, actor=actor, message=message))
+    TransferEvent.objects.bulk_create(events)
     return len(lost) - len(refused) - len(gone)
 
 
@@ -361,8 +361,8 @@ def _count(report: SeedReport, fields, desired: Desired, credentials, handles) -
         report.problems[desired.problem.reason] += 1
 
 
-def _new_row(desired: Desired, *, kind: RecordKind) -> PaintingMigration:
-    row = PaintingMigration(kind=kind.name, ref=desired.source.ref, **desired.values)
+def _new_row(desired: Desired, *, kind: RecordKind) -> Transfer:
+    row = Transfer(kind=kind.name, ref=desired.source.ref, **desired.values)
     # A record MongoDB already points at is taken as written from these fields;
     # compare_paintings checks it.
     row.record_fingerprint = row.source_fingerprint
@@ -383,22 +383,22 @@ def _new_row(desired: Desired, *, kind: RecordKind) -> PaintingMigration:
     return row
 
 
-def _create(rows: list[PaintingMigration], *, actor: str, kind: RecordKind) -> None:
+def _create(rows: list[Transfer], *, actor: str, kind: RecordKind) -> None:
     if not rows:
         return
     with transaction.atomic():
-        PaintingMigration.objects.bulk_create(rows)
+        Transfer.objects.bulk_create(rows)
         if any(row.pk is None for row in rows):  # a backend that cannot return ids
-            ids = dict(PaintingMigration.objects.filter(kind=kind.name, ref__in=[row.ref for row in rows]).values_list("ref", "id"))
+            ids = dict(Transfer.objects.filter(kind=kind.name, ref__in=[row.ref for row in rows]).values_list("ref", "id"))
             for row in rows:
                 row.pk = ids[row.ref]
-        MigrationEvent.objects.bulk_create(
-            MigrationEvent(painting=row, from_status="", to_status=row.status, message=_seed_message(row, kind=kind), actor=actor)
+        TransferEvent.objects.bulk_create(
+            TransferEvent(transfer=row, from_status="", to_status=row.status, message=_seed_message(row, kind=kind), actor=actor)
             for row in rows
         )
 
 
-def _seed_message(row: PaintingMigration, *, kind: RecordKind) -> str:
+def _seed_message(row: Transfer, *, kind: RecordKind) -> str:
     if row.status == Status.SKIPPED:
         return f"Seeded from MongoDB; skipped: {row.skip_detail}"
     if row.rkey and row.nuked and kind.deleted_why():
@@ -408,7 +408,7 @@ def _seed_message(row: PaintingMigration, *, kind: RecordKind) -> str:
     return "Seeded from MongoDB."
 
 
-def _differs(row: PaintingMigration, desired: Desired) -> bool:
+def _differs(row: Transfer, desired: Desired) -> bool:
     if any(getattr(row, name) != value for name, value in desired.values.items()):
         return True
     if row.status == Status.MIGRATED and row.record_fingerprint != desired.values["source_fingerprint"]:
@@ -416,7 +416,7 @@ def _differs(row: PaintingMigration, desired: Desired) -> bool:
     return _status_action(row, desired) is not None
 
 
-def _update(changed: list[tuple[PaintingMigration, Desired]], *, actor: str) -> None:
+def _update(changed: list[tuple[Transfer, Desired]], *, actor: str) -> None:
     """Write changed mirrored fields in bulk, then the status changes they
     imply, one audited transition each (re-seeds change few rows)."""
     if not changed:
@@ -435,7 +435,7 @@ def _update(changed: list[tuple[PaintingMigration, Desired]], *, actor: str) -> 
             setattr(row, name, value)
         row.updated_at = timezone.now()  # bulk_update does not apply auto_now
         plans.append((row, desired, differences, stale_record))
-    PaintingMigration.objects.bulk_update([row for row, *_ in plans], MIRRORED_FIELDS + ("updated_at",))
+    Transfer.objects.bulk_update([row for row, *_ in plans], MIRRORED_FIELDS + ("updated_at",))
     for row, desired, differences, stale_record in plans:
         if differences:
             painting_note(row, actor=actor, message="Updated from MongoDB: " + "; ".join(differences))
@@ -449,13 +449,13 @@ def _update(changed: list[tuple[PaintingMigration, Desired]], *, actor: str) -> 
             continue
         to, message, fields = action
         if to == row.status:  # a skipped painting whose reason changed
-            PaintingMigration.objects.filter(pk=row.pk).update(**fields)
+            Transfer.objects.filter(pk=row.pk).update(**fields)
             painting_note(row, actor=actor, message=message)
         else:
             painting_transition(row, to=to, actor=actor, message=message, **fields)
 
 
-def _status_action(row: PaintingMigration, desired: Desired) -> tuple[str, str, dict] | None:
+def _status_action(row: Transfer, desired: Desired) -> tuple[str, str, dict] | None:
     """What seeding does to an existing row's status, as (to, message,
     fields), or None. Rows that are queued, running or migrated are left to
     the run; reasons set by staff or by a run are left alone."""

@@ -3,7 +3,7 @@
 A status is a small state machine: ``painting_transition`` and
 ``paintings_transition`` are the only code that sets ``status``, each change
 is a conditional update (a row that moved under us is left alone and the
-call says so), and each change appends a ``MigrationEvent`` and logs one
+call says so), and each change appends a ``TransferEvent`` and logs one
 line (logger ``migrator.documents``, with the document's ``kind`` and
 ``ref`` as fields): a failure as a warning, an outcome (migrated, skipped,
 waiting) as info, the steps between (queued, running, pending) as debug.
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.utils import timezone
 
-from migrator.models import MigrationEvent, PaintingMigration, Status
+from migrator.models import TransferEvent, Transfer, Status
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.PENDING: frozenset({Status.QUEUED, Status.RUNNING, Status.SKIPPED, Status.MIGRATED}),
@@ -54,7 +54,7 @@ def _check_transition(from_status: str, to_status: str) -> None:
 
 
 def painting_transition(
-    painting: PaintingMigration,
+    painting: Transfer,
     *,
     to: str,
     actor: str,
@@ -80,13 +80,13 @@ def painting_transition(
     if holder is not None:
         conditions["claimed_by"] = holder
     with transaction.atomic():
-        updated = PaintingMigration.objects.filter(pk=painting.pk, status=from_status, **conditions).update(
+        updated = Transfer.objects.filter(pk=painting.pk, status=from_status, **conditions).update(
             status=to, updated_at=now, **fields
         )
         if not updated:
             return False
-        MigrationEvent.objects.create(
-            painting=painting, from_status=from_status, to_status=to, message=message, actor=actor
+        TransferEvent.objects.create(
+            transfer=painting, from_status=from_status, to_status=to, message=message, actor=actor
         )
     _log(painting.kind, painting.ref, from_status, to, message, actor)
     painting.status = to
@@ -127,10 +127,10 @@ def paintings_transition(
         if not moving:
             return []
         ids = [painting_id for painting_id, *_ in moving]
-        PaintingMigration.objects.filter(id__in=ids).update(status=to, updated_at=now, **fields)
-        MigrationEvent.objects.bulk_create(
-            MigrationEvent(
-                painting_id=painting_id,
+        Transfer.objects.filter(id__in=ids).update(status=to, updated_at=now, **fields)
+        TransferEvent.objects.bulk_create(
+            TransferEvent(
+                transfer_id=painting_id,
                 from_status=from_status,
                 to_status=to,
                 message=message,
@@ -148,7 +148,7 @@ class Change:
     """One painting's part in ``paintings_transition_each``: its event's
     message and the fields it ends with."""
 
-    painting: PaintingMigration
+    painting: Transfer
     message: str
     fields: dict = field(default_factory=dict)
 
@@ -173,7 +173,7 @@ def paintings_transition_each(changes: list[Change], *, to: str, actor: str, hol
             raise ValueError("Every change must set the same fields.")
     now = timezone.now()
     with transaction.atomic():
-        rows = PaintingMigration.objects.filter(pk__in=[change.painting.pk for change in changes], claimed_by=holder)
+        rows = Transfer.objects.filter(pk__in=[change.painting.pk for change in changes], claimed_by=holder)
         if connection.features.has_select_for_update:
             rows = rows.select_for_update()
         current = {pk: tuple(values) for pk, *values in rows.values_list("pk", "status", *expect)}
@@ -183,8 +183,8 @@ def paintings_transition_each(changes: list[Change], *, to: str, actor: str, hol
         ]  # fmt: skip
         if made:
             _rows_update(made, {"status": to, "updated_at": now}, names)
-            MigrationEvent.objects.bulk_create(
-                MigrationEvent(painting=change.painting, from_status=change.painting.status, to_status=to, message=change.message, actor=actor)
+            TransferEvent.objects.bulk_create(
+                TransferEvent(transfer=change.painting, from_status=change.painting.status, to_status=to, message=change.message, actor=actor)
                 for change in made
             )
     for change in made:
@@ -200,7 +200,7 @@ def _rows_update(changes: list[Change], common: dict, names: list[str]) -> None:
     """One UPDATE statement, executed for each row with its own values (the
     ORM would compile one per row, or a CASE per field for bulk_update,
     slower still)."""
-    meta = PaintingMigration._meta
+    meta = Transfer._meta
     quote = connection.ops.quote_name
     fields = [meta.get_field(name) for name in [*common, *names]]
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
@@ -214,10 +214,10 @@ def _rows_update(changes: list[Change], common: dict, names: list[str]) -> None:
         cursor.executemany(statement, parameters)
 
 
-def painting_note(painting: PaintingMigration, *, actor: str, message: str) -> MigrationEvent:
+def painting_note(painting: Transfer, *, actor: str, message: str) -> TransferEvent:
     """Record a step that does not change the status (e.g. "uploading blob")."""
-    return MigrationEvent.objects.create(
-        painting=painting,
+    return TransferEvent.objects.create(
+        transfer=painting,
         from_status=painting.status,
         to_status=painting.status,
         message=message,

@@ -1,7 +1,7 @@
 """Live sync: paintings (and moods, programs, ...: every kind) uploaded or
 changed after the backfill reach ATProto without staff action.
 
-A django-q2 schedule calls ``paintings_sync`` every minute: for each kind it
+The django-q2 schedule ``live_sync`` runs every minute: for each kind it
 reads the documents inserted since the last run (and, every
 SYNC_FULL_EVERY_MINUTES, all of them, to catch edits such as nuking), a
 cursor per kind; then it queues what is pending,
@@ -21,13 +21,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from migrator.kinds import KINDS, PAINTING, RecordKind
-from migrator.models import ErrorKind, PaintingMigration, Status, SyncCursor
+from migrator.models import ErrorKind, Transfer, Status, SyncCursor
 from migrator.services.engine import paintings_enqueue, paintings_release_stale, paintings_requeue_lost
 from migrator.services.lifecycle import alert, kind_in_use
 from migrator.services.seed import paintings_seed
 
 CURSOR = "paintings_sync"  # the paintings' cursor; each kind's is "<plural>_sync"
-ACTOR = "schedule:paintings_sync"
+ACTOR = "schedule:live_sync"
 # A failure for a passing reason waits this long before its next attempt,
 # doubling with each attempt (capped), so a PDS that is down is not hammered.
 RETRY_BASE = timedelta(minutes=1)
@@ -65,7 +65,7 @@ def paintings_sync(*, actor: str) -> SyncResult:
     result.lost = paintings_requeue_lost(actor=actor)
     result.retried = paintings_enqueue(_retry_due(), actor=actor)
     result.resumed = paintings_enqueue(waiting_due(), actor=actor)
-    result.queued = paintings_enqueue(PaintingMigration.objects.filter(status=Status.PENDING), actor=actor)
+    result.queued = paintings_enqueue(Transfer.objects.filter(status=Status.PENDING), actor=actor)
     return result
 
 
@@ -95,7 +95,7 @@ def wrong_database_alert(error: Exception) -> None:
 
 def waiting_due():
     """Paintings whose rate limit has reset: the time the PDS gave, not a guess."""
-    return PaintingMigration.objects.filter(status=Status.WAITING).filter(Q(not_before__lte=timezone.now()) | Q(not_before=None))
+    return Transfer.objects.filter(status=Status.WAITING).filter(Q(not_before__lte=timezone.now()) | Q(not_before=None))
 
 
 def _retry_due():
@@ -106,15 +106,15 @@ def _retry_due():
         wait = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_CAP)
         due |= Q(attempts=attempts, updated_at__lt=now - wait)
     due |= Q(attempts__gte=8, updated_at__lt=now - RETRY_CAP)
-    return PaintingMigration.objects.filter(status=Status.FAILED, error_kind__in=[ErrorKind.TRANSIENT, ErrorKind.RATE_LIMITED]).filter(due)
+    return Transfer.objects.filter(status=Status.FAILED, error_kind__in=[ErrorKind.TRANSIENT, ErrorKind.RATE_LIMITED]).filter(due)
 
 
-def painting_sync(ref: str, *, actor: str, kind: RecordKind = PAINTING) -> PaintingMigration | None:
+def painting_sync(ref: str, *, actor: str, kind: RecordKind = PAINTING) -> Transfer | None:
     """Seed one document of ``kind`` from MongoDB and queue it. None when
     MongoDB has no such document."""
     paintings_seed(actor=actor, refs=[ref], kind=kind)
-    painting = PaintingMigration.objects.filter(kind=kind.name, ref=ref).first()
+    painting = Transfer.objects.filter(kind=kind.name, ref=ref).first()
     if painting is not None:
-        paintings_enqueue(PaintingMigration.objects.filter(pk=painting.pk), actor=actor)
+        paintings_enqueue(Transfer.objects.filter(pk=painting.pk), actor=actor)
         painting.refresh_from_db()
     return painting

@@ -1,6 +1,6 @@
 """Drift and stuck work, watched; staff are told through migrator.alerts.
 
-``verification_run`` (the paintings_verify schedule, every
+``verification_run`` (the verification schedule, every
 VERIFY_EVERY_HOURS) runs the full comparison, read-only, keeps its result as
 a Verification and alerts "drift" while differences remain ("verify-error"
 when it cannot run); compare_paintings records its result the same way.
@@ -24,15 +24,15 @@ from pymongo.errors import PyMongoError
 from migrator import pds, source
 from migrator.alerts import alert_clear, alert_send
 from migrator.kinds import KINDS
-from migrator.models import MigrationEvent, PaintingMigration, Status, Verification
+from migrator.models import TransferEvent, Transfer, Status, Verification
 from migrator.selectors import ABANDONED, cluster_health, duration_text
 from migrator.services.compare import CompareReport, DifferenceKind, paintings_compare
 from migrator.services.lifecycle import kind_in_use
 
 log = logging.getLogger("migrator.services.watch")
 
-VERIFY_SCHEDULE = "paintings_verify"
-VERIFY_ACTOR = "schedule:paintings_verify"
+VERIFY_SCHEDULE = "verification"
+VERIFY_ACTOR = "schedule:verification"
 DRIFT, VERIFY_ERROR, STUCK = "drift", "verify-error", "stuck"  # alert keys
 EXAMPLES_PER_KIND = 3
 DETAIL_LENGTH = 300
@@ -72,7 +72,7 @@ def verification_finish(verification: Verification, *, report: CompareReport, ki
         return verification_fail(verification, error="The PDS could not be read (no account's records could be listed).")
     verification.finished_at = timezone.now()
     verification.kinds = kinds or ["painting"]
-    verification.paintings, verification.records, verification.differences = report.paintings, report.records, report.total
+    verification.documents, verification.records, verification.differences = report.paintings, report.records, report.total
     verification.counts = {str(kind): report.counts[kind] for kind in DifferenceKind if report.counts[kind]}
     verification.examples = [
         {"kind": str(kind), "ref": d.ref, "did": d.did, "rkey": d.rkey, "detail": d.detail[:DETAIL_LENGTH]}
@@ -122,7 +122,7 @@ def drift_message(verification: Verification) -> str:
     n = verification.differences
     lines = [
         f"The verification of {verification.finished_at:%Y-%m-%d %H:%M} UTC ({verification.actor}) compared "
-        f"{verification.paintings} MongoDB paintings with {verification.records} records and found "
+        f"{verification.documents} MongoDB documents with {verification.records} records and found "
         f"{n} difference{'s' if n != 1 else ''}:",
         *(f"  {DifferenceKind(kind).label}: {count}" for kind, count in verification.counts.items()),
         "",
@@ -155,20 +155,20 @@ def migration_stuck(*, now: dt.datetime | None = None) -> Stuck | None:
     """The work that is stuck, or None. Stuck means: paintings are pending,
     queued, running, or waiting for a rate limit that reset more than
     STUCK_AFTER_MINUTES ago, and for STUCK_AFTER_MINUTES no painting has
-    changed status (every change is a MigrationEvent) and no worker has
+    changed status (every change is a TransferEvent) and no worker has
     renewed its lease. A long queue being worked through is not stuck; nor
     are paintings waiting for a reset still ahead, nor failures (the
     schedule retries those with a backoff of up to an hour)."""
     now = now or timezone.now()
     quiet = dt.timedelta(minutes=settings.STUCK_AFTER_MINUTES)
-    figures = PaintingMigration.objects.order_by().aggregate(
+    figures = Transfer.objects.order_by().aggregate(
         pending=Count("id", filter=Q(status=Status.PENDING)),
         queued=Count("id", filter=Q(status=Status.QUEUED)),
         running=Count("id", filter=Q(status=Status.RUNNING)),
         overdue=Count("id", filter=Q(status=Status.WAITING, not_before__lt=now - quiet)),
         renewed=Max("claimed_at", filter=Q(status=Status.RUNNING)),
     )
-    changed = MigrationEvent.objects.order_by().aggregate(last=Max("at"))["last"]
+    changed = TransferEvent.objects.order_by().aggregate(last=Max("at"))["last"]
     moved = max((moment for moment in (changed, figures.pop("renewed")) if moment), default=None)
     stuck = Stuck(**figures, quiet_since=moved)
     if not stuck.due or (moved is not None and moved > now - quiet):
@@ -205,7 +205,7 @@ def _quiet_text(stuck: Stuck, now: dt.datetime) -> str:
 
 
 def verify_schedule_align(*, schedules=None, using: str = "default") -> bool:
-    """Bring the paintings_verify schedule's interval to VERIFY_EVERY_HOURS
+    """Bring the verification schedule's interval to VERIFY_EVERY_HOURS
     (run after every `manage.py migrate`), its next run no later than one
     new interval from now. A schedule staff deleted stays deleted. Returns
     whether it changed. ``schedules``: the Schedule model to use (a

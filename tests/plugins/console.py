@@ -7,7 +7,7 @@ import itertools
 import pytest
 from django.contrib.auth.models import Permission, User
 
-from migrator.models import ErrorKind, PaintingMigration, Status
+from migrator.models import ErrorKind, Transfer, Status
 
 PASSWORD = "correct horse battery staple"
 _refs = itertools.count(1)
@@ -22,13 +22,13 @@ def staff_user(username: str, *codenames: str) -> User:
 @pytest.fixture
 def runner(db) -> User:
     """Staff with migrator.run_migration: may migrate, retry, skip."""
-    return staff_user("runner", "view_paintingmigration", "view_migrationevent", "run_migration")
+    return staff_user("runner", "view_transfer", "view_transferevent", "run_migration")
 
 
 @pytest.fixture
 def watcher(db) -> User:
     """Staff who may look at everything and change nothing."""
-    return staff_user("watcher", "view_paintingmigration", "view_migrationevent")
+    return staff_user("watcher", "view_transfer", "view_transferevent")
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def as_watcher(client, watcher):
     return client
 
 
-def make_painting(**fields) -> PaintingMigration:
+def make_painting(**fields) -> Transfer:
     number = next(_refs)
     defaults = {
         "ref": f"{number:024x}",
@@ -57,10 +57,10 @@ def make_painting(**fields) -> PaintingMigration:
         "when": dt.datetime(2024, 5, 1, tzinfo=dt.UTC) + dt.timedelta(hours=number),
         "status": Status.PENDING,
     }
-    return PaintingMigration.objects.create(**{**defaults, **fields})
+    return Transfer.objects.create(**{**defaults, **fields})
 
 
-def make_failed(**fields) -> PaintingMigration:
+def make_failed(**fields) -> Transfer:
     defaults = {
         "status": Status.FAILED,
         "attempts": 3,
@@ -70,7 +70,7 @@ def make_failed(**fields) -> PaintingMigration:
     return make_painting(**{**defaults, **fields})
 
 
-def make_migrated(**fields) -> PaintingMigration:
+def make_migrated(**fields) -> Transfer:
     defaults = {
         "status": Status.MIGRATED,
         "rkey": "3kabcdefghij2",

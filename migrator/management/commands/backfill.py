@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from migrator import logs, pds, selectors, source
 from migrator.management.kinds import Words, kind_argument, kinds_named
-from migrator.models import PaintingMigration, SkipReason, Status
+from migrator.models import Transfer, SkipReason, Status
 from migrator.services import engine
 from migrator.services.lifecycle import mongodb_verify, run_label
 from migrator.services.seed import gone_lines, paintings_seed, paintings_unseeded
@@ -109,7 +109,7 @@ class Command(BaseCommand):
         self._run(paintings, total=total, workers=workers)
 
     def _selection(self, *, user, anonymous, limit):
-        paintings = PaintingMigration.objects.filter(status__in=engine.RUNNABLE, kind__in=self.words.names)
+        paintings = Transfer.objects.filter(status__in=engine.RUNNABLE, kind__in=self.words.names)
         if user:
             owner = source.owner_for_handle(user)
             if owner is None:
@@ -119,10 +119,10 @@ class Command(BaseCommand):
             paintings = paintings.filter(owner="")
         if limit:
             ids = list(paintings.order_by("when", "id").values_list("id", flat=True)[:limit])
-            paintings = PaintingMigration.objects.filter(id__in=ids)
+            paintings = Transfer.objects.filter(id__in=ids)
         return paintings
 
-    def _dry_run_selection(self, *, user, anonymous, limit, seed: bool) -> list[PaintingMigration]:
+    def _dry_run_selection(self, *, user, anonymous, limit, seed: bool) -> list[Transfer]:
         """What the real command would migrate from the same start: the
         runnable rows, plus the paintings its seed would add (read from
         MongoDB, kept in memory), oldest first, at most ``limit``."""
@@ -136,7 +136,7 @@ class Command(BaseCommand):
         rows.sort(key=lambda row: (row.when or datetime.min.replace(tzinfo=UTC), row.pk or 0, row.ref))
         return rows[:limit] if limit else rows
 
-    def _dry_run(self, paintings: list[PaintingMigration]):
+    def _dry_run(self, paintings: list[Transfer]):
         outcomes = {"migrate": 0, "skip": 0, "fail": 0}
         for start in range(0, len(paintings), settings.MIGRATION_BATCH_SIZE):
             for preview in engine.paintings_preview(paintings[start : start + settings.MIGRATION_BATCH_SIZE]):
@@ -233,7 +233,7 @@ class Command(BaseCommand):
         if result.lost:
             out(f"  left to another worker (this one's lease ran out): {result.lost}")
         out(f"  PDS requests: {result.pds_requests}; logins: {result.logins}")
-        if written := PaintingMigration.objects.filter(written_by=self.run_name).count():
+        if written := Transfer.objects.filter(written_by=self.run_name).count():
             out(f"The {written} records this run wrote are kept as {self.run_name!r}; to take them all down again: manage.py undo_run --run {self.run_name!r}")
         for limit in selectors.binding_limits():
             out(
@@ -242,7 +242,7 @@ class Command(BaseCommand):
                 f"take about {selectors.duration_text(limit.rest_takes)}. Live sync resumes them by itself then, or run this "
                 f"command again after that time. {limit.remedy}"
             )
-        rows = PaintingMigration.objects.filter(kind__in=self.words.names)
+        rows = Transfer.objects.filter(kind__in=self.words.names)
         remaining = rows.filter(status__in=[Status.PENDING, Status.QUEUED, Status.FAILED]).count()
         if remaining:
             out(f"{remaining} {self.words.plural} remain pending or failed: run this command again to resume.")

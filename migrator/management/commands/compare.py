@@ -21,7 +21,7 @@ class Command(BaseCommand):
         "own TID), writes the right rkey/uri back to MongoDB and the state table, rewrites "
         "records whose fields differ (keeping their thumbnail) and sends paintings whose record "
         "is missing back to pending; records without a painting are only reported. Comparing everything "
-        "without --repair is what the paintings_verify schedule does: its result becomes the dashboard's "
+        "without --repair is what the verification schedule does: its result becomes the dashboard's "
         "last verification, and differences alert the admins (see the README, \"Drift and health are watched\")."
     )
     actor = "command:compare"

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from migrator import pds
 from migrator.kinds import KINDS
-from migrator.models import PaintingMigration
+from migrator.models import Transfer
 from migrator.services.engine import paintings_enqueue
 from migrator.services.lifecycle import LexiconNotPublished, paintings_reshape, paintings_stale_shape, stale_shape_example
 
@@ -50,7 +50,7 @@ class Command(BaseCommand):
             except pds.PdsError as error:
                 raise CommandError(f"The published lexicon could not be read: {error}") from error
         if queue:
-            queued = paintings_enqueue(PaintingMigration.objects.filter(id__in=ids), actor=ACTOR)
+            queued = paintings_enqueue(Transfer.objects.filter(id__in=ids), actor=ACTOR)
             self.stdout.write(f"Queued {queued} records to be rewritten.")
         else:
             kinds = " ".join(kind.plural for kind, _ in stale) if len(stale) > 1 else ""

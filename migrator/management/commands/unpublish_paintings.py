@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from migrator import source
 from migrator.admin_lifecycle import paintings_run_now
 from migrator.management.kinds import kind_choices, kinds_named
-from migrator.models import PaintingMigration
+from migrator.models import Transfer
 from migrator.services.engine import paintings_enqueue
 from migrator.services.lifecycle import paintings_republish, paintings_unpublish
 
@@ -37,7 +37,7 @@ class Command(BaseCommand):
             return
         if republish:
             ids = paintings_republish(paintings, actor=ACTOR)
-            queued = paintings_enqueue(PaintingMigration.objects.filter(id__in=ids), actor=ACTOR)
+            queued = paintings_enqueue(Transfer.objects.filter(id__in=ids), actor=ACTOR)
             self.stdout.write(f"Republished {len(ids)} paintings; {queued} queued to be migrated again (run qcluster, or backfill_paintings).")
             return
         if not reason.strip():
@@ -49,14 +49,14 @@ class Command(BaseCommand):
     def _selection(self, *, refs, codes, user):
         if not (refs or codes or user):
             raise CommandError("Name the paintings: --ref, --code or --user.")
-        paintings = PaintingMigration.objects.none()
+        paintings = Transfer.objects.none()
         if refs:
-            paintings |= PaintingMigration.objects.filter(ref__in=refs)
+            paintings |= Transfer.objects.filter(ref__in=refs)
         if codes:
-            paintings |= PaintingMigration.objects.filter(code__in=codes)
+            paintings |= Transfer.objects.filter(code__in=codes)
         if user:
             owner = source.owner_for_handle(user)
             if owner is None:
                 raise CommandError(f"No aesthetic.computer user has the handle {user}.")
-            paintings |= PaintingMigration.objects.filter(owner=owner)
+            paintings |= Transfer.objects.filter(owner=owner)
         return paintings

@@ -11,7 +11,7 @@ from django.db.models import Q
 
 from migrator import pds, source
 from migrator.kinds import PAINTING, RecordKind
-from migrator.models import Account, PaintingMigration, Status
+from migrator.models import Account, Transfer, Status
 
 from .report import CompareError
 
@@ -103,7 +103,7 @@ def compare_scope(*, handle: str | None = None, anonymous: bool = False, kind: R
             raise CompareError(f"No aesthetic.computer user has the handle {handle}.")
         credentials = source.credentials_for([owner]).get(owner)
         did = (credentials.did if credentials else "") or (
-            PaintingMigration.objects.filter(owner=owner).exclude(account_did="").values_list("account_did", flat=True).first()
+            Transfer.objects.filter(owner=owner).exclude(account_did="").values_list("account_did", flat=True).first()
         )
         if not did:
             raise CompareError(f"{handle} has no ATProto account.")
@@ -114,7 +114,7 @@ def compare_scope(*, handle: str | None = None, anonymous: bool = False, kind: R
         return Scope(filters={"anonymous": True}, accounts={anonymous_did: ""}, anonymous_did=anonymous_did, narrowed=True)
     # Every account that should hold records: rows migrated or with a known rkey.
     rows = (
-        PaintingMigration.objects.filter(Q(status=Status.MIGRATED) | ~Q(rkey=""), kind=kind.name)
+        Transfer.objects.filter(Q(status=Status.MIGRATED) | ~Q(rkey=""), kind=kind.name)
         .exclude(account_did="")
         .values_list("account_did", "owner")
         .order_by()  # Meta.ordering would defeat DISTINCT

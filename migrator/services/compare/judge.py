@@ -10,7 +10,7 @@ from migrator import pds, source
 from migrator.images import ImageError
 from migrator.kinds import PAINTING, RecordKind
 from migrator.lexicon import record_validate
-from migrator.models import PaintingMigration, Status
+from migrator.models import Transfer, Status
 from migrator.services.engine.batch import paintings_migrate
 from migrator.services.engine.claims import claimant_new
 from migrator.services.lifecycle import run_label
@@ -27,7 +27,7 @@ class PaintingJudge:
     """Everything compare says about one painting, with the fix for each."""
 
     painting: object  # what the kind's ``read`` made of the MongoDB document
-    row: PaintingMigration | None
+    row: Transfer | None
     records: list[IndexedRecord]
     handle: str
     scope: Scope
@@ -133,7 +133,7 @@ class PaintingJudge:
 
         def fix():
             source.rkeys_clear([painting.ref], kind=self.kind)
-            PaintingMigration.objects.filter(pk=row.pk).update(rkey="", record_uri="", record_cid="", updated_at=timezone.now())
+            Transfer.objects.filter(pk=row.pk).update(rkey="", record_uri="", record_cid="", updated_at=timezone.now())
             painting_note(row, actor=self.actor, message=f"compare_paintings: the PDS has no record; MongoDB's {self.kind.migrated_field} cleared.")
 
         return self._diff(DifferenceKind.MISSING_RECORD, detail, repair=f"clear MongoDB {self.kind.key_document} and the state's rkey", fix=fix)
@@ -189,7 +189,7 @@ class PaintingJudge:
         record_validate(record, nsid=kind.nsid)
         written = self.scope.repo(keeper.did).record_put(collection=kind.nsid, rkey=keeper.rkey, record=record)
         fingerprint = kind.fingerprint({**vars(painting), **kind.row_values(painting), "owner_handle": self.handle if painting.owner else ""})
-        PaintingMigration.objects.filter(pk=self.row.pk).update(
+        Transfer.objects.filter(pk=self.row.pk).update(
             record_cid=written.cid, record_fingerprint=fingerprint, has_recording=has_recording, updated_at=timezone.now()
         )
         self.row.record_cid = self.rewritten_cid = written.cid
@@ -216,7 +216,7 @@ class PaintingJudge:
 
             def fix():
                 fields["record_cid"] = self.rewritten_cid or keeper.cid
-                PaintingMigration.objects.filter(pk=row.pk).update(**fields, updated_at=timezone.now())
+                Transfer.objects.filter(pk=row.pk).update(**fields, updated_at=timezone.now())
                 painting_note(row, actor=self.actor, message=f"compare_paintings: state now points at {keeper.uri}.")
 
             yield self._diff(DifferenceKind.STATE_MISMATCH, detail, keeper, repair="set the state's rkey/uri/cid from the record", fix=fix)

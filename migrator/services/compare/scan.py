@@ -8,7 +8,7 @@ from pymongo.errors import PyMongoError
 from migrator import pds, source
 from migrator.kinds import PAINTING, RecordKind
 from migrator.lexicon import InvalidRecord
-from migrator.models import PaintingMigration, Status
+from migrator.models import Transfer, Status
 
 from migrator.services.lifecycle import mongodb_verify
 
@@ -99,7 +99,7 @@ def _list_accounts(scope: Scope, index: RecordIndex, report: CompareReport, *, k
 def _compare_batch(documents: list[dict], *, scope: Scope, index: RecordIndex, actor: str, kind: RecordKind) -> Iterator[Difference]:
     paintings = [kind.read(document) for document in documents]
     refs = [painting.ref for painting in paintings]
-    rows = {row.ref: row for row in PaintingMigration.objects.filter(kind=kind.name, ref__in=refs)}
+    rows = {row.ref: row for row in Transfer.objects.filter(kind=kind.name, ref__in=refs)}
     handles = source.handles_for(painting.owner for painting in paintings if painting.owner)
     records = index.records_for(refs)
     for painting in paintings:
@@ -124,7 +124,7 @@ def _unseen_records(scope: Scope, index: RecordIndex, batch_size: int, *, kind: 
 
 
 def _state_without_paintings(index: RecordIndex, batch_size: int, *, kind: RecordKind) -> Iterator[Difference]:
-    rows = PaintingMigration.objects.filter(kind=kind.name, status=Status.MIGRATED).values_list("ref", "account_did", "rkey")
+    rows = Transfer.objects.filter(kind=kind.name, status=Status.MIGRATED).values_list("ref", "account_did", "rkey")
     batch = []
     for row in rows.iterator(chunk_size=batch_size):
         batch.append(row)

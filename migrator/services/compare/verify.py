@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 
 from migrator import pds, source
 from migrator.kinds import RecordKind, kind_for
-from migrator.models import Account, PaintingMigration, Status
+from migrator.models import Account, Transfer, Status
 from migrator.services.state import painting_note
 
 from .index import Scope
@@ -33,7 +33,7 @@ def paintings_verify(paintings: QuerySet, *, actor: str, batch_size: int = 200) 
     report = VerifyReport()
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
     scope = Scope(filters={}, accounts={}, anonymous_did=anonymous_did, narrowed=True)
-    batch: list[PaintingMigration] = []
+    batch: list[Transfer] = []
     for row in paintings.order_by("kind", "id").iterator(chunk_size=batch_size):
         if batch and (len(batch) >= batch_size or row.kind != batch[0].kind):
             _verify_batch(batch, scope=scope, actor=actor, report=report, kind=kind_for(batch[0].kind))
@@ -44,7 +44,7 @@ def paintings_verify(paintings: QuerySet, *, actor: str, batch_size: int = 200) 
     return report
 
 
-def _verify_batch(rows: list[PaintingMigration], *, scope: Scope, actor: str, report: VerifyReport, kind: RecordKind) -> None:
+def _verify_batch(rows: list[Transfer], *, scope: Scope, actor: str, report: VerifyReport, kind: RecordKind) -> None:
     documents = source.paintings_stream(refs=[row.ref for row in rows if is_object_id(row.ref)], kind=kind)
     paintings = {fields.ref: fields for fields in map(kind.read, documents)}
     handles = source.handles_for(fields.owner for fields in paintings.values() if fields.owner)
@@ -63,7 +63,7 @@ def _verify_batch(rows: list[PaintingMigration], *, scope: Scope, actor: str, re
             painting_note(row, actor=actor, message=f"Verified against the PDS: {outcome}")
 
 
-def _verify_one(row: PaintingMigration, painting, handle: str, scope: Scope, *, kind: RecordKind) -> tuple[list[str], str]:
+def _verify_one(row: Transfer, painting, handle: str, scope: Scope, *, kind: RecordKind) -> tuple[list[str], str]:
     """(problems, what matched) for one state row."""
     if painting is None:
         return [f"MongoDB has no such {kind.name}"], ""

@@ -2,13 +2,13 @@
 anonymous one), logged in once per process at most."""
 
 from migrator import pds, source
-from migrator.models import Account, ErrorKind, PaintingMigration, SkipReason
+from migrator.models import Account, ErrorKind, Transfer, SkipReason
 
 from .finish import pds_outcome
 from .work import Outcome
 
 
-def repo_for(owner: str, rows: list[PaintingMigration], *, credentials: "source.Credentials | None") -> pds.Repo:
+def repo_for(owner: str, rows: list[Transfer], *, credentials: "source.Credentials | None") -> pds.Repo:
     """The account's repository, logged in once per process at most.
     ``credentials``: the owner's, from users.atproto (None: it has none)."""
     if not owner:
@@ -30,13 +30,13 @@ def repo_for(owner: str, rows: list[PaintingMigration], *, credentials: "source.
         raise pds_outcome(f"Could not open the account {credentials}", error) from None
     stale = [row.pk for row in rows if row.account_did != repo.did]
     if stale:
-        PaintingMigration.objects.filter(pk__in=stale).update(account_did=repo.did)
+        Transfer.objects.filter(pk__in=stale).update(account_did=repo.did)
         for row in rows:
             row.account_did = repo.did
     return repo
 
 
-def account_outcome(rows: list[PaintingMigration], outcome: Outcome) -> Outcome:
+def account_outcome(rows: list[Transfer], outcome: Outcome) -> Outcome:
     """A failure to open an account, or the readable skip it is when the
     PDS says the account is deleted, deactivated or taken down: no retry
     would help until that changes (staff re-check the skip then)."""

@@ -20,7 +20,7 @@ from pymongo.errors import PyMongoError
 
 from migrator import pds, source
 from migrator.kinds import RecordKind, kind_for
-from migrator.models import ErrorKind, PaintingMigration, SkipReason, Status
+from migrator.models import ErrorKind, Transfer, SkipReason, Status
 from migrator.pds import calls as pds_calls
 from migrator.services.lifecycle import mongodb_verify, removal_hold
 from migrator.services.state import paintings_transition
@@ -82,12 +82,12 @@ def paintings_migrate(ids: Iterable[int], *, actor: str, run: str = "") -> Batch
     lifecycle.mongodb_verify) are not claimed and not changed."""
     result = BatchResult()
     ids = list(ids)
-    for name in PaintingMigration.objects.filter(id__in=ids).values_list("kind", flat=True).distinct():
+    for name in Transfer.objects.filter(id__in=ids).values_list("kind", flat=True).distinct():
         try:
             mongodb_verify(cache_seconds=GUARD_SECONDS, kind=kind_for(name))
         except source.WrongDatabase as error:
             log.error("Batch not run for its %s: %s", name, error, extra={"kind": name})
-            ids = list(PaintingMigration.objects.filter(id__in=ids).exclude(kind=name).values_list("id", flat=True))
+            ids = list(Transfer.objects.filter(id__in=ids).exclude(kind=name).values_list("id", flat=True))
         except PyMongoError:
             pass  # out of reach: the batch's first read fails its rows, retryable
     if not ids:
@@ -104,7 +104,7 @@ def _paintings_migrate(ids: list[int], *, actor: str, result: BatchResult) -> Ba
     holder = claimant_new()
     ids = _not_held(ids)
     claimed = paintings_transition(
-        PaintingMigration.objects.filter(id__in=ids),
+        Transfer.objects.filter(id__in=ids),
         from_statuses=RUNNABLE,
         to=Status.RUNNING,
         actor=actor,
@@ -114,7 +114,7 @@ def _paintings_migrate(ids: list[int], *, actor: str, result: BatchResult) -> Ba
         attempts=F("attempts") + 1,
     )
     groups = defaultdict(list)
-    for row in PaintingMigration.objects.filter(id__in=claimed).order_by("when", "id"):
+    for row in Transfer.objects.filter(id__in=claimed).order_by("when", "id"):
         groups[row.owner, row.kind].append(row)
     with Lease(holder):
         try:  # one read of users for the batch's accounts, not one each
@@ -146,7 +146,7 @@ def _not_held(ids: list[int]) -> list[int]:
         return ids
     kept = []
     by_kind = defaultdict(dict)
-    for row_id, kind, ref in PaintingMigration.objects.filter(id__in=ids).values_list("id", "kind", "ref"):
+    for row_id, kind, ref in Transfer.objects.filter(id__in=ids).values_list("id", "kind", "ref"):
         by_kind[kind][row_id] = ref
     for name, refs in by_kind.items():
         kind = kind_for(name)
@@ -163,19 +163,19 @@ def _not_held(ids: list[int]) -> list[int]:
     return [row_id for row_id in ids if row_id in kept]
 
 
-def _fail_unfinished(rows: list[PaintingMigration], error: Exception, *, actor: str, result: BatchResult) -> None:
+def _fail_unfinished(rows: list[Transfer], error: Exception, *, actor: str, result: BatchResult) -> None:
     """After an unexpected error, fail the batch's documents still running
     (retryable), so none waits for a lease to run out."""
     # Only the type: an unexpected exception's text may carry what it was
     # given (a password, a token); the worker's log has the traceback.
     message = f"Unexpected error: {type(error).__name__} (the traceback is in the worker's log)."
     holder = rows[0].claimed_by if rows else ""
-    for row in PaintingMigration.objects.filter(pk__in=[row.pk for row in rows], status=Status.RUNNING, claimed_by=holder):
+    for row in Transfer.objects.filter(pk__in=[row.pk for row in rows], status=Status.RUNNING, claimed_by=holder):
         finish(row, Outcome(message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
 
 
 def _account_migrate(
-    owner: str, rows: list[PaintingMigration], *, credentials: "source.Credentials | None", actor: str, result: BatchResult, kind: RecordKind
+    owner: str, rows: list[Transfer], *, credentials: "source.Credentials | None", actor: str, result: BatchResult, kind: RecordKind
 ) -> None:
     rows = gone_settle(owner, rows, credentials=credentials, actor=actor, result=result, kind=kind)
     rows = wait_for_uploads(rows, actor=actor, result=result, kind=kind)

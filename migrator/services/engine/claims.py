@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
-from migrator.models import PaintingMigration, Status
+from migrator.models import Transfer, Status
 
 log = logging.getLogger("migrator.services.engine")
 
@@ -101,7 +101,7 @@ def process_alive(pid: int) -> bool:
 
 def lease_renew(holder: str) -> int:
     """Mark the paintings ``holder`` runs as still worked on. Returns how many."""
-    return PaintingMigration.objects.filter(status=Status.RUNNING, claimed_by=holder).update(claimed_at=timezone.now())
+    return Transfer.objects.filter(status=Status.RUNNING, claimed_by=holder).update(claimed_at=timezone.now())
 
 
 class Lease:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from migrator import pds
 from migrator.failures import error_signature
 from migrator.kinds import RecordKind
-from migrator.models import ErrorKind, MigrationEvent, PaintingMigration, RateLimitWindow, SkipReason, Status
+from migrator.models import ErrorKind, TransferEvent, Transfer, RateLimitWindow, SkipReason, Status
 from migrator.services.state import painting_note, painting_transition
 
 from .work import BatchResult, Outcome, Work, written_for
@@ -24,7 +24,7 @@ log = logging.getLogger("migrator.services.engine")
 UNCHANGED_WHILE_RUNNING = ("source_fingerprint", "gone_since", "unpublished_at")
 
 
-def finish(row: PaintingMigration, outcome: Outcome, *, actor: str, result: BatchResult) -> None:
+def finish(row: Transfer, outcome: Outcome, *, actor: str, result: BatchResult) -> None:
     """End a document's attempt as skipped (with its reason) or failed
     (with its error, retryable)."""
     if outcome.waiting is not None:
@@ -40,7 +40,7 @@ def finish(row: PaintingMigration, outcome: Outcome, *, actor: str, result: Batc
             result.failed[error_signature(outcome.message)] += 1
 
 
-def wait(row: PaintingMigration, outcome: Outcome, *, actor: str, result: BatchResult) -> None:
+def wait(row: Transfer, outcome: Outcome, *, actor: str, result: BatchResult) -> None:
     """The document waits for a rate limit's reset; the attempt that met
     the limit wrote nothing, so it does not count as one."""
     limited = outcome.waiting
@@ -58,7 +58,7 @@ def wait(row: PaintingMigration, outcome: Outcome, *, actor: str, result: BatchR
             )
 
 
-def end(row: PaintingMigration, *, to: str, message: str, actor: str, result: BatchResult, **fields) -> bool:
+def end(row: Transfer, *, to: str, message: str, actor: str, result: BatchResult, **fields) -> bool:
     """End the document's attempt if this batch still holds it. When its
     claim ran out and another worker took it, leave it to that worker, say
     so, and count it lost."""
@@ -67,13 +67,13 @@ def end(row: PaintingMigration, *, to: str, message: str, actor: str, result: Ba
     if painting_transition(row, to=to, actor=actor, message=message, holder=holder, **fields):
         return True
     result.lost += 1
-    now_held_by = PaintingMigration.objects.filter(pk=row.pk).values_list("claimed_by", flat=True).first() or "no one"
+    now_held_by = Transfer.objects.filter(pk=row.pk).values_list("claimed_by", flat=True).first() or "no one"
     log.warning("%s lost its claim on %s before finishing (now held by %s)", holder, row, now_held_by)
     painting_note(row, actor=actor, message=f"{holder} lost its claim before finishing (its lease ran out); not changed. Outcome it reached: {message}")
     return False
 
 
-def skip_removed(row: PaintingMigration, reason: str, detail: str, *, actor: str, result: BatchResult) -> None:
+def skip_removed(row: Transfer, reason: str, detail: str, *, actor: str, result: BatchResult) -> None:
     """Skip a document whose record was just removed, forgetting the record."""
     if end(row, to=Status.SKIPPED, message=detail, actor=actor, result=result, skip_reason=reason, skip_detail=detail,
             rkey="", record_uri="", record_cid="", record_fingerprint=""):  # fmt: skip
@@ -131,8 +131,8 @@ def blob_link(blob) -> str:
 
 
 def notes(works: list[Work], *, actor: str, message) -> None:
-    MigrationEvent.objects.bulk_create(
-        MigrationEvent(painting=work.row, from_status=work.row.status, to_status=work.row.status, message=message(work), actor=actor)
+    TransferEvent.objects.bulk_create(
+        TransferEvent(transfer=work.row, from_status=work.row.status, to_status=work.row.status, message=message(work), actor=actor)
         for work in works
     )
 

@@ -4,14 +4,14 @@ that a retry never writes a second record."""
 
 from migrator import pds, source
 from migrator.kinds import RecordKind
-from migrator.models import ErrorKind, PaintingMigration, SkipReason
+from migrator.models import ErrorKind, Transfer, SkipReason
 
 from .finish import blob_link, finish, pds_outcome
 from .work import BatchResult, Outcome, Work
 from .writeback import adopt
 
 
-def prepare(row: PaintingMigration, *, kind: RecordKind) -> Work:
+def prepare(row: Transfer, *, kind: RecordKind) -> Work:
     """The row's way through the batch. Raises Outcome (skipped) for a row
     that cannot make a record, whatever its fields hold."""
     if not all(getattr(row, name) for name in kind.required_columns):
@@ -30,28 +30,28 @@ def prepare(row: PaintingMigration, *, kind: RecordKind) -> Work:
     return Work(row=row, rkey=rkey, kind=kind)
 
 
-def tried_before(row: PaintingMigration) -> bool:
+def tried_before(row: Transfer) -> bool:
     """Whether an earlier attempt may have written the row's record (it
     has a key, or this is not its first attempt): only then is the PDS
     asked what it holds."""
     return row.attempts > 1 or bool(row.rkey)
 
 
-def kept_unpublished(row: PaintingMigration, *, kind: RecordKind) -> bool:
+def kept_unpublished(row: Transfer, *, kind: RecordKind) -> bool:
     """Whether the document must have no record: staff took it down, or it
     is deleted in MongoDB and its kind keeps no record of one (a nuked
     painting under NUKED_PAINTINGS=skip, a deleted mood)."""
     return row.unpublished_at is not None or (row.nuked and bool(kind.deleted_why()))
 
 
-def unpublished_because(row: PaintingMigration, *, kind: RecordKind) -> tuple[str, str]:
+def unpublished_because(row: Transfer, *, kind: RecordKind) -> tuple[str, str]:
     """(skip reason, why) of a document that must have no record."""
     if row.unpublished_at is not None:
         return SkipReason.TAKEN_DOWN, f"Taken down by {row.unpublished_by}: {row.unpublished_reason}"
     return SkipReason.NUKED, kind.deleted_why()
 
 
-def wait_for_uploads(rows: list[PaintingMigration], *, actor: str, result: BatchResult, kind: RecordKind) -> list[PaintingMigration]:
+def wait_for_uploads(rows: list[Transfer], *, actor: str, result: BatchResult, kind: RecordKind) -> list[Transfer]:
     """When this machine can upload nothing before a reset, the documents
     that need an upload (never tried, so no record to look for) wait without
     their account being opened: no login is spent on them. Returns the rows
@@ -123,7 +123,7 @@ def _blob_still_held(repo, work: Work) -> dict | None:
     return {"$type": "blob", "ref": {"$link": row.thumbnail_cid}, "mimeType": row.thumbnail_mime, "size": row.thumbnail_size}
 
 
-def _reusable_blob(row: PaintingMigration, value: dict, *, kind: RecordKind) -> dict | None:
+def _reusable_blob(row: Transfer, value: dict, *, kind: RecordKind) -> dict | None:
     """The blob of a stored record that is still the document's (for the
     painting: the same painting and slug; a rename, a new code, a new
     lexicon or media URL change the record, not the image), else None."""
@@ -133,7 +133,7 @@ def _reusable_blob(row: PaintingMigration, value: dict, *, kind: RecordKind) -> 
     return blob
 
 
-def _record_current(row: PaintingMigration, value: dict, *, kind: RecordKind) -> bool:
+def _record_current(row: Transfer, value: dict, *, kind: RecordKind) -> bool:
     # A recording the row knows of (a guest slug names it, or one found before
     # under these fields) must be in the record; one the record has was found
     # on storage by the attempt that wrote it.

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from migrator.images import ImageError
 from migrator.kinds import kind_for
 from migrator.lexicon import InvalidRecord, record_validate
-from migrator.models import PaintingMigration
+from migrator.models import Transfer
 from migrator.thumbnails import Thumbnail
 
 from .blobs import blob_make, blob_pool
@@ -22,7 +22,7 @@ class Preview:
     """What migrating one painting would do, computed by the real code path
     with every external write switched off."""
 
-    painting: PaintingMigration
+    painting: Transfer
     outcome: str  # "migrate", "skip" or "fail"
     message: str
     record: dict | None = None
@@ -31,7 +31,7 @@ class Preview:
     rkey: str = ""
 
 
-def paintings_preview(paintings: Iterable[PaintingMigration]) -> list[Preview]:
+def paintings_preview(paintings: Iterable[Transfer]) -> list[Preview]:
     """Dry-run each row (of any kind): make its blob (fetch the image, make
     the thumbnail; fetch the video), build and validate the record. Writes
     nothing anywhere (no PDS, no MongoDB, no state). A blob reference
@@ -54,7 +54,7 @@ def paintings_preview(paintings: Iterable[PaintingMigration]) -> list[Preview]:
     return list(previews.values())
 
 
-def _preview_of(painting: PaintingMigration, outcome: Outcome) -> Preview:
+def _preview_of(painting: Transfer, outcome: Outcome) -> Preview:
     verb = "skip" if outcome.skip_reason else "fail"
     return Preview(painting=painting, outcome=verb, message=outcome.message)
 

@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from migrator.kinds import KINDS, RecordKind
-from migrator.models import DATA_REASONS, PaintingMigration, SkipReason, Status
+from migrator.models import DATA_REASONS, Transfer, SkipReason, Status
 from migrator.pds import MAX_WRITES_PER_CALL
 from migrator.services.lifecycle import run_label
 from migrator.services.state import paintings_transition
@@ -119,7 +119,7 @@ def _jobs_enqueue(ids: list[int], *, actor: str, run: str = "") -> None:
     that does not exist."""
     if not ids:
         return
-    batches = list(batches_for(PaintingMigration.objects.filter(id__in=ids)))
+    batches = list(batches_for(Transfer.objects.filter(id__in=ids)))
     run = run or run_label(actor)
 
     def send():
@@ -127,11 +127,11 @@ def _jobs_enqueue(ids: list[int], *, actor: str, run: str = "") -> None:
 
         for batch in batches:
             try:
-                async_task("migrator.tasks.painting_batch_migrate", batch, run, group="migrate", q_options={"ack_failure": True})
+                async_task("migrator.tasks.batch_migrate", batch, run, group="migrate", q_options={"ack_failure": True})
             except Exception as error:  # noqa: BLE001 - any broker failure: the rows must not stay queued
                 log.warning("Could not queue a job for %d paintings (%s); they go back to pending.", len(batch), type(error).__name__)
                 paintings_transition(
-                    PaintingMigration.objects.filter(id__in=batch), from_statuses=[Status.QUEUED], to=Status.PENDING, actor=actor,
+                    Transfer.objects.filter(id__in=batch), from_statuses=[Status.QUEUED], to=Status.PENDING, actor=actor,
                     message=f"Could not queue the job ({type(error).__name__}); the live-sync schedule queues it again.",
                 )  # fmt: skip
 
@@ -146,7 +146,7 @@ def paintings_release_stale(*, actor: str, lease: timedelta | None = None) -> in
     if lease is None:
         lease = timedelta(seconds=settings.MIGRATION_LEASE_SECONDS)
     released = 0
-    running = PaintingMigration.objects.filter(status=Status.RUNNING)
+    running = Transfer.objects.filter(status=Status.RUNNING)
     for claimant in running.order_by().values_list("claimed_by", flat=True).distinct():
         held = running.filter(claimed_by=claimant)
         stale = held if claimant_gone(claimant) else held.filter(Q(claimed_at__lt=timezone.now() - lease) | Q(claimed_at=None))
@@ -167,7 +167,7 @@ def paintings_requeue_lost(*, actor: str, lease: timedelta | None = None) -> int
     paintings taken and does nothing. Returns how many."""
     if lease is None:
         lease = timedelta(seconds=settings.MIGRATION_LEASE_SECONDS)
-    lost = PaintingMigration.objects.filter(status=Status.QUEUED).filter(Q(claimed_at__lt=timezone.now() - lease) | Q(claimed_at=None))
+    lost = Transfer.objects.filter(status=Status.QUEUED).filter(Q(claimed_at__lt=timezone.now() - lease) | Q(claimed_at=None))
     if not lost.exists() or jobs_waiting() > 0:
         return 0
     return len(

@@ -7,7 +7,7 @@ from pymongo.errors import PyMongoError
 
 from migrator import pds, source
 from migrator.kinds import RecordKind
-from migrator.models import ErrorKind, PaintingMigration, SkipReason
+from migrator.models import ErrorKind, Transfer, SkipReason
 from migrator.services.state import painting_note
 
 from .accounts import repo_for
@@ -16,7 +16,7 @@ from .prepare import tried_before
 from .work import BatchResult, Outcome
 
 
-def gone_settle(owner: str, rows: list[PaintingMigration], *, credentials, actor: str, result: BatchResult, kind: RecordKind) -> list[PaintingMigration]:
+def gone_settle(owner: str, rows: list[Transfer], *, credentials, actor: str, result: BatchResult, kind: RecordKind) -> list[Transfer]:
     """Remove the records of the documents MongoDB no longer has (looked up
     once more: one that came back is migrated as usual). An account the PDS
     reports deleted, deactivated or taken down is not logged in to: its
@@ -33,7 +33,7 @@ def gone_settle(owner: str, rows: list[PaintingMigration], *, credentials, actor
         return rows
     back = [row for row in gone if row.ref in present]
     if back:
-        PaintingMigration.objects.filter(pk__in=[row.pk for row in back]).update(gone_since=None)
+        Transfer.objects.filter(pk__in=[row.pk for row in back]).update(gone_since=None)
         for row in back:
             row.gone_since = None
             painting_note(row, actor=actor, message=f"MongoDB has this {kind.name} again; it is migrated as usual.")
@@ -47,7 +47,7 @@ def gone_settle(owner: str, rows: list[PaintingMigration], *, credentials, actor
     return rows + back
 
 
-def gone_remove(owner: str, rows: list[PaintingMigration], *, credentials, why: str, actor: str, result: BatchResult, kind: RecordKind) -> None:
+def gone_remove(owner: str, rows: list[Transfer], *, credentials, why: str, actor: str, result: BatchResult, kind: RecordKind) -> None:
     did = next((row.account_did for row in rows if row.account_did), "")
     try:
         status = pds.account_status(did) if did else "deleted"
@@ -84,7 +84,7 @@ def gone_remove(owner: str, rows: list[PaintingMigration], *, credentials, why: 
 
 
 def record_remove(
-    repo, row: PaintingMigration, *, reason: str, why: str, actor: str, result: BatchResult, kind: RecordKind, clear_source: bool = True
+    repo, row: Transfer, *, reason: str, why: str, actor: str, result: BatchResult, kind: RecordKind, clear_source: bool = True
 ) -> None:
     """A document that must have no record (``why``: nuked under
     NUKED_PAINTINGS=skip, taken down, deleted from MongoDB) and that was
@@ -111,7 +111,7 @@ def record_remove(
     skip_removed(row, reason, f"Removed record {uri}: {why[0].lower()}{why[1:]}.", actor=actor, result=result)
 
 
-def _record_left_behind(repo, row: PaintingMigration, *, kind: RecordKind) -> str:
+def _record_left_behind(repo, row: Transfer, *, kind: RecordKind) -> str:
     """The key of the record an earlier attempt wrote for ``row`` before
     it stopped, or "" when there is none. Raises PdsError."""
     try:

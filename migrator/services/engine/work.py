@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from migrator import pds
 from migrator.kinds import RecordKind
-from migrator.models import PaintingMigration
+from migrator.models import Transfer
 from migrator.thumbnails import Thumbnail
 
 
@@ -57,7 +57,7 @@ class BatchResult:
 class Work:
     """One claimed document on its way through the batch."""
 
-    row: PaintingMigration
+    row: Transfer
     rkey: str
     kind: RecordKind
     stored: dict | None = None  # the record an earlier attempt left on the PDS
