@@ -27,9 +27,9 @@ from migrator import admin_lifecycle, admin_views, selectors
 from migrator.admin_views import STATUS_COLOURS
 from migrator.kinds import KINDS, PAINTING, kind_for
 from migrator.models import TransferEvent, Transfer, Status
-from migrator.services.compare import paintings_verify
-from migrator.services.engine import paintings_enqueue, paintings_preview, paintings_recheck, paintings_retry, paintings_skip
-from migrator.services.lifecycle import paintings_republish, paintings_unpublish
+from migrator.services.compare import transfers_verify
+from migrator.services.engine import transfers_enqueue, transfers_preview, transfers_recheck, transfers_retry, transfers_skip
+from migrator.services.lifecycle import transfers_republish, transfers_unpublish
 from migrator.source import SourceError
 
 DRY_RUN_LIMIT = 25  # a dry run fetches every image: keep the page quick
@@ -451,7 +451,7 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
     def record_as_written(self, painting: Transfer) -> str:
         if painting.status != Status.MIGRATED:
             return "The painting is not migrated."
-        record = selectors.painting_record_as_written(painting)
+        record = selectors.transfer_record_as_written(painting)
         if record.problem:
             return format_html('<span class="painting-error">{}</span>', record.problem)
         note = "" if record.cid == painting.record_cid else format_html(
@@ -465,28 +465,28 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
     def migrate_selected(self, request, paintings: QuerySet):
         counted = noun_for(paintings)
         selected = paintings.count()
-        queued = paintings_enqueue(paintings, actor=actor_for(request))
+        queued = transfers_enqueue(paintings, actor=actor_for(request))
         self._report(request, f"Queued {counted(queued)}", selected - queued, "were not pending or failed")
 
     @admin.action(description="Retry failed", permissions=["run_migration"])
     def retry_failed(self, request, paintings: QuerySet):
         counted = noun_for(paintings)
         selected = paintings.count()
-        queued = paintings_retry(paintings, actor=actor_for(request))
+        queued = transfers_retry(paintings, actor=actor_for(request))
         self._report(request, f"Queued {counted(queued)} for another try", selected - queued, "had not failed")
 
     @admin.action(description="Re-check skipped (image missing, account incomplete…)", permissions=["run_migration"])
     def recheck_skipped(self, request, paintings: QuerySet):
         counted = noun_for(paintings)
         selected = paintings.count()
-        queued = paintings_recheck(paintings, actor=actor_for(request))
+        queued = transfers_recheck(paintings, actor=actor_for(request))
         why = "were not skipped, or were skipped for MongoDB's data (that lifts when the data is fixed)"
         self._report(request, f"Queued {counted(queued)} to be checked again", selected - queued, why)
 
     @admin.action(description="Dry run (preview, then migrate)", permissions=["run_migration"])
     def dry_run(self, request, paintings: QuerySet):
         selected = paintings.count()
-        previews = paintings_preview(list(paintings.order_by("id")[:DRY_RUN_LIMIT]))
+        previews = transfers_preview(list(paintings.order_by("id")[:DRY_RUN_LIMIT]))
         outcomes = {outcome: sum(1 for p in previews if p.outcome == outcome) for outcome in ("migrate", "skip", "fail")}
         context = {
             **self.admin_site.each_context(request),
@@ -506,7 +506,7 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
         detail = request.POST.get("skip_detail", "").strip()
         if "apply" in request.POST and detail:
             selected = paintings.count()
-            skipped = paintings_skip(paintings, actor=actor_for(request), detail=detail[:500])
+            skipped = transfers_skip(paintings, actor=actor_for(request), detail=detail[:500])
             self._report(request, f"Skipped {counted(skipped)}", selected - skipped, "were migrated, running or already skipped")
             return None
         return self._reason_form(
@@ -520,9 +520,9 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
         reason = request.POST.get("reason", "").strip()
         if "apply" in request.POST and reason:
             selected = paintings.count()
-            ids = paintings_unpublish(paintings, actor=actor_for(request), reason=reason)
+            ids = transfers_unpublish(paintings, actor=actor_for(request), reason=reason)
             done = f"Took down {counted(selected - paintings.filter(unpublished_at=None).count())}"
-            how = admin_lifecycle.paintings_run_now(ids, actor=actor_for(request)) if ids else "none had a record"
+            how = admin_lifecycle.transfers_run_now(ids, actor=actor_for(request)) if ids else "none had a record"
             self.message_user(request, f"{done}: {how}. They stay unpublished until republished.", messages.SUCCESS)
             return None
         return self._reason_form(
@@ -534,15 +534,15 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
     def republish(self, request, paintings: QuerySet):
         counted = noun_for(paintings)
         selected = paintings.count()
-        ids = paintings_republish(paintings, actor=actor_for(request))
-        paintings_enqueue(Transfer.objects.filter(id__in=ids), actor=actor_for(request))
+        ids = transfers_republish(paintings, actor=actor_for(request))
+        transfers_enqueue(Transfer.objects.filter(id__in=ids), actor=actor_for(request))
         self._report(request, f"Republished {counted(len(ids))}: queued to be migrated again under the same keys", selected - len(ids), "were not taken down")
 
     @admin.action(description="Verify against the PDS", permissions=["run_migration"])
     def verify_against_pds(self, request, paintings: QuerySet):
         counted = noun_for(paintings)
         try:
-            report = paintings_verify(paintings, actor=actor_for(request))
+            report = transfers_verify(paintings, actor=actor_for(request))
         except SourceError as error:
             self.message_user(request, f"MongoDB could not be read, nothing was verified: {error}", messages.ERROR)
             return

@@ -41,15 +41,15 @@ def _page(request: HttpRequest, template: str, title: str, **context) -> Templat
     )  # fmt: skip
 
 
-def paintings_run_now(ids: list[int], *, actor: str) -> str:
+def transfers_run_now(ids: list[int], *, actor: str) -> str:
     """Let the engine act on ``ids`` at once (a take-down should not wait
     for a cluster), or queue them when there are many. Says which."""
     if len(ids) > RUN_NOW:
-        queued = engine.paintings_enqueue(Transfer.objects.filter(id__in=ids), actor=actor)
+        queued = engine.transfers_enqueue(Transfer.objects.filter(id__in=ids), actor=actor)
         return f"{queued} queued as jobs"
     result = engine.BatchResult()
     for batch in engine.batches_for(Transfer.objects.filter(id__in=ids, status__in=engine.RUNNABLE)):
-        result.add(engine.paintings_migrate(batch, actor=actor))
+        result.add(engine.transfers_migrate(batch, actor=actor))
     return f"{sum(result.skipped.values())} removed or skipped now, {sum(result.failed.values())} failed (retried by the schedule)"
 
 
@@ -66,7 +66,7 @@ def removals_view(request: HttpRequest) -> HttpResponse:
     hold = lifecycle.removal_hold()
     kind = kind_asked(request, default=KINDS.get(hold.kind, PAINTING) if hold else PAINTING)
     try:
-        missing = [row for batch in lifecycle.paintings_missing(kind=kind) for row in batch]
+        missing = [row for batch in lifecycle.transfers_missing(kind=kind) for row in batch]
     except (source.SourceError, PyMongoError) as error:  # out of reach: say so on the page
         messages.error(request, f"MongoDB could not be read ({type(error).__name__}); nothing is shown or removed.")
         return redirect("admin:migrator_dashboard")
@@ -78,7 +78,7 @@ def removals_view(request: HttpRequest) -> HttpResponse:
             messages.warning(request, "What MongoDB is missing changed since the page was shown: nothing was removed. Look again.")
             return redirect(f"{reverse('admin:migrator_removals')}?kind={kind.name}")
         ids = list(Transfer.objects.filter(id__in=[row.id for row in missing]).values_list("id", flat=True))
-        how = paintings_run_now(ids, actor=actor_for(request))
+        how = transfers_run_now(ids, actor=actor_for(request))
         messages.success(request, f"Confirmed the removal of {confirmed.removing} {kind.plural}' records: {how}.")
         return redirect("admin:migrator_dashboard")
     return _page(
@@ -98,7 +98,7 @@ def undo_view(request: HttpRequest) -> HttpResponse:
     since, until = parse_datetime(data.get("since", "") or "") if data.get("since") else None, None
     if data.get("until"):
         until = parse_datetime(data["until"])
-    paintings = lifecycle.paintings_written_by(run=run, actor=actor, since=since, until=until) if (run or actor) else None
+    paintings = lifecycle.transfers_written_by(run=run, actor=actor, since=since, until=until) if (run or actor) else None
     if request.method == "POST" and paintings is not None:
         _require(request, "run_migration")
         reason = data.get("reason", "").strip()
@@ -106,8 +106,8 @@ def undo_view(request: HttpRequest) -> HttpResponse:
             messages.warning(request, "Give a reason, and confirm what is listed (it changed since the page was shown)." if reason else "Give a reason.")
         else:
             label = run or f"{actor} between {data.get('since') or 'the start'} and {data.get('until') or 'now'}"
-            ids = lifecycle.paintings_unpublish(paintings, actor=actor_for(request), reason=f"Undo of {label}: {reason}")
-            messages.success(request, f"Took down {len(ids)} paintings written by {label}: {paintings_run_now(ids, actor=actor_for(request))}.")
+            ids = lifecycle.transfers_unpublish(paintings, actor=actor_for(request), reason=f"Undo of {label}: {reason}")
+            messages.success(request, f"Took down {len(ids)} paintings written by {label}: {transfers_run_now(ids, actor=actor_for(request))}.")
             return redirect("admin:migrator_dashboard")
     return _page(
         request, "admin/migrator/undo.html", "Undo a run",
@@ -121,20 +121,20 @@ def rewrite_view(request: HttpRequest) -> HttpResponse:
     written in an older shape: how many of each kind, one before and after,
     and the button that rewrites them in place."""
     _require(request, "view_transfer")
-    stale = {kind.name: lifecycle.paintings_stale_shape(kind=kind).count() for kind in KINDS.values()}
+    stale = {kind.name: lifecycle.transfers_stale_shape(kind=kind).count() for kind in KINDS.values()}
     first = next((KINDS[name] for name, count in stale.items() if count), PAINTING)
     kind = kind_asked(request, default=first)
     if request.method == "POST":
         _require(request, "run_migration")
         try:
-            ids = lifecycle.paintings_reshape(actor=actor_for(request), kind=kind)
+            ids = lifecycle.transfers_reshape(actor=actor_for(request), kind=kind)
         except lifecycle.LexiconNotPublished as error:
             messages.error(request, str(error))
             return redirect(f"{reverse('admin:migrator_rewrite')}?kind={kind.name}")
         except pds.PdsError as error:
             messages.error(request, f"The published lexicon could not be read: {error}")
             return redirect(f"{reverse('admin:migrator_rewrite')}?kind={kind.name}")
-        queued = engine.paintings_enqueue(Transfer.objects.filter(id__in=ids), actor=actor_for(request))
+        queued = engine.transfers_enqueue(Transfer.objects.filter(id__in=ids), actor=actor_for(request))
         messages.success(request, f"Queued {queued} records to be rewritten under their keys (thumbnails kept where the image is the same).")
         return redirect("admin:migrator_dashboard")
     example = lifecycle.stale_shape_example(kind=kind)

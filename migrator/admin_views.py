@@ -18,7 +18,7 @@ from migrator.kinds import KINDS
 from migrator.models import Transfer, SkipReason, Status
 from migrator.selectors import duration_text
 from migrator.services import lifecycle
-from migrator.services.engine import paintings_recheck, paintings_retry
+from migrator.services.engine import transfers_recheck, transfers_retry
 
 STATUS_COLOURS = {
     Status.PENDING: "#6b7280",
@@ -79,7 +79,7 @@ def after_backfill() -> dict:
     return {
         "hold": hold,
         "hold_kind": KINDS.get(hold.kind) if hold else None,
-        "stale_shape": sum(lifecycle.paintings_stale_shape(kind=kind).count() for kind in KINDS.values()),
+        "stale_shape": sum(lifecycle.transfers_stale_shape(kind=kind).count() for kind in KINDS.values()),
         "taken_down": Transfer.objects.exclude(unpublished_at=None).count(),
         "gone": skipped.filter(skip_reason=SkipReason.GONE).count(),
     }
@@ -101,9 +101,9 @@ def retry_group(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("migrator.run_migration"):
         raise PermissionDenied
     key = request.POST.get("group", "")
-    paintings = selectors.failure_group_paintings(key)
+    paintings = selectors.failure_group_transfers(key)
     found = paintings.count()
-    queued = paintings_retry(paintings, actor=f"staff:{request.user.get_username()}")
+    queued = transfers_retry(paintings, actor=f"staff:{request.user.get_username()}")
     if not found:
         messages.warning(request, "No failed paintings are left in that group.")
     else:
@@ -120,7 +120,7 @@ def recheck_skipped(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("migrator.run_migration"):
         raise PermissionDenied
     reason = request.POST.get("reason", "")
-    queued = paintings_recheck(Transfer.objects.filter(status=Status.SKIPPED, skip_reason=reason), actor=f"staff:{request.user.get_username()}")
+    queued = transfers_recheck(Transfer.objects.filter(status=Status.SKIPPED, skip_reason=reason), actor=f"staff:{request.user.get_username()}")
     if queued:
         messages.success(request, f"Queued {queued} skipped painting{'' if queued == 1 else 's'} to be checked again.")
     else:
@@ -136,7 +136,7 @@ def preview_context(preview) -> dict:
     if thumbnail is not None:
         data_uri = f"data:{thumbnail.mime_type};base64,{base64.b64encode(thumbnail.content).decode()}"
     return {
-        "painting": preview.painting,
+        "transfer": preview.transfer,
         "outcome": preview.outcome,
         "message": preview.message,
         "problems": preview.problems,

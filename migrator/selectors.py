@@ -75,7 +75,7 @@ def kinds_progress() -> list[KindProgress]:
     return [KindProgress(kind.name, kind.plural, counts[kind.name]) for kind in KINDS.values() if kind.name in counts]
 
 
-def paintings_by_status() -> dict[str, int]:
+def transfers_by_status() -> dict[str, int]:
     """Painting count for every status (zero included), in the machine's order."""
     counts = dict(Transfer.objects.order_by().values_list("status").annotate(n=Count("id")))
     return {status: counts.get(status, 0) for status in Status.values}
@@ -100,7 +100,7 @@ class Throughput:
 MINIMUM_SPAN_MINUTES = 0.5
 
 
-def paintings_throughput(*, now: dt.datetime | None = None) -> Throughput:
+def transfers_throughput(*, now: dt.datetime | None = None) -> Throughput:
     """Throughput over each window. One query, served by the index on
     ``migrated_at``."""
     now = now or timezone.now()
@@ -154,7 +154,7 @@ def failure_groups(*, limit: int = 20) -> list[FailureGroup]:
     return sorted(groups.values(), key=lambda group: (-group.count, group.signature))[:limit]
 
 
-def failure_group_paintings(key: str) -> QuerySet:
+def failure_group_transfers(key: str) -> QuerySet:
     """The failed paintings of the group ``key`` (see ``failure_groups``)."""
     failed = Transfer.objects.filter(status=Status.FAILED)
     secrets = logs.secrets_known()
@@ -407,8 +407,8 @@ def dashboard(*, now: dt.datetime | None = None, with_details: bool = True) -> D
     """Everything the dashboard shows. ``with_details=False`` leaves out the
     failure groups and per-account rows (the polling endpoint needs neither)."""
     now = now or timezone.now()
-    by_status = paintings_by_status()
-    throughput = paintings_throughput(now=now)
+    by_status = transfers_by_status()
+    throughput = transfers_throughput(now=now)
     remaining = sum(by_status[status] for status in REMAINING)
     return Dashboard(
         by_status=by_status,
@@ -436,7 +436,7 @@ class RecordAsWritten:
     problem: str = ""
 
 
-def painting_record_as_written(painting: Transfer) -> RecordAsWritten:
+def transfer_record_as_written(painting: Transfer) -> RecordAsWritten:
     """Read the painting's record from the PDS (a public getRecord: no login).
     Fails soft: an unreachable PDS or a missing record becomes ``problem``."""
     if not (painting.account_did and painting.rkey):

@@ -99,7 +99,7 @@ class Credentials:
         return not self.problem
 
 
-def paintings_query(
+def documents_query(
     *,
     anonymous: bool | None = None,
     owner: str | None = None,
@@ -149,12 +149,12 @@ def is_object_id(ref: str) -> bool:
     return True
 
 
-def paintings_stream(*, batch_size: int = BATCH_SIZE, limit: int = 0, kind: RecordKind = PAINTING, **filters) -> Iterator[dict]:
+def documents_stream(*, batch_size: int = BATCH_SIZE, limit: int = 0, kind: RecordKind = PAINTING, **filters) -> Iterator[dict]:
     """Yield ``kind``'s documents (its fields only) in ``_id`` order, fetched
-    ``batch_size`` at a time. Takes the filters of ``paintings_query``."""
+    ``batch_size`` at a time. Takes the filters of ``documents_query``."""
     cursor = (
         kind_collection(kind)
-        .find(paintings_query(kind=kind, **filters), kind.projection, batch_size=batch_size, no_cursor_timeout=False)
+        .find(documents_query(kind=kind, **filters), kind.projection, batch_size=batch_size, no_cursor_timeout=False)
         .sort("_id", 1)
         .limit(limit)
     )
@@ -162,10 +162,10 @@ def paintings_stream(*, batch_size: int = BATCH_SIZE, limit: int = 0, kind: Reco
         yield from cursor
 
 
-def paintings_batches(*, batch_size: int = BATCH_SIZE, kind: RecordKind = PAINTING, **filters) -> Iterator[list[dict]]:
-    """``paintings_stream`` in lists of at most ``batch_size`` documents."""
+def documents_batches(*, batch_size: int = BATCH_SIZE, kind: RecordKind = PAINTING, **filters) -> Iterator[list[dict]]:
+    """``documents_stream`` in lists of at most ``batch_size`` documents."""
     batch: list[dict] = []
-    for document in paintings_stream(batch_size=batch_size, kind=kind, **filters):
+    for document in documents_stream(batch_size=batch_size, kind=kind, **filters):
         batch.append(document)
         if len(batch) >= batch_size:
             yield batch
@@ -202,8 +202,8 @@ def database_check(*, known_refs: list[str], kind: RecordKind = PAINTING) -> Non
         )
 
 
-def paintings_count(*, kind: RecordKind = PAINTING, **filters) -> int:
-    return kind_collection(kind).count_documents(paintings_query(kind=kind, **filters))
+def documents_count(*, kind: RecordKind = PAINTING, **filters) -> int:
+    return kind_collection(kind).count_documents(documents_query(kind=kind, **filters))
 
 
 def owner_for_handle(handle: str) -> str | None:

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 def batch_migrate(ids: list[int], run: str = "") -> dict:
     """Migrate one batch (see engine.batches_for) for the run ``run``.
     Returns the counts."""
-    return engine.paintings_migrate(ids, actor=f"worker:{engine.worker_name()}", run=run).as_dict()
+    return engine.transfers_migrate(ids, actor=f"worker:{engine.worker_name()}", run=run).as_dict()
 
 
 def live_sync() -> dict:
@@ -21,7 +21,7 @@ def live_sync() -> dict:
     staff are told if work is stuck. MongoDB out of reach is a passing
     state: said in one line, and the next run (a minute later) tries again."""
     try:
-        result = sync.paintings_sync(actor=sync.ACTOR).as_dict()
+        result = sync.live_sync(actor=sync.ACTOR).as_dict()
     except WrongDatabase as error:
         log.error("Live sync refused: %s", error)
         sync.wrong_database_alert(error)

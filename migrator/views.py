@@ -23,7 +23,7 @@ from migrator.health import health_check
 from migrator.kinds import KINDS, PAINTING
 from migrator.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from migrator.metrics import exposition
-from migrator.services.sync import painting_sync
+from migrator.services.sync import document_sync
 from migrator.source import WrongDatabase
 
 SIGNATURE_HEADER = "X-AC-Signature"
@@ -73,7 +73,7 @@ def painting_hook(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": f'Expected a JSON body {{"ref": "<24-hex ObjectId>", "kind": "{kinds}" (default painting)}}.'}, status=400)
     ref, kind = ref.lower(), KINDS[kind_name]
     try:
-        painting = painting_sync(ref, actor=f"hook:{kind.name}", kind=kind)
+        painting = document_sync(ref, actor=f"hook:{kind.name}", kind=kind)
     except WrongDatabase as error:
         return JsonResponse({"error": str(error)}, status=503)
     if painting is None:

@@ -305,12 +305,12 @@ def test_a_migration_that_just_began_shows_its_real_rate(db):
     from django.utils import timezone
 
     from migrator.models import Transfer
-    from migrator.selectors import migration_eta, paintings_throughput
+    from migrator.selectors import migration_eta, transfers_throughput
 
     now = timezone.now()
     Transfer.objects.bulk_create(
         Transfer(ref=f"{number:024x}", status="migrated", migrated_at=now - dt.timedelta(seconds=2 * number)) for number in range(61)
     )
-    throughput = paintings_throughput(now=now)
+    throughput = transfers_throughput(now=now)
     assert throughput.per_minute(5) == throughput.per_minute(15) == 30.5
     assert migration_eta(remaining=61, throughput=throughput) == dt.timedelta(minutes=2)

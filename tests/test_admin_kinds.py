@@ -75,7 +75,7 @@ def test_staff_migrate_take_down_and_read_the_trail_of_a_mood(as_runner, seeded,
     assert response.status_code == 200
     mood.refresh_from_db()
     assert mood.status == Status.QUEUED
-    engine.paintings_migrate([mood.pk], actor="worker:test")
+    engine.transfers_migrate([mood.pk], actor="worker:test")
     mood.refresh_from_db()
     assert mood.status == Status.MIGRATED and list(world.records(KINDS["mood"])) == [seeded["mood"]]
 

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.pds, pytest.mark.django_db, pytest.mark.slow]
 CLAIMER = """
 import json, pathlib, time
 from migrator.models import Transfer, Status
-from migrator.services.state import paintings_transition
+from migrator.services.state import transfers_transition
 barrier, name = pathlib.Path("{barrier}"), "{name}"
 ids = list(Transfer.objects.order_by("id").values_list("id", flat=True))
 mine = ids  # the same batches in the same order: every claim is contested
@@ -28,7 +28,7 @@ while not (barrier / "go").exists():
 claimed = []
 for at in range(0, len(mine), 7):
     batch = Transfer.objects.filter(id__in=mine[at : at + 14])  # each batch overlaps the next
-    claimed += paintings_transition(batch, from_statuses=[Status.PENDING], to=Status.RUNNING, actor=name, claimed_by=name)
+    claimed += transfers_transition(batch, from_statuses=[Status.PENDING], to=Status.RUNNING, actor=name, claimed_by=name)
 print(json.dumps({{"claimed": claimed}}))
 """
 

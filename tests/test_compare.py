@@ -1,4 +1,4 @@
-"""compare_paintings and paintings_verify, against the real local PDS and a
+"""compare_paintings and transfers_verify, against the real local PDS and a
 real MongoDB wire-protocol server.
 
 Each test builds a small finished migration without the engine (paintings
@@ -19,9 +19,9 @@ from django.core.management import CommandError, call_command
 from migrator import pds, source
 from migrator.models import Account, TransferEvent, Transfer, Status
 from migrator.records import painting_record, source_fields
-from migrator.services.compare import ACTOR, DifferenceKind, paintings_compare, paintings_verify
-from migrator.services.seed import paintings_seed
-from migrator.services.state import painting_transition
+from migrator.services.compare import ACTOR, DifferenceKind, documents_compare, transfers_verify
+from migrator.services.seed import documents_seed
+from migrator.services.state import transfer_transition
 from migrator.tid import tid_for_painting
 from tests.plugins.pds import create_test_account
 
@@ -103,7 +103,7 @@ def world(mongo_db, pds, settings) -> World:
         document = {"_id": ObjectId(), "code": f"c{n}x", "slug": slug(n), "when": when(n), "bucket": "art", **extra}
         mongo_db.paintings.insert_one(document)
         world.refs[name] = str(document["_id"])
-    paintings_seed(actor="test")
+    documents_seed(actor="test")
     migrate(world)
     return world
 
@@ -122,7 +122,7 @@ def migrate(world: World) -> None:
         rkey = tid_for_painting(when=row.when, ref=row.ref)
         (written,) = repo.apply_writes([pds.Write("create", COLLECTION, rkey, record)])
         source.rkeys_write_back([source.WriteBack(ref=row.ref, rkey=rkey, uri=written.uri)])
-        painting_transition(
+        transfer_transition(
             row, to=Status.MIGRATED, actor="test", rkey=rkey, record_uri=written.uri, record_cid=written.cid,
             migrated_at=dt.datetime.now(dt.UTC), thumbnail_cid=blob.ref.link, thumbnail_mime="image/png", thumbnail_size=len(PNG),
         )  # fmt: skip
@@ -147,10 +147,10 @@ def kinds(report) -> dict[str, int]:
 
 
 def test_a_finished_migration_compares_clean(world):
-    report = paintings_compare()
+    report = documents_compare()
 
     assert report.clean
-    assert report.paintings == 8 and report.records == 8
+    assert report.documents == 8 and report.records == 8
     assert len(report.accounts) == 3
     output, status = compare()
     assert status == 0 and "No differences." in output
@@ -183,7 +183,7 @@ def test_a_deleted_record_is_missing_and_repair_writes_it_back_under_its_key_wit
     assert steps == [("migrated", "running"), ("running", "pending"), ("pending", "running"), ("running", "migrated")]
     assert set(row.events.order_by("-id")[:4].values_list("actor", flat=True)) == {ACTOR}
     assert "the PDS still held" in row.events.order_by("-id").first().message
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 def test_a_missing_record_that_cannot_be_written_again_says_why(world):
@@ -217,7 +217,7 @@ def test_a_record_whose_painting_is_gone_is_reported_and_never_deleted(world):
     orphan = result["examples"]["orphan_record"][0]
     assert (orphan["ref"], orphan["did"], orphan["rkey"], orphan["repair"]) == (ghost, world.anonymous_did, rkey, "")
     assert repo.record_get(collection=COLLECTION, rkey=rkey) is not None
-    assert kinds(paintings_compare()) == {"orphan_record": 1}
+    assert kinds(documents_compare()) == {"orphan_record": 1}
 
 
 def test_a_second_record_for_one_ref_is_a_duplicate_and_repair_keeps_the_one_at_the_paintings_tid(world):
@@ -227,15 +227,15 @@ def test_a_second_record_for_one_ref_is_a_duplicate_and_repair_keeps_the_one_at_
     later = tid_for_painting(when=when(99), ref=row.ref)  # what a clock-based retry would have written
     repo.record_create(collection=COLLECTION, rkey=later, record=original.value)
 
-    report = paintings_compare()
+    report = documents_compare()
     assert kinds(report) == {"duplicate_record": 1}
     assert report.examples[DifferenceKind.DUPLICATE_RECORD][0].rkey == later
 
-    paintings_compare(repair=True)
+    documents_compare(repair=True)
 
     assert [record.rkey for record in world.records(row.account_did) if record.value["ref"] == row.ref] == [row.rkey]
     assert row.events.filter(actor=ACTOR, message__contains=f"deleted the duplicate record at://{row.account_did}/{COLLECTION}/{later}").exists()
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 def test_duplicates_with_no_record_at_the_tid_keep_the_oldest(world):
@@ -247,13 +247,13 @@ def test_duplicates_with_no_record_at_the_tid_keep_the_oldest(world):
     for rkey in (newer, older):
         repo.record_create(collection=COLLECTION, rkey=rkey, record=value)
 
-    report = paintings_compare(repair=True)
+    report = documents_compare(repair=True)
 
     assert report.counts[DifferenceKind.DUPLICATE_RECORD] == 1 and report.examples[DifferenceKind.DUPLICATE_RECORD][0].rkey == newer
     assert report.counts[DifferenceKind.RKEY_MISMATCH] == 1 and report.counts[DifferenceKind.STATE_MISMATCH] == 1
     assert world.document("guest-1")["atproto"]["rkey"] == older
     assert world.row("guest-1").rkey == older
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 def test_a_record_field_that_differs_from_mongodb_is_a_mismatch_and_repair_rewrites_it_keeping_the_thumbnail(world):
@@ -264,21 +264,21 @@ def test_a_record_field_that_differs_from_mongodb_is_a_mismatch_and_repair_rewri
     del tampered["recordingUrl"]
     repo.record_put(collection=COLLECTION, rkey=row.rkey, record=tampered)
 
-    report = paintings_compare()
+    report = documents_compare()
     (difference,) = report.examples[DifferenceKind.FIELD_MISMATCH]
     assert kinds(report) == {"field_mismatch": 1, "state_mismatch": 1}  # the cid changed too
     assert "code: record 'zzz', MongoDB 'c6x'" in difference.detail
     assert "nuked: record True, MongoDB False" in difference.detail
     assert "recordingUrl: record None, MongoDB 'http://" in difference.detail
 
-    paintings_compare(repair=True)
+    documents_compare(repair=True)
 
     rewritten = world.record("guest-2")
     assert rewritten.value["code"] == "c6x" and rewritten.value["nuked"] is False
     assert rewritten.value["recordingUrl"].endswith(f"{slug(8)}.zip")
     assert rewritten.value["thumbnail"] == stored.value["thumbnail"]
     assert world.row("guest-2").record_cid == rewritten.cid
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 def test_a_recording_the_record_has_and_the_row_does_not_know_is_kept_and_learned(world):
@@ -293,23 +293,23 @@ def test_a_recording_the_record_has_and_the_row_does_not_know_is_kept_and_learne
     recording = painting_recording_url(handle="jeffrey", slug=row.slug)
     repo.record_put(collection=COLLECTION, rkey=row.rkey, record={**stored.value, "recordingUrl": recording})
     Transfer.objects.filter(pk=row.pk).update(record_cid="")
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
     world.mongo.paintings.update_one({"_id": ObjectId(row.ref)}, {"$set": {"code": "new1"}})
-    report = paintings_compare(repair=True)
+    report = documents_compare(repair=True)
 
     assert kinds(report) == {"field_mismatch": 1} and report.repaired[DifferenceKind.FIELD_MISMATCH] == 1
     rewritten = world.record("jeffrey-1")
     assert rewritten.value["code"] == "new1" and rewritten.value["recordingUrl"] == recording
     assert world.row("jeffrey-1").has_recording
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 def test_a_nuked_painting_is_migrated_with_the_flag_and_un_nuking_it_is_a_mismatch(world):
     assert world.record("jeffrey-2").value["nuked"] is True
     world.mongo.paintings.update_one({"_id": ObjectId(world.refs["jeffrey-2"])}, {"$unset": {"nuked": ""}})
 
-    report = paintings_compare()
+    report = documents_compare()
     assert "nuked: record True, MongoDB False" in report.examples[DifferenceKind.FIELD_MISMATCH][0].detail
 
 
@@ -324,15 +324,15 @@ def test_an_rkey_in_mongodb_that_differs_from_the_record_is_written_back(world):
     assert world.document("amelia-2")["atproto"] == {"rkey": row.rkey, "uri": row.record_uri}
     assert world.document("guest-3")["atproto"]["uri"] == world.row("guest-3").record_uri
     assert row.events.filter(actor=ACTOR, message__contains="wrote atproto.rkey").exists()
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 def test_a_state_row_that_disagrees_with_the_record_is_corrected(world):
     Transfer.objects.filter(ref=world.refs["jeffrey-3"]).update(rkey="3zzzzzzzzzzzz", record_uri="")
     pending = world.row("amelia-1")
-    painting_transition(pending, to=Status.PENDING, actor="test", rkey="", record_uri="")  # a crash before the state write
+    transfer_transition(pending, to=Status.PENDING, actor="test", rkey="", record_uri="")  # a crash before the state write
 
-    report = paintings_compare(repair=True)
+    report = documents_compare(repair=True)
 
     assert report.counts == {DifferenceKind.STATE_MISMATCH: 2} and report.repaired == {DifferenceKind.STATE_MISMATCH: 2}
     corrected = world.row("jeffrey-3")
@@ -341,14 +341,14 @@ def test_a_state_row_that_disagrees_with_the_record_is_corrected(world):
     pending.refresh_from_db()
     assert pending.status == Status.MIGRATED and pending.record_uri.endswith(pending.rkey)
     assert pending.events.first().actor == ACTOR
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 def test_a_skipped_painting_with_a_record_is_reported_only(world):
     row = world.row("amelia-2")
-    painting_transition(row, to=Status.SKIPPED, actor="test", skip_reason="manual")
+    transfer_transition(row, to=Status.SKIPPED, actor="test", skip_reason="manual")
 
-    report = paintings_compare(repair=True)
+    report = documents_compare(repair=True)
 
     (difference,) = report.examples[DifferenceKind.STATE_MISMATCH]
     assert "skipped (Skipped by staff)" in difference.detail and not difference.repaired
@@ -358,7 +358,7 @@ def test_a_skipped_painting_with_a_record_is_reported_only(world):
 def test_a_migrated_row_whose_painting_left_mongodb_is_reported(world):
     world.mongo.paintings.delete_one({"_id": ObjectId(world.refs["guest-1"])})
 
-    report = paintings_compare(repair=True)
+    report = documents_compare(repair=True)
 
     assert kinds(report) == {"orphan_record": 1, "state_mismatch": 1}
     assert report.examples[DifferenceKind.STATE_MISMATCH][0].detail.startswith("The state says migrated, but MongoDB has no such painting. The next full seed")
@@ -381,7 +381,7 @@ def test_dry_run_shows_the_repairs_and_changes_nothing(world):
     assert TransferEvent.objects.count() == events
     assert list(world.mongo.paintings.find()) == documents
     assert world.row("jeffrey-1").status == Status.MIGRATED
-    assert kinds(paintings_compare()) == {"missing_record": 1, "rkey_mismatch": 1}
+    assert kinds(documents_compare()) == {"missing_record": 1, "rkey_mismatch": 1}
 
 
 def test_repair_does_what_the_dry_run_showed_and_then_compares_clean(world):
@@ -417,13 +417,13 @@ def test_user_narrows_to_one_account_and_its_paintings(world):
     world.repo(row.account_did).record_delete(collection=COLLECTION, rkey=row.rkey)
 
     result, status = compare_json("--user", "@jeffrey")
-    assert status == 0 and result["paintings"] == 3 and result["accounts"] == [world.users["jeffrey"][1].did]
+    assert status == 0 and result["documents"] == 3 and result["accounts"] == [world.users["jeffrey"][1].did]
 
     result, status = compare_json("--user", "@amelia")
     assert status == 1 and result["counts"] == {"missing_record": 1}
 
     result, status = compare_json("--anonymous")
-    assert status == 0 and result["paintings"] == 3 and result["accounts"] == [world.anonymous_did]
+    assert status == 0 and result["documents"] == 3 and result["accounts"] == [world.anonymous_did]
 
 
 def test_an_unknown_handle_is_an_error(world):
@@ -436,12 +436,12 @@ def test_a_record_in_another_users_repo_is_in_the_wrong_account(world):
     stored = world.record("amelia-1")
     world.repo(jeffrey).record_create(collection=COLLECTION, rkey=stored.uri.rsplit("/", 1)[1], record=stored.value)
 
-    assert kinds(paintings_compare()) == {"duplicate_record": 1}
-    narrowed = paintings_compare(handle="@jeffrey")
+    assert kinds(documents_compare()) == {"duplicate_record": 1}
+    narrowed = documents_compare(handle="@jeffrey")
     assert kinds(narrowed) == {"wrong_account": 1}
 
-    paintings_compare(repair=True)
-    assert paintings_compare().clean
+    documents_compare(repair=True)
+    assert documents_compare().clean
     assert world.record("amelia-1") is not None
 
 
@@ -457,9 +457,9 @@ def test_listing_pages_through_more_than_100_records(world):
         writes.append(pds.Write("create", COLLECTION, tid_for_painting(when=when(n), ref=str(document["_id"])), record))
     repo.apply_writes(writes)
 
-    report = paintings_compare(batch_size=50)
+    report = documents_compare(batch_size=50)
 
-    assert report.records == 138 and report.paintings == 138
+    assert report.records == 138 and report.documents == 138
     assert kinds(report) == {"state_mismatch": 130}  # records for paintings never seeded
     assert report.examples[DifferenceKind.STATE_MISMATCH][0].detail.startswith("Not in the state table")
 
@@ -469,7 +469,7 @@ def test_verify_notes_each_painting_and_names_what_differs(world):
     world.repo(row.account_did).record_delete(collection=COLLECTION, rkey=row.rkey)
     world.mongo.paintings.update_one({"_id": ObjectId(world.refs["amelia-1"])}, {"$set": {"code": "new"}})
 
-    report = paintings_verify(Transfer.objects.all(), actor="admin:alice")
+    report = transfers_verify(Transfer.objects.all(), actor="admin:alice")
 
     assert (report.checked, report.matching) == (8, 6)
     assert any("no record at" in line and row.rkey in line for line in report.differences)
@@ -482,9 +482,9 @@ def test_verify_of_a_pending_painting_expects_no_record(world):
     row = world.row("guest-3")
     world.repo(row.account_did).record_delete(collection=COLLECTION, rkey=row.rkey)
     source.rkeys_clear([row.ref])
-    painting_transition(row, to=Status.PENDING, actor="test", rkey="")
+    transfer_transition(row, to=Status.PENDING, actor="test", rkey="")
 
-    report = paintings_verify(Transfer.objects.filter(pk=row.pk), actor="admin:alice")
+    report = transfers_verify(Transfer.objects.filter(pk=row.pk), actor="admin:alice")
 
     assert (report.checked, report.matching, report.differences) == (1, 1, [])
     assert "no record, as expected for a pending painting" in row.events.first().message
@@ -493,6 +493,6 @@ def test_verify_of_a_pending_painting_expects_no_record(world):
 def test_compare_logs_in_at_most_once_per_account(world):
     pds.forget_sessions()
     before = sum(pds.LOGINS.values())
-    paintings_compare()
-    paintings_compare()
+    documents_compare()
+    documents_compare()
     assert sum(pds.LOGINS.values()) - before <= 3

@@ -41,9 +41,9 @@ from migrator.models import Transfer, RemovalHold, SkipReason, Status
 from migrator.pds.client import admin_client
 from migrator.records import painting_fingerprint, record_shape, source_fields
 from migrator.services import engine, lifecycle, sync
-from migrator.services.compare import expected_fields, field_differences, paintings_compare
+from migrator.services.compare import expected_fields, field_differences, documents_compare
 from migrator.services.engine import batch as engine_batch
-from migrator.services.seed import paintings_seed
+from migrator.services.seed import documents_seed
 from tests.plugins.console import console_tables_emptied
 from tests.plugins.world import World, add_user
 
@@ -160,11 +160,11 @@ def machine_for(world: World, settings):
 
         @rule(ref=moods)
         def take_down_mood(self, ref):
-            lifecycle.paintings_unpublish(Transfer.objects.filter(kind="mood", ref=ref), actor="test:staff", reason="taken down by the test")
+            lifecycle.transfers_unpublish(Transfer.objects.filter(kind="mood", ref=ref), actor="test:staff", reason="taken down by the test")
 
         @rule(ref=moods)
         def republish_mood(self, ref):
-            lifecycle.paintings_republish(Transfer.objects.filter(kind="mood", ref=ref), actor="test:staff")
+            lifecycle.transfers_republish(Transfer.objects.filter(kind="mood", ref=ref), actor="test:staff")
 
         @rule(ref=moods, edit=st.sampled_from(MOOD_EDITS))
         def migrate_while_a_mood_changes(self, ref, edit):
@@ -174,7 +174,7 @@ def machine_for(world: World, settings):
                 def step(repo, works, **kwargs):
                     if works and works[0].kind is MOOD:
                         self._edit_mood(ref, edit)
-                        paintings_seed(actor="test:seed", kind=MOOD)
+                        documents_seed(actor="test:seed", kind=MOOD)
                     return real(repo, works, **kwargs)
 
                 return step
@@ -261,18 +261,18 @@ def machine_for(world: World, settings):
         @rule()
         def seed(self):
             for kind in BOTH:
-                paintings_seed(actor="test:seed", kind=kind)
+                documents_seed(actor="test:seed", kind=kind)
             self.keys_lost = False
 
         @rule()
         def live_sync(self):
             # Its jobs are never sent (no on_commit here): a broker that drops them.
-            sync.paintings_sync(actor="test:sync")
+            sync.live_sync(actor="test:sync")
 
         @rule()
         def migrate(self):
             for batch in runnable_batches():
-                engine.paintings_migrate(batch, actor="test:worker")
+                engine.transfers_migrate(batch, actor="test:worker")
 
         @rule(ref=paintings, edit=st.sampled_from(EDITS))
         def migrate_while_mongodb_changes(self, ref, edit):
@@ -281,7 +281,7 @@ def machine_for(world: World, settings):
             def edit_midway(real):
                 def step(works, **kwargs):
                     self._edit(ref, edit)
-                    paintings_seed(actor="test:seed")
+                    documents_seed(actor="test:seed")
                     return real(works, **kwargs)
 
                 return step
@@ -312,7 +312,7 @@ def machine_for(world: World, settings):
 
             def stall(real):
                 def step(works, **kwargs):
-                    engine.paintings_release_stale(actor="test:lease", lease=dt.timedelta(0))
+                    engine.transfers_release_stale(actor="test:lease", lease=dt.timedelta(0))
                     setattr(engine_batch, "blobs_make", real)
                     try:
                         self.migrate()
@@ -325,33 +325,33 @@ def machine_for(world: World, settings):
             with patched(engine_batch, "blobs_make", stall):
                 batches = runnable_batches()
                 if batches:
-                    engine.paintings_migrate(batches[0], actor="test:slow-worker")
+                    engine.transfers_migrate(batches[0], actor="test:slow-worker")
 
         @rule()
         def leases_expire(self):
-            engine.paintings_release_stale(actor="test:lease", lease=dt.timedelta(0))
-            engine.paintings_requeue_lost(actor="test:lease", lease=dt.timedelta(0))
+            engine.transfers_release_stale(actor="test:lease", lease=dt.timedelta(0))
+            engine.transfers_requeue_lost(actor="test:lease", lease=dt.timedelta(0))
 
         @rule()
         def compare_repair(self):
             for kind in BOTH:
-                paintings_compare(repair=True, examples=0, kind=kind)
+                documents_compare(repair=True, examples=0, kind=kind)
             self.records_lost.clear()
 
         @rule(ref=paintings)
         def take_down(self, ref):
-            lifecycle.paintings_unpublish(Transfer.objects.filter(kind="painting", ref=ref), actor="test:staff", reason="taken down by the test")
+            lifecycle.transfers_unpublish(Transfer.objects.filter(kind="painting", ref=ref), actor="test:staff", reason="taken down by the test")
 
         @rule(ref=paintings)
         def republish(self, ref):
-            lifecycle.paintings_republish(Transfer.objects.filter(kind="painting", ref=ref), actor="test:staff")
+            lifecycle.transfers_republish(Transfer.objects.filter(kind="painting", ref=ref), actor="test:staff")
 
         @rule()
         def confirm_held_removals(self):
             """A person reads the removals page and confirms what it lists."""
             for kind in BOTH:
                 if lifecycle.removal_hold(kind=kind) is not None:
-                    shown = [row.id for batch in lifecycle.paintings_missing(kind=kind) for row in batch]
+                    shown = [row.id for batch in lifecycle.transfers_missing(kind=kind) for row in batch]
                     lifecycle.removal_hold_confirm(digest=lifecycle.removals_digest(shown), actor="test:staff", kind=kind)
                     self.confirmed = True
 
@@ -363,8 +363,8 @@ def machine_for(world: World, settings):
 
         @rule()
         def rewrite_stale_records(self):
-            lifecycle.paintings_reshape(actor="test:staff")
-            lifecycle.paintings_reshape(actor="test:staff", kind=MOOD)
+            lifecycle.transfers_reshape(actor="test:staff")
+            lifecycle.transfers_reshape(actor="test:staff", kind=MOOD)
 
         # --- What must always hold -------------------------------------------
 
@@ -480,14 +480,14 @@ def machine_for(world: World, settings):
                 self._forget()
 
         def _settle(self):
-            lifecycle.paintings_reshape(actor="test:staff")  # a person confirms the rewrite
+            lifecycle.transfers_reshape(actor="test:staff")  # a person confirms the rewrite
             if self.records_lost:  # the verification names them; a person runs compare --repair
                 self.compare_repair()
             for _ in range(6):
                 self.seed()
                 self.confirm_held_removals()  # and what the tripwire held, once a seed has held it
-                engine.paintings_release_stale(actor="test:lease", lease=dt.timedelta(0))
-                engine.paintings_requeue_lost(actor="test:lease", lease=dt.timedelta(0))
+                engine.transfers_release_stale(actor="test:lease", lease=dt.timedelta(0))
+                engine.transfers_requeue_lost(actor="test:lease", lease=dt.timedelta(0))
                 if not runnable_batches():
                     break
                 self.migrate()
@@ -496,7 +496,7 @@ def machine_for(world: World, settings):
             assert not unsettled, f"not settled: {unsettled}"
             self.records_are_unique_and_current(settled=True)
             for kind in BOTH:
-                report = paintings_compare(examples=None, kind=kind)
+                report = documents_compare(examples=None, kind=kind)
                 differences = [difference.as_dict() for found in report.examples.values() for difference in found]
                 orphans = {d["ref"] for d in differences if d["kind"] == "orphan_record"}
                 assert orphans <= self.orphaned and report.total == len(orphans), (kind.name, differences)

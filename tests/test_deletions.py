@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from migrator import tasks
 from migrator.models import TransferEvent, Transfer, RemovalHold, SkipReason, Status
 from migrator.services import lifecycle, sync
-from migrator.services.compare import paintings_compare
+from migrator.services.compare import documents_compare
 from migrator.tid import tid_for_painting
 from tests.test_engine import migrate_all
 
@@ -48,7 +48,7 @@ def test_a_deleted_painting_loses_its_record_and_says_so(world):
     assert TransferEvent.objects.filter(transfer=row, message__contains=uri).exists()
     records = world.records()
     assert deleted not in records and len(records[kept]) == 1
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 def test_live_sync_finds_deletions_at_its_full_re_read(world, settings):
@@ -56,12 +56,12 @@ def test_live_sync_finds_deletions_at_its_full_re_read(world, settings):
     migrate_all()
     delete(world, ref)
 
-    assert sync.paintings_sync(actor="schedule:test").full  # the first run is a full one
+    assert sync.live_sync(actor="schedule:test").full  # the first run is a full one
     ids = list(Transfer.objects.filter(status__in=[Status.QUEUED, Status.PENDING]).values_list("id", flat=True))
     assert ids == [Transfer.objects.get(ref=ref).id]
     from migrator.services import engine
 
-    engine.paintings_migrate(ids, actor="worker:test")
+    engine.transfers_migrate(ids, actor="worker:test")
 
     assert Transfer.objects.get(ref=ref).skip_reason == SkipReason.GONE
     assert ref not in world.records()
@@ -86,7 +86,7 @@ def test_a_restored_painting_is_migrated_again_under_the_same_key_once(world):
     row = Transfer.objects.get(ref=ref)
     assert (row.status, row.rkey) == (Status.MIGRATED, rkey)
     assert [record.rkey for record in world.records()[ref]] == [rkey]
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 def test_a_painting_back_before_its_removal_keeps_its_record(world):
@@ -165,7 +165,7 @@ def test_a_confirmed_hold_removes_exactly_what_was_shown(world, settings):
     refs = tripwire_world(world, settings)
     delete(world, *refs[:3])
     call_command("seed_paintings", stdout=io.StringIO())
-    shown = [row.id for batch in lifecycle.paintings_missing() for row in batch]
+    shown = [row.id for batch in lifecycle.transfers_missing() for row in batch]
 
     delete(world, refs[3])  # one more since the page was shown: refused, nothing removed
     assert lifecycle.removal_hold_confirm(digest=lifecycle.removals_digest(shown), actor="admin:test").changed
@@ -198,7 +198,7 @@ def test_a_wrong_database_is_refused_and_changes_nothing(world, settings, databa
     assert "refused" in tasks.live_sync()
     from migrator.services import engine
 
-    assert engine.paintings_migrate(list(Transfer.objects.values_list("id", flat=True)), actor="worker:test").total == 0
+    assert engine.transfers_migrate(list(Transfer.objects.values_list("id", flat=True)), actor="worker:test").total == 0
 
     assert list(Transfer.objects.order_by("id").values_list("status", "rkey", "updated_at")) == before
     assert TransferEvent.objects.count() == events

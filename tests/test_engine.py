@@ -12,18 +12,18 @@ from migrator.models import ErrorKind, TransferEvent, Transfer, SkipReason, Stat
 from migrator.services import engine
 from migrator.services.engine import batch as engine_batch
 from migrator.services.engine import write as engine_write
-from migrator.services.compare import paintings_compare
-from migrator.services.seed import paintings_seed
+from migrator.services.compare import documents_compare
+from migrator.services.seed import documents_seed
 from migrator.tid import tid_for_painting
 
 pytestmark = [pytest.mark.pds, pytest.mark.django_db]
 
 
 def migrate_all() -> engine.BatchResult:
-    paintings_seed(actor="test")
+    documents_seed(actor="test")
     result = engine.BatchResult()
     for batch in engine.batches_for(Transfer.objects.filter(status__in=engine.RUNNABLE)):
-        result.add(engine.paintings_migrate(batch, actor="test"))
+        result.add(engine.transfers_migrate(batch, actor="test"))
     return result
 
 
@@ -130,15 +130,15 @@ def test_a_user_recording_found_on_storage_gets_its_url(world):
     assert world.records()[ref][0].value["recordingUrl"].endswith(f"{document['slug']}.zip")
     assert Transfer.objects.get(ref=ref).has_recording
     # MongoDB knows nothing of it; the comparison trusts what the migration found.
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 def test_a_second_worker_never_takes_a_claimed_painting(world):
     ref = world.add_painting(handle=names(world)[0])
-    paintings_seed(actor="test")
+    documents_seed(actor="test")
     ids = list(Transfer.objects.values_list("id", flat=True))
-    first = engine.paintings_migrate(ids, actor="worker:1")
-    second = engine.paintings_migrate(ids, actor="worker:2")
+    first = engine.transfers_migrate(ids, actor="worker:1")
+    second = engine.transfers_migrate(ids, actor="worker:2")
     assert (first.migrated, second.total) == (1, 0)
     assert TransferEvent.objects.filter(transfer__ref=ref, to_status=Status.RUNNING, message__startswith="Claimed").count() == 1
 
@@ -168,7 +168,7 @@ def test_a_retry_after_a_crash_writes_no_second_record(world, monkeypatch, point
     monkeypatch.undo()
     assert Transfer.objects.filter(status=Status.RUNNING).exists()
 
-    released = engine.paintings_release_stale(actor="test", lease=datetime.timedelta(0))
+    released = engine.transfers_release_stale(actor="test", lease=datetime.timedelta(0))
     assert released
     result = migrate_all()
     migrate_all()  # and once more: nothing left to do, nothing written twice
@@ -244,7 +244,7 @@ def test_backfill_filters_by_user_and_anonymous(world):
 def test_dry_run_writes_nothing_anywhere(world):
     ann = names(world)[0]
     refs = [world.add_painting(handle=ann), world.add_painting()]
-    paintings_seed(actor="test")
+    documents_seed(actor="test")
     events = TransferEvent.objects.count()
     out = io.StringIO()
 
@@ -259,8 +259,8 @@ def test_dry_run_writes_nothing_anywhere(world):
 
 def test_preview_shows_the_record_and_validates_it(world):
     ref = world.add_painting(handle=names(world)[0])
-    paintings_seed(actor="test")
-    (preview,) = engine.paintings_preview(Transfer.objects.filter(ref=ref))
+    documents_seed(actor="test")
+    (preview,) = engine.transfers_preview(Transfer.objects.filter(ref=ref))
     assert preview.outcome == "migrate" and preview.problems == []
     assert preview.record["ref"] == ref
     assert preview.thumbnail.width == 512
@@ -283,8 +283,8 @@ def test_an_unexpected_error_fails_that_accounts_paintings_and_the_batch_goes_on
         return real(repo, works, **kwargs)
 
     monkeypatch.setattr(engine_batch, "look_up_earlier_attempts", broken_for_ann)
-    paintings_seed(actor="test")
-    result = engine.paintings_migrate(Transfer.objects.values_list("id", flat=True), actor="test")
+    documents_seed(actor="test")
+    result = engine.transfers_migrate(Transfer.objects.values_list("id", flat=True), actor="test")
 
     assert result.migrated == 1
     for ref in refs_ann:
@@ -327,7 +327,7 @@ def test_a_record_written_meanwhile_makes_the_batch_fall_back_to_single_writes(w
 
     ann = names(world)[0]
     refs = [world.add_painting(handle=ann) for _ in range(3)]
-    paintings_seed(actor="test")
+    documents_seed(actor="test")
     taken = Transfer.objects.get(ref=refs[1])
     user = world.users[ann]
     repo = pds.repo_for(did=user.did, password=user.password)
@@ -395,8 +395,8 @@ def test_a_record_that_cannot_be_removed_fails_and_a_retry_removes_it(world, set
     assert world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})["atproto"]["rkey"] == row.rkey
 
     account.com.atproto.server.activate_account()
-    engine.paintings_retry(Transfer.objects.filter(ref=ref), actor="staff:test")
-    engine.paintings_migrate([row.pk], actor="test")
+    engine.transfers_retry(Transfer.objects.filter(ref=ref), actor="staff:test")
+    engine.transfers_migrate([row.pk], actor="test")
 
     assert world.records()[ref] == []
     row = Transfer.objects.get(ref=ref)

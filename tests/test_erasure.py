@@ -11,7 +11,7 @@ from migrator import pds
 from migrator.models import Transfer, SkipReason, Status
 from migrator.pds.client import admin_client
 from migrator.services import sync
-from migrator.services.compare import paintings_compare
+from migrator.services.compare import documents_compare
 from tests.test_engine import migrate_all
 
 pytestmark = [pytest.mark.pds, pytest.mark.django_db]
@@ -36,15 +36,15 @@ def test_an_erased_user_settles_with_no_login_and_compare_clean(world):
 
     erase(world, erased)
     migrate_all()
-    sync.paintings_sync(actor="schedule:test")
+    sync.live_sync(actor="schedule:test")
 
     for ref in refs:
         row = Transfer.objects.get(ref=ref)
         assert (row.status, row.skip_reason, row.rkey) == (Status.SKIPPED, SkipReason.GONE, "")
         assert "is deleted on the PDS" in row.skip_detail
     assert pds.login_count(world.users[erased].did) == logins
-    assert paintings_compare().clean
-    assert paintings_compare().clean
+    assert documents_compare().clean
+    assert documents_compare().clean
 
 
 def set_status(did: str, *, takedown: bool) -> None:

@@ -62,7 +62,7 @@ def test_everything_answering_is_200_with_every_check_ok(mongo_db, pds, client, 
     var = tmp_path / "var"
     console = Console(settings, console_database, var, SECRET_KEY=settings.SECRET_KEY, Q_WORKERS="1")
     console.run("migrate", "-v0")
-    sync.paintings_sync(actor="schedule:test")  # live sync, for real: it reads MongoDB and keeps its cursor
+    sync.live_sync(actor="schedule:test")  # live sync, for real: it reads MongoDB and keeps its cursor
     cluster = console.start("qcluster", log=tmp_path / "qcluster.log")
     try:
         deadline = time.monotonic() + 90

@@ -16,14 +16,14 @@ from django.utils import timezone
 
 from migrator.models import ErrorKind, Transfer, SkipReason, Status
 from migrator.services import engine
-from migrator.services.compare import paintings_compare
+from migrator.services.compare import documents_compare
 from migrator.services.engine import batch as engine_batch
 from migrator.services.engine import finish as engine_finish
 from migrator.services.engine.work import Outcome
 from migrator.services.engine.claims import Lease, claimant_gone, claimant_new, claimant_parse, this_machine
 from migrator.records import painting_fingerprint
-from migrator.services.seed import paintings_seed
-from migrator.services.state import paintings_transition
+from migrator.services.seed import documents_seed
+from migrator.services.state import transfers_transition
 from tests.plugins.world import add_user
 from tests.test_engine import migrate_all, names
 
@@ -73,7 +73,7 @@ def test_an_edit_that_lands_mid_batch_is_rewritten(world, monkeypatch, edit):
 
     def change():
         world.mongo.paintings.update_one({"_id": document["_id"]}, {"$set": edit})
-        paintings_seed(actor="test")
+        documents_seed(actor="test")
 
     edit_during_thumbnails(monkeypatch, change)
     first = migrate_all()
@@ -92,7 +92,7 @@ def test_an_edit_that_lands_mid_batch_is_rewritten(world, monkeypatch, edit):
     assert row.status == Status.MIGRATED and row.rkey == rkey  # rewritten under the same key
     assert (value["slug"], value["code"], value["nuked"]) == (current["slug"], current["code"], current.get("nuked", False))
     assert value["imageUrl"].endswith(f"/@{ann}/painting/{current['slug']}.png")
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 def test_a_nuke_that_lands_mid_batch_unpublishes_under_skip(world, monkeypatch, settings):
@@ -104,7 +104,7 @@ def test_a_nuke_that_lands_mid_batch_unpublishes_under_skip(world, monkeypatch, 
 
     def change():
         world.mongo.paintings.update_one({"_id": document["_id"]}, {"$set": {"nuked": True}})
-        paintings_seed(actor="test")
+        documents_seed(actor="test")
 
     edit_during_thumbnails(monkeypatch, change)
     migrate_all()
@@ -135,9 +135,9 @@ def test_a_painting_nuked_after_an_attempt_died_midway_is_unpublished(world, mon
         migrate_all()
     monkeypatch.undo()
     assert len(world.records()[ref]) == 1
-    engine.paintings_release_stale(actor="test", lease=dt.timedelta(0))
+    engine.transfers_release_stale(actor="test", lease=dt.timedelta(0))
     world.mongo.paintings.update_one({"_id": document["_id"]}, {"$set": {"nuked": True}})
-    paintings_seed(actor="test")
+    documents_seed(actor="test")
 
     migrate_all()
 
@@ -145,7 +145,7 @@ def test_a_painting_nuked_after_an_attempt_died_midway_is_unpublished(world, mon
     row = Transfer.objects.get(ref=ref)
     assert (row.status, row.skip_reason, row.rkey) == (Status.SKIPPED, SkipReason.NUKED, "")
     assert "Removed record" in row.skip_detail
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 def test_a_record_left_stale_by_a_race_is_caught_by_any_later_seed(world):
@@ -160,12 +160,12 @@ def test_a_record_left_stale_by_a_race_is_caught_by_any_later_seed(world):
     fingerprint = painting_fingerprint(slug=row.slug, code="late1", when=row.when, nuked=row.nuked, owner=row.owner, owner_handle=row.owner_handle)
     Transfer.objects.filter(pk=row.pk).update(code="late1", source_fingerprint=fingerprint)  # what the late seed wrote
 
-    paintings_seed(actor="test", after_ref=ref)  # live sync's minute: nothing new in MongoDB
+    documents_seed(actor="test", after_ref=ref)  # live sync's minute: nothing new in MongoDB
 
     assert Transfer.objects.get(ref=ref).status == Status.PENDING
     migrate_all()
     assert the_record(world, ref)["code"] == "late1"
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 def test_a_handle_change_rewrites_the_record(world):
@@ -182,7 +182,7 @@ def test_a_handle_change_rewrites_the_record(world):
     value = the_record(world, ref)
     assert value["imageUrl"].endswith(f"/@renamed/painting/{document['slug']}.png")
     assert Transfer.objects.get(ref=ref).status == Status.MIGRATED
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 def test_a_recording_found_on_storage_survives_a_reseed_and_compare_stays_clean(world):
@@ -192,8 +192,8 @@ def test_a_recording_found_on_storage_survives_a_reseed_and_compare_stays_clean(
     (world.images / "media" / f"@{ann}" / "painting" / f"{slug}.zip").write_bytes(b"PK\x05\x06" + bytes(18))
     migrate_all()
 
-    paintings_seed(actor="test")  # what live sync does every minute
-    report = paintings_compare(repair=True)
+    documents_seed(actor="test")  # what live sync does every minute
+    report = documents_compare(repair=True)
 
     assert report.clean
     assert "recordingUrl" in the_record(world, ref)
@@ -204,21 +204,21 @@ def test_a_worker_only_finishes_paintings_it_still_holds(world, monkeypatch):
     """A slow batch whose claim ran out: another worker holds the painting
     now. The slow worker's late failure must not touch it."""
     ref = world.add_painting(handle=names(world)[0])
-    paintings_seed(actor="test")
+    documents_seed(actor="test")
     row_id = Transfer.objects.get(ref=ref).pk
     other = "elsewhere:4242/otherboot-1#0f0f"
 
     def stalls_then_fails(works, **kwargs):
         # While this batch stalls, its lease runs out and another worker claims the painting.
         Transfer.objects.filter(pk=row_id).update(claimed_at=timezone.now() - dt.timedelta(hours=1))
-        assert engine.paintings_release_stale(actor="test") == 1
-        paintings_transition(Transfer.objects.filter(pk=row_id), from_statuses=[Status.PENDING], to=Status.RUNNING, actor="other", claimed_by=other, claimed_at=timezone.now())
+        assert engine.transfers_release_stale(actor="test") == 1
+        transfers_transition(Transfer.objects.filter(pk=row_id), from_statuses=[Status.PENDING], to=Status.RUNNING, actor="other", claimed_by=other, claimed_at=timezone.now())
         for work in works:  # the image fetch timed out, at last
             engine_finish.finish(work.row, Outcome("timed out", kind=ErrorKind.TRANSIENT), actor="worker:slow", result=kwargs["result"])
         return []
 
     monkeypatch.setattr(engine_batch, "blobs_make", stalls_then_fails)
-    slow = engine.paintings_migrate([row_id], actor="worker:slow")
+    slow = engine.transfers_migrate([row_id], actor="worker:slow")
     monkeypatch.undo()
 
     row = Transfer.objects.get(pk=row_id)
@@ -231,7 +231,7 @@ def test_a_worker_only_finishes_paintings_it_still_holds(world, monkeypatch):
 def test_a_lease_is_renewed_while_the_batch_works(world, settings):
     settings.MIGRATION_LEASE_SECONDS = 3
     ref = world.add_painting()
-    paintings_seed(actor="test")
+    documents_seed(actor="test")
     holder = claimant_new()
     long_ago = timezone.now() - dt.timedelta(hours=1)
     Transfer.objects.filter(ref=ref).update(status=Status.RUNNING, claimed_by=holder, claimed_at=long_ago)
@@ -240,7 +240,7 @@ def test_a_lease_is_renewed_while_the_batch_works(world, settings):
         deadline = timezone.now() + dt.timedelta(seconds=5)
         while Transfer.objects.get(ref=ref).claimed_at == long_ago and timezone.now() < deadline:
             time.sleep(0.05)
-        assert engine.paintings_release_stale(actor="test") == 0
+        assert engine.transfers_release_stale(actor="test") == 0
 
     assert Transfer.objects.get(ref=ref).status == Status.RUNNING
 
@@ -261,10 +261,10 @@ def test_rows_seeded_before_the_checks_spare_their_neighbours(world):
     earlier version, or edited in the table): it alone is skipped."""
     ann = names(world)[0]
     bad, good = world.add_painting(handle=ann), world.add_painting(handle=ann)
-    paintings_seed(actor="test")
+    documents_seed(actor="test")
     Transfer.objects.filter(ref=bad).update(when=dt.datetime(3000, 1, 1, tzinfo=dt.UTC))
 
-    result = engine.paintings_migrate(Transfer.objects.values_list("id", flat=True), actor="test")
+    result = engine.transfers_migrate(Transfer.objects.values_list("id", flat=True), actor="test")
 
     assert result.migrated == 1 and result.skipped == {SkipReason.BAD_WHEN: 1}
     row = Transfer.objects.get(ref=bad)
@@ -313,12 +313,12 @@ def test_a_user_without_a_did_who_can_log_in_keeps_the_learned_did(world):
     ref = world.add_painting(handle="nodid")
     migrate_all()
 
-    paintings_seed(actor="test")
+    documents_seed(actor="test")
 
     row = Transfer.objects.get(ref=ref)
     assert (row.status, row.account_did) == (Status.MIGRATED, account.did)
-    assert paintings_compare().clean
-    assert paintings_compare(handle="@nodid").clean
+    assert documents_compare().clean
+    assert documents_compare(handle="@nodid").clean
 
 
 def test_a_painting_deleted_from_mongodb_mid_batch_leaves_no_record(world, monkeypatch):
@@ -348,15 +348,15 @@ def test_compare_repair_never_undoes_what_a_worker_did_meanwhile(world, monkeypa
     repo = pds_repo(world, row.account_did)
     repo.record_delete(collection=settings.PAINTING_COLLECTION, rkey=row.rkey)
     Transfer.objects.filter(pk=row.pk).update(status=Status.FAILED, error_kind=ErrorKind.TRANSIENT, last_error="PDS down")
-    real = compare_judge.PaintingJudge.differences
+    real = compare_judge.Judge.differences
 
     def a_worker_runs_right_after_judging(judge):
         found = list(real(judge))
-        engine.paintings_migrate([row.pk], actor="worker:meanwhile")
+        engine.transfers_migrate([row.pk], actor="worker:meanwhile")
         return iter(found)
 
-    monkeypatch.setattr(compare_judge.PaintingJudge, "differences", a_worker_runs_right_after_judging)
-    report = paintings_compare(repair=True)
+    monkeypatch.setattr(compare_judge.Judge, "differences", a_worker_runs_right_after_judging)
+    report = documents_compare(repair=True)
     monkeypatch.undo()
 
     assert report.repair_failures and not report.repaired
@@ -364,7 +364,7 @@ def test_compare_repair_never_undoes_what_a_worker_did_meanwhile(world, monkeypa
     assert row.status == Status.MIGRATED
     assert world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})["atproto"]["rkey"] == row.rkey
     assert len(world.records()[ref]) == 1
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 def pds_repo(world, did):
@@ -395,15 +395,15 @@ def test_a_missing_image_can_be_rechecked_from_the_dashboard_once_the_cdn_has_it
 
     row = Transfer.objects.get(ref=ref)
     assert (row.status, row.skip_reason) == (Status.QUEUED, "")
-    engine.paintings_migrate([row.pk], actor="worker:test")
+    engine.transfers_migrate([row.pk], actor="worker:test")
     assert Transfer.objects.get(ref=ref).status == Status.MIGRATED
     assert len(world.records()[ref]) == 1
 
 
 def test_skips_that_come_from_mongodb_are_not_rechecked(world):
     ref = world.add_painting(nuked="yes")
-    paintings_seed(actor="test")
-    assert engine.paintings_recheck(Transfer.objects.filter(ref=ref), actor="test") == 0
+    documents_seed(actor="test")
+    assert engine.transfers_recheck(Transfer.objects.filter(ref=ref), actor="test") == 0
     assert Transfer.objects.get(ref=ref).skip_reason == SkipReason.BAD_NUKED
 
 

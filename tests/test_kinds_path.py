@@ -71,7 +71,7 @@ def test_a_kind_goes_the_whole_way_and_a_second_run_writes_nothing(world, kind, 
     assert answers.records == [[], [], []], answers.records
 
     report = json.loads(run("compare", kind.plural, as_json=True))
-    assert report["differences"] == 0 and report["paintings"] == 3, report
+    assert report["differences"] == 0 and report["documents"] == 3, report
 
     again = run("backfill", kind.plural, workers=1)
     assert "Migrating 0" in again and "PDS requests: 0" in again, again
@@ -182,20 +182,20 @@ def test_live_sync_brings_a_new_document_of_any_kind_and_removes_a_deleted_one(w
     kidlisp = KINDS["kidlisp"]
     kept, deleted = good_documents(world, kidlisp)[:2]
     run("backfill", "kidlisp", workers=1)
-    sync.paintings_sync(actor="schedule:test")  # the cursors start here
+    sync.live_sync(actor="schedule:test")  # the cursors start here
 
     added = world.add_document(kidlisp, handle=next(iter(world.users)), **{"code": "late1", "source": "(wipe red)"})
     world.mongo.kidlisp.delete_one({"_id": world.documents[deleted]["_id"]})
-    result = sync.paintings_sync(actor="schedule:test")
+    result = sync.live_sync(actor="schedule:test")
     assert result.new == 1 and result.queued == 1, result
     assert Transfer.objects.get(kind="kidlisp", ref=added).status == Status.QUEUED
 
     from migrator.models import SyncCursor
 
     SyncCursor.objects.filter(name="kidlisp_sync").update(ran_at=None)  # the hourly full re-read is due
-    result = sync.paintings_sync(actor="schedule:test")
+    result = sync.live_sync(actor="schedule:test")
     assert result.gone == 1, result
-    engine.paintings_migrate(Transfer.objects.filter(kind="kidlisp", status__in=engine.RUNNABLE).values_list("id", flat=True), actor="worker:test")
+    engine.transfers_migrate(Transfer.objects.filter(kind="kidlisp", status__in=engine.RUNNABLE).values_list("id", flat=True), actor="worker:test")
     row = Transfer.objects.get(kind="kidlisp", ref=deleted)
     assert (row.status, row.skip_reason) == (Status.SKIPPED, "gone") and "Removed record at://" in row.skip_detail
     records = world.records(kidlisp)

@@ -21,7 +21,7 @@ from pymongo import MongoClient
 from migrator import pds, source, tasks
 from migrator.models import ErrorKind, Transfer, Status
 from migrator.services import engine, sync
-from migrator.services.compare import paintings_compare
+from migrator.services.compare import documents_compare
 from tests.plugins.pds import RestartablePds, _point_settings_at
 from tests.plugins.world import make_world
 from tests.test_engine import assert_exactly_one_record_each, names
@@ -34,7 +34,7 @@ def settle_by_schedule(rounds: int = 4) -> None:
     its backoff is over, and run the jobs it queues."""
     for _ in range(rounds):
         Transfer.objects.filter(status=Status.FAILED).update(updated_at=timezone.now() - dt.timedelta(hours=2))
-        sync.paintings_sync(actor="schedule:test")
+        sync.live_sync(actor="schedule:test")
         queued = Transfer.objects.filter(status=Status.QUEUED)
         if not queued.exists():
             return
@@ -46,7 +46,7 @@ def assert_converged(world, refs) -> None:
     statuses = dict(Transfer.objects.filter(ref__in=refs).values_list("ref", "status"))
     assert set(statuses.values()) == {Status.MIGRATED}, statuses
     assert_exactly_one_record_each(world, refs)
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_the_pds_stopped_mid_run(own_pds, mongo_db, static_images, settings):
     world = make_world(mongo_db, static_images, settings)
     ann, bo = names(world)
     refs = [world.add_painting(handle=ann) for _ in range(3)] + [world.add_painting(handle=bo) for _ in range(3)] + [world.add_painting()]
-    sync.paintings_sync(actor="schedule:test")
+    sync.live_sync(actor="schedule:test")
     # Batches of three: one account each, so the PDS stops between accounts.
     batches = list(engine.batches_for(Transfer.objects.filter(status=Status.QUEUED), size=3))
     assert len(batches) == 3
@@ -122,7 +122,7 @@ def test_mongodb_stopped_in_the_middle_of_the_write_back(pds, stoppable_mongo, s
     world = make_world(database, static_images, settings)
     ann = names(world)[0]
     refs = [world.add_painting(handle=ann) for _ in range(3)]
-    sync.paintings_sync(actor="schedule:test")
+    sync.live_sync(actor="schedule:test")
     real = source.rkeys_write_back
 
     def mongodb_goes_away(*args, **kwargs):
@@ -130,7 +130,7 @@ def test_mongodb_stopped_in_the_middle_of_the_write_back(pds, stoppable_mongo, s
         return real(*args, **kwargs)
 
     monkeypatch.setattr(source, "rkeys_write_back", mongodb_goes_away)
-    result = engine.paintings_migrate(list(Transfer.objects.values_list("id", flat=True)), actor="test")
+    result = engine.transfers_migrate(list(Transfer.objects.values_list("id", flat=True)), actor="test")
     monkeypatch.undo()
 
     assert sum(result.failed.values()) == 3
@@ -176,7 +176,7 @@ def test_the_image_server_answering_503_for_a_while(world, settings):
         ann = names(world)[0]
         refs = [world.add_painting(handle=ann) for _ in range(2)] + [world.add_painting()]
         FlakyImages.down.set()
-        sync.paintings_sync(actor="schedule:test")
+        sync.live_sync(actor="schedule:test")
         for batch in engine.batches_for(Transfer.objects.filter(status=Status.QUEUED)):
             tasks.batch_migrate(batch)
 

@@ -8,7 +8,7 @@ from bson import ObjectId
 from django.core.management import call_command
 
 from migrator.models import TransferEvent, Transfer, SkipReason, Status
-from migrator.services.state import painting_transition
+from migrator.services.state import transfer_transition
 
 pytestmark = pytest.mark.django_db
 
@@ -162,7 +162,7 @@ def test_a_migrated_row_keeps_its_rkey_and_history(mongo_db):
     run("seed_paintings")
     row = Transfer.objects.get()
     uri = "at://did:plc:abc/computer.aesthetic.painting/3k2yihcrp6f2c"
-    painting_transition(row, to=Status.MIGRATED, actor="test", rkey="3k2yihcrp6f2c", record_uri=uri, record_cid="bafyrecord")
+    transfer_transition(row, to=Status.MIGRATED, actor="test", rkey="3k2yihcrp6f2c", record_uri=uri, record_cid="bafyrecord")
     mongo_db.paintings.update_one({"_id": document["_id"]}, {"$set": {"atproto": {"rkey": "3k2yihcrp6f2c", "uri": uri}}})
 
     mongo_db.paintings.update_one({"_id": document["_id"]}, {"$unset": {"atproto": ""}, "$set": {"nuked": True}})
@@ -288,7 +288,7 @@ def test_a_lost_key_mongodb_refuses_to_take_back_leaves_that_one_document_as_it_
     for n, document in enumerate((good, bad)):
         row = Transfer.objects.get(ref=str(document["_id"]))
         uri = f"at://did:plc:abc/computer.aesthetic.painting/3k2yihcrp6f2{n}"
-        painting_transition(row, to=Status.MIGRATED, actor="test", rkey=f"3k2yihcrp6f2{n}", record_uri=uri)
+        transfer_transition(row, to=Status.MIGRATED, actor="test", rkey=f"3k2yihcrp6f2{n}", record_uri=uri)
     mongo_db.paintings.update_one({"_id": bad["_id"]}, {"$set": {"atproto": "garbage"}})
 
     output = run("seed_paintings")

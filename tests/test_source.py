@@ -31,23 +31,23 @@ def refs(documents):
 
 
 def test_it_streams_in_id_order_in_batches(paintings):
-    batches = list(source.paintings_batches(batch_size=3))
+    batches = list(source.documents_batches(batch_size=3))
     assert [len(batch) for batch in batches] == [3, 3, 2]
     assert refs(sum(batches, [])) == sorted(refs(paintings))
 
 
 def test_it_filters_anonymous_owner_and_migrated(paintings):
-    assert len(list(source.paintings_stream(anonymous=True))) == 4
-    assert len(list(source.paintings_stream(anonymous=False))) == 4
-    assert len(list(source.paintings_stream(owner=source.owner_for_handle("@jeffrey")))) == 3
-    assert refs(source.paintings_stream(migrated=True)) == refs(paintings[:1])
-    assert source.paintings_count(migrated=False) == 7
-    assert len(list(source.paintings_stream(limit=2))) == 2
+    assert len(list(source.documents_stream(anonymous=True))) == 4
+    assert len(list(source.documents_stream(anonymous=False))) == 4
+    assert len(list(source.documents_stream(owner=source.owner_for_handle("@jeffrey")))) == 3
+    assert refs(source.documents_stream(migrated=True)) == refs(paintings[:1])
+    assert source.documents_count(migrated=False) == 7
+    assert len(list(source.documents_stream(limit=2))) == 2
 
 
 def test_it_resumes_after_a_ref(paintings):
     ordered = sorted(refs(paintings))
-    assert refs(source.paintings_stream(after_ref=ordered[4])) == ordered[5:]
+    assert refs(source.documents_stream(after_ref=ordered[4])) == ordered[5:]
 
 
 def test_credentials_hide_the_password(paintings):
@@ -83,7 +83,7 @@ def test_duplicate_codes_name_the_oldest_painting(mongo_db):
 
 def test_a_bad_ref_is_a_value_error():
     with pytest.raises(ValueError, match="not a MongoDB ObjectId"):
-        source.paintings_query(refs=["nope"])
+        source.documents_query(refs=["nope"])
 
 
 def test_write_back_names_the_paintings_it_could_not_find(paintings, mongo_db):
@@ -98,8 +98,8 @@ def test_write_back_names_the_paintings_it_could_not_find(paintings, mongo_db):
 
 def test_guests_are_paintings_whose_user_is_missing_or_null(paintings, mongo_db):
     mongo_db.paintings.insert_many([{"_id": ObjectId(), "user": None}, {"_id": ObjectId(), "user": 42}])
-    assert len(list(source.paintings_stream(anonymous=True))) == 5  # 4 without user, 1 null
-    assert len(list(source.paintings_stream(anonymous=False))) == 5  # 4 owned, 1 with a user that is not an id
+    assert len(list(source.documents_stream(anonymous=True))) == 5  # 4 without user, 1 null
+    assert len(list(source.documents_stream(anonymous=False))) == 5  # 4 owned, 1 with a user that is not an id
 
 
 def test_unusable_credentials_say_why_without_the_password(mongo_db):

@@ -54,7 +54,7 @@ def test_the_hook_queues_a_new_painting_at_once(world, client, hook):
 def test_a_queued_painting_reaches_the_pds(world, client, hook):
     ref = world.add_painting()
     post_hook(client, {"ref": ref})
-    engine.paintings_migrate(Transfer.objects.values_list("id", flat=True), actor="worker:test")
+    engine.transfers_migrate(Transfer.objects.values_list("id", flat=True), actor="worker:test")
     assert len(world.records()[ref]) == 1
 
 
@@ -90,12 +90,12 @@ def test_the_hook_answers_404_for_an_unknown_painting(client, hook, mongo_db):
 @pytest.mark.pds
 def test_the_schedule_picks_up_new_paintings_incrementally(world):
     first = world.add_painting()
-    result = sync.paintings_sync(actor="schedule:test")
+    result = sync.live_sync(actor="schedule:test")
     assert (result.full, result.new, result.queued) == (True, 1, 1)
-    engine.paintings_migrate(Transfer.objects.values_list("id", flat=True), actor="worker:test")
+    engine.transfers_migrate(Transfer.objects.values_list("id", flat=True), actor="worker:test")
 
     second = world.add_painting()
-    result = sync.paintings_sync(actor="schedule:test")
+    result = sync.live_sync(actor="schedule:test")
 
     assert (result.full, result.new, result.queued) == (False, 1, 1)
     assert SyncCursor.objects.get(name=sync.CURSOR).position == second
@@ -105,13 +105,13 @@ def test_the_schedule_picks_up_new_paintings_incrementally(world):
 @pytest.mark.pds
 def test_the_hourly_full_sync_catches_a_nuke(world):
     ref = world.add_painting()
-    sync.paintings_sync(actor="schedule:test")
-    engine.paintings_migrate(Transfer.objects.values_list("id", flat=True), actor="worker:test")
+    sync.live_sync(actor="schedule:test")
+    engine.transfers_migrate(Transfer.objects.values_list("id", flat=True), actor="worker:test")
     world.mongo.paintings.update_one({"_id": world.paintings[ref]["_id"]}, {"$set": {"nuked": True}})
     SyncCursor.objects.filter(name=sync.CURSOR).update(ran_at=timezone.now() - timedelta(hours=2))
 
-    result = sync.paintings_sync(actor="schedule:test")
-    engine.paintings_migrate(Transfer.objects.values_list("id", flat=True), actor="worker:test")
+    result = sync.live_sync(actor="schedule:test")
+    engine.transfers_migrate(Transfer.objects.values_list("id", flat=True), actor="worker:test")
 
     assert result.full and result.updated == 1
     assert world.records()[ref][0].value["nuked"] is True
@@ -120,13 +120,13 @@ def test_the_hourly_full_sync_catches_a_nuke(world):
 @pytest.mark.pds
 def test_paintings_that_failed_while_the_pds_was_down_are_retried_with_backoff(world):
     ref = world.add_painting()
-    sync.paintings_sync(actor="schedule:test")
+    sync.live_sync(actor="schedule:test")
     painting = Transfer.objects.get(ref=ref)
     Transfer.objects.filter(pk=painting.pk).update(status=Status.FAILED, error_kind=ErrorKind.TRANSIENT, attempts=1, last_error="PDS down")
 
-    assert sync.paintings_sync(actor="schedule:test").retried == 0  # too soon
+    assert sync.live_sync(actor="schedule:test").retried == 0  # too soon
     Transfer.objects.filter(pk=painting.pk).update(updated_at=timezone.now() - timedelta(minutes=2))
-    assert sync.paintings_sync(actor="schedule:test").retried == 1
+    assert sync.live_sync(actor="schedule:test").retried == 1
     assert Transfer.objects.get(pk=painting.pk).status == Status.QUEUED
 
 
@@ -148,16 +148,16 @@ def test_waiting_paintings_are_queued_when_their_rate_limit_resets_not_before(mo
         ref="4" * 24, status=Status.WAITING, error_kind=ErrorKind.RATE_LIMITED, waiting_for="uploadBlob: 1,000 per day per IP",
         not_before=timezone.now() + timedelta(hours=5),
     ))  # fmt: skip
-    assert sync.paintings_sync(actor="schedule:test").resumed == 0
+    assert sync.live_sync(actor="schedule:test").resumed == 0
     Transfer.objects.filter(pk=painting.pk).update(not_before=timezone.now() - timedelta(seconds=1))
-    assert sync.paintings_sync(actor="schedule:test").resumed == 1
+    assert sync.live_sync(actor="schedule:test").resumed == 1
     assert Transfer.objects.get(pk=painting.pk).status == Status.QUEUED
 
 
 def test_permanent_failures_wait_for_a_person(mongo_db):
     in_mongodb(mongo_db, Transfer.objects.create(ref="1" * 24, status=Status.FAILED, error_kind=ErrorKind.PERMANENT, attempts=1, updated_at=timezone.now()))
     Transfer.objects.filter(ref="1" * 24).update(updated_at=timezone.now() - timedelta(days=1))
-    assert sync.paintings_sync(actor="schedule:test").retried == 0
+    assert sync.live_sync(actor="schedule:test").retried == 0
 
 
 @pytest.mark.slow
@@ -171,12 +171,12 @@ def test_the_schedule_says_so_in_one_line_when_mongodb_is_out_of_reach(settings,
 
 
 def test_the_schedule_releases_paintings_a_dead_worker_left_running(mongo_db):
-    from migrator.services.state import painting_transition
+    from migrator.services.state import transfer_transition
 
     painting = in_mongodb(mongo_db, Transfer.objects.create(ref="2" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
-    painting_transition(painting, to=Status.RUNNING, actor="worker:gone", claimed_by="elsewhere:1", claimed_at=timezone.now() - timedelta(hours=1))
+    transfer_transition(painting, to=Status.RUNNING, actor="worker:gone", claimed_by="elsewhere:1", claimed_at=timezone.now() - timedelta(hours=1))
 
-    result = sync.paintings_sync(actor="schedule:test")
+    result = sync.live_sync(actor="schedule:test")
 
     assert result.released == 1
     assert Transfer.objects.get(pk=painting.pk).status == Status.QUEUED
@@ -188,11 +188,11 @@ def test_the_schedule_requeues_paintings_whose_job_the_broker_lost(mongo_db, dja
     from django_q.models import OrmQ
 
     painting = in_mongodb(mongo_db, Transfer.objects.create(ref="3" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
-    engine.paintings_enqueue(Transfer.objects.filter(pk=painting.pk), actor="test")  # its job never sent: "lost"
+    engine.transfers_enqueue(Transfer.objects.filter(pk=painting.pk), actor="test")  # its job never sent: "lost"
     Transfer.objects.filter(pk=painting.pk).update(claimed_at=timezone.now() - timedelta(hours=1))
 
     with django_capture_on_commit_callbacks(execute=True):
-        result = sync.paintings_sync(actor="schedule:test")
+        result = sync.live_sync(actor="schedule:test")
 
     assert result.lost == 1
     painting.refresh_from_db()
@@ -204,11 +204,11 @@ def test_the_schedule_requeues_paintings_whose_job_the_broker_lost(mongo_db, dja
 def test_queued_paintings_wait_while_the_broker_still_holds_jobs(mongo_db, django_capture_on_commit_callbacks):
     painting = in_mongodb(mongo_db, Transfer.objects.create(ref="4" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
     with django_capture_on_commit_callbacks(execute=True):
-        engine.paintings_enqueue(Transfer.objects.filter(pk=painting.pk), actor="test")
+        engine.transfers_enqueue(Transfer.objects.filter(pk=painting.pk), actor="test")
     Transfer.objects.filter(pk=painting.pk).update(claimed_at=timezone.now() - timedelta(hours=1))
 
     assert engine.jobs_waiting() == 1
-    assert sync.paintings_sync(actor="schedule:test").lost == 0
+    assert sync.live_sync(actor="schedule:test").lost == 0
     assert Transfer.objects.get(pk=painting.pk).status == Status.QUEUED
 
 
@@ -225,7 +225,7 @@ def test_a_job_that_cannot_be_sent_leaves_its_paintings_pending(mongo_db, monkey
     painting = in_mongodb(mongo_db, Transfer.objects.create(ref="5" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
 
     with django_capture_on_commit_callbacks(execute=True):
-        queued = engine.paintings_enqueue(Transfer.objects.filter(pk=painting.pk), actor="test")
+        queued = engine.transfers_enqueue(Transfer.objects.filter(pk=painting.pk), actor="test")
 
     assert queued == 1
     painting.refresh_from_db()

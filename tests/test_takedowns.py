@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from migrator.models import TransferEvent, Transfer, SkipReason, Status
 from migrator.services import lifecycle, sync
-from migrator.services.compare import paintings_compare
+from migrator.services.compare import documents_compare
 from tests.test_engine import migrate_all
 
 pytestmark = [pytest.mark.pds, pytest.mark.django_db]
@@ -55,15 +55,15 @@ def test_a_taken_down_painting_stays_down_until_republished(world):
 
     for _ in range(2):  # seeds, a full sync, a recheck of every skip: it stays down
         migrate_all()
-        sync.paintings_sync(actor="schedule:test")
-        from migrator.services.engine import paintings_recheck
+        sync.live_sync(actor="schedule:test")
+        from migrator.services.engine import transfers_recheck
 
-        paintings_recheck(Transfer.objects.filter(ref=ref), actor="staff:test")
+        transfers_recheck(Transfer.objects.filter(ref=ref), actor="staff:test")
         assert Transfer.objects.get(ref=ref).status == Status.SKIPPED  # a re-check is no republish
         migrate_all()
     assert Transfer.objects.get(ref=ref).skip_reason == SkipReason.TAKEN_DOWN
     assert ref not in world.records()
-    assert paintings_compare().clean
+    assert documents_compare().clean
 
     call_command("unpublish_paintings", ref=[ref], republish=True, stdout=io.StringIO())
     migrate_all()
@@ -113,8 +113,8 @@ def test_undo_by_an_actor_in_a_time_window(world):
     refs = [world.add_painting(), world.add_painting()]
     migrate_all()  # actor "test"
     since = Transfer.objects.get(ref=refs[0]).migrated_at
-    assert lifecycle.paintings_written_by(actor="test", since=since).count() == 2
-    assert lifecycle.paintings_written_by(actor="tes").count() == 0  # a whole actor, not a prefix of one
+    assert lifecycle.transfers_written_by(actor="test", since=since).count() == 2
+    assert lifecycle.transfers_written_by(actor="tes").count() == 0  # a whole actor, not a prefix of one
 
     call_command("undo_run", actor="test", since=since.isoformat(), confirm=True, reason="testing undo", stdout=io.StringIO())
 
@@ -140,7 +140,7 @@ def test_a_take_down_after_a_crash_past_the_write_back_still_removes_the_record(
     ref, _ = world.add_painting(), world.add_painting()
     migrate_all()
     Transfer.objects.filter(ref=ref).update(status=Status.PENDING, rkey="", record_uri="", attempts=1)
-    lifecycle.paintings_unpublish(Transfer.objects.filter(ref=ref), actor="staff:test", reason="asked by its author")
+    lifecycle.transfers_unpublish(Transfer.objects.filter(ref=ref), actor="staff:test", reason="asked by its author")
 
     migrate_all()
 

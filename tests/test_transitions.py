@@ -1,7 +1,7 @@
 import pytest
 
 from migrator.models import TransferEvent, Transfer, Status
-from migrator.services import IllegalTransition, painting_transition, paintings_transition
+from migrator.services import IllegalTransition, transfer_transition, transfers_transition
 
 pytestmark = pytest.mark.django_db
 
@@ -12,7 +12,7 @@ def make_painting(ref="0" * 24, status=Status.PENDING):
 
 def test_a_transition_writes_one_event():
     painting = make_painting()
-    assert painting_transition(painting, to=Status.QUEUED, actor="command:test", message="queued by test")
+    assert transfer_transition(painting, to=Status.QUEUED, actor="command:test", message="queued by test")
     event = TransferEvent.objects.get(transfer=painting)
     assert (event.from_status, event.to_status, event.actor) == ("pending", "queued", "command:test")
     assert Transfer.objects.get().status == Status.QUEUED
@@ -21,22 +21,22 @@ def test_a_transition_writes_one_event():
 def test_it_refuses_an_illegal_transition():
     painting = make_painting()
     with pytest.raises(IllegalTransition):
-        painting_transition(painting, to=Status.FAILED, actor="test")
+        transfer_transition(painting, to=Status.FAILED, actor="test")
     assert not TransferEvent.objects.exists()
 
 
 def test_a_row_moved_by_someone_else_is_left_alone():
     painting = make_painting()
     stale = Transfer.objects.get(pk=painting.pk)
-    assert painting_transition(painting, to=Status.RUNNING, actor="worker:1")
-    assert not painting_transition(stale, to=Status.RUNNING, actor="worker:2")
+    assert transfer_transition(painting, to=Status.RUNNING, actor="worker:1")
+    assert not transfer_transition(stale, to=Status.RUNNING, actor="worker:2")
     assert TransferEvent.objects.count() == 1
 
 
 def test_bulk_transition_moves_only_matching_rows_with_an_event_each():
     for number in range(5):
         make_painting(ref=f"{number:024x}", status=Status.FAILED if number % 2 else Status.PENDING)
-    moved = paintings_transition(
+    moved = transfers_transition(
         Transfer.objects.all(), from_statuses=[Status.FAILED], to=Status.QUEUED, actor="staff:ann"
     )
     assert len(moved) == 2
@@ -45,7 +45,7 @@ def test_bulk_transition_moves_only_matching_rows_with_an_event_each():
 
 
 def test_transition_each_moves_only_rows_still_held_and_unchanged_with_their_own_fields():
-    from migrator.services.state import Change, paintings_transition_each
+    from migrator.services.state import Change, transfers_transition_each
 
     rows = [make_painting(ref=f"{number:024x}", status=Status.RUNNING) for number in range(5)]
     Transfer.objects.filter(pk__in=[row.pk for row in rows]).update(claimed_by="worker:1", source_fingerprint="v1")
@@ -56,9 +56,9 @@ def test_transition_each_moves_only_rows_still_held_and_unchanged_with_their_own
     Transfer.objects.filter(pk=rows[3].pk).update(status=Status.PENDING)  # released
 
     changes = [Change(row, f"wrote {number}", {"rkey": f"key{number}", "claimed_by": ""}) for number, row in enumerate(rows)]
-    unmade = paintings_transition_each(changes, to=Status.MIGRATED, actor="worker:1", holder="worker:1", expect=("source_fingerprint",))
+    unmade = transfers_transition_each(changes, to=Status.MIGRATED, actor="worker:1", holder="worker:1", expect=("source_fingerprint",))
 
-    assert [change.painting.pk for change in unmade] == [rows[1].pk, rows[2].pk, rows[3].pk]
+    assert [change.transfer.pk for change in unmade] == [rows[1].pk, rows[2].pk, rows[3].pk]
     stored = {row.pk: row for row in Transfer.objects.all()}
     for number in (0, 4):
         assert (stored[rows[number].pk].status, stored[rows[number].pk].rkey, stored[rows[number].pk].claimed_by) == (Status.MIGRATED, f"key{number}", "")

@@ -19,7 +19,7 @@ from django_q.models import Schedule
 
 from migrator import pds, tasks
 from migrator.models import Alert, Transfer, Verification
-from migrator.services.compare import paintings_compare
+from migrator.services.compare import documents_compare
 from tests.test_engine import migrate_all, names
 
 pytestmark = pytest.mark.django_db
@@ -118,7 +118,7 @@ def test_differences_are_kept_alerted_once_and_cleared_once_clean(world, migrate
     tasks.verification()  # the difference persists: not told twice
     assert Verification.objects.count() == 2 and len(mail.outbox) == 1
 
-    paintings_compare(repair=True)  # back to pending, and migrated again
+    documents_compare(repair=True)  # back to pending, and migrated again
     migrate_all()
     tasks.verification()
 
@@ -174,7 +174,7 @@ def test_a_verification_that_never_finished_is_said_to_have_failed_and_closed_by
 @pytest.mark.pds
 def test_compare_paintings_of_everything_keeps_its_result_as_the_last_verification(migrated, world):
     call_command("compare_paintings", stdout=io.StringIO())
-    assert Verification.objects.get().actor == "command:compare_paintings"
+    assert Verification.objects.get().actor == "command:compare"
 
     call_command("compare_paintings", "--anonymous", stdout=io.StringIO())
     call_command("compare_paintings", "--repair", "--dry-run", stdout=io.StringIO())

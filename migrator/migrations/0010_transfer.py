@@ -12,7 +12,7 @@ default permissions are renamed here, so the staff and groups that hold
 them keep them. Reversible: migrating back to 0009 renames everything back.
 """
 
-from django.db import migrations, models
+from django.db import migrations
 
 SCHEDULES = {"paintings_sync": "live_sync", "paintings_verify": "verification"}
 MODELS = {"paintingmigration": "transfer", "migrationevent": "transferevent"}

@@ -4,7 +4,7 @@ status machine; the other modules build on it."""
 from migrator.services.state import (  # noqa: F401
     ALLOWED_TRANSITIONS,
     IllegalTransition,
-    painting_note,
-    painting_transition,
-    paintings_transition,
+    transfer_note,
+    transfer_transition,
+    transfers_transition,
 )

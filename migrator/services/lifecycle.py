@@ -32,7 +32,7 @@ from migrator import alerts, pds, source
 from migrator.kinds import PAINTING, RecordKind, kind_for
 from migrator.lexicon import lexicons_load
 from migrator.models import Transfer, RemovalHold, SkipReason, Status
-from migrator.services.state import painting_note, paintings_transition
+from migrator.services.state import transfer_note, transfers_transition
 
 log = logging.getLogger("migrator.services.lifecycle")
 
@@ -110,7 +110,7 @@ def removal_bound(known: int) -> int:
     return max(settings.REMOVAL_TRIPWIRE_MIN, math.floor(known * settings.REMOVAL_TRIPWIRE_PERCENT / 100))
 
 
-def paintings_missing(*, batch_size: int = 1000, kind: RecordKind = PAINTING) -> Iterator[list[Transfer]]:
+def transfers_missing(*, batch_size: int = 1000, kind: RecordKind = PAINTING) -> Iterator[list[Transfer]]:
     """The rows of paintings MongoDB no longer has, in batches, looked up by
     ``_id`` (rows are read a batch at a time: memory stays flat). Rows staff
     unpublished are left out: they have no record to remove."""
@@ -127,7 +127,7 @@ def paintings_missing(*, batch_size: int = 1000, kind: RecordKind = PAINTING) ->
             yield missing
 
 
-def paintings_detect_gone(*, actor: str, kind: RecordKind = PAINTING) -> GoneReport:
+def documents_detect_gone(*, actor: str, kind: RecordKind = PAINTING) -> GoneReport:
     """After a full seed: find the paintings deleted from MongoDB and let
     their removal through, unless there are more than ``removal_bound``;
     then remove none and open (or update) the RemovalHold. An open hold
@@ -135,7 +135,7 @@ def paintings_detect_gone(*, actor: str, kind: RecordKind = PAINTING) -> GoneRep
     report = GoneReport(known=_present_rows(kind).count())
     report.bound = removal_bound(report.known)
     missing_ids = []
-    for batch in paintings_missing(kind=kind):
+    for batch in transfers_missing(kind=kind):
         missing_ids += [row.id for row in batch]
         report.examples += [_example(row) for row in batch[: EXAMPLES - len(report.examples)]]
     report.missing = len(missing_ids)
@@ -147,7 +147,7 @@ def paintings_detect_gone(*, actor: str, kind: RecordKind = PAINTING) -> GoneRep
     if hold is not None:
         _hold_clear(hold, by="", how=f"MongoDB has the documents again: {report.missing} missing now, within the bound of {report.bound}.")
         report.hold_cleared = True
-    report.removing = paintings_mark_gone(Transfer.objects.filter(id__in=missing_ids), actor=actor, kind=kind)
+    report.removing = transfers_mark_gone(Transfer.objects.filter(id__in=missing_ids), actor=actor, kind=kind)
     return report
 
 
@@ -208,17 +208,17 @@ def removal_hold_confirm(*, digest: str, actor: str, kind: RecordKind = PAINTING
     ``kind`` they were shown (``digest`` of them, from ``removals_digest``):
     looked up in MongoDB again, and removed only if they are still the same
     documents."""
-    ids = [row.id for batch in paintings_missing(kind=kind) for row in batch]
+    ids = [row.id for batch in transfers_missing(kind=kind) for row in batch]
     if removals_digest(ids) != digest:
         return HoldConfirmation(removing=0, changed=True)
     hold = removal_hold(kind=kind)
-    removing = paintings_mark_gone(Transfer.objects.filter(id__in=ids), actor=actor, confirmed=True, kind=kind)
+    removing = transfers_mark_gone(Transfer.objects.filter(id__in=ids), actor=actor, confirmed=True, kind=kind)
     if hold is not None:
         _hold_clear(hold, by=actor, how=f"Confirmed by {actor}: {len(ids)} {kind.plural} removed.")
     return HoldConfirmation(removing=removing)
 
 
-def paintings_mark_gone(paintings: QuerySet, *, actor: str, confirmed: bool = False, kind: RecordKind = PAINTING) -> int:
+def transfers_mark_gone(paintings: QuerySet, *, actor: str, confirmed: bool = False, kind: RecordKind = PAINTING) -> int:
     """The paintings ``paintings`` are gone from MongoDB: those that never
     had a record are skipped at once; the others go to the engine, which
     removes their record (it looks MongoDB up once more first). Returns how
@@ -242,10 +242,10 @@ def paintings_mark_gone(paintings: QuerySet, *, actor: str, confirmed: bool = Fa
 # -- Take-downs, republishing and undo ---------------------------------------
 
 
-def paintings_unpublish(paintings: QuerySet, *, actor: str, reason: str) -> list[int]:
+def transfers_unpublish(paintings: QuerySet, *, actor: str, reason: str) -> list[int]:
     """Take paintings down: their records are removed (by the engine) and
     ``atproto.rkey`` cleared, and they stay unpublished across seeds and
-    syncs until ``paintings_republish``. ``reason`` is required. Returns
+    syncs until ``transfers_republish``. ``reason`` is required. Returns
     the ids that now wait for the engine (queued and running ones meet
     the take-down at their claim or their write)."""
     reason = " ".join(reason.split())[:500]
@@ -272,14 +272,14 @@ def _without_record(rows: QuerySet, *, actor: str, reason: str, detail: str, mes
     others go to the engine, which removes their record. Returns the ids
     that now wait for the engine."""
     never_written = list(rows.filter(rkey="", attempts=0).exclude(status__in=[Status.QUEUED, Status.RUNNING]))
-    paintings_transition(
+    transfers_transition(
         Transfer.objects.filter(id__in=[row.id for row in never_written]), from_statuses=[Status.PENDING, Status.FAILED, Status.WAITING],
         to=Status.SKIPPED, actor=actor, message=message, skip_reason=reason, skip_detail=detail,
     )  # fmt: skip
     for row in never_written:
         if row.status == Status.SKIPPED:
             Transfer.objects.filter(pk=row.pk).update(skip_reason=reason, skip_detail=detail)
-            painting_note(row, actor=actor, message=note(row))
+            transfer_note(row, actor=actor, message=note(row))
     return _to_engine(rows.exclude(id__in=[row.id for row in never_written]), actor=actor, message=to_engine)
 
 
@@ -288,25 +288,25 @@ def _to_engine(rows: QuerySet, *, actor: str, message: str) -> list[int]:
     with ``message`` in each one's trail. Returns the ids that now wait for
     it, queued and running ones included (they meet the change at their
     claim or their write)."""
-    moved = paintings_transition(rows, from_statuses=SETTLED, to=Status.PENDING, actor=actor, message=message)
+    moved = transfers_transition(rows, from_statuses=SETTLED, to=Status.PENDING, actor=actor, message=message)
     waiting = list(rows.filter(status__in=[Status.PENDING, Status.QUEUED, Status.RUNNING]).exclude(id__in=moved))
     for row in waiting:
-        painting_note(row, actor=actor, message=message)
+        transfer_note(row, actor=actor, message=message)
     return moved + [row.id for row in waiting]
 
 
-def paintings_republish(paintings: QuerySet, *, actor: str) -> list[int]:
+def transfers_republish(paintings: QuerySet, *, actor: str) -> list[int]:
     """Undo take-downs: the paintings go back to pending and are migrated
     again under the same record key. Returns their ids."""
     rows = paintings.exclude(unpublished_at=None)
     ids = list(rows.values_list("id", flat=True))
     Transfer.objects.filter(id__in=ids).update(unpublished_at=None, unpublished_by="", unpublished_reason="")
-    moved = paintings_transition(
+    moved = transfers_transition(
         Transfer.objects.filter(id__in=ids, skip_reason=SkipReason.TAKEN_DOWN), from_statuses=[Status.SKIPPED], to=Status.PENDING,
         actor=actor, message=f"Republished by {actor}: it will be migrated again under the same record key.", skip_reason="", skip_detail="",
     )  # fmt: skip
     for row in Transfer.objects.filter(id__in=set(ids) - set(moved)):
-        painting_note(row, actor=actor, message=f"Republished by {actor}.")
+        transfer_note(row, actor=actor, message=f"Republished by {actor}.")
     return ids
 
 
@@ -328,13 +328,13 @@ def unknown_run() -> str:
     return f"{UNKNOWN_RUN} (found by the seed of {timezone.now():%Y-%m-%d})"
 
 
-def paintings_of_unknown_runs() -> QuerySet:
+def transfers_of_unknown_runs() -> QuerySet:
     """The documents whose record on the PDS the state table learned of
     only through MongoDB's key: which run wrote them is not known."""
     return Transfer.objects.filter(status=Status.MIGRATED, unpublished_at=None, written_by__startswith=UNKNOWN_RUN)
 
 
-def paintings_written_by(*, run: str = "", actor: str = "", since=None, until=None) -> QuerySet:
+def transfers_written_by(*, run: str = "", actor: str = "", since=None, until=None) -> QuerySet:
     """The paintings whose record on the PDS was written by one run
     (``run``, a ``written_by`` label), or by ``actor``'s runs in a time
     window (``since``/``until`` bound ``migrated_at``)."""
@@ -355,7 +355,7 @@ def paintings_written_by(*, run: str = "", actor: str = "", since=None, until=No
 # -- Records of an older shape ----------------------------------------------
 
 
-def paintings_stale_shape(*, kind: RecordKind = PAINTING) -> QuerySet:
+def transfers_stale_shape(*, kind: RecordKind = PAINTING) -> QuerySet:
     """Migrated paintings whose record was written in another shape than the
     console would write now (a new lexicon, a change to how a field is
     built, a new USER_MEDIA_URL): stale though MongoDB did not change."""
@@ -382,7 +382,7 @@ def lexicon_published_check(*, kind: RecordKind = PAINTING) -> None:
         )
 
 
-def paintings_reshape(*, actor: str, limit: int | None = None, kind: RecordKind = PAINTING) -> list[int]:
+def transfers_reshape(*, actor: str, limit: int | None = None, kind: RecordKind = PAINTING) -> list[int]:
     """Staff confirmed: every migrated painting whose record is of an older
     shape goes back to pending, to be rewritten in place under its key
     (an update: 2 write points, within the rate limits), keeping the
@@ -390,8 +390,8 @@ def paintings_reshape(*, actor: str, limit: int | None = None, kind: RecordKind 
     LexiconNotPublished (changing nothing) when the lexicon is not published
     yet. Returns the ids."""
     lexicon_published_check(kind=kind)
-    return paintings_transition(
-        paintings_stale_shape(kind=kind), from_statuses=[Status.MIGRATED], to=Status.PENDING, actor=actor, limit=limit,
+    return transfers_transition(
+        transfers_stale_shape(kind=kind), from_statuses=[Status.MIGRATED], to=Status.PENDING, actor=actor, limit=limit,
         message="Its record was written in an older shape (lexicon, media URL or how a field is built); it will be rewritten under the same key.",
     )  # fmt: skip
 
@@ -420,7 +420,7 @@ def runs_recent(*, limit: int = 20) -> list[RunWritten]:
 
 @dataclass(frozen=True)
 class ShapeExample:
-    painting: Transfer
+    transfer: Transfer
     before: dict | None  # as the PDS holds it (None: it could not be read)
     after: dict
 
@@ -428,7 +428,7 @@ class ShapeExample:
 def stale_shape_example(*, kind: RecordKind = PAINTING) -> ShapeExample | None:
     """One record of an older shape, as the PDS holds it and as the console
     would rewrite it (keeping its thumbnail), or None when none is stale."""
-    row = paintings_stale_shape(kind=kind).order_by("id").first()
+    row = transfers_stale_shape(kind=kind).order_by("id").first()
     if row is None:
         return None
     try:
@@ -442,7 +442,7 @@ def stale_shape_example(*, kind: RecordKind = PAINTING) -> ShapeExample | None:
         after = kind.record_from_row(row, has_recording=has_recording, blob=thumbnail)
     except Exception as error:  # noqa: BLE001 - shown, not raised: the page must open
         after = {"error": f"{type(error).__name__}: the record cannot be built from this row"}
-    return ShapeExample(painting=row, before=before, after=after)
+    return ShapeExample(transfer=row, before=before, after=after)
 
 
 # -- Alerts ------------------------------------------------------------------

@@ -8,7 +8,7 @@ A migrated row keeps its rkey and history whatever MongoDB says later.
 Each row carries the fingerprint of the fields its record is made of
 (``source_fingerprint``); the engine stores, with the record it wrote, the
 fingerprint it wrote it from (``record_fingerprint``). A migrated row whose
-two fingerprints differ has a stale record: ``paintings_mark_stale`` puts
+two fingerprints differ has a stale record: ``transfers_mark_stale`` puts
 it back to pending, and the engine rewrites the record under the same key.
 Whatever order edits, seeds and runs happen in, the record converges to
 MongoDB's current document.
@@ -59,8 +59,8 @@ from migrator.kinds import PAINTING, Problem, RecordKind
 from migrator.models import DATA_REASONS, Account, TransferEvent, Transfer, SkipReason, Status
 from django.db.models import F
 
-from migrator.services.lifecycle import GoneReport, mongodb_verify, paintings_detect_gone, unknown_run
-from migrator.services.state import painting_note, painting_transition, paintings_transition
+from migrator.services.lifecycle import GoneReport, mongodb_verify, documents_detect_gone, unknown_run
+from migrator.services.state import transfer_note, transfer_transition, transfers_transition
 
 # The owner of a painting whose ``user`` names no one: not "" (which means a
 # guest painting), so it is never counted or migrated as one.
@@ -111,7 +111,7 @@ class Desired:
     kind: RecordKind
 
 
-def paintings_seed(
+def documents_seed(
     *,
     actor: str,
     batch_size: int = 1000,
@@ -139,7 +139,7 @@ def paintings_seed(
     # so a call costs work proportional to its paintings, not the collection.
     duplicates = None if refs is not None else source.duplicate_codes(kind=kind)
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
-    for documents in source.paintings_batches(batch_size=batch_size, after_ref=after_ref, refs=refs, kind=kind):
+    for documents in source.documents_batches(batch_size=batch_size, after_ref=after_ref, refs=refs, kind=kind):
         if refs is not None:
             values = [value for document in documents if isinstance(value := document.get(kind.unique_field or ""), str)]
             duplicates = source.duplicate_codes(codes=values, kind=kind)
@@ -148,11 +148,11 @@ def paintings_seed(
         report.last_ref = max([report.last_ref, *object_ids])
         if on_batch:
             on_batch(report)
-    paintings_mark_stale(actor=actor, refs=refs, kind=kind)
+    transfers_mark_stale(actor=actor, refs=refs, kind=kind)
     if after_ref is None:
         blobs_appeared(actor=actor, refs=refs, kind=kind)
     if refs is None and after_ref is None:
-        report.gone = paintings_detect_gone(actor=actor, kind=kind)
+        report.gone = documents_detect_gone(actor=actor, kind=kind)
     return report
 
 
@@ -167,7 +167,7 @@ def blobs_appeared(*, actor: str, refs: list[str] | None = None, kind: RecordKin
         waiting = waiting.filter(ref__in=refs)
     ready = [row.pk for row in waiting.iterator(chunk_size=200) if kind.blob_ready(row)]
     return len(
-        paintings_transition(
+        transfers_transition(
             Transfer.objects.filter(pk__in=ready), from_statuses=[Status.SKIPPED], to=Status.PENDING, actor=actor,
             message=f"The {kind.blob_field} now exists on the media storage: no longer skipped.", skip_reason="", skip_detail="",
         )  # fmt: skip
@@ -189,21 +189,21 @@ def gone_lines(gone: GoneReport | None, *, kind: RecordKind = PAINTING) -> list[
     return lines
 
 
-def paintings_unseeded(*, batch_size: int = 1000, kind: RecordKind = PAINTING, **filters) -> list[Transfer]:
+def documents_unseeded(*, batch_size: int = 1000, kind: RecordKind = PAINTING, **filters) -> list[Transfer]:
     """The rows a seed would add for MongoDB's paintings that are not in the
     state table yet, unsaved, with the status a seed would give them: what a
     dry run previews on a console that has not seeded. Takes the filters of
-    ``source.paintings_query``. Writes nothing anywhere."""
+    ``source.documents_query``. Writes nothing anywhere."""
     duplicates = source.duplicate_codes(kind=kind)
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
     rows = []
-    for documents in source.paintings_batches(batch_size=batch_size, kind=kind, **filters):
+    for documents in source.documents_batches(batch_size=batch_size, kind=kind, **filters):
         plan = _plan(documents, duplicates=duplicates, anonymous_did=anonymous_did, kind=kind)
         rows += [_new_row(desired, kind=kind) for row, desired in plan.rows if row is None]
     return rows
 
 
-def paintings_mark_stale(*, actor: str, refs: list[str] | None = None, kind: RecordKind = PAINTING) -> int:
+def transfers_mark_stale(*, actor: str, refs: list[str] | None = None, kind: RecordKind = PAINTING) -> int:
     """Put back to pending every migrated painting whose record was written
     from other fields than MongoDB now has (an edit that landed while it
     was being migrated, or since). Returns how many. The engine rewrites
@@ -213,7 +213,7 @@ def paintings_mark_stale(*, actor: str, refs: list[str] | None = None, kind: Rec
     if refs is not None:
         stale = stale.filter(ref__in=refs)
     return len(
-        paintings_transition(
+        transfers_transition(
             stale, from_statuses=[Status.MIGRATED], to=Status.PENDING, actor=actor,
             message="MongoDB changed since the record was written; it will be rewritten under the same key.",
         )  # fmt: skip
@@ -438,9 +438,9 @@ def _update(changed: list[tuple[Transfer, Desired]], *, actor: str) -> None:
     Transfer.objects.bulk_update([row for row, *_ in plans], MIRRORED_FIELDS + ("updated_at",))
     for row, desired, differences, stale_record in plans:
         if differences:
-            painting_note(row, actor=actor, message="Updated from MongoDB: " + "; ".join(differences))
+            transfer_note(row, actor=actor, message="Updated from MongoDB: " + "; ".join(differences))
         if stale_record:
-            painting_transition(
+            transfer_transition(
                 row, to=Status.PENDING, actor=actor, message="The record is stale after these changes; it will be rewritten under the same key."
             )
             continue
@@ -450,9 +450,9 @@ def _update(changed: list[tuple[Transfer, Desired]], *, actor: str) -> None:
         to, message, fields = action
         if to == row.status:  # a skipped painting whose reason changed
             Transfer.objects.filter(pk=row.pk).update(**fields)
-            painting_note(row, actor=actor, message=message)
+            transfer_note(row, actor=actor, message=message)
         else:
-            painting_transition(row, to=to, actor=actor, message=message, **fields)
+            transfer_transition(row, to=to, actor=actor, message=message, **fields)
 
 
 def _status_action(row: Transfer, desired: Desired) -> tuple[str, str, dict] | None:

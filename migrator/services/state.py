@@ -1,7 +1,7 @@
 """Every change to the migration state goes through here.
 
-A status is a small state machine: ``painting_transition`` and
-``paintings_transition`` are the only code that sets ``status``, each change
+A status is a small state machine: ``transfer_transition`` and
+``transfers_transition`` are the only code that sets ``status``, each change
 is a conditional update (a row that moved under us is left alone and the
 call says so), and each change appends a ``TransferEvent`` and logs one
 line (logger ``migrator.documents``, with the document's ``kind`` and
@@ -53,7 +53,7 @@ def _check_transition(from_status: str, to_status: str) -> None:
         raise IllegalTransition(f"A painting cannot go from {from_status} to {to_status}.")
 
 
-def painting_transition(
+def transfer_transition(
     painting: Transfer,
     *,
     to: str,
@@ -96,7 +96,7 @@ def painting_transition(
     return True
 
 
-def paintings_transition(
+def transfers_transition(
     paintings,
     *,
     from_statuses: Iterable[str],
@@ -145,17 +145,17 @@ def paintings_transition(
 
 @dataclass
 class Change:
-    """One painting's part in ``paintings_transition_each``: its event's
+    """One transfer's part in ``transfers_transition_each``: its event's
     message and the fields it ends with."""
 
-    painting: Transfer
+    transfer: Transfer
     message: str
     fields: dict = field(default_factory=dict)
 
 
-def paintings_transition_each(changes: list[Change], *, to: str, actor: str, holder: str, expect: tuple[str, ...] = ()) -> list[Change]:
+def transfers_transition_each(changes: list[Change], *, to: str, actor: str, holder: str, expect: tuple[str, ...] = ()) -> list[Change]:
     """Move each painting of ``changes`` from its status to ``to`` with its
-    own fields and event, as ``painting_transition`` would one by one, in one
+    own fields and event, as ``transfer_transition`` would one by one, in one
     transaction and a few statements whatever their number.
 
     A painting moves only if its row is still in the status it has in
@@ -168,30 +168,30 @@ def paintings_transition_each(changes: list[Change], *, to: str, actor: str, hol
         return []
     names = sorted(changes[0].fields)
     for change in changes:
-        _check_transition(change.painting.status, to)
+        _check_transition(change.transfer.status, to)
         if sorted(change.fields) != names:
             raise ValueError("Every change must set the same fields.")
     now = timezone.now()
     with transaction.atomic():
-        rows = Transfer.objects.filter(pk__in=[change.painting.pk for change in changes], claimed_by=holder)
+        rows = Transfer.objects.filter(pk__in=[change.transfer.pk for change in changes], claimed_by=holder)
         if connection.features.has_select_for_update:
             rows = rows.select_for_update()
         current = {pk: tuple(values) for pk, *values in rows.values_list("pk", "status", *expect)}
         made = [
             change for change in changes
-            if current.get(change.painting.pk) == (change.painting.status, *(getattr(change.painting, name) for name in expect))
+            if current.get(change.transfer.pk) == (change.transfer.status, *(getattr(change.transfer, name) for name in expect))
         ]  # fmt: skip
         if made:
             _rows_update(made, {"status": to, "updated_at": now}, names)
             TransferEvent.objects.bulk_create(
-                TransferEvent(transfer=change.painting, from_status=change.painting.status, to_status=to, message=change.message, actor=actor)
+                TransferEvent(transfer=change.transfer, from_status=change.transfer.status, to_status=to, message=change.message, actor=actor)
                 for change in made
             )
     for change in made:
-        _log(change.painting.kind, change.painting.ref, change.painting.status, to, change.message, actor)
-        change.painting.status, change.painting.updated_at = to, now
+        _log(change.transfer.kind, change.transfer.ref, change.transfer.status, to, change.message, actor)
+        change.transfer.status, change.transfer.updated_at = to, now
         for name, value in change.fields.items():
-            setattr(change.painting, name, value)
+            setattr(change.transfer, name, value)
     made_ids = {id(change) for change in made}
     return [change for change in changes if id(change) not in made_ids]
 
@@ -207,14 +207,14 @@ def _rows_update(changes: list[Change], common: dict, names: list[str]) -> None:
     statement = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
     parameters = [
         [field.get_db_prep_save(value, connection) for field, value in zip(fields, [*common.values(), *(change.fields[name] for name in names)], strict=True)]
-        + [change.painting.pk]
+        + [change.transfer.pk]
         for change in changes
     ]
     with connection.cursor() as cursor:
         cursor.executemany(statement, parameters)
 
 
-def painting_note(painting: Transfer, *, actor: str, message: str) -> TransferEvent:
+def transfer_note(painting: Transfer, *, actor: str, message: str) -> TransferEvent:
     """Record a step that does not change the status (e.g. "uploading blob")."""
     return TransferEvent.objects.create(
         transfer=painting,

@@ -10,7 +10,7 @@ a dead worker left running and re-queues paintings whose job the broker
 lost. Every seed also puts back to pending the migrated paintings whose
 record MongoDB has changed since (see migrator.services.seed). The upload function
 can also call ``/hooks/painting`` right after its insert, which seeds and
-queues that one painting at once (``painting_sync``).
+queues that one painting at once (``document_sync``).
 """
 
 from dataclasses import dataclass
@@ -22,9 +22,9 @@ from django.utils import timezone
 
 from migrator.kinds import KINDS, PAINTING, RecordKind
 from migrator.models import ErrorKind, Transfer, Status, SyncCursor
-from migrator.services.engine import paintings_enqueue, paintings_release_stale, paintings_requeue_lost
+from migrator.services.engine import transfers_enqueue, transfers_release_stale, transfers_requeue_lost
 from migrator.services.lifecycle import alert, kind_in_use
-from migrator.services.seed import paintings_seed
+from migrator.services.seed import documents_seed
 
 CURSOR = "paintings_sync"  # the paintings' cursor; each kind's is "<plural>_sync"
 ACTOR = "schedule:live_sync"
@@ -52,7 +52,7 @@ class SyncResult:
         return self.__dict__.copy()
 
 
-def paintings_sync(*, actor: str) -> SyncResult:
+def live_sync(*, actor: str) -> SyncResult:
     """One run of live sync over every kind. Raises source.WrongDatabase
     (nothing changed for that kind and those after it) for a MONGODB_DB
     that is not the migration's."""
@@ -61,11 +61,11 @@ def paintings_sync(*, actor: str) -> SyncResult:
         if not kind_in_use(kind):
             continue
         _kind_sync(kind, actor=actor, result=result)
-    result.released = paintings_release_stale(actor=actor)
-    result.lost = paintings_requeue_lost(actor=actor)
-    result.retried = paintings_enqueue(_retry_due(), actor=actor)
-    result.resumed = paintings_enqueue(waiting_due(), actor=actor)
-    result.queued = paintings_enqueue(Transfer.objects.filter(status=Status.PENDING), actor=actor)
+    result.released = transfers_release_stale(actor=actor)
+    result.lost = transfers_requeue_lost(actor=actor)
+    result.retried = transfers_enqueue(_retry_due(), actor=actor)
+    result.resumed = transfers_enqueue(waiting_due(), actor=actor)
+    result.queued = transfers_enqueue(Transfer.objects.filter(status=Status.PENDING), actor=actor)
     return result
 
 
@@ -73,7 +73,7 @@ def _kind_sync(kind: RecordKind, *, actor: str, result: SyncResult) -> None:
     cursor, _ = SyncCursor.objects.get_or_create(name=f"{kind.plural}_sync")
     full_due = cursor.ran_at is None or timezone.now() - cursor.ran_at >= timedelta(minutes=settings.SYNC_FULL_EVERY_MINUTES)
     full = full_due or not cursor.position
-    report = paintings_seed(actor=actor, after_ref=None if full else cursor.position, kind=kind)
+    report = documents_seed(actor=actor, after_ref=None if full else cursor.position, kind=kind)
     cursor.position = max(cursor.position, report.last_ref)
     cursor.synced_at = timezone.now()  # what GET /health's "sync" check reads
     if full:
@@ -109,12 +109,12 @@ def _retry_due():
     return Transfer.objects.filter(status=Status.FAILED, error_kind__in=[ErrorKind.TRANSIENT, ErrorKind.RATE_LIMITED]).filter(due)
 
 
-def painting_sync(ref: str, *, actor: str, kind: RecordKind = PAINTING) -> Transfer | None:
+def document_sync(ref: str, *, actor: str, kind: RecordKind = PAINTING) -> Transfer | None:
     """Seed one document of ``kind`` from MongoDB and queue it. None when
     MongoDB has no such document."""
-    paintings_seed(actor=actor, refs=[ref], kind=kind)
+    documents_seed(actor=actor, refs=[ref], kind=kind)
     painting = Transfer.objects.filter(kind=kind.name, ref=ref).first()
     if painting is not None:
-        paintings_enqueue(Transfer.objects.filter(pk=painting.pk), actor=actor)
+        transfers_enqueue(Transfer.objects.filter(pk=painting.pk), actor=actor)
         painting.refresh_from_db()
     return painting

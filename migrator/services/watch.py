@@ -26,7 +26,7 @@ from migrator.alerts import alert_clear, alert_send
 from migrator.kinds import KINDS
 from migrator.models import TransferEvent, Transfer, Status, Verification
 from migrator.selectors import ABANDONED, cluster_health, duration_text
-from migrator.services.compare import CompareReport, DifferenceKind, paintings_compare
+from migrator.services.compare import CompareReport, DifferenceKind, documents_compare
 from migrator.services.lifecycle import kind_in_use
 
 log = logging.getLogger("migrator.services.watch")
@@ -46,7 +46,7 @@ def verification_run(*, actor: str = VERIFY_ACTOR) -> Verification:
     verification = verification_start(actor=actor)
     try:
         kinds = [kind for kind in KINDS.values() if kind_in_use(kind)]
-        report = CompareReport.merged([paintings_compare(examples=EXAMPLES_PER_KIND, kind=kind) for kind in kinds])
+        report = CompareReport.merged([documents_compare(examples=EXAMPLES_PER_KIND, kind=kind) for kind in kinds])
     except (PyMongoError, source.SourceError, pds.PdsError) as error:
         return verification_fail(verification, error=verification_error_text(error))
     except Exception as error:
@@ -72,7 +72,7 @@ def verification_finish(verification: Verification, *, report: CompareReport, ki
         return verification_fail(verification, error="The PDS could not be read (no account's records could be listed).")
     verification.finished_at = timezone.now()
     verification.kinds = kinds or ["painting"]
-    verification.documents, verification.records, verification.differences = report.paintings, report.records, report.total
+    verification.documents, verification.records, verification.differences = report.documents, report.records, report.total
     verification.counts = {str(kind): report.counts[kind] for kind in DifferenceKind if report.counts[kind]}
     verification.examples = [
         {"kind": str(kind), "ref": d.ref, "did": d.did, "rkey": d.rkey, "detail": d.detail[:DETAIL_LENGTH]}

@@ -15,7 +15,7 @@ from migrator.management.kinds import Words, kind_argument, kinds_named
 from migrator.models import Transfer, SkipReason, Status
 from migrator.services import engine
 from migrator.services.lifecycle import mongodb_verify, run_label
-from migrator.services.seed import gone_lines, paintings_seed, paintings_unseeded
+from migrator.services.seed import gone_lines, documents_seed, documents_unseeded
 from migrator.source import SourceError
 from pymongo.errors import PyMongoError
 
@@ -40,7 +40,7 @@ def _worker_start() -> None:
 
 
 def _batch(ids: list[int], run: str, actor: str) -> dict:
-    return engine.paintings_migrate(ids, actor=f"{actor}:{engine.worker_name()}", run=run).as_dict()
+    return engine.transfers_migrate(ids, actor=f"{actor}:{engine.worker_name()}", run=run).as_dict()
 
 
 class Command(BaseCommand):
@@ -88,7 +88,7 @@ class Command(BaseCommand):
                 raise CommandError(f"MongoDB could not be read ({type(error).__name__}). Is MONGODB_URI right and the server up?", returncode=2) from error
         if not (no_seed or dry_run):
             for kind in self.kinds:
-                report = paintings_seed(actor=self.actor, kind=kind)
+                report = documents_seed(actor=self.actor, kind=kind)
                 of = f" {kind.plural}" if len(self.kinds) > 1 else ""
                 restored = f", {report.keys_restored} keys MongoDB had lost written back" if report.keys_restored else ""
                 self.stdout.write(f"Seeded{of} from MongoDB: {report.new} new, {report.updated} updated, {report.unchanged} unchanged{restored}.")
@@ -96,13 +96,13 @@ class Command(BaseCommand):
                     self.stdout.write(line)
         if dry_run:
             return self._dry_run(self._dry_run_selection(user=user, anonymous=anonymous, limit=limit, seed=not no_seed))
-        released = engine.paintings_release_stale(actor=self.actor)
+        released = engine.transfers_release_stale(actor=self.actor)
         if released:
             self.stdout.write(f"Released {released} {self.words.plural} left running by a stopped worker.")
         paintings = self._selection(user=user, anonymous=anonymous, limit=limit)
         total = paintings.count()
         if queue:
-            queued = engine.paintings_enqueue(paintings, actor=self.actor, run=self.run_name)
+            queued = engine.transfers_enqueue(paintings, actor=self.actor, run=self.run_name)
             self.stdout.write(f"Queued {queued} {self.words.plural} as django-q2 jobs. Run: python manage.py qcluster")
             return
         self.stdout.write(f"Migrating {total} {self.words.plural} on {workers} worker{'s' if workers > 1 else ''} as run {self.run_name!r}…")
@@ -129,7 +129,7 @@ class Command(BaseCommand):
         rows = list(self._selection(user=user, anonymous=anonymous, limit=0))
         if seed:
             filters = {"owner": source.owner_for_handle(user)} if user else {"anonymous": True} if anonymous else {}
-            unseeded = [row for kind in self.kinds for row in paintings_unseeded(kind=kind, **filters)]
+            unseeded = [row for kind in self.kinds for row in documents_unseeded(kind=kind, **filters)]
             if unseeded:
                 self.stdout.write(f"Not seeded yet: {len(unseeded)} {self.words.plural} in MongoDB; the real run seeds them first.")
             rows += [row for row in unseeded if row.status == Status.PENDING]
@@ -139,9 +139,9 @@ class Command(BaseCommand):
     def _dry_run(self, paintings: list[Transfer]):
         outcomes = {"migrate": 0, "skip": 0, "fail": 0}
         for start in range(0, len(paintings), settings.MIGRATION_BATCH_SIZE):
-            for preview in engine.paintings_preview(paintings[start : start + settings.MIGRATION_BATCH_SIZE]):
+            for preview in engine.transfers_preview(paintings[start : start + settings.MIGRATION_BATCH_SIZE]):
                 outcomes[preview.outcome] += 1
-                self.stdout.write(f"  {preview.outcome:<7} {preview.painting}  {preview.message}")
+                self.stdout.write(f"  {preview.outcome:<7} {preview.transfer}  {preview.message}")
                 for problem in preview.problems:
                     self.stdout.write(f"          - {problem}")
         self.stdout.write(

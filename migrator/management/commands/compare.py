@@ -6,7 +6,7 @@ from pymongo.errors import PyMongoError
 from migrator import pds, source
 from migrator.management.kinds import kind_argument, kinds_named
 from migrator.services import watch
-from migrator.services.compare import ACTOR, CompareError, CompareReport, DifferenceKind, paintings_compare
+from migrator.services.compare import ACTOR, CompareError, CompareReport, DifferenceKind, documents_compare
 
 
 class Command(BaseCommand):
@@ -48,7 +48,7 @@ class Command(BaseCommand):
         reports = []
         try:
             for kind in kinds:
-                reports.append(paintings_compare(
+                reports.append(documents_compare(
                     handle=user, anonymous=anonymous, repair=repair, dry_run=dry_run, actor=self.actor, examples=examples or None, kind=kind,
                 ))  # fmt: skip
         except CompareError as error:
@@ -81,7 +81,7 @@ class Command(BaseCommand):
 
     def _table(self, report: CompareReport, *, kind) -> None:
         out = self.stdout.write
-        out(f"Compared {report.paintings} MongoDB {kind.plural} with {report.records} records in {len(report.accounts)} accounts.")
+        out(f"Compared {report.documents} MongoDB {kind.plural} with {report.records} records in {len(report.accounts)} accounts.")
         if report.clean:
             out(self.style.SUCCESS("No differences."))
             return

@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 from migrator import pds
 from migrator.kinds import KINDS
 from migrator.models import Transfer
-from migrator.services.engine import paintings_enqueue
-from migrator.services.lifecycle import LexiconNotPublished, paintings_reshape, paintings_stale_shape, stale_shape_example
+from migrator.services.engine import transfers_enqueue
+from migrator.services.lifecycle import LexiconNotPublished, transfers_reshape, transfers_stale_shape, stale_shape_example
 
 ACTOR = "command:rewrite_stale_records"
 
@@ -25,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--queue", action="store_true", help="With --confirm: queue django-q2 jobs for them now.")
 
     def handle(self, *args, confirm, queue, **options):
-        stale = [(kind, paintings_stale_shape(kind=kind).count()) for kind in KINDS.values()]
+        stale = [(kind, transfers_stale_shape(kind=kind).count()) for kind in KINDS.values()]
         stale = [(kind, count) for kind, count in stale if count]
         total = sum(count for _, count in stale)
         self.stdout.write(f"{total} records were written in an older shape." + (
@@ -34,7 +34,7 @@ class Command(BaseCommand):
         for kind, _ in stale:
             example = stale_shape_example(kind=kind)
             if example is not None:
-                self.stdout.write(f"For example {example.painting}:")
+                self.stdout.write(f"For example {example.transfer}:")
                 self.stdout.write("  before: " + (json.dumps(example.before, sort_keys=True) if example.before else "(could not be read)"))
                 self.stdout.write("  after:  " + json.dumps(example.after, sort_keys=True, default=str))
         if not confirm or not total:
@@ -44,13 +44,13 @@ class Command(BaseCommand):
         ids = []
         for kind, _ in stale:
             try:
-                ids += paintings_reshape(actor=ACTOR, kind=kind)
+                ids += transfers_reshape(actor=ACTOR, kind=kind)
             except LexiconNotPublished as error:
                 raise CommandError(str(error)) from error
             except pds.PdsError as error:
                 raise CommandError(f"The published lexicon could not be read: {error}") from error
         if queue:
-            queued = paintings_enqueue(Transfer.objects.filter(id__in=ids), actor=ACTOR)
+            queued = transfers_enqueue(Transfer.objects.filter(id__in=ids), actor=ACTOR)
             self.stdout.write(f"Queued {queued} records to be rewritten.")
         else:
             kinds = " ".join(kind.plural for kind, _ in stale) if len(stale) > 1 else ""

@@ -5,7 +5,7 @@ from pymongo.errors import PyMongoError
 
 from migrator.management.kinds import kind_argument, kinds_named
 from migrator.models import SkipReason
-from migrator.services.seed import gone_lines, paintings_seed
+from migrator.services.seed import gone_lines, documents_seed
 from migrator.source import SourceError, WrongDatabase
 
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"  {report.seen} {kind.plural} read…")
 
         try:
-            report = paintings_seed(actor=self.actor, batch_size=batch_size, on_batch=progress, kind=kind)
+            report = documents_seed(actor=self.actor, batch_size=batch_size, on_batch=progress, kind=kind)
         except WrongDatabase as error:
             raise CommandError(str(error), returncode=2) from error
         except (PyMongoError, SourceError) as error:

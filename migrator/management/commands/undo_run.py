@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from migrator.admin_lifecycle import paintings_run_now
-from migrator.services.lifecycle import paintings_of_unknown_runs, paintings_unpublish, paintings_written_by, runs_recent
+from migrator.admin_lifecycle import transfers_run_now
+from migrator.services.lifecycle import transfers_of_unknown_runs, transfers_unpublish, transfers_written_by, runs_recent
 
 ACTOR = "command:undo_run"
 
@@ -30,12 +30,12 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {written.count:>6}  {written.run}  (last {written.last:%Y-%m-%d %H:%M} UTC)")
             if not (run or actor):
                 return
-        paintings = paintings_written_by(run=run, actor=actor, since=self._time("--since", since), until=self._time("--until", until))
+        paintings = transfers_written_by(run=run, actor=actor, since=self._time("--since", since), until=self._time("--until", until))
         count = paintings.count()
         for painting in paintings.order_by("id")[:50]:
             self.stdout.write(f"  {painting}  {painting.record_uri}")
         label = run or f"{actor} between {since or 'the start'} and {until or 'now'}"
-        if not count and (unknown := paintings_of_unknown_runs().count()):
+        if not count and (unknown := transfers_of_unknown_runs().count()):
             self.stdout.write(
                 f"0 records are known to be written by {label}. The console's state table was rebuilt from MongoDB's keys "
                 f"since, and which run wrote the {unknown} records it found then is not known (--list shows them as an "
@@ -48,8 +48,8 @@ class Command(BaseCommand):
             return
         if not reason.strip():
             raise CommandError("Say why with --reason: it goes into each painting's audit trail.")
-        ids = paintings_unpublish(paintings, actor=ACTOR, reason=f"Undo of {label}: {reason}")
-        self.stdout.write(f"Took down {count} paintings written by {label}: {paintings_run_now(ids, actor=ACTOR)}.")
+        ids = transfers_unpublish(paintings, actor=ACTOR, reason=f"Undo of {label}: {reason}")
+        self.stdout.write(f"Took down {count} paintings written by {label}: {transfers_run_now(ids, actor=ACTOR)}.")
 
     def _time(self, flag: str, text: str):
         if not text:

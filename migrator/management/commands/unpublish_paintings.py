@@ -1,11 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from migrator import source
-from migrator.admin_lifecycle import paintings_run_now
+from migrator.admin_lifecycle import transfers_run_now
 from migrator.management.kinds import kind_choices, kinds_named
 from migrator.models import Transfer
-from migrator.services.engine import paintings_enqueue
-from migrator.services.lifecycle import paintings_republish, paintings_unpublish
+from migrator.services.engine import transfers_enqueue
+from migrator.services.lifecycle import transfers_republish, transfers_unpublish
 
 ACTOR = "command:unpublish_paintings"
 
@@ -36,14 +36,14 @@ class Command(BaseCommand):
             self.stdout.write(f"Dry run: {count} paintings would be {'republished' if republish else 'taken down'}. No changes made.")
             return
         if republish:
-            ids = paintings_republish(paintings, actor=ACTOR)
-            queued = paintings_enqueue(Transfer.objects.filter(id__in=ids), actor=ACTOR)
+            ids = transfers_republish(paintings, actor=ACTOR)
+            queued = transfers_enqueue(Transfer.objects.filter(id__in=ids), actor=ACTOR)
             self.stdout.write(f"Republished {len(ids)} paintings; {queued} queued to be migrated again (run qcluster, or backfill_paintings).")
             return
         if not reason.strip():
             raise CommandError("Say why with --reason: it goes into each painting's audit trail.")
-        ids = paintings_unpublish(paintings, actor=ACTOR, reason=reason)
-        how = paintings_run_now(ids, actor=ACTOR) if ids else "none had a record"
+        ids = transfers_unpublish(paintings, actor=ACTOR, reason=reason)
+        how = transfers_run_now(ids, actor=ACTOR) if ids else "none had a record"
         self.stdout.write(f"Took down {count} paintings: {how}. They stay unpublished until --republish.")
 
     def _selection(self, *, refs, codes, user):

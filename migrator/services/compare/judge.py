@@ -11,10 +11,10 @@ from migrator.images import ImageError
 from migrator.kinds import PAINTING, RecordKind
 from migrator.lexicon import record_validate
 from migrator.models import Transfer, Status
-from migrator.services.engine.batch import paintings_migrate
+from migrator.services.engine.batch import transfers_migrate
 from migrator.services.engine.claims import claimant_new
 from migrator.services.lifecycle import run_label
-from migrator.services.state import painting_note, painting_transition
+from migrator.services.state import transfer_note, transfer_transition
 
 from .index import IndexedRecord, Scope
 from .report import Difference, DifferenceKind, RepairSkipped
@@ -23,10 +23,10 @@ IN_FLIGHT = (Status.QUEUED, Status.RUNNING)  # the engine owns these rows right 
 
 
 @dataclass
-class PaintingJudge:
-    """Everything compare says about one painting, with the fix for each."""
+class Judge:
+    """Everything compare says about one document, with the fix for each."""
 
-    painting: object  # what the kind's ``read`` made of the MongoDB document
+    document: object  # what the kind's ``read`` made of the MongoDB document
     row: Transfer | None
     records: list[IndexedRecord]
     handle: str
@@ -39,17 +39,17 @@ class PaintingJudge:
     def expected_did(self) -> str:
         if self.row is not None and self.row.account_did:
             return self.row.account_did
-        return "" if self.painting.owner else self.scope.anonymous_did
+        return "" if self.document.owner else self.scope.anonymous_did
 
     @property
     def expected_rkey(self) -> str:
         try:
-            return self.kind.record_key(when=self.painting.when, ref=self.painting.ref) if self.painting.when else ""
+            return self.kind.record_key(when=self.document.when, ref=self.document.ref) if self.document.when else ""
         except ValueError:
             return ""
 
     def differences(self) -> Iterator[Difference]:
-        row, painting = self.row, self.painting
+        row, painting = self.row, self.document
         if row is not None and row.status in IN_FLIGHT:
             return
         did = self.expected_did
@@ -75,19 +75,19 @@ class PaintingJudge:
     def _written_since_listing(self, did: str) -> bool:
         """Whether a running engine wrote the record after its account was
         listed: looked up by key before calling a record missing."""
-        rkeys = {self.row.rkey, self.painting.rkey, self.expected_rkey} - {""}
+        rkeys = {self.row.rkey, self.document.rkey, self.expected_rkey} - {""}
         try:
             stored = [self.scope.repo(did).record_get(collection=self.kind.nsid, rkey=rkey) for rkey in rkeys]
         except pds.PdsError:
             return False
-        return any(record and record.value.get("ref") == self.painting.ref for record in stored)
+        return any(record and record.value.get("ref") == self.document.ref for record in stored)
 
     def _diff(self, kind: DifferenceKind, detail: str, record: IndexedRecord | None = None, repair: str = "", fix=None) -> Difference:
         did = record.did if record else self.expected_did
-        rkey = record.rkey if record else (self.row.rkey if self.row else "") or self.painting.rkey
+        rkey = record.rkey if record else (self.row.rkey if self.row else "") or self.document.rkey
         if fix is not None:
             fix = self._held(fix)
-        return Difference(kind, ref=self.painting.ref, did=did, rkey=rkey, detail=detail, repair=repair, fix=fix)
+        return Difference(kind, ref=self.document.ref, did=did, rkey=rkey, detail=detail, repair=repair, fix=fix)
 
     def _held(self, fix):
         """``fix``, run while compare holds the painting as a worker would:
@@ -101,8 +101,8 @@ class PaintingJudge:
         def held_fix():
             seen = row.status
             holder = claimant_new()
-            if not painting_transition(
-                row, to=Status.RUNNING, actor=self.actor, message="compare_paintings: held while it repairs.",
+            if not transfer_transition(
+                row, to=Status.RUNNING, actor=self.actor, message="compare: held while it repairs.",
                 expect={"updated_at": row.updated_at}, claimed_by=holder, claimed_at=timezone.now(),
             ):  # fmt: skip
                 raise RepairSkipped(f"The {self.kind.name} changed or was claimed since it was compared; left alone.")
@@ -110,7 +110,7 @@ class PaintingJudge:
                 fix()
             finally:
                 if row.status == Status.RUNNING:  # the fix left its status as it was
-                    painting_transition(row, to=seen, actor=self.actor, message="compare_paintings: released after the repair.", holder=holder, claimed_by="")
+                    transfer_transition(row, to=seen, actor=self.actor, message="compare: released after the repair.", holder=holder, claimed_by="")
 
         return held_fix
 
@@ -121,7 +121,7 @@ class PaintingJudge:
         return ordered[0], ordered[1:]
 
     def _missing_record(self) -> Difference:
-        row, painting = self.row, self.painting
+        row, painting = self.row, self.document
         key = row.rkey or painting.rkey
         at = f" at {key}" if key else ""
         detail = (
@@ -134,7 +134,7 @@ class PaintingJudge:
         def fix():
             source.rkeys_clear([painting.ref], kind=self.kind)
             Transfer.objects.filter(pk=row.pk).update(rkey="", record_uri="", record_cid="", updated_at=timezone.now())
-            painting_note(row, actor=self.actor, message=f"compare_paintings: the PDS has no record; MongoDB's {self.kind.migrated_field} cleared.")
+            transfer_note(row, actor=self.actor, message=f"compare: the PDS has no record; MongoDB's {self.kind.migrated_field} cleared.")
 
         return self._diff(DifferenceKind.MISSING_RECORD, detail, repair=f"clear MongoDB {self.kind.key_document} and the state's rkey", fix=fix)
 
@@ -145,11 +145,11 @@ class PaintingJudge:
         only when the PDS no longer has it. Raises RepairSkipped when the
         document did not end migrated (its row says why)."""
         row = self.row
-        painting_transition(
+        transfer_transition(
             row, to=Status.PENDING, actor=self.actor, claimed_by="", record_cid="",
-            message=f"compare_paintings: the PDS has no record {row.record_uri or row.rkey}; writing it again under the same key.",
+            message=f"compare: the PDS has no record {row.record_uri or row.rkey}; writing it again under the same key.",
         )  # fmt: skip
-        paintings_migrate([row.pk], actor=self.actor, run=run_label(self.actor))
+        transfers_migrate([row.pk], actor=self.actor, run=run_label(self.actor))
         row.refresh_from_db()
         if row.status != Status.MIGRATED:
             raise RepairSkipped(f"Migrating it again ended {row.status}: {row.last_error or row.skip_detail or 'see its audit trail'}")
@@ -159,12 +159,12 @@ class PaintingJudge:
 
         def fix():
             self.scope.repo(extra.did).record_delete(collection=self.kind.nsid, rkey=extra.rkey)
-            painting_note(self.row, actor=self.actor, message=f"compare_paintings: deleted the duplicate record {extra.uri}; kept {keeper.uri}.")
+            transfer_note(self.row, actor=self.actor, message=f"compare: deleted the duplicate record {extra.uri}; kept {keeper.uri}.")
 
         return self._diff(DifferenceKind.DUPLICATE_RECORD, detail, extra, repair=f"delete {extra.rkey}", fix=fix)
 
     def _field_mismatch(self, keeper: IndexedRecord) -> Iterator[Difference]:
-        expected, complete = expected_fields(self.painting, self.handle, has_recording=self._has_recording(keeper), kind=self.kind)
+        expected, complete = expected_fields(self.document, self.handle, has_recording=self._has_recording(keeper), kind=self.kind)
         problems = field_differences(keeper.value, expected, complete=complete, kind=self.kind)
         if not problems:
             return
@@ -182,7 +182,7 @@ class PaintingJudge:
         return bool(self.row and self.row.has_recording) or self.kind.recording_in(keeper.value)
 
     def _rewrite(self, keeper: IndexedRecord) -> None:
-        painting, kind = self.painting, self.kind
+        painting, kind = self.document, self.kind
         blob = keeper.value[kind.blob_field] if kind.blob_field else None
         has_recording = self._has_recording(keeper)
         record = kind.record_from_source(painting, handle=self.handle, has_recording=has_recording, blob=blob)
@@ -193,15 +193,15 @@ class PaintingJudge:
             record_cid=written.cid, record_fingerprint=fingerprint, has_recording=has_recording, updated_at=timezone.now()
         )
         self.row.record_cid = self.rewritten_cid = written.cid
-        painting_note(self.row, actor=self.actor, message=f"compare_paintings: rewrote {written.uri} from MongoDB's fields (new cid {written.cid}).")
+        transfer_note(self.row, actor=self.actor, message=f"compare: rewrote {written.uri} from MongoDB's fields (new cid {written.cid}).")
 
     def _rkey_mismatch(self, keeper: IndexedRecord) -> Difference:
-        painting = self.painting
+        painting = self.document
         detail = f"MongoDB has rkey {painting.rkey or 'unset'} and uri {painting.uri or 'unset'}; the record is {keeper.uri}."
 
         def fix():
             source.rkeys_write_back([source.WriteBack(ref=painting.ref, rkey=keeper.rkey, uri=keeper.uri, cid=keeper.cid)], kind=self.kind)
-            painting_note(self.row, actor=self.actor, message=f"compare_paintings: wrote {self.kind.migrated_field} {keeper.rkey} and uri back to MongoDB.")
+            transfer_note(self.row, actor=self.actor, message=f"compare: wrote {self.kind.migrated_field} {keeper.rkey} and uri back to MongoDB.")
 
         return self._diff(DifferenceKind.RKEY_MISMATCH, detail, keeper, repair=f"write rkey {keeper.rkey} back to MongoDB", fix=fix)
 
@@ -217,7 +217,7 @@ class PaintingJudge:
             def fix():
                 fields["record_cid"] = self.rewritten_cid or keeper.cid
                 Transfer.objects.filter(pk=row.pk).update(**fields, updated_at=timezone.now())
-                painting_note(row, actor=self.actor, message=f"compare_paintings: state now points at {keeper.uri}.")
+                transfer_note(row, actor=self.actor, message=f"compare: state now points at {keeper.uri}.")
 
             yield self._diff(DifferenceKind.STATE_MISMATCH, detail, keeper, repair="set the state's rkey/uri/cid from the record", fix=fix)
         elif row.status in (Status.PENDING, Status.FAILED, Status.WAITING):
@@ -225,12 +225,12 @@ class PaintingJudge:
 
             def fix():
                 fields["record_cid"] = self.rewritten_cid or keeper.cid
-                message = f"compare_paintings: the PDS already has {keeper.uri}."
+                message = f"compare: the PDS already has {keeper.uri}."
                 if row.status in (Status.FAILED, Status.WAITING):
-                    painting_transition(row, to=Status.PENDING, actor=self.actor, message=message)
+                    transfer_transition(row, to=Status.PENDING, actor=self.actor, message=message)
                 # What the record was written from is unknown: the next seed puts
                 # it back to pending, and the engine adopts or rewrites it.
-                painting_transition(
+                transfer_transition(
                     row, to=Status.MIGRATED, actor=self.actor, message=message, migrated_at=timezone.now(),
                     record_fingerprint="", claimed_by="", **fields,
                 )  # fmt: skip

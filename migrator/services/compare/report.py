@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from migrator.differences import DifferenceKind
 
-ACTOR = "command:compare_paintings"
+ACTOR = "command:compare"
 
 
 class CompareError(Exception):
@@ -55,7 +55,7 @@ class CompareReport:
     examples_per_kind: int = 10
     repair: bool = False
     dry_run: bool = False
-    paintings: int = 0
+    documents: int = 0
     records: int = 0
     accounts: list[str] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
@@ -85,7 +85,7 @@ class CompareReport:
         first = reports[0]
         merged = cls(examples_per_kind=first.examples_per_kind, repair=first.repair, dry_run=first.dry_run)
         for report in reports:
-            merged.paintings += report.paintings
+            merged.documents += report.documents
             merged.records += report.records
             merged.accounts += [did for did in report.accounts if did not in merged.accounts]
             for name in ("counts", "repairable", "repaired", "repair_failures"):
@@ -102,7 +102,7 @@ class CompareReport:
 
     def as_dict(self) -> dict:
         return {
-            "paintings": self.paintings,
+            "documents": self.documents,
             "records": self.records,
             "accounts": self.accounts,
             "differences": self.total,

@@ -1,4 +1,4 @@
-"""``paintings_compare``: every painting in scope against the state table and
+"""``documents_compare``: every painting in scope against the state table and
 the listed records, then the records and state rows no painting claimed."""
 
 from collections.abc import Iterator
@@ -13,11 +13,11 @@ from migrator.models import Transfer, Status
 from migrator.services.lifecycle import mongodb_verify
 
 from .index import RecordIndex, Scope, compare_scope
-from .judge import PaintingJudge
+from .judge import Judge
 from .report import ACTOR, CompareReport, Difference, DifferenceKind, RepairSkipped
 
 
-def paintings_compare(
+def documents_compare(
     *,
     handle: str | None = None,
     anonymous: bool = False,
@@ -45,14 +45,14 @@ def paintings_compare(
     index = RecordIndex()
     try:
         _list_accounts(scope, index, report, kind=kind)
-        for documents in source.paintings_batches(batch_size=batch_size, kind=kind, **scope.filters):
-            report.paintings += len(documents)
+        for documents in source.documents_batches(batch_size=batch_size, kind=kind, **scope.filters):
+            report.documents += len(documents)
             for difference in _compare_batch(documents, scope=scope, index=index, actor=actor, kind=kind):
                 _settle(difference, report, act=act)
         for difference in _unseen_records(scope, index, batch_size, kind=kind):
             _settle(difference, report, act=act)
         if not scope.narrowed:
-            for difference in _state_without_paintings(index, batch_size, kind=kind):
+            for difference in _state_without_documents(index, batch_size, kind=kind):
                 _settle(difference, report, act=act)
     finally:
         index.close()
@@ -104,7 +104,7 @@ def _compare_batch(documents: list[dict], *, scope: Scope, index: RecordIndex, a
     records = index.records_for(refs)
     for painting in paintings:
         row = rows.get(painting.ref)
-        judge = PaintingJudge(painting, row, records.get(painting.ref, []), handles.get(painting.owner, ""), scope, actor, kind=kind)
+        judge = Judge(painting, row, records.get(painting.ref, []), handles.get(painting.owner, ""), scope, actor, kind=kind)
         # Judge everything before any fix runs, so a repair finds what a
         # dry run shows and one fix never makes the next check see a change.
         yield from list(judge.differences())
@@ -113,7 +113,7 @@ def _compare_batch(documents: list[dict], *, scope: Scope, index: RecordIndex, a
 def _unseen_records(scope: Scope, index: RecordIndex, batch_size: int, *, kind: RecordKind) -> Iterator[Difference]:
     for batch in index.unseen_records(batch_size):
         refs = [ref for ref, _, _ in batch if is_object_id(ref)]
-        elsewhere = {str(document["_id"]) for document in source.paintings_stream(refs=refs, kind=kind)} if refs else set()
+        elsewhere = {str(document["_id"]) for document in source.documents_stream(refs=refs, kind=kind)} if refs else set()
         for ref, did, rkey in batch:
             if ref in elsewhere:
                 detail = f"The record's {kind.name} is outside this comparison (another owner)."
@@ -123,7 +123,7 @@ def _unseen_records(scope: Scope, index: RecordIndex, batch_size: int, *, kind: 
                 yield Difference(DifferenceKind.ORPHAN_RECORD, ref=ref, did=did, rkey=rkey, detail=detail)
 
 
-def _state_without_paintings(index: RecordIndex, batch_size: int, *, kind: RecordKind) -> Iterator[Difference]:
+def _state_without_documents(index: RecordIndex, batch_size: int, *, kind: RecordKind) -> Iterator[Difference]:
     rows = Transfer.objects.filter(kind=kind.name, status=Status.MIGRATED).values_list("ref", "account_did", "rkey")
     batch = []
     for row in rows.iterator(chunk_size=batch_size):

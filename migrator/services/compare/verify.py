@@ -1,4 +1,4 @@
-"""``paintings_verify``: chosen state rows checked one record at a time (the
+"""``transfers_verify``: chosen state rows checked one record at a time (the
 admin's "Verify against the PDS")."""
 
 from dataclasses import dataclass, field
@@ -8,10 +8,10 @@ from django.db.models import QuerySet
 from migrator import pds, source
 from migrator.kinds import RecordKind, kind_for
 from migrator.models import Account, Transfer, Status
-from migrator.services.state import painting_note
+from migrator.services.state import transfer_note
 
 from .index import Scope
-from .judge import PaintingJudge, expected_fields, field_differences
+from .judge import Judge, expected_fields, field_differences
 from .scan import is_object_id
 
 
@@ -22,7 +22,7 @@ class VerifyReport:
     differences: list[str] = field(default_factory=list)
 
 
-def paintings_verify(paintings: QuerySet, *, actor: str, batch_size: int = 200) -> VerifyReport:
+def transfers_verify(paintings: QuerySet, *, actor: str, batch_size: int = 200) -> VerifyReport:
     """Check each row of ``paintings`` (state rows, of any kinds) against MongoDB and
     its record on the PDS (getRecord by rkey), and note the outcome as an
     event on each. A migrated painting matches when its record exists with
@@ -45,7 +45,7 @@ def paintings_verify(paintings: QuerySet, *, actor: str, batch_size: int = 200) 
 
 
 def _verify_batch(rows: list[Transfer], *, scope: Scope, actor: str, report: VerifyReport, kind: RecordKind) -> None:
-    documents = source.paintings_stream(refs=[row.ref for row in rows if is_object_id(row.ref)], kind=kind)
+    documents = source.documents_stream(refs=[row.ref for row in rows if is_object_id(row.ref)], kind=kind)
     paintings = {fields.ref: fields for fields in map(kind.read, documents)}
     handles = source.handles_for(fields.owner for fields in paintings.values() if fields.owner)
     for row in rows:
@@ -57,10 +57,10 @@ def _verify_batch(rows: list[Transfer], *, scope: Scope, actor: str, report: Ver
         report.checked += 1
         if problems:
             report.differences.extend(f"{row}: {problem}" for problem in problems)
-            painting_note(row, actor=actor, message="Verified against the PDS: differs: " + "; ".join(problems))
+            transfer_note(row, actor=actor, message="Verified against the PDS: differs: " + "; ".join(problems))
         else:
             report.matching += 1
-            painting_note(row, actor=actor, message=f"Verified against the PDS: {outcome}")
+            transfer_note(row, actor=actor, message=f"Verified against the PDS: {outcome}")
 
 
 def _verify_one(row: Transfer, painting, handle: str, scope: Scope, *, kind: RecordKind) -> tuple[list[str], str]:
@@ -72,7 +72,7 @@ def _verify_one(row: Transfer, painting, handle: str, scope: Scope, *, kind: Rec
     if not did:
         return (["no ATProto account to hold its record"], "") if should_have else ([], f"no account, as expected for a {row.status} {kind.name}.")
     scope.accounts.setdefault(did, painting.owner)
-    judge = PaintingJudge(painting, row, [], handle, scope, actor="", kind=kind)
+    judge = Judge(painting, row, [], handle, scope, actor="", kind=kind)
     rkey = row.rkey or painting.rkey or judge.expected_rkey
     if not rkey:
         return (["no rkey to look the record up by"], "") if should_have else ([], f"no record key, as expected for a {row.status} {kind.name}.")

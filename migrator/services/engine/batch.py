@@ -23,7 +23,7 @@ from migrator.kinds import RecordKind, kind_for
 from migrator.models import ErrorKind, Transfer, SkipReason, Status
 from migrator.pds import calls as pds_calls
 from migrator.services.lifecycle import mongodb_verify, removal_hold
-from migrator.services.state import paintings_transition
+from migrator.services.state import transfers_transition
 
 from .accounts import account_outcome, repo_for
 from .blobs import blobs_make
@@ -70,7 +70,7 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def paintings_migrate(ids: Iterable[int], *, actor: str, run: str = "") -> BatchResult:
+def transfers_migrate(ids: Iterable[int], *, actor: str, run: str = "") -> BatchResult:
     """Migrate the rows ``ids``, of any kinds (runnable ones; others are
     left alone). Never raises for a document's failure: each one ends
     migrated, skipped or failed, with its events, or back to pending when
@@ -94,16 +94,16 @@ def paintings_migrate(ids: Iterable[int], *, actor: str, run: str = "") -> Batch
         return result
     token = written_for.set(run or actor)
     try:
-        return _paintings_migrate(ids, actor=actor, result=result)
+        return _transfers_migrate(ids, actor=actor, result=result)
     finally:
         written_for.reset(token)
 
 
-def _paintings_migrate(ids: list[int], *, actor: str, result: BatchResult) -> BatchResult:
+def _transfers_migrate(ids: list[int], *, actor: str, result: BatchResult) -> BatchResult:
     requests_before, logins_before = pds_calls.REQUESTS[0], sum(pds.LOGINS.values())
     holder = claimant_new()
     ids = _not_held(ids)
-    claimed = paintings_transition(
+    claimed = transfers_transition(
         Transfer.objects.filter(id__in=ids),
         from_statuses=RUNNABLE,
         to=Status.RUNNING,

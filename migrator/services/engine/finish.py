@@ -11,7 +11,7 @@ from migrator import pds
 from migrator.failures import error_signature
 from migrator.kinds import RecordKind
 from migrator.models import ErrorKind, TransferEvent, Transfer, RateLimitWindow, SkipReason, Status
-from migrator.services.state import painting_note, painting_transition
+from migrator.services.state import transfer_note, transfer_transition
 
 from .work import BatchResult, Outcome, Work, written_for
 
@@ -64,12 +64,12 @@ def end(row: Transfer, *, to: str, message: str, actor: str, result: BatchResult
     so, and count it lost."""
     holder = row.claimed_by
     fields.setdefault("claimed_by", "")
-    if painting_transition(row, to=to, actor=actor, message=message, holder=holder, **fields):
+    if transfer_transition(row, to=to, actor=actor, message=message, holder=holder, **fields):
         return True
     result.lost += 1
     now_held_by = Transfer.objects.filter(pk=row.pk).values_list("claimed_by", flat=True).first() or "no one"
     log.warning("%s lost its claim on %s before finishing (now held by %s)", holder, row, now_held_by)
-    painting_note(row, actor=actor, message=f"{holder} lost its claim before finishing (its lease ran out); not changed. Outcome it reached: {message}")
+    transfer_note(row, actor=actor, message=f"{holder} lost its claim before finishing (its lease ran out); not changed. Outcome it reached: {message}")
     return False
 
 
@@ -110,7 +110,7 @@ def migrated(row, fields: dict, *, message, actor, result: BatchResult) -> bool:
     fields = dict(fields)
     learned = {"has_recording": fields.pop("has_recording")} if "has_recording" in fields else {}
     holder = row.claimed_by
-    if painting_transition(
+    if transfer_transition(
         row, to=Status.MIGRATED, actor=actor, message=message, holder=holder,
         expect={name: getattr(row, name) for name in UNCHANGED_WHILE_RUNNING}, **fields, **learned,
     ):  # fmt: skip

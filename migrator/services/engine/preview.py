@@ -22,7 +22,7 @@ class Preview:
     """What migrating one painting would do, computed by the real code path
     with every external write switched off."""
 
-    painting: Transfer
+    transfer: Transfer
     outcome: str  # "migrate", "skip" or "fail"
     message: str
     record: dict | None = None
@@ -31,7 +31,7 @@ class Preview:
     rkey: str = ""
 
 
-def paintings_preview(paintings: Iterable[Transfer]) -> list[Preview]:
+def transfers_preview(paintings: Iterable[Transfer]) -> list[Preview]:
     """Dry-run each row (of any kind): make its blob (fetch the image, make
     the thumbnail; fetch the video), build and validate the record. Writes
     nothing anywhere (no PDS, no MongoDB, no state). A blob reference
@@ -56,7 +56,7 @@ def paintings_preview(paintings: Iterable[Transfer]) -> list[Preview]:
 
 def _preview_of(painting: Transfer, outcome: Outcome) -> Preview:
     verb = "skip" if outcome.skip_reason else "fail"
-    return Preview(painting=painting, outcome=verb, message=outcome.message)
+    return Preview(transfer=painting, outcome=verb, message=outcome.message)
 
 
 def _record_preview(work: Work) -> Preview:
@@ -67,15 +67,15 @@ def _record_preview(work: Work) -> Preview:
     try:
         record = kind.record_from_row(row, has_recording=work.has_recording, blob=blob)
     except ImageError as error:
-        return Preview(painting=row, outcome="skip", message=error.message, thumbnail=thumbnail, rkey=work.rkey)
+        return Preview(transfer=row, outcome="skip", message=error.message, thumbnail=thumbnail, rkey=work.rkey)
     try:
         record_validate(record, nsid=work.kind.nsid)
     except InvalidRecord as error:
-        return Preview(painting=row, outcome="skip", message="The record does not match the lexicon.", record=record, thumbnail=thumbnail, problems=error.problems, rkey=work.rkey)
+        return Preview(transfer=row, outcome="skip", message="The record does not match the lexicon.", record=record, thumbnail=thumbnail, problems=error.problems, rkey=work.rkey)
     verb = "update" if row.rkey else "create"
     made_with = f" with a {thumbnail.size:,}-byte {thumbnail.fallback} {kind.blob_field}" if thumbnail is not None else ""
     message = f"Would {verb} {kind.nsid}/{work.rkey}{made_with}."
-    return Preview(painting=row, outcome="migrate", message=message, record=record, thumbnail=thumbnail, rkey=work.rkey)
+    return Preview(transfer=row, outcome="migrate", message=message, record=record, thumbnail=thumbnail, rkey=work.rkey)
 
 
 def blob_cid(content: bytes) -> str:

@@ -16,18 +16,18 @@ from migrator.kinds import KINDS, RecordKind
 from migrator.models import DATA_REASONS, Transfer, SkipReason, Status
 from migrator.pds import MAX_WRITES_PER_CALL
 from migrator.services.lifecycle import run_label
-from migrator.services.state import paintings_transition
+from migrator.services.state import transfers_transition
 
 from .claims import claimant_gone
 
 log = logging.getLogger("migrator.services.engine")
 
 
-def paintings_enqueue(paintings: QuerySet, *, actor: str, run: str = "") -> int:
+def transfers_enqueue(paintings: QuerySet, *, actor: str, run: str = "") -> int:
     """Queue pending, failed and waiting paintings as django-q2 jobs (after
     commit). ``run`` names the run their records are written for (default:
     ``actor`` and the time). Returns how many were queued."""
-    ids = paintings_transition(
+    ids = transfers_transition(
         paintings, from_statuses=[Status.PENDING, Status.FAILED, Status.WAITING], to=Status.QUEUED, actor=actor, message="Queued for migration.",
         claimed_by="", claimed_at=timezone.now(),
     )  # fmt: skip
@@ -35,9 +35,9 @@ def paintings_enqueue(paintings: QuerySet, *, actor: str, run: str = "") -> int:
     return len(ids)
 
 
-def paintings_retry(paintings: QuerySet, *, actor: str) -> int:
+def transfers_retry(paintings: QuerySet, *, actor: str) -> int:
     """Queue failed paintings again. Returns how many were queued."""
-    ids = paintings_transition(
+    ids = transfers_transition(
         paintings, from_statuses=[Status.FAILED], to=Status.QUEUED, actor=actor, message="Retry queued.",
         claimed_by="", claimed_at=timezone.now(),
     )  # fmt: skip
@@ -45,10 +45,10 @@ def paintings_retry(paintings: QuerySet, *, actor: str) -> int:
     return len(ids)
 
 
-def paintings_skip(paintings: QuerySet, *, actor: str, detail: str) -> int:
+def transfers_skip(paintings: QuerySet, *, actor: str, detail: str) -> int:
     """Skip pending, queued or failed paintings on a person's word."""
     detail = detail.strip() or "Skipped by staff."
-    ids = paintings_transition(
+    ids = transfers_transition(
         paintings,
         from_statuses=[Status.PENDING, Status.QUEUED, Status.FAILED, Status.WAITING],
         to=Status.SKIPPED,
@@ -60,13 +60,13 @@ def paintings_skip(paintings: QuerySet, *, actor: str, detail: str) -> int:
     return len(ids)
 
 
-def paintings_recheck(paintings: QuerySet, *, actor: str) -> int:
+def transfers_recheck(paintings: QuerySet, *, actor: str) -> int:
     """Queue skipped paintings again to look at them afresh: an image a CDN
     had not yet published, an account completed since, a skip by staff.
     Skips that come from MongoDB's data are left alone: the seed lifts
     them when the document is fixed. Returns how many were queued."""
 
-    ids = paintings_transition(
+    ids = transfers_transition(
         paintings.exclude(skip_reason__in=DATA_REASONS | {SkipReason.TAKEN_DOWN}), from_statuses=[Status.SKIPPED], to=Status.QUEUED, actor=actor,
         message="Re-check queued: the reason it was skipped is looked at again.",
         skip_reason="", skip_detail="", claimed_by="", claimed_at=timezone.now(),
@@ -130,7 +130,7 @@ def _jobs_enqueue(ids: list[int], *, actor: str, run: str = "") -> None:
                 async_task("migrator.tasks.batch_migrate", batch, run, group="migrate", q_options={"ack_failure": True})
             except Exception as error:  # noqa: BLE001 - any broker failure: the rows must not stay queued
                 log.warning("Could not queue a job for %d paintings (%s); they go back to pending.", len(batch), type(error).__name__)
-                paintings_transition(
+                transfers_transition(
                     Transfer.objects.filter(id__in=batch), from_statuses=[Status.QUEUED], to=Status.PENDING, actor=actor,
                     message=f"Could not queue the job ({type(error).__name__}); the live-sync schedule queues it again.",
                 )  # fmt: skip
@@ -138,7 +138,7 @@ def _jobs_enqueue(ids: list[int], *, actor: str, run: str = "") -> None:
     transaction.on_commit(send)
 
 
-def paintings_release_stale(*, actor: str, lease: timedelta | None = None) -> int:
+def transfers_release_stale(*, actor: str, lease: timedelta | None = None) -> int:
     """Put back to pending the paintings left running by a worker that died:
     one whose process, in this process's PID namespace, is gone, or any whose
     claim has not been renewed for the lease. Their next run reconciles with
@@ -151,7 +151,7 @@ def paintings_release_stale(*, actor: str, lease: timedelta | None = None) -> in
         held = running.filter(claimed_by=claimant)
         stale = held if claimant_gone(claimant) else held.filter(Q(claimed_at__lt=timezone.now() - lease) | Q(claimed_at=None))
         released += len(
-            paintings_transition(
+            transfers_transition(
                 stale, from_statuses=[Status.RUNNING], to=Status.PENDING, actor=actor, claimed_by="",
                 message=f"Released: worker {claimant or '(unknown)'} stopped before finishing.",
             )  # fmt: skip
@@ -159,7 +159,7 @@ def paintings_release_stale(*, actor: str, lease: timedelta | None = None) -> in
     return released
 
 
-def paintings_requeue_lost(*, actor: str, lease: timedelta | None = None) -> int:
+def transfers_requeue_lost(*, actor: str, lease: timedelta | None = None) -> int:
     """Put back to pending the paintings queued for longer than the lease
     whose job is gone: a broker without acknowledgement (Redis) loses the
     jobs a killed cluster had fetched. A job is taken as gone once the
@@ -171,7 +171,7 @@ def paintings_requeue_lost(*, actor: str, lease: timedelta | None = None) -> int
     if not lost.exists() or jobs_waiting() > 0:
         return 0
     return len(
-        paintings_transition(
+        transfers_transition(
             lost, from_statuses=[Status.QUEUED], to=Status.PENDING, actor=actor,
             message=f"Queued for over {lease.total_seconds():.0f} s and the queue is empty: its job was lost; queued again.",
         )  # fmt: skip

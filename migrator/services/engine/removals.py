@@ -8,7 +8,7 @@ from pymongo.errors import PyMongoError
 from migrator import pds, source
 from migrator.kinds import RecordKind
 from migrator.models import ErrorKind, Transfer, SkipReason
-from migrator.services.state import painting_note
+from migrator.services.state import transfer_note
 
 from .accounts import repo_for
 from .finish import finish, pds_outcome, skip_removed
@@ -36,7 +36,7 @@ def gone_settle(owner: str, rows: list[Transfer], *, credentials, actor: str, re
         Transfer.objects.filter(pk__in=[row.pk for row in back]).update(gone_since=None)
         for row in back:
             row.gone_since = None
-            painting_note(row, actor=actor, message=f"MongoDB has this {kind.name} again; it is migrated as usual.")
+            transfer_note(row, actor=actor, message=f"MongoDB has this {kind.name} again; it is migrated as usual.")
     missing = [row for row in gone if row.ref not in present]
     why = f"MongoDB no longer has this {kind.name}"
     for row in [row for row in missing if not tried_before(row)]:

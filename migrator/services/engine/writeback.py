@@ -8,7 +8,7 @@ from pymongo.errors import PyMongoError
 from migrator import pds, source
 from migrator.models import ErrorKind, SkipReason, Status
 from migrator.services.lifecycle import UNKNOWN_RUN
-from migrator.services.state import Change, paintings_transition_each
+from migrator.services.state import Change, transfers_transition_each
 
 from .finish import UNCHANGED_WHILE_RUNNING, blob_link, finish, migrated, migrated_fields, pds_outcome, skip_removed
 from .work import BatchResult, Outcome, Work
@@ -44,10 +44,10 @@ def written(repo, works: list[Work], refs, *, actor: str, result: BatchResult) -
     # All at once when nothing moved under us (the usual case); any document
     # MongoDB changed meanwhile, or whose claim ran out, one by one.
     holder = works[0].row.claimed_by
-    unmade = paintings_transition_each(changes, to=Status.MIGRATED, actor=actor, holder=holder, expect=UNCHANGED_WHILE_RUNNING)
+    unmade = transfers_transition_each(changes, to=Status.MIGRATED, actor=actor, holder=holder, expect=UNCHANGED_WHILE_RUNNING)
     result.migrated += len(changes) - len(unmade)
     for change in unmade:
-        migrated(change.painting, change.fields, message=change.message, actor=actor, result=result)
+        migrated(change.transfer, change.fields, message=change.message, actor=actor, result=result)
     for work in works:
         if work.row.ref in gone:
             gone_meanwhile(repo, work, actor=actor, result=result)
