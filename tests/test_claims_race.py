@@ -57,7 +57,7 @@ def test_two_workers_racing_never_claim_one_painting_twice(world, console, tmp_p
     assert not claimed["a"] & claimed["b"]
     everything = {row[0] for row in console.query("select id from migrator_transfer")}
     assert claimed["a"] | claimed["b"] == everything
-    events = console.query("select painting_id, count(*) from migrator_transferevent where to_status = 'running' group by painting_id")
+    events = console.query("select transfer_id, count(*) from migrator_transferevent where to_status = 'running' group by transfer_id")
     assert all(count == 1 for _, count in events) and len(events) == len(everything)
     holders = dict(console.query("select id, claimed_by from migrator_transfer"))
     assert all(holders[painting] == name for name, ids in claimed.items() for painting in ids)

@@ -69,7 +69,7 @@ def test_two_clusters_share_the_work_without_duplicates(world, settings, tmp_pat
                 if left == 0:
                     break
                 time.sleep(0.5)
-            claims = database.execute("select actor, p.ref from migrator_transferevent e join migrator_transfer p on p.id = e.painting_id where e.to_status = 'migrated'").fetchall()
+            claims = database.execute("select actor, p.ref from migrator_transferevent e join migrator_transfer p on p.id = e.transfer_id where e.to_status = 'migrated'").fetchall()
             statuses = dict(database.execute("select status, count(*) from migrator_transfer group by status").fetchall())
     finally:
         logs = [Console.kill(cluster) for cluster in clusters]

@@ -41,7 +41,7 @@ def test_killing_a_run_at_a_random_moment_never_duplicates_a_record(world, conso
     state = dict(console.query("select ref, rkey from migrator_transfer where status = 'migrated'"))
     for ref in refs:
         trail = console.query(
-            "select e.from_status, e.to_status, e.message from migrator_transferevent e join migrator_transfer p on p.id = e.painting_id where p.ref = %s order by e.id", ref
+            "select e.from_status, e.to_status, e.message from migrator_transferevent e join migrator_transfer p on p.id = e.transfer_id where p.ref = %s order by e.id", ref
         )
         assert len(records[ref]) == 1, f"painting {ref} has {len(records[ref])} records; its trail: {trail}\nlast run: {output}"
         rkey = records[ref][0].rkey
