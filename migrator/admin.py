@@ -133,8 +133,8 @@ def label_column_for(kind_name: str):
     what the kind calls it ("mood", "code", "slug")."""
 
     @admin.display(description=KINDS[kind_name].label_name, ordering="label")
-    def label_column(painting: Transfer) -> str:
-        return format_html('<span title="{}">{}</span>', kind_name, Truncator(painting.label or painting.slug or painting.ref).chars(80))
+    def label_column(transfer: Transfer) -> str:
+        return format_html('<span title="{}">{}</span>', kind_name, Truncator(transfer.label or transfer.slug or transfer.ref).chars(80))
 
     return label_column
 
@@ -256,7 +256,7 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
     actions = ("migrate_selected", "retry_failed", "recheck_skipped", "dry_run", "skip_with_reason", "take_down", "republish", "verify_against_pds")
     inlines = (TransferEventInline,)
     fieldsets = (
-        ("Painting", {"fields": ("painting_summary", "source_fields")}),
+        ("Document", {"fields": ("summary", "source_fields")}),
         ("Migration", {"fields": ("badge", "skip_reason", "skip_detail", "error_with_class", "claimed_by", "claimed_at", "migrated_at")}),
         ("Record", {"fields": ("record_summary", "record_as_written", "written_by")}),
         ("After the backfill", {"fields": ("unpublished_at", "unpublished_by", "unpublished_reason", "gone_since")}),
@@ -274,7 +274,15 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
         # one anyway is refused outright rather than silently ignored.
         if request.method == "POST" and "action" in request.POST and not self.has_run_migration_permission(request):
             raise PermissionDenied
-        return super().changelist_view(request, extra_context)
+        return super().changelist_view(request, {**self.list_titles(request), **(extra_context or {})})
+
+    def list_titles(self, request) -> dict:
+        """A list filtered to one kind is titled with it ("Moods", "Select
+        mood to migrate"); the list of every kind with the table's name."""
+        kind = kind_shown(request)
+        noun, plural = (kind.name, kind.plural) if kind else (self.opts.verbose_name, self.opts.verbose_name_plural)
+        verb = "migrate" if self.has_run_migration_permission(request) else "view"
+        return {"title": f"Select {noun} to {verb}", "list_name": plural}
 
     def get_readonly_fields(self, request, obj=None):
         return [name for _, options in self.fieldsets for name in options["fields"]]
@@ -318,175 +326,175 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
     # --- Changelist columns: each reads only its own row (no query per row).
 
     @admin.display(description="status", ordering="status")
-    def badge(self, painting: Transfer) -> str:
-        return status_badge(painting.status)
+    def badge(self, transfer: Transfer) -> str:
+        return status_badge(transfer.status)
 
     @admin.display(description="kind", ordering="kind")
-    def kind_column(self, painting: Transfer) -> str:
-        return painting.kind
+    def kind_column(self, transfer: Transfer) -> str:
+        return transfer.kind
 
     @admin.display(description="what", ordering="label")
-    def label_column(self, painting: Transfer) -> str:
-        label = painting.label or painting.slug or painting.ref
-        name = KINDS[painting.kind].label_name if painting.kind in KINDS else "label"
+    def label_column(self, transfer: Transfer) -> str:
+        label = transfer.label or transfer.slug or transfer.ref
+        name = KINDS[transfer.kind].label_name if transfer.kind in KINDS else "label"
         return format_html('<span title="{}">{}</span>', name, Truncator(label).chars(80))
 
     @admin.display(description="owner", ordering="owner_handle")
-    def owner_column(self, painting: Transfer) -> str:
-        if not painting.owner:
+    def owner_column(self, transfer: Transfer) -> str:
+        if not transfer.owner:
             return mark_safe('<span class="painting-muted">anonymous</span>')
-        if not painting.owner_handle:
-            return format_html('<span class="painting-muted" title="{}">no handle</span>', painting.owner)
-        return f"@{painting.owner_handle}"
+        if not transfer.owner_handle:
+            return format_html('<span class="painting-muted" title="{}">no handle</span>', transfer.owner)
+        return f"@{transfer.owner_handle}"
 
     @admin.display(description="error")
-    def short_error(self, painting: Transfer) -> str:
-        if not painting.last_error:
+    def short_error(self, transfer: Transfer) -> str:
+        if not transfer.last_error:
             return ""
-        first_line = painting.last_error.strip().splitlines()[0] if painting.last_error.strip() else ""
+        first_line = transfer.last_error.strip().splitlines()[0] if transfer.last_error.strip() else ""
         return format_html(
             '<span class="painting-error" title="{}">{}{}</span>',
-            painting.last_error[:1000],
-            f"[{painting.error_kind}] " if painting.error_kind else "",
+            transfer.last_error[:1000],
+            f"[{transfer.error_kind}] " if transfer.error_kind else "",
             Truncator(first_line).chars(70),
         )
 
     @admin.display(description="thumbnail")
-    def thumbnail(self, painting: Transfer) -> str:
-        if not (painting.thumbnail_cid and painting.account_did):
+    def thumbnail(self, transfer: Transfer) -> str:
+        if not (transfer.thumbnail_cid and transfer.account_did):
             return ""
         return format_html(
             '<img class="painting-thumb" src="{}" width="48" height="48" loading="lazy" alt="">',
-            selectors.blob_url(did=painting.account_did, cid=painting.thumbnail_cid),
+            selectors.blob_url(did=transfer.account_did, cid=transfer.thumbnail_cid),
         )
 
     @admin.display(description="record")
-    def record_link(self, painting: Transfer) -> str:
-        if not (painting.rkey and painting.account_did and painting.record_uri):
+    def record_link(self, transfer: Transfer) -> str:
+        if not (transfer.rkey and transfer.account_did and transfer.record_uri):
             return ""
         return format_html(
             '<a href="{}" title="{}" target="_blank" rel="noopener">{}</a>',
-            selectors.record_url(did=painting.account_did, rkey=painting.rkey, kind=painting.kind),
-            painting.record_uri,
-            painting.rkey,
+            selectors.record_url(did=transfer.account_did, rkey=transfer.rkey, kind=transfer.kind),
+            transfer.record_uri,
+            transfer.rkey,
         )
 
-    # --- Painting page sections.
+    # --- A document's page sections.
 
     @admin.display(description="document")
-    def painting_summary(self, painting: Transfer) -> str:
-        if painting.kind != PAINTING.name:
-            name = KINDS[painting.kind].label_name if painting.kind in KINDS else "label"
+    def summary(self, transfer: Transfer) -> str:
+        if transfer.kind != PAINTING.name:
+            name = KINDS[transfer.kind].label_name if transfer.kind in KINDS else "label"
             return format_html(
                 "{} · {} · {} <code>{}</code> · ref <code>{}</code>",
-                painting.kind, self.owner_column(painting), name, Truncator(painting.label).chars(120) or "—", painting.ref,
+                transfer.kind, self.owner_column(transfer), name, Truncator(transfer.label).chars(120) or "—", transfer.ref,
             )  # fmt: skip
         return format_html(
             "{} · code <code>{}</code> · slug <code>{}</code> · ref <code>{}</code>",
-            self.owner_column(painting),
-            painting.code or "—",
-            painting.slug or "—",
-            painting.ref,
+            self.owner_column(transfer),
+            transfer.code or "—",
+            transfer.slug or "—",
+            transfer.ref,
         )
 
     @admin.display(description="source document (as mirrored from MongoDB)")
-    def source_fields(self, painting: Transfer) -> str:
+    def source_fields(self, transfer: Transfer) -> str:
         rows = [
-            ("_id", painting.ref),
-            ("code", painting.code),
-            ("slug", painting.slug),
-            ("user", painting.owner or "(anonymous)"),
-            ("handle", f"@{painting.owner_handle}" if painting.owner_handle else ""),
-            ("account DID", painting.account_did),
-            ("when", painting.when.isoformat() if painting.when else "(not a date)"),
-            ("nuked", "yes" if painting.nuked else "no"),
-            ("recording", "yes" if painting.has_recording else "no"),
+            ("_id", transfer.ref),
+            ("code", transfer.code),
+            ("slug", transfer.slug),
+            ("user", transfer.owner or "(anonymous)"),
+            ("handle", f"@{transfer.owner_handle}" if transfer.owner_handle else ""),
+            ("account DID", transfer.account_did),
+            ("when", transfer.when.isoformat() if transfer.when else "(not a date)"),
+            ("nuked", "yes" if transfer.nuked else "no"),
+            ("recording", "yes" if transfer.has_recording else "no"),
         ]
-        if painting.kind != PAINTING.name:
-            deleted = kind_for(painting.kind).deleted_flag if painting.kind in KINDS else None
+        if transfer.kind != PAINTING.name:
+            deleted = kind_for(transfer.kind).deleted_flag if transfer.kind in KINDS else None
             rows = [row for row in rows if row[0] not in ("code", "slug", "recording", "nuked") or row[1]]
-            rows.insert(0, ("kind", painting.kind))
+            rows.insert(0, ("kind", transfer.kind))
             if deleted:
-                rows.append((deleted, "yes" if painting.nuked else "no"))
-            rows += [(name, Truncator(str(value)).chars(2000)) for name, value in sorted(painting.content.items())]
+                rows.append((deleted, "yes" if transfer.nuked else "no"))
+            rows += [(name, Truncator(str(value)).chars(2000)) for name, value in sorted(transfer.content.items())]
         return format_html(
             '<table class="painting-fields">{}</table>',
             format_html_join("", "<tr><th>{}</th><td><code>{}</code></td></tr>", rows),
         )
 
     @admin.display(description="error")
-    def error_with_class(self, painting: Transfer) -> str:
-        if not painting.last_error:
-            return format_html("none · {}", plural(painting.attempts, "attempt"))
+    def error_with_class(self, transfer: Transfer) -> str:
+        if not transfer.last_error:
+            return format_html("none · {}", plural(transfer.attempts, "attempt"))
         return format_html(
             '<strong>{}</strong> · {}<pre class="painting-pre">{}</pre>',
-            painting.get_error_kind_display() or "unclassified",
-            plural(painting.attempts, "attempt"),
-            painting.last_error,
+            transfer.get_error_kind_display() or "unclassified",
+            plural(transfer.attempts, "attempt"),
+            transfer.last_error,
         )
 
     @admin.display(description="record")
-    def record_summary(self, painting: Transfer) -> str:
-        if not painting.rkey:
+    def record_summary(self, transfer: Transfer) -> str:
+        if not transfer.rkey:
             return "not written yet"
         thumbnail = ""
-        if painting.thumbnail_cid:
+        if transfer.thumbnail_cid:
             thumbnail = format_html(
                 '<br><img class="painting-thumb-large" src="{}" alt="thumbnail"> {} bytes {} ({})',
-                selectors.blob_url(did=painting.account_did, cid=painting.thumbnail_cid),
-                painting.thumbnail_size or "?",
-                painting.thumbnail_mime,
-                painting.thumbnail_fallback or "as is",
+                selectors.blob_url(did=transfer.account_did, cid=transfer.thumbnail_cid),
+                transfer.thumbnail_size or "?",
+                transfer.thumbnail_mime,
+                transfer.thumbnail_fallback or "as is",
             )
         return format_html(
             "rkey <code>{}</code> · uri <code>{}</code> · cid <code>{}</code> {}{}",
-            painting.rkey,
-            painting.record_uri or "—",
-            painting.record_cid or "—",
-            self.record_link(painting),
+            transfer.rkey,
+            transfer.record_uri or "—",
+            transfer.record_cid or "—",
+            self.record_link(transfer),
             thumbnail,
         )
 
     @admin.display(description="record as the PDS holds it")
-    def record_as_written(self, painting: Transfer) -> str:
-        if painting.status != Status.MIGRATED:
-            return "The painting is not migrated."
-        record = selectors.transfer_record_as_written(painting)
+    def record_as_written(self, transfer: Transfer) -> str:
+        if transfer.status != Status.MIGRATED:
+            return "Not migrated yet: no record was written for it."
+        record = selectors.transfer_record_as_written(transfer)
         if record.problem:
             return format_html('<span class="painting-error">{}</span>', record.problem)
-        note = "" if record.cid == painting.record_cid else format_html(
-            '<p class="painting-error">The PDS holds cid {}, the state table says {}.</p>', record.cid, painting.record_cid
+        note = "" if record.cid == transfer.record_cid else format_html(
+            '<p class="painting-error">The PDS holds cid {}, the state table says {}.</p>', record.cid, transfer.record_cid
         )
         return format_html('{}<pre class="painting-pre">{}</pre>', note, json.dumps(record.value, indent=2, sort_keys=True))
 
     # --- Actions: one service call each, a one-line report of counts.
 
     @admin.action(description="Migrate selected", permissions=["run_migration"])
-    def migrate_selected(self, request, paintings: QuerySet):
-        counted = noun_for(paintings)
-        selected = paintings.count()
-        queued = transfers_enqueue(paintings, actor=actor_for(request))
+    def migrate_selected(self, request, transfers: QuerySet):
+        counted = noun_for(transfers)
+        selected = transfers.count()
+        queued = transfers_enqueue(transfers, actor=actor_for(request))
         self._report(request, f"Queued {counted(queued)}", selected - queued, "were not pending or failed")
 
     @admin.action(description="Retry failed", permissions=["run_migration"])
-    def retry_failed(self, request, paintings: QuerySet):
-        counted = noun_for(paintings)
-        selected = paintings.count()
-        queued = transfers_retry(paintings, actor=actor_for(request))
+    def retry_failed(self, request, transfers: QuerySet):
+        counted = noun_for(transfers)
+        selected = transfers.count()
+        queued = transfers_retry(transfers, actor=actor_for(request))
         self._report(request, f"Queued {counted(queued)} for another try", selected - queued, "had not failed")
 
     @admin.action(description="Re-check skipped (image missing, account incomplete…)", permissions=["run_migration"])
-    def recheck_skipped(self, request, paintings: QuerySet):
-        counted = noun_for(paintings)
-        selected = paintings.count()
-        queued = transfers_recheck(paintings, actor=actor_for(request))
+    def recheck_skipped(self, request, transfers: QuerySet):
+        counted = noun_for(transfers)
+        selected = transfers.count()
+        queued = transfers_recheck(transfers, actor=actor_for(request))
         why = "were not skipped, or were skipped for MongoDB's data (that lifts when the data is fixed)"
         self._report(request, f"Queued {counted(queued)} to be checked again", selected - queued, why)
 
     @admin.action(description="Dry run (preview, then migrate)", permissions=["run_migration"])
-    def dry_run(self, request, paintings: QuerySet):
-        selected = paintings.count()
-        previews = transfers_preview(list(paintings.order_by("id")[:DRY_RUN_LIMIT]))
+    def dry_run(self, request, transfers: QuerySet):
+        selected = transfers.count()
+        previews = transfers_preview(list(transfers.order_by("id")[:DRY_RUN_LIMIT]))
         outcomes = {outcome: sum(1 for p in previews if p.outcome == outcome) for outcome in ("migrate", "skip", "fail")}
         context = {
             **self.admin_site.each_context(request),
@@ -495,54 +503,55 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
             "previews": [admin_views.preview_context(preview) for preview in previews],
             "outcomes": outcomes,
             "selected": selected,
+            "counted": noun_for(transfers)(selected),
             "limit": DRY_RUN_LIMIT,
             "selection": selection_of(request),
         }
         return TemplateResponse(request, "admin/migrator/dry_run.html", context)
 
     @admin.action(description="Skip with reason…", permissions=["run_migration"])
-    def skip_with_reason(self, request, paintings: QuerySet):
-        counted = noun_for(paintings)
+    def skip_with_reason(self, request, transfers: QuerySet):
+        counted = noun_for(transfers)
         detail = request.POST.get("skip_detail", "").strip()
         if "apply" in request.POST and detail:
-            selected = paintings.count()
-            skipped = transfers_skip(paintings, actor=actor_for(request), detail=detail[:500])
+            selected = transfers.count()
+            skipped = transfers_skip(transfers, actor=actor_for(request), detail=detail[:500])
             self._report(request, f"Skipped {counted(skipped)}", selected - skipped, "were migrated, running or already skipped")
             return None
         return self._reason_form(
-            request, paintings, template="skip_form.html", title="Skip paintings", action="skip_with_reason", field="skip_detail",
-            verb="Skip", missing_text="Say why these paintings are skipped.",
+            request, transfers, template="skip_form.html", title=f"Skip {counted(transfers.count())}", action="skip_with_reason", field="skip_detail",
+            verb="Skip", missing_text="Say why they are skipped.",
         )  # fmt: skip
 
     @admin.action(description="Take down (unpublish) with reason…", permissions=["run_migration"])
-    def take_down(self, request, paintings: QuerySet):
-        counted = noun_for(paintings)
+    def take_down(self, request, transfers: QuerySet):
+        counted = noun_for(transfers)
         reason = request.POST.get("reason", "").strip()
         if "apply" in request.POST and reason:
-            selected = paintings.count()
-            ids = transfers_unpublish(paintings, actor=actor_for(request), reason=reason)
-            done = f"Took down {counted(selected - paintings.filter(unpublished_at=None).count())}"
+            selected = transfers.count()
+            ids = transfers_unpublish(transfers, actor=actor_for(request), reason=reason)
+            done = f"Took down {counted(selected - transfers.filter(unpublished_at=None).count())}"
             how = admin_lifecycle.transfers_run_now(ids, actor=actor_for(request)) if ids else "none had a record"
             self.message_user(request, f"{done}: {how}. They stay unpublished until republished.", messages.SUCCESS)
             return None
         return self._reason_form(
-            request, paintings, template="takedown_form.html", title="Take paintings down", action="take_down", field="reason",
-            verb="Take down", missing_text="Say why these paintings are taken down.",
+            request, transfers, template="takedown_form.html", title=f"Take down {counted(transfers.count())}", action="take_down", field="reason",
+            verb="Take down", missing_text="Say why they are taken down.",
         )  # fmt: skip
 
-    @admin.action(description="Republish taken-down paintings", permissions=["run_migration"])
-    def republish(self, request, paintings: QuerySet):
-        counted = noun_for(paintings)
-        selected = paintings.count()
-        ids = transfers_republish(paintings, actor=actor_for(request))
+    @admin.action(description="Republish what was taken down", permissions=["run_migration"])
+    def republish(self, request, transfers: QuerySet):
+        counted = noun_for(transfers)
+        selected = transfers.count()
+        ids = transfers_republish(transfers, actor=actor_for(request))
         transfers_enqueue(Transfer.objects.filter(id__in=ids), actor=actor_for(request))
         self._report(request, f"Republished {counted(len(ids))}: queued to be migrated again under the same keys", selected - len(ids), "were not taken down")
 
     @admin.action(description="Verify against the PDS", permissions=["run_migration"])
-    def verify_against_pds(self, request, paintings: QuerySet):
-        counted = noun_for(paintings)
+    def verify_against_pds(self, request, transfers: QuerySet):
+        counted = noun_for(transfers)
         try:
-            report = transfers_verify(paintings, actor=actor_for(request))
+            report = transfers_verify(transfers, actor=actor_for(request))
         except SourceError as error:
             self.message_user(request, f"MongoDB could not be read, nothing was verified: {error}", messages.ERROR)
             return
@@ -552,17 +561,18 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
         for difference in report.differences[:10]:
             self.message_user(request, difference, messages.WARNING)
         if len(report.differences) > 10:
-            self.message_user(request, f"… and {len(report.differences) - 10} more differences (see compare_paintings).", messages.WARNING)
+            self.message_user(request, f"… and {len(report.differences) - 10} more differences (see manage.py compare all).", messages.WARNING)
 
-    def _reason_form(self, request, paintings: QuerySet, *, template: str, title: str, **form) -> TemplateResponse:
+    def _reason_form(self, request, transfers: QuerySet, *, template: str, title: str, **form) -> TemplateResponse:
         """The page an action that needs a reason shows first (and again,
         saying so, when the reason was left empty)."""
         context = {
             **self.admin_site.each_context(request),
             "title": title,
             "opts": self.model._meta,
-            "paintings": paintings.order_by("id")[:200],
-            "selected": paintings.count(),
+            "transfers": transfers.order_by("id")[:200],
+            "selected": transfers.count(),
+            "counted": noun_for(transfers)(transfers.count()),
             "selection": selection_of(request),
             "missing": "apply" in request.POST,
             **form,

@@ -89,8 +89,8 @@ def removals_view(request: HttpRequest) -> HttpResponse:
 
 def undo_view(request: HttpRequest) -> HttpResponse:
     """Undo a run: pick a run (or an actor and a time window), see every
-    painting whose record it wrote, confirm with a reason. The records are
-    removed and their keys cleared; the paintings stay taken down until
+    document whose record it wrote, confirm with a reason. The records are
+    removed and their keys cleared; the documents stay taken down until
     staff republish them."""
     _require(request, "view_transfer")
     data = request.POST if request.method == "POST" else request.GET
@@ -98,21 +98,21 @@ def undo_view(request: HttpRequest) -> HttpResponse:
     since, until = parse_datetime(data.get("since", "") or "") if data.get("since") else None, None
     if data.get("until"):
         until = parse_datetime(data["until"])
-    paintings = lifecycle.transfers_written_by(run=run, actor=actor, since=since, until=until) if (run or actor) else None
-    if request.method == "POST" and paintings is not None:
+    transfers = lifecycle.transfers_written_by(run=run, actor=actor, since=since, until=until) if (run or actor) else None
+    if request.method == "POST" and transfers is not None:
         _require(request, "run_migration")
         reason = data.get("reason", "").strip()
-        if not reason or data.get("count") != str(paintings.count()):
+        if not reason or data.get("count") != str(transfers.count()):
             messages.warning(request, "Give a reason, and confirm what is listed (it changed since the page was shown)." if reason else "Give a reason.")
         else:
             label = run or f"{actor} between {data.get('since') or 'the start'} and {data.get('until') or 'now'}"
-            ids = lifecycle.transfers_unpublish(paintings, actor=actor_for(request), reason=f"Undo of {label}: {reason}")
-            messages.success(request, f"Took down {len(ids)} paintings written by {label}: {transfers_run_now(ids, actor=actor_for(request))}.")
+            ids = lifecycle.transfers_unpublish(transfers, actor=actor_for(request), reason=f"Undo of {label}: {reason}")
+            messages.success(request, f"Took down {len(ids)} documents written by {label}: {transfers_run_now(ids, actor=actor_for(request))}.")
             return redirect("admin:migrator_dashboard")
     return _page(
         request, "admin/migrator/undo.html", "Undo a run",
         runs=lifecycle.runs_recent(), run=run, actor=actor, since=data.get("since", ""), until=data.get("until", ""),
-        paintings=paintings.order_by("id")[:SHOWN] if paintings is not None else None, count=paintings.count() if paintings is not None else 0,
+        transfers=transfers.order_by("id")[:SHOWN] if transfers is not None else None, count=transfers.count() if transfers is not None else 0,
     )  # fmt: skip
 
 

@@ -60,8 +60,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "bar": bar,
         "done_percent": 100.0 * (board.by_status[Status.MIGRATED] + board.by_status[Status.SKIPPED]) / total,
         "can_run": request.user.has_perm("migrator.run_migration"),
-        # What the figures count: paintings, or documents once other kinds are here.
-        "noun": "documents" if len(board.kinds) > 1 else "paintings",
+        # What the figures count: one kind's documents by its plural (transfers, moods), several kinds' as documents.
+        "noun": board.kinds[0].plural if len(board.kinds) == 1 else "documents",
         "refresh_seconds": REFRESH_SECONDS,
         "eta_text": duration_text(board.eta),
         "status": status_json(board),
@@ -97,17 +97,17 @@ def status_json(board: selectors.Dashboard) -> dict:
 
 @require_POST
 def retry_group(request: HttpRequest) -> HttpResponse:
-    """Retry every failed painting of one failure group (selectors.failure_groups)."""
+    """Retry every failed document of one failure group (selectors.failure_groups)."""
     if not request.user.has_perm("migrator.run_migration"):
         raise PermissionDenied
     key = request.POST.get("group", "")
-    paintings = selectors.failure_group_transfers(key)
-    found = paintings.count()
-    queued = transfers_retry(paintings, actor=f"staff:{request.user.get_username()}")
+    transfers = selectors.failure_group_transfers(key)
+    found = transfers.count()
+    queued = transfers_retry(transfers, actor=f"staff:{request.user.get_username()}")
     if not found:
-        messages.warning(request, "No failed paintings are left in that group.")
+        messages.warning(request, "No failed documents are left in that group.")
     else:
-        message = f"Queued {queued} failed painting{'' if queued == 1 else 's'} of the group for another try"
+        message = f"Queued {queued} failed document{'' if queued == 1 else 's'} of the group for another try"
         left_out = found - queued
         messages.success(request, message + (f"; {left_out} moved meanwhile." if left_out else "."))
     return redirect("admin:migrator_dashboard")
@@ -115,16 +115,16 @@ def retry_group(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def recheck_skipped(request: HttpRequest) -> HttpResponse:
-    """Queue every painting skipped for one reason to be looked at again
+    """Queue every document skipped for one reason to be looked at again
     (an image that was missing, an account completed since)."""
     if not request.user.has_perm("migrator.run_migration"):
         raise PermissionDenied
     reason = request.POST.get("reason", "")
     queued = transfers_recheck(Transfer.objects.filter(status=Status.SKIPPED, skip_reason=reason), actor=f"staff:{request.user.get_username()}")
     if queued:
-        messages.success(request, f"Queued {queued} skipped painting{'' if queued == 1 else 's'} to be checked again.")
+        messages.success(request, f"Queued {queued} skipped document{'' if queued == 1 else 's'} to be checked again.")
     else:
-        messages.warning(request, "No paintings skipped for that reason can be re-checked (a skip that comes from MongoDB's data lifts when the data is fixed).")
+        messages.warning(request, "No documents skipped for that reason can be re-checked (a skip that comes from MongoDB's data lifts when the data is fixed).")
     return redirect("admin:migrator_dashboard")
 
 

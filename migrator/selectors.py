@@ -76,7 +76,7 @@ def kinds_progress() -> list[KindProgress]:
 
 
 def transfers_by_status() -> dict[str, int]:
-    """Painting count for every status (zero included), in the machine's order."""
+    """Transfers by status (zero included), in the machine's order."""
     counts = dict(Transfer.objects.order_by().values_list("status").annotate(n=Count("id")))
     return {status: counts.get(status, 0) for status in Status.values}
 
@@ -489,7 +489,7 @@ def verification_summary(*, now: dt.datetime | None = None) -> VerificationSumma
     if latest is None:
         return VerificationSummary(
             "never", f"Never verified: the verification schedule compares everything every {settings.VERIFY_EVERY_HOURS} h "
-            "(manage.py compare_paintings does it at once).",
+            "(manage.py compare all does it at once).",
         )  # fmt: skip
     timeout = dt.timedelta(seconds=settings.Q_CLUSTER["timeout"])
     if latest.finished_at is None and latest.started_at > now - timeout:

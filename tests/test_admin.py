@@ -219,7 +219,7 @@ def test_retry_a_failure_group_from_the_dashboard(as_runner, corpus):
     board = as_runner.get(DASHBOARD).content.decode()
     key = re.search(r'name="group" value="([0-9a-f]+)"', board).group(1)
     response = as_runner.post(RETRY_GROUP, {"group": key}, follow=True)
-    assert "Queued 2 failed paintings of the group for another try." in texts(response)
+    assert "Queued 2 failed documents of the group for another try." in texts(response)
     assert Transfer.objects.filter(status=Status.FAILED).count() == 0
 
 

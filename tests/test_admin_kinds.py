@@ -4,7 +4,9 @@ dashboard shows progress per kind and in all, and staff migrate, take down
 and read the audit trail of a mood as of a painting, with today's
 permissions. Against the real PDS and SecantusDB."""
 
+import html
 import io
+import re
 
 import pytest
 from django.core.management import call_command
@@ -99,3 +101,32 @@ def test_a_watcher_cannot_run_an_action_on_any_kind(as_watcher, seeded):
     assert response.status_code == 403
     mood.refresh_from_db()
     assert mood.status == Status.PENDING
+
+
+def page_text(response) -> str:
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())))
+
+
+def test_each_kinds_list_is_titled_with_the_kind(client, runner, watcher, seeded):
+    client.force_login(runner)
+    moods = client.get(CHANGELIST, {"kind": "mood"})
+    assert "<h1>Select mood to migrate</h1>" in moods.content.decode()
+    assert "<title>Select mood to migrate |" in moods.content.decode()
+    assert "Migration console › Moods" in page_text(moods)
+    everything = client.get(CHANGELIST)
+    assert "<h1>Select transfer to migrate</h1>" in everything.content.decode() and "Migration console › Transfers" in page_text(everything)
+    assert "Painting migration" not in everything.content.decode()
+
+    client.force_login(watcher)  # who may only look is not offered to migrate
+    assert "<h1>Select kidlisp to view</h1>" in client.get(CHANGELIST, {"kind": "kidlisp"}).content.decode()
+
+
+def test_the_dashboard_counts_documents_and_names_the_commands_that_do_what_it_says(as_watcher, seeded, world):
+    text = page_text(as_watcher.get(DASHBOARD))
+    assert f"of {len(KINDS)} documents left" in text and "documents a minute" in text
+    assert "No failed documents." in text and "No skipped documents." in text
+    assert "compare_paintings" not in text and "(manage.py compare all does it at once)" in text
+
+    Transfer.objects.exclude(kind="mood").delete()  # one kind alone: counted by its own name
+    text = page_text(as_watcher.get(DASHBOARD))
+    assert "of 1 moods left" in text and "No failed moods." in text

@@ -25,7 +25,7 @@ def test_a_staff_member_filters_to_failed_paintings_retries_them_and_sees_them_q
 
     log_in(page, live_server, "runner", next_url="/admin/")
     page.click("#migration-console >> text=Dashboard")
-    page.click(".breadcrumbs >> text=Painting migrations")
+    page.click(".breadcrumbs >> text=Transfers")
     page.click("details[data-filter-title=status] >> text=Failed")
     page.wait_for_url("**status__exact=failed**")
 
@@ -84,6 +84,8 @@ def test_a_staff_member_goes_from_the_dashboards_kinds_to_the_failed_moods_and_r
     row.locator("td").nth(6).locator("a").click()  # its failed count
     page.wait_for_url("**kind=mood**status__exact=failed**")
 
+    assert page.locator("h1").inner_text() == "Select mood to migrate"
+    assert page.locator(".breadcrumbs").inner_text().endswith("Moods")
     assert sorted(page.locator("#result_list .field-label_column").all_inner_texts()) == ["feeling blue 🙂", "feeling fine 🙂"]
     page.check("#action-toggle")
     page.select_option("select[name=action]", "retry_failed")

@@ -3,7 +3,7 @@
 ``verification_run`` (the verification schedule, every
 VERIFY_EVERY_HOURS) runs the full comparison, read-only, keeps its result as
 a Verification and alerts "drift" while differences remain ("verify-error"
-when it cannot run); compare_paintings records its result the same way.
+when it cannot run); `manage.py compare` records its result the same way.
 It is always the full comparison: an incremental one (new paintings only)
 would miss what drift is made of, a record deleted or changed on the PDS or
 a painting edited in MongoDB long after it was migrated.
@@ -98,7 +98,7 @@ def verification_fail(verification: Verification, *, error: str) -> Verification
         f"The verification started {verification.started_at:%Y-%m-%d %H:%M} UTC ({verification.actor}) could not compare "
         f"MongoDB, the state table and the PDS: {error}\n\n"
         "Until one succeeds, drift goes unnoticed. Look at GET /health and the dashboard; the next scheduled "
-        "verification tries again, or run `manage.py compare_paintings` once the cause is fixed."
+        "verification tries again, or run `manage.py compare all` once the cause is fixed."
     )
     alert_send(subject=f"Verification failed: {error}", message=message, key=VERIFY_ERROR)
     return verification
@@ -130,7 +130,7 @@ def drift_message(verification: Verification) -> str:
         *(f"  {DifferenceKind(e['kind']).label}: {e['ref'] or '(no ref)'} {'/'.join(p for p in (e['did'], e['rkey']) if p)}\n      {e['detail']}"
           for e in verification.examples),  # fmt: skip
         "",
-        "What to do: `manage.py compare_paintings` lists them all; `manage.py compare_paintings --repair --dry-run`, "
+        "What to do: `manage.py compare all` lists them all (`compare moods` one kind's); `manage.py compare all --repair --dry-run`, "
         "then `--repair`, fixes what can be fixed. The next verification that finds no differences clears this alert.",
     ]
     return "\n".join(lines)
