@@ -436,19 +436,19 @@ class RecordAsWritten:
     problem: str = ""
 
 
-def transfer_record_as_written(painting: Transfer) -> RecordAsWritten:
+def transfer_record_as_written(transfer: Transfer) -> RecordAsWritten:
     """Read the painting's record from the PDS (a public getRecord: no login).
     Fails soft: an unreachable PDS or a missing record becomes ``problem``."""
-    if not (painting.account_did and painting.rkey):
+    if not (transfer.account_did and transfer.rkey):
         return RecordAsWritten(problem="No record has been written for this painting yet.")
     # One attempt, no waiting: a console page must not hang on a slow PDS.
     policy = RetryPolicy(attempts=1, base_delay=0, max_delay=0, rate_limit_max_wait=0, low_water=0)
     try:
-        stored = public_record_get(did=painting.account_did, collection=_nsid(painting.kind), rkey=painting.rkey, policy=policy)
+        stored = public_record_get(did=transfer.account_did, collection=_nsid(transfer.kind), rkey=transfer.rkey, policy=policy)
     except PdsError as error:
         return RecordAsWritten(problem=f"The PDS at {settings.PDS_URL} could not be read ({error.kind}): {error.message}")
     if stored is None:
-        return RecordAsWritten(problem=f"The PDS has no record at {painting.rkey} in {painting.account_did}.")
+        return RecordAsWritten(problem=f"The PDS has no record at {transfer.rkey} in {transfer.account_did}.")
     return RecordAsWritten(value=stored.value, cid=stored.cid)
 
 

@@ -218,13 +218,13 @@ def removal_hold_confirm(*, digest: str, actor: str, kind: RecordKind = PAINTING
     return HoldConfirmation(removing=removing)
 
 
-def transfers_mark_gone(paintings: QuerySet, *, actor: str, confirmed: bool = False, kind: RecordKind = PAINTING) -> int:
-    """The paintings ``paintings`` are gone from MongoDB: those that never
+def transfers_mark_gone(transfers: QuerySet, *, actor: str, confirmed: bool = False, kind: RecordKind = PAINTING) -> int:
+    """The documents of ``transfers`` are gone from MongoDB: those that never
     had a record are skipped at once; the others go to the engine, which
     removes their record (it looks MongoDB up once more first). Returns how
     many were marked."""
     now = timezone.now()
-    ids = list(paintings.filter(gone_since=None).values_list("id", flat=True))
+    ids = list(transfers.filter(gone_since=None).values_list("id", flat=True))
     if not ids:
         return 0
     who = f" (removal confirmed by {actor})" if confirmed else ""
@@ -242,7 +242,7 @@ def transfers_mark_gone(paintings: QuerySet, *, actor: str, confirmed: bool = Fa
 # -- Take-downs, republishing and undo ---------------------------------------
 
 
-def transfers_unpublish(paintings: QuerySet, *, actor: str, reason: str) -> list[int]:
+def transfers_unpublish(transfers: QuerySet, *, actor: str, reason: str) -> list[int]:
     """Take paintings down: their records are removed (by the engine) and
     ``atproto.rkey`` cleared, and they stay unpublished across seeds and
     syncs until ``transfers_republish``. ``reason`` is required. Returns
@@ -252,7 +252,7 @@ def transfers_unpublish(paintings: QuerySet, *, actor: str, reason: str) -> list
     if not reason:
         raise ValueError("A take-down needs a reason.")
     now = timezone.now()
-    rows = paintings.filter(unpublished_at=None)
+    rows = transfers.filter(unpublished_at=None)
     ids = list(rows.values_list("id", flat=True))
     if not ids:
         return []
@@ -295,10 +295,10 @@ def _to_engine(rows: QuerySet, *, actor: str, message: str) -> list[int]:
     return moved + [row.id for row in waiting]
 
 
-def transfers_republish(paintings: QuerySet, *, actor: str) -> list[int]:
+def transfers_republish(transfers: QuerySet, *, actor: str) -> list[int]:
     """Undo take-downs: the paintings go back to pending and are migrated
     again under the same record key. Returns their ids."""
-    rows = paintings.exclude(unpublished_at=None)
+    rows = transfers.exclude(unpublished_at=None)
     ids = list(rows.values_list("id", flat=True))
     Transfer.objects.filter(id__in=ids).update(unpublished_at=None, unpublished_by="", unpublished_reason="")
     moved = transfers_transition(

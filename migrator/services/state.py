@@ -54,7 +54,7 @@ def _check_transition(from_status: str, to_status: str) -> None:
 
 
 def transfer_transition(
-    painting: Transfer,
+    transfer: Transfer,
     *,
     to: str,
     actor: str,
@@ -71,33 +71,33 @@ def transfer_transition(
     lease ran out and another worker took it), or when a field named in
     ``expect`` no longer has the value given there.
     Raises IllegalTransition for a change the state machine forbids.
-    On success ``painting`` is updated in memory too.
+    On success ``transfer`` is updated in memory too.
     """
-    from_status = painting.status
+    from_status = transfer.status
     _check_transition(from_status, to)
     now = timezone.now()
     conditions = dict(expect or {})
     if holder is not None:
         conditions["claimed_by"] = holder
     with transaction.atomic():
-        updated = Transfer.objects.filter(pk=painting.pk, status=from_status, **conditions).update(
+        updated = Transfer.objects.filter(pk=transfer.pk, status=from_status, **conditions).update(
             status=to, updated_at=now, **fields
         )
         if not updated:
             return False
         TransferEvent.objects.create(
-            transfer=painting, from_status=from_status, to_status=to, message=message, actor=actor
+            transfer=transfer, from_status=from_status, to_status=to, message=message, actor=actor
         )
-    _log(painting.kind, painting.ref, from_status, to, message, actor)
-    painting.status = to
-    painting.updated_at = now
+    _log(transfer.kind, transfer.ref, from_status, to, message, actor)
+    transfer.status = to
+    transfer.updated_at = now
     for name, value in fields.items():
-        setattr(painting, name, value)
+        setattr(transfer, name, value)
     return True
 
 
 def transfers_transition(
-    paintings,
+    transfers,
     *,
     from_statuses: Iterable[str],
     to: str,
@@ -106,7 +106,7 @@ def transfers_transition(
     limit: int | None = None,
     **fields,
 ) -> list[int]:
-    """Move every painting of the queryset ``paintings`` that is in one of
+    """Move every row of the queryset ``transfers`` that is in one of
     ``from_statuses`` to ``to``, atomically, with one event each.
 
     Rows are locked while they move (``SKIP LOCKED`` on PostgreSQL; SQLite
@@ -118,7 +118,7 @@ def transfers_transition(
         _check_transition(from_status, to)
     now = timezone.now()
     with transaction.atomic():
-        candidates = paintings.filter(status__in=from_statuses).order_by("id")
+        candidates = transfers.filter(status__in=from_statuses).order_by("id")
         if transaction.get_connection().features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
         if limit is not None:
@@ -214,12 +214,12 @@ def _rows_update(changes: list[Change], common: dict, names: list[str]) -> None:
         cursor.executemany(statement, parameters)
 
 
-def transfer_note(painting: Transfer, *, actor: str, message: str) -> TransferEvent:
+def transfer_note(transfer: Transfer, *, actor: str, message: str) -> TransferEvent:
     """Record a step that does not change the status (e.g. "uploading blob")."""
     return TransferEvent.objects.create(
-        transfer=painting,
-        from_status=painting.status,
-        to_status=painting.status,
+        transfer=transfer,
+        from_status=transfer.status,
+        to_status=transfer.status,
         message=message,
         actor=actor,
     )

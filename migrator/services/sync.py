@@ -113,8 +113,8 @@ def document_sync(ref: str, *, actor: str, kind: RecordKind = PAINTING) -> Trans
     """Seed one document of ``kind`` from MongoDB and queue it. None when
     MongoDB has no such document."""
     documents_seed(actor=actor, refs=[ref], kind=kind)
-    painting = Transfer.objects.filter(kind=kind.name, ref=ref).first()
-    if painting is not None:
-        transfers_enqueue(Transfer.objects.filter(pk=painting.pk), actor=actor)
-        painting.refresh_from_db()
-    return painting
+    transfer = Transfer.objects.filter(kind=kind.name, ref=ref).first()
+    if transfer is not None:
+        transfers_enqueue(Transfer.objects.filter(pk=transfer.pk), actor=actor)
+        transfer.refresh_from_db()
+    return transfer

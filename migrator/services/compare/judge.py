@@ -49,16 +49,16 @@ class Judge:
             return ""
 
     def differences(self) -> Iterator[Difference]:
-        row, painting = self.row, self.document
+        row, fields = self.row, self.document
         if row is not None and row.status in IN_FLIGHT:
             return
         did = self.expected_did
         if row is None:
-            if painting.rkey or self.records:
+            if fields.rkey or self.records:
                 yield self._diff(DifferenceKind.STATE_MISMATCH, f"Not in the state table though it has a record or an rkey; run manage.py seed {self.kind.plural}.")
             return
         if not self.records:
-            if (row.status == Status.MIGRATED or painting.rkey) and did in self.scope.listed and not self._written_since_listing(did):
+            if (row.status == Status.MIGRATED or fields.rkey) and did in self.scope.listed and not self._written_since_listing(did):
                 yield self._missing_record()
             return
         keeper, extras = self._keeper()
@@ -68,7 +68,7 @@ class Judge:
             yield self._diff(DifferenceKind.WRONG_ACCOUNT, f"The only kept record is in {keeper.did}, not in the {self.kind.name}'s account {did}.", keeper)
             return
         yield from self._field_mismatch(keeper)
-        if (painting.rkey, painting.uri) != (keeper.rkey, keeper.uri):
+        if (fields.rkey, fields.uri) != (keeper.rkey, keeper.uri):
             yield self._rkey_mismatch(keeper)
         yield from self._state_mismatch(keeper)
 
@@ -121,18 +121,18 @@ class Judge:
         return ordered[0], ordered[1:]
 
     def _missing_record(self) -> Difference:
-        row, painting = self.row, self.document
-        key = row.rkey or painting.rkey
+        row, fields = self.row, self.document
+        key = row.rkey or fields.rkey
         at = f" at {key}" if key else ""
         detail = (
-            f"The state says {row.status} and MongoDB's {self.kind.migrated_field} is {painting.rkey or 'unset'}, "
-            f"but the PDS has no {self.kind.name} record{at} (ref {painting.ref})."
+            f"The state says {row.status} and MongoDB's {self.kind.migrated_field} is {fields.rkey or 'unset'}, "
+            f"but the PDS has no {self.kind.name} record{at} (ref {fields.ref})."
         )
         if row.status == Status.MIGRATED:
             return self._diff(DifferenceKind.MISSING_RECORD, detail, repair=f"write the record back under {key}", fix=self._write_back)
 
         def fix():
-            source.rkeys_clear([painting.ref], kind=self.kind)
+            source.rkeys_clear([fields.ref], kind=self.kind)
             Transfer.objects.filter(pk=row.pk).update(rkey="", record_uri="", record_cid="", updated_at=timezone.now())
             transfer_note(row, actor=self.actor, message=f"compare: the PDS has no record; MongoDB's {self.kind.migrated_field} cleared.")
 
@@ -182,13 +182,13 @@ class Judge:
         return bool(self.row and self.row.has_recording) or self.kind.recording_in(keeper.value)
 
     def _rewrite(self, keeper: IndexedRecord) -> None:
-        painting, kind = self.document, self.kind
+        fields, kind = self.document, self.kind
         blob = keeper.value[kind.blob_field] if kind.blob_field else None
         has_recording = self._has_recording(keeper)
-        record = kind.record_from_source(painting, handle=self.handle, has_recording=has_recording, blob=blob)
+        record = kind.record_from_source(fields, handle=self.handle, has_recording=has_recording, blob=blob)
         record_validate(record, nsid=kind.nsid)
         written = self.scope.repo(keeper.did).record_put(collection=kind.nsid, rkey=keeper.rkey, record=record)
-        fingerprint = kind.fingerprint({**vars(painting), **kind.row_values(painting), "owner_handle": self.handle if painting.owner else ""})
+        fingerprint = kind.fingerprint({**vars(fields), **kind.row_values(fields), "owner_handle": self.handle if fields.owner else ""})
         Transfer.objects.filter(pk=self.row.pk).update(
             record_cid=written.cid, record_fingerprint=fingerprint, has_recording=has_recording, updated_at=timezone.now()
         )
@@ -196,11 +196,11 @@ class Judge:
         transfer_note(self.row, actor=self.actor, message=f"compare: rewrote {written.uri} from MongoDB's fields (new cid {written.cid}).")
 
     def _rkey_mismatch(self, keeper: IndexedRecord) -> Difference:
-        painting = self.document
-        detail = f"MongoDB has rkey {painting.rkey or 'unset'} and uri {painting.uri or 'unset'}; the record is {keeper.uri}."
+        fields = self.document
+        detail = f"MongoDB has rkey {fields.rkey or 'unset'} and uri {fields.uri or 'unset'}; the record is {keeper.uri}."
 
         def fix():
-            source.rkeys_write_back([source.WriteBack(ref=painting.ref, rkey=keeper.rkey, uri=keeper.uri, cid=keeper.cid)], kind=self.kind)
+            source.rkeys_write_back([source.WriteBack(ref=fields.ref, rkey=keeper.rkey, uri=keeper.uri, cid=keeper.cid)], kind=self.kind)
             transfer_note(self.row, actor=self.actor, message=f"compare: wrote {self.kind.migrated_field} {keeper.rkey} and uri back to MongoDB.")
 
         return self._diff(DifferenceKind.RKEY_MISMATCH, detail, keeper, repair=f"write rkey {keeper.rkey} back to MongoDB", fix=fix)
@@ -241,7 +241,7 @@ class Judge:
             yield self._diff(DifferenceKind.STATE_MISMATCH, f"The state says {row.status}{reason}, but the PDS has the record {keeper.uri}.", keeper)
 
 
-def expected_fields(painting, handle: str, *, has_recording: bool = False, kind: RecordKind = PAINTING) -> tuple[dict, bool]:
+def expected_fields(fields, handle: str, *, has_recording: bool = False, kind: RecordKind = PAINTING) -> tuple[dict, bool]:
     """The compared fields of the record MongoDB's document makes, and
     whether that is all of them (False when the URL or date cannot be known).
 
@@ -249,11 +249,11 @@ def expected_fields(painting, handle: str, *, has_recording: bool = False, kind:
     ``has_recording`` is what the migration found on storage (the state row's
     flag), which counts too."""
     # What is known without the record: the fields it copies as they are.
-    expected = {name: getattr(painting, name) for name in kind.compared_fields if name != "when" and hasattr(painting, name)}
-    if painting.when is None or (kind.needs_handle and painting.owner and not handle):
+    expected = {name: getattr(fields, name) for name in kind.compared_fields if name != "when" and hasattr(fields, name)}
+    if fields.when is None or (kind.needs_handle and fields.owner and not handle):
         return expected, False
     try:
-        record = kind.record_from_source(painting, handle=handle, has_recording=has_recording, blob=None)
+        record = kind.record_from_source(fields, handle=handle, has_recording=has_recording, blob=None)
     except ImageError:
         return expected, False
     return {name: record[name] for name in kind.compared_fields if name in record}, True

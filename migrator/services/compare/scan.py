@@ -97,14 +97,14 @@ def _list_accounts(scope: Scope, index: RecordIndex, report: CompareReport, *, k
 
 
 def _compare_batch(documents: list[dict], *, scope: Scope, index: RecordIndex, actor: str, kind: RecordKind) -> Iterator[Difference]:
-    paintings = [kind.read(document) for document in documents]
-    refs = [painting.ref for painting in paintings]
+    documents_read = [kind.read(document) for document in documents]
+    refs = [fields.ref for fields in documents_read]
     rows = {row.ref: row for row in Transfer.objects.filter(kind=kind.name, ref__in=refs)}
-    handles = source.handles_for(painting.owner for painting in paintings if painting.owner)
+    handles = source.handles_for(fields.owner for fields in documents_read if fields.owner)
     records = index.records_for(refs)
-    for painting in paintings:
-        row = rows.get(painting.ref)
-        judge = Judge(painting, row, records.get(painting.ref, []), handles.get(painting.owner, ""), scope, actor, kind=kind)
+    for fields in documents_read:
+        row = rows.get(fields.ref)
+        judge = Judge(fields, row, records.get(fields.ref, []), handles.get(fields.owner, ""), scope, actor, kind=kind)
         # Judge everything before any fix runs, so a repair finds what a
         # dry run shows and one fix never makes the next check see a change.
         yield from list(judge.differences())

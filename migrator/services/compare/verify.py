@@ -22,10 +22,10 @@ class VerifyReport:
     differences: list[str] = field(default_factory=list)
 
 
-def transfers_verify(paintings: QuerySet, *, actor: str, batch_size: int = 200) -> VerifyReport:
-    """Check each row of ``paintings`` (state rows, of any kinds) against MongoDB and
+def transfers_verify(transfers: QuerySet, *, actor: str, batch_size: int = 200) -> VerifyReport:
+    """Check each row of ``transfers`` (of any kinds) against MongoDB and
     its record on the PDS (getRecord by rkey), and note the outcome as an
-    event on each. A migrated painting matches when its record exists with
+    event on each. A migrated document matches when its record exists with
     MongoDB's fields and rkey; any other when its key holds no record.
 
     Returns a VerifyReport; PDS failures are differences, not exceptions.
@@ -34,7 +34,7 @@ def transfers_verify(paintings: QuerySet, *, actor: str, batch_size: int = 200) 
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
     scope = Scope(filters={}, accounts={}, anonymous_did=anonymous_did, narrowed=True)
     batch: list[Transfer] = []
-    for row in paintings.order_by("kind", "id").iterator(chunk_size=batch_size):
+    for row in transfers.order_by("kind", "id").iterator(chunk_size=batch_size):
         if batch and (len(batch) >= batch_size or row.kind != batch[0].kind):
             _verify_batch(batch, scope=scope, actor=actor, report=report, kind=kind_for(batch[0].kind))
             batch = []
@@ -46,12 +46,12 @@ def transfers_verify(paintings: QuerySet, *, actor: str, batch_size: int = 200) 
 
 def _verify_batch(rows: list[Transfer], *, scope: Scope, actor: str, report: VerifyReport, kind: RecordKind) -> None:
     documents = source.documents_stream(refs=[row.ref for row in rows if is_object_id(row.ref)], kind=kind)
-    paintings = {fields.ref: fields for fields in map(kind.read, documents)}
-    handles = source.handles_for(fields.owner for fields in paintings.values() if fields.owner)
+    by_ref = {fields.ref: fields for fields in map(kind.read, documents)}
+    handles = source.handles_for(fields.owner for fields in by_ref.values() if fields.owner)
     for row in rows:
-        painting = paintings.get(row.ref)
+        fields = by_ref.get(row.ref)
         try:
-            problems, outcome = _verify_one(row, painting, handles.get(painting.owner, "") if painting else "", scope, kind=kind)
+            problems, outcome = _verify_one(row, fields, handles.get(fields.owner, "") if fields else "", scope, kind=kind)
         except pds.PdsError as error:
             problems, outcome = [f"the PDS could not be read: {error}"], ""
         report.checked += 1
@@ -63,17 +63,17 @@ def _verify_batch(rows: list[Transfer], *, scope: Scope, actor: str, report: Ver
             transfer_note(row, actor=actor, message=f"Verified against the PDS: {outcome}")
 
 
-def _verify_one(row: Transfer, painting, handle: str, scope: Scope, *, kind: RecordKind) -> tuple[list[str], str]:
+def _verify_one(row: Transfer, fields, handle: str, scope: Scope, *, kind: RecordKind) -> tuple[list[str], str]:
     """(problems, what matched) for one state row."""
-    if painting is None:
+    if fields is None:
         return [f"MongoDB has no such {kind.name}"], ""
-    should_have = row.status == Status.MIGRATED or bool(painting.rkey)
-    did = row.account_did or ("" if painting.owner else scope.anonymous_did)
+    should_have = row.status == Status.MIGRATED or bool(fields.rkey)
+    did = row.account_did or ("" if fields.owner else scope.anonymous_did)
     if not did:
         return (["no ATProto account to hold its record"], "") if should_have else ([], f"no account, as expected for a {row.status} {kind.name}.")
-    scope.accounts.setdefault(did, painting.owner)
-    judge = Judge(painting, row, [], handle, scope, actor="", kind=kind)
-    rkey = row.rkey or painting.rkey or judge.expected_rkey
+    scope.accounts.setdefault(did, fields.owner)
+    judge = Judge(fields, row, [], handle, scope, actor="", kind=kind)
+    rkey = row.rkey or fields.rkey or judge.expected_rkey
     if not rkey:
         return (["no rkey to look the record up by"], "") if should_have else ([], f"no record key, as expected for a {row.status} {kind.name}.")
     stored = scope.repo(did).record_get(collection=kind.nsid, rkey=rkey)
@@ -82,13 +82,13 @@ def _verify_one(row: Transfer, painting, handle: str, scope: Scope, *, kind: Rec
             return [f"no record at {did}/{rkey}"], ""
         return [], f"no record, as expected for a {row.status} {kind.name}."
     if not should_have:
-        if stored.value.get("ref") == painting.ref:
+        if stored.value.get("ref") == fields.ref:
             return [f"the state says {row.status} but the PDS has {stored.uri}"], ""
         return [], f"no record, as expected for a {row.status} {kind.name}."
-    expected, complete = expected_fields(painting, handle, has_recording=row.has_recording, kind=kind)
+    expected, complete = expected_fields(fields, handle, has_recording=row.has_recording, kind=kind)
     problems = field_differences(stored.value, expected, complete=complete, kind=kind)
-    if painting.rkey != stored.rkey:
-        problems.append(f"MongoDB's {kind.migrated_field} is {painting.rkey or 'unset'}, the record's {stored.rkey}")
+    if fields.rkey != stored.rkey:
+        problems.append(f"MongoDB's {kind.migrated_field} is {fields.rkey or 'unset'}, the record's {stored.rkey}")
     if row.rkey and row.rkey != stored.rkey:
         problems.append(f"the state's rkey is {row.rkey}, the record's {stored.rkey}")
     return problems, f"the record {stored.uri} matches."

@@ -31,17 +31,17 @@ class Preview:
     rkey: str = ""
 
 
-def transfers_preview(paintings: Iterable[Transfer]) -> list[Preview]:
+def transfers_preview(transfers: Iterable[Transfer]) -> list[Preview]:
     """Dry-run each row (of any kind): make its blob (fetch the image, make
     the thumbnail; fetch the video), build and validate the record. Writes
     nothing anywhere (no PDS, no MongoDB, no state). A blob reference
     carries the CID the PDS would give it."""
     works, previews = [], {}  # by object: rows not yet seeded have no pk
-    for painting in paintings:
+    for transfer in transfers:
         try:
-            works.append(prepare(painting, kind=kind_for(painting.kind)))
+            works.append(prepare(transfer, kind=kind_for(transfer.kind)))
         except Outcome as outcome:
-            previews[id(painting)] = _preview_of(painting, outcome)
+            previews[id(transfer)] = _preview_of(transfer, outcome)
     with_blob = [work for work in works if work.kind.blob_make]
     for work in works:
         if not work.kind.blob_make:
@@ -54,9 +54,9 @@ def transfers_preview(paintings: Iterable[Transfer]) -> list[Preview]:
     return list(previews.values())
 
 
-def _preview_of(painting: Transfer, outcome: Outcome) -> Preview:
+def _preview_of(transfer: Transfer, outcome: Outcome) -> Preview:
     verb = "skip" if outcome.skip_reason else "fail"
-    return Preview(transfer=painting, outcome=verb, message=outcome.message)
+    return Preview(transfer=transfer, outcome=verb, message=outcome.message)
 
 
 def _record_preview(work: Work) -> Preview:

@@ -23,33 +23,33 @@ from .claims import claimant_gone
 log = logging.getLogger("migrator.services.engine")
 
 
-def transfers_enqueue(paintings: QuerySet, *, actor: str, run: str = "") -> int:
+def transfers_enqueue(transfers: QuerySet, *, actor: str, run: str = "") -> int:
     """Queue pending, failed and waiting paintings as django-q2 jobs (after
     commit). ``run`` names the run their records are written for (default:
     ``actor`` and the time). Returns how many were queued."""
     ids = transfers_transition(
-        paintings, from_statuses=[Status.PENDING, Status.FAILED, Status.WAITING], to=Status.QUEUED, actor=actor, message="Queued for migration.",
+        transfers, from_statuses=[Status.PENDING, Status.FAILED, Status.WAITING], to=Status.QUEUED, actor=actor, message="Queued for migration.",
         claimed_by="", claimed_at=timezone.now(),
     )  # fmt: skip
     _jobs_enqueue(ids, actor=actor, run=run)
     return len(ids)
 
 
-def transfers_retry(paintings: QuerySet, *, actor: str) -> int:
+def transfers_retry(transfers: QuerySet, *, actor: str) -> int:
     """Queue failed paintings again. Returns how many were queued."""
     ids = transfers_transition(
-        paintings, from_statuses=[Status.FAILED], to=Status.QUEUED, actor=actor, message="Retry queued.",
+        transfers, from_statuses=[Status.FAILED], to=Status.QUEUED, actor=actor, message="Retry queued.",
         claimed_by="", claimed_at=timezone.now(),
     )  # fmt: skip
     _jobs_enqueue(ids, actor=actor)
     return len(ids)
 
 
-def transfers_skip(paintings: QuerySet, *, actor: str, detail: str) -> int:
+def transfers_skip(transfers: QuerySet, *, actor: str, detail: str) -> int:
     """Skip pending, queued or failed paintings on a person's word."""
     detail = detail.strip() or "Skipped by staff."
     ids = transfers_transition(
-        paintings,
+        transfers,
         from_statuses=[Status.PENDING, Status.QUEUED, Status.FAILED, Status.WAITING],
         to=Status.SKIPPED,
         actor=actor,
@@ -60,14 +60,14 @@ def transfers_skip(paintings: QuerySet, *, actor: str, detail: str) -> int:
     return len(ids)
 
 
-def transfers_recheck(paintings: QuerySet, *, actor: str) -> int:
+def transfers_recheck(transfers: QuerySet, *, actor: str) -> int:
     """Queue skipped paintings again to look at them afresh: an image a CDN
     had not yet published, an account completed since, a skip by staff.
     Skips that come from MongoDB's data are left alone: the seed lifts
     them when the document is fixed. Returns how many were queued."""
 
     ids = transfers_transition(
-        paintings.exclude(skip_reason__in=DATA_REASONS | {SkipReason.TAKEN_DOWN}), from_statuses=[Status.SKIPPED], to=Status.QUEUED, actor=actor,
+        transfers.exclude(skip_reason__in=DATA_REASONS | {SkipReason.TAKEN_DOWN}), from_statuses=[Status.SKIPPED], to=Status.QUEUED, actor=actor,
         message="Re-check queued: the reason it was skipped is looked at again.",
         skip_reason="", skip_detail="", claimed_by="", claimed_at=timezone.now(),
     )  # fmt: skip
@@ -84,21 +84,21 @@ def batch_size_for(kind: RecordKind) -> int:
     return max(settings.MIGRATION_BATCH_SIZE, MAX_WRITES_PER_CALL)
 
 
-def batches_for(paintings: QuerySet, *, size: int | None = None) -> Iterator[list[int]]:
-    """Ids of ``paintings`` in batches of one kind each, at most ``size``
+def batches_for(transfers: QuerySet, *, size: int | None = None) -> Iterator[list[int]]:
+    """Ids of ``transfers`` in batches of one kind each, at most ``size``
     rows (default: ``batch_size_for`` the kind), oldest first within each
     account. Small accounts are packed together whole while they fit, so
     that they share a batch's fixed costs (the claim, the lease, the job, a
     worker's round trip); an account with more rows than that fills batches
     of its own."""
-    names = paintings.order_by().values_list("kind", flat=True).distinct()
+    names = transfers.order_by().values_list("kind", flat=True).distinct()
     for kind in [kind for kind in KINDS.values() if kind.name in set(names)]:
-        yield from _batches_of(paintings.filter(kind=kind.name), size=size or batch_size_for(kind))
+        yield from _batches_of(transfers.filter(kind=kind.name), size=size or batch_size_for(kind))
 
 
-def _batches_of(paintings: QuerySet, *, size: int) -> Iterator[list[int]]:
+def _batches_of(transfers: QuerySet, *, size: int) -> Iterator[list[int]]:
     batch = []
-    rows = paintings.order_by("owner", "when", "id").values_list("id", "owner").iterator(chunk_size=2000)
+    rows = transfers.order_by("owner", "when", "id").values_list("id", "owner").iterator(chunk_size=2000)
     for _, account_rows in groupby(rows, key=itemgetter(1)):
         ids = [painting_id for painting_id, _ in account_rows]
         if batch and len(batch) + len(ids) > size:
