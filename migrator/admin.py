@@ -519,7 +519,7 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
             self._report(request, f"Skipped {counted(skipped)}", selected - skipped, "were migrated, running or already skipped")
             return None
         return self._reason_form(
-            request, transfers, template="skip_form.html", title=f"Skip {counted(transfers.count())}", action="skip_with_reason", field="skip_detail",
+            request, transfers, template="skip_form.html", action="skip_with_reason", field="skip_detail",
             verb="Skip", missing_text="Say why they are skipped.",
         )  # fmt: skip
 
@@ -535,7 +535,7 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
             self.message_user(request, f"{done}: {how}. They stay unpublished until republished.", messages.SUCCESS)
             return None
         return self._reason_form(
-            request, transfers, template="takedown_form.html", title=f"Take down {counted(transfers.count())}", action="take_down", field="reason",
+            request, transfers, template="takedown_form.html", action="take_down", field="reason",
             verb="Take down", missing_text="Say why they are taken down.",
         )  # fmt: skip
 
@@ -563,16 +563,20 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
         if len(report.differences) > 10:
             self.message_user(request, f"… and {len(report.differences) - 10} more differences (see manage.py compare all).", messages.WARNING)
 
-    def _reason_form(self, request, transfers: QuerySet, *, template: str, title: str, **form) -> TemplateResponse:
+    def _reason_form(self, request, transfers: QuerySet, *, template: str, verb: str, **form) -> TemplateResponse:
         """The page an action that needs a reason shows first (and again,
-        saying so, when the reason was left empty)."""
+        saying so, when the reason was left empty), titled with what it
+        does to what: "Skip 3 moods"."""
+        selected = transfers.count()
+        counted = noun_for(transfers)(selected)
         context = {
             **self.admin_site.each_context(request),
-            "title": title,
+            "title": f"{verb} {counted}",
             "opts": self.model._meta,
             "transfers": transfers.order_by("id")[:200],
-            "selected": transfers.count(),
-            "counted": noun_for(transfers)(transfers.count()),
+            "selected": selected,
+            "counted": counted,
+            "verb": verb,
             "selection": selection_of(request),
             "missing": "apply" in request.POST,
             **form,
