@@ -30,6 +30,7 @@ PAGES = [
     ("list, failed", "/admin/migrator/transfer/?status__exact=failed"),
     ("list, page 500", "/admin/migrator/transfer/?p=500"),
     ("list, search", "/admin/migrator/transfer/?q=painter7"),
+    ("list, search a code", "/admin/migrator/transfer/?q=c0100a7"),
     ("list, account", "/admin/migrator/transfer/?account=did:plc:painter0000007"),
     ("dashboard", "/admin/migrator/transfer/dashboard/"),
     ("dashboard json", "/admin/migrator/transfer/dashboard/status.json"),
@@ -56,10 +57,11 @@ def rows(count: int):
         account = chance.randrange(1000)
         anonymous = number % 4 == 0
         kind, error = chance.choice(ERRORS)
+        slug = f"2023.{number % 12 + 1}.{number % 28 + 1}.12.30.{number % 60:02d}.000"
         yield Transfer(
             ref=f"{number:024x}",
-            slug=f"2023.{number % 12 + 1}.{number % 28 + 1}.12.30.{number % 60:02d}.000",
-            code=f"c{number:06x}",
+            label=slug,
+            content={"slug": slug, "code": f"c{number:06x}"},
             owner="" if anonymous else f"auth0|{account}",
             owner_handle="" if anonymous else f"painter{account}",
             account_did="did:plc:anonymous000000" if anonymous else f"did:plc:painter{account:07d}",
@@ -67,7 +69,7 @@ def rows(count: int):
             status=status,
             rkey=f"3k{number:011d}" if status == "migrated" else "",
             record_uri=f"at://did:plc:x/computer.aesthetic.painting/3k{number:011d}" if status == "migrated" else "",
-            thumbnail_cid=f"bafkrei{number:020d}" if status == "migrated" else "",
+            blob_cid=f"bafkrei{number:020d}" if status == "migrated" else "",
             migrated_at=now - dt.timedelta(seconds=chance.randrange(3600)) if status == "migrated" else None,
             attempts=3 if status == "failed" else int(status == "migrated"),
             error_kind=kind if status == "failed" else "",

@@ -25,7 +25,7 @@ from django.utils.text import Truncator
 
 from migrator import admin_lifecycle, admin_views, selectors
 from migrator.admin_views import STATUS_COLOURS
-from migrator.kinds import KINDS, PAINTING, kind_for
+from migrator.kinds import KINDS
 from migrator.models import TransferEvent, Transfer, Status
 from migrator.services.compare import transfers_verify
 from migrator.services.engine import transfers_enqueue, transfers_preview, transfers_recheck, transfers_retry, transfers_skip
@@ -134,9 +134,28 @@ def label_column_for(kind_name: str):
 
     @admin.display(description=KINDS[kind_name].label_name, ordering="label")
     def label_column(transfer: Transfer) -> str:
-        return format_html('<span title="{}">{}</span>', kind_name, Truncator(transfer.label or transfer.slug or transfer.ref).chars(80))
+        return format_html('<span title="{}">{}</span>', kind_name, Truncator(transfer.label or transfer.ref).chars(80))
 
     return label_column
+
+
+def _shown_value(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return Truncator(str(value)).chars(2000)
+
+
+@functools.cache
+def content_column_for(name: str):
+    """The list's column of one of a kind's own fields (a painting's code)."""
+
+    @admin.display(description=name)
+    def column(transfer: Transfer) -> str:
+        value = transfer.content.get(name, "") if isinstance(transfer.content, dict) else ""
+        return Truncator(str(value)).chars(80)
+
+    column.__name__ = name
+    return column
 
 
 def kind_shown(request: HttpRequest):
@@ -225,15 +244,15 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
     list_display = (
         "badge",
         "thumbnail",
+        "kind_column",
         "owner_column",
-        "code",
-        "slug",
+        "label_column",
         "when",
         "attempts",
         "short_error",
         "record_link",
     )
-    list_display_links = ("slug",)
+    list_display_links = ("label_column",)
     list_filter = (
         KindFilter,
         "status",
@@ -245,7 +264,10 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
         AccountFilter,
         "when",
     )
-    search_fields = ("=ref", "=code", "slug", "label", "owner_handle", "=rkey", "=account_did")
+    # A label is what a person knows a document by (a painting's slug, a
+    # mood's text, a program's $code); a code is a painting's, program's or
+    # tape's, kept in its content.
+    search_fields = ("=ref", "=content__code", "label", "owner_handle", "=rkey", "=account_did")
     search_help_text = "Slug, text or handle (contains); code, ref, rkey or DID (exact)."
     list_per_page = 100
     paginator = NarrowSortPaginator
@@ -289,26 +311,28 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         """The first section is named after the document's kind."""
-        if obj is None or obj.kind == PAINTING.name:
+        if obj is None:
             return self.fieldsets
         return ((obj.kind.capitalize(), self.fieldsets[0][1]), *self.fieldsets[1:])
 
     def get_list_display(self, request):
-        """A kind's list shows what a person knows it by (a mood's text, a
-        program's code); the list of every kind says each row's kind."""
+        """A kind's list (or the list of a table that holds one kind) shows
+        what a person knows it by (a painting's slug, a mood's text, a
+        program's code), headed as the kind calls it, and the fields the
+        kind lists beside it (a painting's code); the list of every kind
+        says each row's kind."""
         kind = kind_shown(request)
-        if kind is None or kind is PAINTING:
-            columns = list(self.list_display)
-            if kind is None and len(kinds_present(request)) > 1:
-                columns.insert(2, "kind_column")
-                columns[columns.index("slug")] = "label_column"
-            return columns
-        columns = ["badge", "owner_column", label_column_for(kind.name), "when", "attempts", "short_error", "record_link"]
+        present = kinds_present(request)
+        if kind is None and len(present) == 1 and (only := next(iter(present))) in KINDS:
+            kind = KINDS[only]
+        if kind is None:
+            return list(self.list_display)
+        fields = [content_column_for(name) for name in kind.list_fields]
+        columns = ["badge", "owner_column", *fields, label_column_for(kind.name), "when", "attempts", "short_error", "record_link"]
         return columns if kind.blob_field is None else [columns[0], "thumbnail", *columns[1:]]
 
     def get_list_display_links(self, request, list_display):
-        labels = [column for column in list_display if getattr(column, "__name__", column) == "label_column"]
-        return labels or ["slug"]
+        return [column for column in list_display if getattr(column, "__name__", column) == "label_column"]
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -335,7 +359,7 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
 
     @admin.display(description="what", ordering="label")
     def label_column(self, transfer: Transfer) -> str:
-        label = transfer.label or transfer.slug or transfer.ref
+        label = transfer.label or transfer.ref
         name = KINDS[transfer.kind].label_name if transfer.kind in KINDS else "label"
         return format_html('<span title="{}">{}</span>', name, Truncator(label).chars(80))
 
@@ -361,11 +385,11 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
 
     @admin.display(description="thumbnail")
     def thumbnail(self, transfer: Transfer) -> str:
-        if not (transfer.thumbnail_cid and transfer.account_did):
+        if not (transfer.blob_cid and transfer.account_did):
             return ""
         return format_html(
             '<img class="painting-thumb" src="{}" width="48" height="48" loading="lazy" alt="">',
-            selectors.blob_url(did=transfer.account_did, cid=transfer.thumbnail_cid),
+            selectors.blob_url(did=transfer.account_did, cid=transfer.blob_cid),
         )
 
     @admin.display(description="record")
@@ -383,40 +407,34 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
 
     @admin.display(description="document")
     def summary(self, transfer: Transfer) -> str:
-        if transfer.kind != PAINTING.name:
-            name = KINDS[transfer.kind].label_name if transfer.kind in KINDS else "label"
-            return format_html(
-                "{} · {} · {} <code>{}</code> · ref <code>{}</code>",
-                transfer.kind, self.owner_column(transfer), name, Truncator(transfer.label).chars(120) or "—", transfer.ref,
-            )  # fmt: skip
+        kind = KINDS.get(transfer.kind)
+        fields = [(name, transfer.content.get(name, "")) for name in (kind.list_fields if kind else ())]
+        fields.append((kind.label_name if kind else "label", transfer.label))
         return format_html(
-            "{} · code <code>{}</code> · slug <code>{}</code> · ref <code>{}</code>",
+            "{} · {} · {} · ref <code>{}</code>",
+            transfer.kind,
             self.owner_column(transfer),
-            transfer.code or "—",
-            transfer.slug or "—",
+            format_html_join(" · ", "{} <code>{}</code>", ((name, Truncator(str(value)).chars(120) or "—") for name, value in fields)),
             transfer.ref,
         )
 
     @admin.display(description="source document (as mirrored from MongoDB)")
     def source_fields(self, transfer: Transfer) -> str:
+        """The row's columns as MongoDB's fields, then the kind's own
+        (``content``)."""
+        kind = KINDS.get(transfer.kind)
         rows = [
+            ("kind", transfer.kind),
             ("_id", transfer.ref),
-            ("code", transfer.code),
-            ("slug", transfer.slug),
             ("user", transfer.owner or "(anonymous)"),
             ("handle", f"@{transfer.owner_handle}" if transfer.owner_handle else ""),
             ("account DID", transfer.account_did),
             ("when", transfer.when.isoformat() if transfer.when else "(not a date)"),
-            ("nuked", "yes" if transfer.nuked else "no"),
-            ("recording", "yes" if transfer.has_recording else "no"),
         ]
-        if transfer.kind != PAINTING.name:
-            deleted = kind_for(transfer.kind).deleted_flag if transfer.kind in KINDS else None
-            rows = [row for row in rows if row[0] not in ("code", "slug", "recording", "nuked") or row[1]]
-            rows.insert(0, ("kind", transfer.kind))
-            if deleted:
-                rows.append((deleted, "yes" if transfer.nuked else "no"))
-            rows += [(name, Truncator(str(value)).chars(2000)) for name, value in sorted(transfer.content.items())]
+        if kind is not None and kind.deleted_flag:
+            rows.append((kind.deleted_flag, "yes" if transfer.nuked else "no"))
+        content = transfer.content if isinstance(transfer.content, dict) else {}
+        rows += [(name, _shown_value(value)) for name, value in sorted(content.items())]
         return format_html(
             '<table class="painting-fields">{}</table>',
             format_html_join("", "<tr><th>{}</th><td><code>{}</code></td></tr>", rows),
@@ -438,13 +456,13 @@ class TransferAdmin(ReadOnly, admin.ModelAdmin):
         if not transfer.rkey:
             return "not written yet"
         thumbnail = ""
-        if transfer.thumbnail_cid:
+        if transfer.blob_cid:
             thumbnail = format_html(
                 '<br><img class="painting-thumb-large" src="{}" alt="thumbnail"> {} bytes {} ({})',
-                selectors.blob_url(did=transfer.account_did, cid=transfer.thumbnail_cid),
-                transfer.thumbnail_size or "?",
-                transfer.thumbnail_mime,
-                transfer.thumbnail_fallback or "as is",
+                selectors.blob_url(did=transfer.account_did, cid=transfer.blob_cid),
+                transfer.blob_size or "?",
+                transfer.blob_mime,
+                transfer.blob_fallback or "as is",
             )
         return format_html(
             "rkey <code>{}</code> · uri <code>{}</code> · cid <code>{}</code> {}{}",

@@ -79,10 +79,11 @@ class ErrorKind(models.TextChoices):
 
 class Transfer(models.Model):
     """One MongoDB document on its way to an ATProto record (until December
-    2026 the table was ``Transfer``: paintings came first). ``kind``
-    says which kind of record a row is (``migrator.kinds``), and the generic
-    fields (owner, account, date, deleted flag, key, record, status) mean the
-    same for all of them."""
+    2026 the table was ``PaintingMigration``: paintings came first). ``kind``
+    says which kind of record a row is (``migrator.kinds``); the columns
+    (owner, account, date, deleted flag, key, record, blob, status) mean the
+    same for every kind, and what is particular to one kind (a painting's
+    slug and code, a mood's text) is in ``content``."""
 
     kind = models.CharField(max_length=32, default="painting", db_index=True)
     ref = models.CharField("MongoDB _id", max_length=64)
@@ -90,17 +91,16 @@ class Transfer(models.Model):
     # text, a program's code, a tape's slug), for lists and search.
     label = models.CharField(max_length=255, blank=True)
     # The kind's own fields its record is made of, as MongoDB has them (a
-    # mood's text, a program's source, a post's headline and tags); the
-    # painting keeps its fields in the columns below.
+    # painting's slug and code, a mood's text, a program's source and code,
+    # a post's headline and tags), and what the engine learned of them that
+    # MongoDB does not say (``recording``: a painting's recording was found
+    # on storage). Each kind's ``row_values`` says what it keeps here.
     content = models.JSONField(default=dict, blank=True)
-    slug = models.CharField(max_length=255, blank=True)
-    code = models.CharField(max_length=64, blank=True, db_index=True)
     owner = models.CharField("owner (auth0 sub)", max_length=255, blank=True, db_index=True)
     owner_handle = models.CharField(max_length=255, blank=True, db_index=True)
     account_did = models.CharField("account DID", max_length=255, blank=True, db_index=True)
     when = models.DateTimeField(null=True, blank=True)
     nuked = models.BooleanField(default=False)  # the kind's deleted flag (a painting's nuked, a mood's deleted)
-    has_recording = models.BooleanField(default=False)
     # What the record is made of, as MongoDB has it now (set by the seed)
     # and as the record on the PDS was written (set by the engine): when they
     # differ, the record is stale and the document runs again.
@@ -114,10 +114,14 @@ class Transfer(models.Model):
     rkey = models.CharField(max_length=32, blank=True, db_index=True)
     record_uri = models.CharField(max_length=512, blank=True)
     record_cid = models.CharField(max_length=128, blank=True)
-    thumbnail_size = models.PositiveIntegerField("thumbnail bytes", null=True, blank=True)
-    thumbnail_mime = models.CharField(max_length=32, blank=True)
-    thumbnail_fallback = models.CharField(max_length=32, blank=True)
-    thumbnail_cid = models.CharField(max_length=128, blank=True)
+    # The record's blob, for a kind that has one (a painting's thumbnail, a
+    # tape's video): kept so that a rewrite reuses it instead of uploading
+    # it again, and so the admin can show it. ``blob_fallback`` says how it
+    # was made when not as is (a thumbnail that fell back to JPEG).
+    blob_size = models.PositiveIntegerField("blob bytes", null=True, blank=True)
+    blob_mime = models.CharField(max_length=32, blank=True)
+    blob_fallback = models.CharField(max_length=32, blank=True)
+    blob_cid = models.CharField(max_length=128, blank=True)
 
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -164,7 +168,14 @@ class Transfer(models.Model):
         permissions = [("run_migration", "Can start, retry and skip transfers")]
 
     def __str__(self) -> str:
-        return f"{self.owner_handle and '@' + self.owner_handle or 'anonymous'}/{self.label or self.slug or self.ref}"
+        return f"{self.owner_handle and '@' + self.owner_handle or 'anonymous'}/{self.label or self.ref}"
+
+    @property
+    def has_recording(self) -> bool:
+        """Whether the document has a recording its record links to (a
+        kind with ``recordings``: the painting's .zip), as its ``content``
+        says: named by MongoDB, or found on storage by the engine."""
+        return self.content.get("recording") is True if isinstance(self.content, dict) else False
 
     @property
     def is_anonymous(self) -> bool:

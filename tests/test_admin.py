@@ -85,8 +85,10 @@ def test_the_account_filter_takes_a_handle_too(as_runner, corpus):
 @pytest.mark.parametrize("field", ["slug", "code", "ref", "owner_handle", "rkey", "account_did"])
 def test_search_finds_a_painting_by(as_runner, corpus, field):
     painting = corpus["migrated"]
-    html = as_runner.get(CHANGELIST, {"q": getattr(painting, field)}).content.decode()
+    value = painting.content[field] if field in ("slug", "code") else getattr(painting, field)
+    html = as_runner.get(CHANGELIST, {"q": value}).content.decode()
     assert change_url(painting) in html
+    assert change_url(corpus["pending"]) not in html
 
 
 def test_nothing_can_be_added_changed_or_deleted(as_runner, corpus):
@@ -105,7 +107,7 @@ def test_the_painting_page_shows_the_audit_trail_newest_first(as_runner, corpus)
     html = as_runner.get(change_url(painting)).content.decode()
     assert html.index("second step") < html.index("first step")
     assert "Transient" in html and "3 attempts" in html and "Traceback" in html
-    assert painting.ref in html and painting.code in html
+    assert painting.ref in html and painting.content["code"] in html
 
 
 def test_the_painting_page_fails_soft_when_the_pds_is_unreachable(as_runner, corpus, settings):
@@ -180,7 +182,7 @@ def put_image(static_images, painting, size=(96, 64)) -> None:
 
     folder = static_images / "media" / f"@{painting.owner_handle}" / "painting"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{painting.slug}.png").write_bytes(render_image(ImageJob("x", *size, seed=1)))
+    (folder / f"{painting.content['slug']}.png").write_bytes(render_image(ImageJob("x", *size, seed=1)))
 
 
 def test_dry_run_previews_then_migrate_these_queues(as_runner, corpus, static_images, django_capture_on_commit_callbacks):
@@ -191,9 +193,9 @@ def test_dry_run_previews_then_migrate_these_queues(as_runner, corpus, static_im
     put_image(static_images, corpus["pending"])
     page = run_action(as_runner, "dry_run", [corpus["pending"]])
     html = page.content.decode()
-    assert "data:image/png;base64," in html and corpus["pending"].slug in html
+    assert "data:image/png;base64," in html and corpus["pending"].content["slug"] in html
     assert "Valid against the lexicon" in html and "1 would migrate" in html
-    assert f"/media/@{corpus['pending'].owner_handle}/painting/{corpus['pending'].slug}.png" in html  # the record's imageUrl
+    assert f"/media/@{corpus['pending'].owner_handle}/painting/{corpus['pending'].content['slug']}.png" in html  # the record's imageUrl
     assert Transfer.objects.get(pk=corpus["pending"].pk).status == Status.PENDING
     with django_capture_on_commit_callbacks(execute=True):
         done = run_action(as_runner, "migrate_selected", [corpus["pending"]])

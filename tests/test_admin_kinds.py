@@ -51,7 +51,12 @@ def test_a_kinds_list_shows_what_a_person_knows_it_by(as_watcher, seeded, world)
     tapes = as_watcher.get(CHANGELIST, {"kind": "tape"}).content.decode()
     assert tape in tapes and mood not in tapes and "column-thumbnail" in tapes
     paintings = as_watcher.get(CHANGELIST, {"kind": "painting"}).content.decode()
-    assert "column-slug" in paintings and "column-code" in paintings and mood not in paintings
+    painting = world.paintings[seeded["painting"]]
+    assert "column-label_column" in paintings and "column-code" in paintings and mood not in paintings
+    assert painting["slug"] in paintings and f'<td class="field-code">{painting["code"]}</td>' in paintings
+    # A code is found wherever the kind keeps it (a tape's, like a painting's, is in its row's content).
+    by_code = as_watcher.get(CHANGELIST, {"q": world.documents[seeded["tape"]]["code"]}).content.decode()
+    assert tape in by_code and mood not in by_code
     # Each kind is one choice of the kind filter, and search finds a mood by its text.
     for kind in KINDS.values():
         assert f"?kind={kind.name}" in everything, kind.name

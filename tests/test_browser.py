@@ -74,8 +74,8 @@ def test_the_dashboard_says_which_rate_limit_binds_and_how_to_lift_it(live_serve
 def test_a_staff_member_goes_from_the_dashboards_kinds_to_the_failed_moods_and_retries_them(live_server, transactional_db, browser_page):
     staff_user("runner", "view_transfer", "view_transferevent", "run_migration")
     make_painting()
-    failed = [make_failed(kind="mood", slug="", code="", label=f"feeling {word} 🙂", content={"mood": f"feeling {word} 🙂"}) for word in ("fine", "blue")]
-    make_painting(kind="mood", slug="", code="", label="sleepy", content={"mood": "sleepy"})
+    failed = [make_failed(kind="mood", label=f"feeling {word} 🙂", content={"mood": f"feeling {word} 🙂"}) for word in ("fine", "blue")]
+    make_painting(kind="mood", label="sleepy", content={"mood": "sleepy"})
     page = browser_page
 
     log_in(page, live_server, "runner", next_url="/admin/migrator/transfer/dashboard/")

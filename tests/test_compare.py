@@ -116,7 +116,7 @@ def migrate(world: World) -> None:
         repo = world.repo(row.account_did)
         blob = repo.blob_upload(PNG, mime_type="image/png")
         record = painting_record(
-            ref=row.ref, slug=row.slug, code=row.code, when=row.when, owner_handle=row.owner_handle or None,
+            ref=row.ref, slug=row.content["slug"], code=row.content["code"], when=row.when, owner_handle=row.owner_handle or None,
             nuked=document.nuked, has_recording=row.has_recording, thumbnail=blob,
         )  # fmt: skip
         rkey = tid_for_painting(when=row.when, ref=row.ref)
@@ -124,7 +124,7 @@ def migrate(world: World) -> None:
         source.rkeys_write_back([source.WriteBack(ref=row.ref, rkey=rkey, uri=written.uri)])
         transfer_transition(
             row, to=Status.MIGRATED, actor="test", rkey=rkey, record_uri=written.uri, record_cid=written.cid,
-            migrated_at=dt.datetime.now(dt.UTC), thumbnail_cid=blob.ref.link, thumbnail_mime="image/png", thumbnail_size=len(PNG),
+            migrated_at=dt.datetime.now(dt.UTC), blob_cid=blob.ref.link, blob_mime="image/png", blob_size=len(PNG),
         )  # fmt: skip
 
 
@@ -290,7 +290,7 @@ def test_a_recording_the_record_has_and_the_row_does_not_know_is_kept_and_learne
     stored = world.record("jeffrey-1")
     from migrator.images import painting_recording_url
 
-    recording = painting_recording_url(handle="jeffrey", slug=row.slug)
+    recording = painting_recording_url(handle="jeffrey", slug=row.content["slug"])
     repo.record_put(collection=COLLECTION, rkey=row.rkey, record={**stored.value, "recordingUrl": recording})
     Transfer.objects.filter(pk=row.pk).update(record_cid="")
     assert documents_compare().clean

@@ -407,7 +407,7 @@ def test_a_record_that_cannot_be_removed_fails_and_a_retry_removes_it(world, set
 def test_small_accounts_share_a_batch_and_a_large_one_fills_its_own(db):
     def add(owner, count):
         return [
-            Transfer.objects.create(ref=f"{owner or 'guest'}-{index}", owner=owner, slug=f"1.{index}", code=f"{owner}{index}"[:10]).pk
+            Transfer.objects.create(ref=f"{owner or 'guest'}-{index}", owner=owner, content={"slug": f"1.{index}", "code": f"{owner}{index}"[:10]}).pk
             for index in range(count)
         ]
 

@@ -157,8 +157,8 @@ def test_a_record_left_stale_by_a_race_is_caught_by_any_later_seed(world):
     migrate_all()
     world.mongo.paintings.update_one({"_id": world.paintings[ref]["_id"]}, {"$set": {"code": "late1"}})
     row = Transfer.objects.get(ref=ref)
-    fingerprint = painting_fingerprint(slug=row.slug, code="late1", when=row.when, nuked=row.nuked, owner=row.owner, owner_handle=row.owner_handle)
-    Transfer.objects.filter(pk=row.pk).update(code="late1", source_fingerprint=fingerprint)  # what the late seed wrote
+    fingerprint = painting_fingerprint(slug=row.content["slug"], code="late1", when=row.when, nuked=row.nuked, owner=row.owner, owner_handle=row.owner_handle)
+    Transfer.objects.filter(pk=row.pk).update(content={**row.content, "code": "late1"}, source_fingerprint=fingerprint)  # what the late seed wrote
 
     documents_seed(actor="test", after_ref=ref)  # live sync's minute: nothing new in MongoDB
 

@@ -153,5 +153,5 @@ def test_a_tape_that_is_not_an_mp4_or_too_large_is_skipped_saying_so(world, sett
     assert (rows[not_mp4].skip_reason, rows[large].skip_reason) == (SkipReason.INVALID_VIDEO, SkipReason.TOO_LARGE)
     assert "not an MP4" in rows[not_mp4].skip_detail
     assert "6,000 bytes" in rows[large].skip_detail and "5,000" in rows[large].skip_detail, rows[large].skip_detail
-    assert rows[fine].status == Status.MIGRATED and rows[fine].thumbnail_size == 4_000 and rows[fine].thumbnail_mime == "video/mp4"
+    assert rows[fine].status == Status.MIGRATED and rows[fine].blob_size == 4_000 and rows[fine].blob_mime == "video/mp4"
     assert list(world.records(tape)) == [fine]

@@ -23,7 +23,7 @@ def painting(*, did="", handle="", owner="", status=Status.MIGRATED, **fields) -
 
 def migrated(number: int, **fields) -> dict:
     """A migrated painting's fields: the n-th one migrated a minute after the last."""
-    thumbnail = {"thumbnail_size": 40_000, "thumbnail_mime": "image/png", "thumbnail_fallback": "png"}
+    thumbnail = {"blob_size": 40_000, "blob_mime": "image/png", "blob_fallback": "png"}
     return {"status": Status.MIGRATED, "migrated_at": START + dt.timedelta(minutes=number), **thumbnail, **fields}
 
 
@@ -43,18 +43,18 @@ def rows():
     paintings = [
         painting(**jeffrey, **migrated(0)),
         painting(**jeffrey, **migrated(1, nuked=True)),
-        painting(**jeffrey, **migrated(2, has_recording=True)),
-        painting(**jeffrey, **migrated(3, thumbnail_fallback="png-quantized-256", thumbnail_size=90_000)),
-        painting(**jeffrey, **migrated(4, thumbnail_fallback="jpeg-q85", thumbnail_mime="image/jpeg", thumbnail_size=60_000)),
+        painting(**jeffrey, **migrated(2, content={"recording": True})),
+        painting(**jeffrey, **migrated(3, blob_fallback="png-quantized-256", blob_size=90_000)),
+        painting(**jeffrey, **migrated(4, blob_fallback="jpeg-q85", blob_mime="image/jpeg", blob_size=60_000)),
         painting(**jeffrey, **failed("transient", "upload a 51234-byte blob for did:plc:jeffrey0000000000000000: no response (ConnectError)\nTraceback …")),
         painting(**jeffrey, **skipped(SkipReason.IMAGE_MISSING)),
         painting(**amelia, **migrated(5)),
-        painting(**amelia, **migrated(6, thumbnail_fallback="jpeg-q85", thumbnail_mime="image/jpeg", thumbnail_size=70_000)),
+        painting(**amelia, **migrated(6, blob_fallback="jpeg-q85", blob_mime="image/jpeg", blob_size=70_000)),
         painting(**amelia, **failed("transient", "upload a 40000-byte blob for did:plc:amelia00000000000000000: no response (ConnectError)")),
         painting(**amelia, **failed("transient", "upload a 38000-byte blob for did:plc:amelia00000000000000000: no response (ConnectError)")),
         painting(**amelia, **failed("permanent", "create computer.aesthetic.painting/3k5pqiu23u2dq: 400 InvalidRecord: bad")),
         painting(**guest, **migrated(7)),
-        painting(**guest, **migrated(8, has_recording=True)),
+        painting(**guest, **migrated(8, content={"recording": True})),
         painting(**guest, **migrated(9)),
         painting(**guest, **skipped(SkipReason.DUPLICATE_CODE)),
         painting(**guest, **skipped(SkipReason.BAD_WHEN)),

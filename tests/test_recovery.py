@@ -30,7 +30,7 @@ UPLOAD = "com.atproto.repo.uploadBlob"
 WRITES = ("com.atproto.repo.applyWrites", "com.atproto.repo.createRecord", "com.atproto.repo.putRecord", "com.atproto.repo.deleteRecord")
 LOGIN = "com.atproto.server.createSession"
 # What a row must hold again after its store is rebuilt.
-ROW_FACTS = ("status", "rkey", "record_uri", "record_cid", "account_did", "thumbnail_cid", "thumbnail_size", "thumbnail_mime", "has_recording")
+ROW_FACTS = ("status", "rkey", "record_uri", "record_cid", "account_did", "blob_cid", "blob_size", "blob_mime", "has_recording")
 
 
 @pytest.fixture

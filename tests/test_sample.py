@@ -105,6 +105,6 @@ def test_the_demo_editor_edits_renames_a_user_and_leaves_the_state_table_seeded_
     for ref, painting in after.items():  # the last seed saw MongoDB as it was left
         if source.is_object_id(ref):
             row = rows[ref]
-            assert row.code == str(painting.get("code") or "") and row.nuked == (painting.get("nuked") is True), ref
+            assert row.content.get("code") == str(painting.get("code") or "") and row.nuked == (painting.get("nuked") is True), ref
             if isinstance(painting.get("when"), dt.datetime):  # (the corpus plants dates of the wrong type)
                 assert row.when == painting["when"], ref

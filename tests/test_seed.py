@@ -265,7 +265,8 @@ def test_what_the_engine_learned_survives_a_reseed(mongo_db):
     document = painting(user="auth0|nodid")
     mongo_db.paintings.insert_one(document)
     run("seed_paintings")
-    Transfer.objects.update(has_recording=True, account_did="did:plc:learned")
+    row = Transfer.objects.get()
+    Transfer.objects.update(content={**row.content, "recording": True}, account_did="did:plc:learned")  # what the engine wrote
 
     run("seed_paintings")
     row = Transfer.objects.get()

@@ -95,7 +95,7 @@ def test_failed_and_finished_paintings_alone_are_not_stuck():
 
 def test_live_sync_tells_of_jobs_that_no_cluster_takes(mongo_db):
     painting = make_painting(status=Status.QUEUED, claimed_at=ago(40))
-    mongo_db.paintings.insert_one({"_id": ObjectId(painting.ref), "slug": painting.slug, "code": painting.code, "when": painting.when})
+    mongo_db.paintings.insert_one({"_id": ObjectId(painting.ref), "slug": painting.content["slug"], "code": painting.content["code"], "when": painting.when})
     last_moved(painting, 40)
     async_task("migrator.tasks.batch_migrate", [painting.id])  # its job waits in the broker
     SyncCursor.objects.create(name=sync.CURSOR, position="f" * 24, ran_at=timezone.now())  # an incremental run

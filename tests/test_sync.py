@@ -32,7 +32,7 @@ def in_mongodb(mongo_db, painting: Transfer) -> Transfer:
     every row the seed made has: the console refuses a database that has
     none of its paintings, and removes the records of paintings it lost."""
     when = painting.when or timezone.now()
-    mongo_db.paintings.insert_one({"_id": ObjectId(painting.ref), "slug": painting.slug or "2024.1.1.0.0.00.000", "code": painting.code or painting.ref[:3], "when": when})
+    mongo_db.paintings.insert_one({"_id": ObjectId(painting.ref), "slug": painting.content.get("slug") or "2024.1.1.0.0.00.000", "code": painting.content.get("code") or painting.ref[:3], "when": when})
     return painting
 
 
@@ -173,7 +173,7 @@ def test_the_schedule_says_so_in_one_line_when_mongodb_is_out_of_reach(settings,
 def test_the_schedule_releases_paintings_a_dead_worker_left_running(mongo_db):
     from migrator.services.state import transfer_transition
 
-    painting = in_mongodb(mongo_db, Transfer.objects.create(ref="2" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
+    painting = in_mongodb(mongo_db, Transfer.objects.create(ref="2" * 24, content={"slug": "2024.1.1.0.0.00.000", "code": "abc"}, when=timezone.now()))
     transfer_transition(painting, to=Status.RUNNING, actor="worker:gone", claimed_by="elsewhere:1", claimed_at=timezone.now() - timedelta(hours=1))
 
     result = sync.live_sync(actor="schedule:test")
@@ -187,7 +187,7 @@ def test_the_schedule_requeues_paintings_whose_job_the_broker_lost(mongo_db, dja
     with it; nothing else would ever move these rows again."""
     from django_q.models import OrmQ
 
-    painting = in_mongodb(mongo_db, Transfer.objects.create(ref="3" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
+    painting = in_mongodb(mongo_db, Transfer.objects.create(ref="3" * 24, content={"slug": "2024.1.1.0.0.00.000", "code": "abc"}, when=timezone.now()))
     engine.transfers_enqueue(Transfer.objects.filter(pk=painting.pk), actor="test")  # its job never sent: "lost"
     Transfer.objects.filter(pk=painting.pk).update(claimed_at=timezone.now() - timedelta(hours=1))
 
@@ -202,7 +202,7 @@ def test_the_schedule_requeues_paintings_whose_job_the_broker_lost(mongo_db, dja
 
 
 def test_queued_paintings_wait_while_the_broker_still_holds_jobs(mongo_db, django_capture_on_commit_callbacks):
-    painting = in_mongodb(mongo_db, Transfer.objects.create(ref="4" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
+    painting = in_mongodb(mongo_db, Transfer.objects.create(ref="4" * 24, content={"slug": "2024.1.1.0.0.00.000", "code": "abc"}, when=timezone.now()))
     with django_capture_on_commit_callbacks(execute=True):
         engine.transfers_enqueue(Transfer.objects.filter(pk=painting.pk), actor="test")
     Transfer.objects.filter(pk=painting.pk).update(claimed_at=timezone.now() - timedelta(hours=1))
@@ -222,7 +222,7 @@ def test_a_job_that_cannot_be_sent_leaves_its_paintings_pending(mongo_db, monkey
         raise ConnectionError("broker unreachable")
 
     monkeypatch.setattr(django_q.tasks, "async_task", broker_down)
-    painting = in_mongodb(mongo_db, Transfer.objects.create(ref="5" * 24, slug="2024.1.1.0.0.00.000", code="abc", when=timezone.now()))
+    painting = in_mongodb(mongo_db, Transfer.objects.create(ref="5" * 24, content={"slug": "2024.1.1.0.0.00.000", "code": "abc"}, when=timezone.now()))
 
     with django_capture_on_commit_callbacks(execute=True):
         queued = engine.transfers_enqueue(Transfer.objects.filter(pk=painting.pk), actor="test")

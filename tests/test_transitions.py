@@ -7,7 +7,7 @@ pytestmark = pytest.mark.django_db
 
 
 def make_painting(ref="0" * 24, status=Status.PENDING):
-    return Transfer.objects.create(ref=ref, slug="2023.8.24.16.21.09.123", code="a3b", status=status)
+    return Transfer.objects.create(ref=ref, label="2023.8.24.16.21.09.123", content={"slug": "2023.8.24.16.21.09.123", "code": "a3b"}, status=status)
 
 
 def test_a_transition_writes_one_event():

@@ -247,8 +247,8 @@ class RecordKind:
     # is a DocumentFields (ref, owner, when, nuked, rkey, uri, ...) with the
     # kind's own fields, the unique field's value among them.
     read: Callable[[dict], Any]
-    # (what ``read`` made) -> the kind's own columns of its state row:
-    # ``label`` and ``content``, and ``slug`` and ``code`` when it has them.
+    # (what ``read`` made) -> the kind's own part of its state row: its
+    # ``label`` and its ``content`` (the fields its record is built from).
     row_values: Callable[[Any], dict]
     # (document, what ``read`` made of it, *, duplicate_of) -> Problem | None.
     problem: Callable[..., Problem | None]
@@ -280,14 +280,21 @@ class RecordKind:
     # was made). Raises ImageError or ThumbnailError. None without a blob.
     blob_make: Callable[[Any], Any] | None = None
     label_name: str = "label"  # what the admin calls the row's label ("slug", "mood", "code")
-    # The state row's columns a record cannot be made without.
-    required_columns: tuple[str, ...] = ("when",)
+    # The keys of the row's content a record cannot be made without (nor
+    # can it without a date).
+    required: tuple[str, ...] = ()
+    # Keys of the row's content the admin's list of the kind shows beside
+    # the label (a painting's code).
+    list_fields: tuple[str, ...] = ()
     needs_handle: bool = False  # the record is built from the owner's handle (an image URL)
     # Whether the record a stored value is keeps a blob that is still the
     # document's (a rewrite then reuses it: nothing fetched or uploaded).
     same_blob: Callable[[Any, dict], bool] = lambda row, value: False
-    # Whether a stored record names a recording, and whether the storage has
-    # one for a row (the painting's .zip); nothing for the other kinds.
+    # Whether a document may have a recording on storage that its record
+    # links to (the painting's .zip; the row's content keeps ``recording``),
+    # whether a stored record names one, and whether the storage has one
+    # for a row; nothing for the other kinds.
+    recordings: bool = False
     recording_in: Callable[[dict], bool] = lambda value: False
     recording_exists: Callable[[Any], bool] = lambda row: False
     # The skip reason of a document whose blob's source does not exist yet

@@ -52,12 +52,12 @@ def kidlisp_problem(document: dict, fields: KidlispFields, *, duplicate_of: str 
 def row_values(fields: KidlispFields) -> dict:
     limit = lexicon_limits(NSID)["source"]
     label = f"${fields.code}" if fields.code else " ".join(fields.source.split())
-    return {"slug": "", "code": fields.code[:64], "label": label[:255], "content": {"source": fields.source[: limit + 1]}}
+    return {"label": label[:255], "content": {"source": fields.source[: limit + 1], "code": fields.code[:64]}}
 
 
 def fingerprint(values: Mapping[str, Any]) -> str:
     when = values["when"]
-    return digest(values["content"].get("source", ""), values["code"], datetime_string(when) if when else "", values["owner"])
+    return digest(values["content"].get("source", ""), values["content"].get("code", ""), datetime_string(when) if when else "", values["owner"])
 
 
 def kidlisp_record(*, ref: str, source: str, code: str, when: dt.datetime) -> dict:
@@ -65,7 +65,7 @@ def kidlisp_record(*, ref: str, source: str, code: str, when: dt.datetime) -> di
 
 
 def record_from_row(row, *, has_recording: bool, blob) -> dict:
-    return kidlisp_record(ref=row.ref, source=row.content.get("source", ""), code=row.code, when=row.when)
+    return kidlisp_record(ref=row.ref, source=row.content.get("source", ""), code=row.content.get("code", ""), when=row.when)
 
 
 def record_from_source(fields: KidlispFields, *, handle: str, has_recording: bool, blob) -> dict:
@@ -88,5 +88,5 @@ KIND = RecordKind(
     record_from_source=record_from_source,
     record_shape=lambda: lexicon_shape(NSID, str(RECORD_BUILD)),
     label_name="code",
-    required_columns=("when", "code"),
+    required=("code",),
 )

@@ -49,7 +49,7 @@ def mood_problem(document: dict, fields: MoodFields, *, duplicate_of: str | None
 
 def row_values(fields: MoodFields) -> dict:
     limit = lexicon_limits(NSID)["mood"]
-    return {"slug": "", "code": "", "label": " ".join(fields.mood.split())[:255], "content": {"mood": fields.mood[: limit + 1]}}
+    return {"label": " ".join(fields.mood.split())[:255], "content": {"mood": fields.mood[: limit + 1]}}
 
 
 def fingerprint(values: Mapping[str, Any]) -> str:

@@ -99,7 +99,7 @@ def _content(fields: NewsFields) -> dict:
 
 
 def row_values(fields: NewsFields) -> dict:
-    return {"slug": "", "code": "", "label": " ".join(fields.headline.split())[:255], "content": _content(fields)}
+    return {"label": " ".join(fields.headline.split())[:255], "content": _content(fields)}
 
 
 def fingerprint(values: Mapping[str, Any]) -> str:

@@ -185,20 +185,25 @@ def painting_record(
     return record
 
 
-FINGERPRINTED = ("slug", "code", "when", "nuked", "owner", "owner_handle")
-
-
 def fingerprint(values: Mapping[str, Any]) -> str:
     """``painting_fingerprint`` of a row's mirrored fields (``owner_handle``
     "" for a guest painting)."""
-    return painting_fingerprint(**{name: values[name] for name in FINGERPRINTED})
+    content = values["content"]
+    return painting_fingerprint(
+        slug=content.get("slug", ""), code=content.get("code", ""), when=values["when"], nuked=values["nuked"],
+        owner=values["owner"], owner_handle=values["owner_handle"],
+    )  # fmt: skip
+
+
+def slug_of(row) -> str:
+    return row.content.get("slug", "")
 
 
 def record_from_row(row, *, has_recording: bool, blob) -> dict:
     """The record a painting's state row makes. Raises ImageError for a
     handle or slug unfit for a URL."""
     return painting_record(
-        ref=row.ref, slug=row.slug, code=row.code, when=row.when, owner_handle=row.owner_handle or None,
+        ref=row.ref, slug=slug_of(row), code=row.content.get("code", ""), when=row.when, owner_handle=row.owner_handle or None,
         nuked=row.nuked, has_recording=has_recording, thumbnail=blob,
     )  # fmt: skip
 
@@ -216,8 +221,10 @@ def record_from_source(fields: SourceFields, *, handle: str, has_recording: bool
 
 
 def row_values(fields: SourceFields) -> dict:
-    """The painting's own columns of its state row."""
-    return {"slug": fields.slug[:255], "code": fields.code[:64], "label": fields.slug[:255], "content": {}}
+    """The painting's own fields of its state row: listed by its slug; a
+    guest slug that names a recording says so (``recording``)."""
+    content = {"slug": fields.slug[:255], "code": fields.code[:64]} | ({"recording": True} if fields.has_recording else {})
+    return {"label": fields.slug[:255], "content": content}
 
 
 def deleted_why() -> str:
@@ -230,7 +237,7 @@ def same_blob(row, value: dict) -> bool:
     """A stored record's thumbnail is the painting's image still when it is
     the same painting and slug (a rename, a new code, a new lexicon or media
     URL change the record, not the image)."""
-    return value.get("ref") == row.ref and value.get("slug") == row.slug
+    return value.get("ref") == row.ref and value.get("slug") == slug_of(row)
 
 
 def recording_in(value: dict) -> bool:
@@ -239,13 +246,13 @@ def recording_in(value: dict) -> bool:
 
 def recording_exists(row) -> bool:
     """Whether the storage has the painting's recording (.zip)."""
-    return resource_exists(painting_recording_url(handle=row.owner_handle or None, slug=row.slug))
+    return resource_exists(painting_recording_url(handle=row.owner_handle or None, slug=slug_of(row)))
 
 
 def thumbnail_make(row) -> Thumbnail:
     """The thumbnail of the painting's image, fetched from the media
     storage. Raises ImageError or ThumbnailError."""
-    image = fetch_image(painting_image_url(handle=row.owner_handle or None, slug=row.slug))
+    image = fetch_image(painting_image_url(handle=row.owner_handle or None, slug=slug_of(row)))
     return make_thumbnail(image, max_pixels=settings.THUMBNAIL_MAX_PIXELS)
 
 
@@ -272,8 +279,10 @@ PAINTING = KIND = RecordKind(
     blob_make=thumbnail_make,
     deleted_why=deleted_why,
     label_name="slug",
-    required_columns=("when", "slug", "code"),
+    required=("slug", "code"),
+    list_fields=("code",),
     needs_handle=True,
+    recordings=True,
     same_blob=same_blob,
     recording_in=recording_in,
     recording_exists=recording_exists,

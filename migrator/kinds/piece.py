@@ -39,12 +39,12 @@ def piece_problem(document: dict, fields: PieceFields, *, duplicate_of: str | No
 
 
 def row_values(fields: PieceFields) -> dict:
-    return {"slug": fields.slug[:255], "code": "", "label": fields.slug[:255], "content": {}}
+    return {"label": fields.slug[:255], "content": {"slug": fields.slug[:255]}}
 
 
 def fingerprint(values: Mapping[str, Any]) -> str:
     when = values["when"]
-    return digest(values["slug"], datetime_string(when) if when else "", "nuked" if values["nuked"] else "", values["owner"])
+    return digest(values["content"].get("slug", ""), datetime_string(when) if when else "", "nuked" if values["nuked"] else "", values["owner"])
 
 
 def piece_record(*, ref: str, slug: str, when: dt.datetime) -> dict:
@@ -52,7 +52,7 @@ def piece_record(*, ref: str, slug: str, when: dt.datetime) -> dict:
 
 
 def record_from_row(row, *, has_recording: bool, blob) -> dict:
-    return piece_record(ref=row.ref, slug=row.slug, when=row.when)
+    return piece_record(ref=row.ref, slug=row.content.get("slug", ""), when=row.when)
 
 
 def record_from_source(fields: PieceFields, *, handle: str, has_recording: bool, blob) -> dict:
@@ -76,5 +76,5 @@ KIND = RecordKind(
     record_shape=lambda: lexicon_shape(NSID, str(RECORD_BUILD)),
     deleted_why=lambda: "The piece is nuked in MongoDB",
     label_name="slug",
-    required_columns=("when", "slug"),
+    required=("slug",),
 )

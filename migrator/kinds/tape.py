@@ -65,12 +65,12 @@ def tape_problem(document: dict, fields: TapeFields, *, duplicate_of: str | None
 
 
 def row_values(fields: TapeFields) -> dict:
-    return {"slug": fields.slug[:255], "code": fields.code[:64], "label": fields.slug[:255], "content": {}}
+    return {"label": fields.slug[:255], "content": {"slug": fields.slug[:255], "code": fields.code[:64]}}
 
 
 def fingerprint(values: Mapping[str, Any]) -> str:
-    when = values["when"]
-    return digest(values["slug"], values["code"], datetime_string(when) if when else "", "nuked" if values["nuked"] else "", values["owner"])
+    when, content = values["when"], values["content"]
+    return digest(content.get("slug", ""), content.get("code", ""), datetime_string(when) if when else "", "nuked" if values["nuked"] else "", values["owner"])
 
 
 def tape_record(*, ref: str, slug: str, code: str, when: dt.datetime, video) -> dict:
@@ -78,11 +78,15 @@ def tape_record(*, ref: str, slug: str, code: str, when: dt.datetime, video) -> 
 
 
 def record_from_row(row, *, has_recording: bool, blob) -> dict:
-    return tape_record(ref=row.ref, slug=row.slug, code=row.code, when=row.when, video=blob)
+    return tape_record(ref=row.ref, slug=row.content.get("slug", ""), code=code_of(row), when=row.when, video=blob)
 
 
 def record_from_source(fields: TapeFields, *, handle: str, has_recording: bool, blob) -> dict:
     return tape_record(ref=fields.ref, slug=fields.slug, code=fields.code, when=fields.when, video=blob)
+
+
+def code_of(row) -> str:
+    return row.content.get("code", "")
 
 
 def video_url(code: str) -> str:
@@ -105,7 +109,7 @@ def _max_size(path, _mtime: int) -> int:
 def video_make(row) -> Video:
     """The tape's MP4 from the media storage. Raises ImageError: skipped
     when it does not exist (yet), is too large or is not an MP4."""
-    url = video_url(row.code)
+    url = video_url(code_of(row))
     limit = max_bytes()
     try:
         content = fetch_image(url, max_bytes=limit, too_big=SkipReason.TOO_LARGE)
@@ -124,7 +128,7 @@ def video_ready(row) -> bool:
     """Whether the tape's MP4 exists now (a tape skipped for its missing
     MP4 is migrated once it does)."""
     try:
-        return resource_exists(video_url(row.code))
+        return resource_exists(video_url(code_of(row)))
     except ImageError:
         return False
 
@@ -151,8 +155,8 @@ KIND = RecordKind(
     blob_make=video_make,
     deleted_why=lambda: "The tape is nuked in MongoDB",
     label_name="slug",
-    required_columns=("when", "slug", "code"),
-    same_blob=lambda row, value: value.get("code") == row.code,
+    required=("slug", "code"),
+    same_blob=lambda row, value: value.get("code") == code_of(row),
     blob_ready=video_ready,
     waits_for_blob=SkipReason.VIDEO_MISSING,
 )

@@ -436,7 +436,7 @@ def stale_shape_example(*, kind: RecordKind = PAINTING) -> ShapeExample | None:
     except pds.PdsError:
         stored = None
     before = stored.value if stored else None
-    thumbnail = None if not kind.blob_field else (before or {}).get(kind.blob_field) or {"$type": "blob", "ref": {"$link": row.thumbnail_cid}, "mimeType": row.thumbnail_mime, "size": row.thumbnail_size or 0}
+    thumbnail = None if not kind.blob_field else (before or {}).get(kind.blob_field) or {"$type": "blob", "ref": {"$link": row.blob_cid}, "mimeType": row.blob_mime, "size": row.blob_size or 0}
     has_recording = row.has_recording or kind.recording_in(before or {})
     try:
         after = kind.record_from_row(row, has_recording=has_recording, blob=thumbnail)

@@ -104,8 +104,8 @@ def migration_status(*, now: dt.datetime | None = None, top_accounts: int = 20) 
     by_status = dict(rows.values_list("status").annotate(n=Count("id")).order_by("-n", "status"))
     skipped = rows.filter(status=Status.SKIPPED)
     by_skip_reason = dict(skipped.values_list("skip_reason").annotate(n=Count("id")).order_by("-n", "skip_reason"))
-    thumbnails = rows.filter(status=Status.MIGRATED, thumbnail_size__isnull=False)
-    sizes = thumbnails.aggregate(count=Count("id"), total=Sum("thumbnail_size"), largest=Max("thumbnail_size"))
+    thumbnails = rows.filter(status=Status.MIGRATED, blob_size__isnull=False)
+    sizes = thumbnails.aggregate(count=Count("id"), total=Sum("blob_size"), largest=Max("blob_size"))
     started_at, finished_at = _span(rows)
     return MigrationStatus(
         generated_at=now or timezone.now(),
@@ -119,13 +119,13 @@ def migration_status(*, now: dt.datetime | None = None, top_accounts: int = 20) 
         failures=_failures(rows.filter(status=Status.FAILED)),
         edge_cases=_edge_cases(rows, by_skip_reason),
         thumbnail_fallbacks=dict(
-            thumbnails.exclude(thumbnail_fallback__in=("", NO_FALLBACK))
-            .values_list("thumbnail_fallback").annotate(n=Count("id")).order_by("-n", "thumbnail_fallback")
+            thumbnails.exclude(blob_fallback__in=("", NO_FALLBACK))
+            .values_list("blob_fallback").annotate(n=Count("id")).order_by("-n", "blob_fallback")
         ),  # fmt: skip
         thumbnail_count=sizes["count"],
         thumbnail_bytes=sizes["total"] or 0,
         thumbnail_max=sizes["largest"] or 0,
-        thumbnail_mimes=dict(thumbnails.values_list("thumbnail_mime").annotate(n=Count("id")).order_by("-n")),
+        thumbnail_mimes=dict(thumbnails.values_list("blob_mime").annotate(n=Count("id")).order_by("-n")),
         limits=binding_limits(now=now),
         hold=lifecycle.removal_hold(),
         stale_shape=lifecycle.transfers_stale_shape().count(),
@@ -196,9 +196,9 @@ def _edge_cases(rows, by_skip_reason: dict[str, int]) -> list[tuple[str, int]]:
     migrated = rows.filter(status=Status.MIGRATED)
     counts = migrated.aggregate(
         nuked=Count("id", filter=Q(nuked=True)),
-        recordings=Count("id", filter=Q(has_recording=True)),
+        recordings=Count("id", filter=Q(content__recording=True)),
         guests=Count("id", filter=Q(owner="")),
-        fallbacks=Count("id", filter=~Q(thumbnail_fallback__in=("", NO_FALLBACK))),
+        fallbacks=Count("id", filter=~Q(blob_fallback__in=("", NO_FALLBACK))),
     )
     reason = Counter(by_skip_reason)
     return [

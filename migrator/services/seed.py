@@ -66,7 +66,7 @@ from migrator.services.state import transfer_note, transfer_transition, transfer
 # guest painting), so it is never counted or migrated as one.
 INVALID_OWNER = "(invalid user)"
 MIRRORED_FIELDS = (
-    "slug", "code", "label", "content", "owner", "owner_handle", "account_did", "when", "nuked", "has_recording", "source_fingerprint", "gone_since",
+    "label", "content", "owner", "owner_handle", "account_did", "when", "nuked", "source_fingerprint", "gone_since",
 )  # fmt: skip
 # Reasons a painting whose record may exist is skipped for only after the
 # engine removed that record: it must not stay published.
@@ -321,7 +321,8 @@ def _desired(document, fields, row, handles, credentials, duplicates, anonymous_
         "nuked": fields.nuked,
         "gone_since": None,  # MongoDB has it
     }
-    values["has_recording"] = _has_recording(fields, row, values)
+    if kind.recordings and _recording_found(row, values):
+        values["content"] = {**values["content"], "recording": True}
     values["source_fingerprint"] = kind.fingerprint(values)
     return Desired(values=values, problem=problem, source=fields, kind=kind)
 
@@ -339,11 +340,14 @@ def _account_did(fields, row, account, anonymous_did: str) -> str:
     return row.account_did if row is not None and row.owner == fields.owner else ""
 
 
-def _has_recording(fields, row, values: dict) -> bool:
-    """A guest slug names its recording; a recording the engine found on
-    storage counts until the URL it was found under (slug, handle) changes."""
-    learned = row is not None and row.has_recording and (row.slug, row.owner_handle) == (values["slug"], values["owner_handle"])
-    return fields.has_recording or learned
+def _recording_found(row, values: dict) -> bool:
+    """Whether the row keeps a recording the engine found on storage: until
+    what it was found under (the document's fields, the owner's handle)
+    changes. What MongoDB itself says of one (a guest slug names its
+    recording) is the kind's ``row_values``'."""
+    if row is None or not row.has_recording or row.owner_handle != values["owner_handle"]:
+        return False
+    return {name: value for name, value in row.content.items() if name != "recording"} == values["content"]
 
 
 def _count(report: SeedReport, fields, desired: Desired, credentials, handles) -> None:

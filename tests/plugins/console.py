@@ -46,11 +46,14 @@ def as_watcher(client, watcher):
 
 
 def make_painting(**fields) -> Transfer:
+    """A painting's row; ``slug`` and ``code`` go into its content (another
+    kind's row passes its own ``label`` and ``content``)."""
     number = next(_refs)
+    slug, code = fields.pop("slug", f"2024.5.{number}.12.30.00.000"), fields.pop("code", f"c{number:04d}")
     defaults = {
         "ref": f"{number:024x}",
-        "slug": f"2024.5.{number}.12.30.00.000",
-        "code": f"c{number:04d}",
+        "label": slug,
+        "content": {"slug": slug, "code": code},
         "owner": f"auth0|{number % 7}",
         "owner_handle": f"painter{number % 7}",
         "account_did": f"did:plc:painter{number % 7}",
@@ -76,9 +79,9 @@ def make_migrated(**fields) -> Transfer:
         "rkey": "3kabcdefghij2",
         "record_uri": "at://did:plc:painter1/computer.aesthetic.painting/3kabcdefghij2",
         "record_cid": "bafyreirecord",
-        "thumbnail_cid": "bafkreithumb",
-        "thumbnail_size": 2048,
-        "thumbnail_mime": "image/png",
+        "blob_cid": "bafkreithumb",
+        "blob_size": 2048,
+        "blob_mime": "image/png",
         "attempts": 1,
     }
     return make_painting(**{**defaults, **fields})

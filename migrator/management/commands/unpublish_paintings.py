@@ -53,7 +53,7 @@ class Command(BaseCommand):
         if refs:
             paintings |= Transfer.objects.filter(ref__in=refs)
         if codes:
-            paintings |= Transfer.objects.filter(code__in=codes)
+            paintings |= Transfer.objects.filter(content__code__in=codes)
         if user:
             owner = source.owner_for_handle(user)
             if owner is None:

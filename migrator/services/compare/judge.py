@@ -13,6 +13,7 @@ from migrator.lexicon import record_validate
 from migrator.models import Transfer, Status
 from migrator.services.engine.batch import transfers_migrate
 from migrator.services.engine.claims import claimant_new
+from migrator.services.engine.finish import recording_learned
 from migrator.services.lifecycle import run_label
 from migrator.services.state import transfer_note, transfer_transition
 
@@ -189,9 +190,10 @@ class Judge:
         record_validate(record, nsid=kind.nsid)
         written = self.scope.repo(keeper.did).record_put(collection=kind.nsid, rkey=keeper.rkey, record=record)
         fingerprint = kind.fingerprint({**vars(fields), **kind.row_values(fields), "owner_handle": self.handle if fields.owner else ""})
-        Transfer.objects.filter(pk=self.row.pk).update(
-            record_cid=written.cid, record_fingerprint=fingerprint, has_recording=has_recording, updated_at=timezone.now()
-        )
+        learned = recording_learned(self.row, has_recording, kind=kind)
+        Transfer.objects.filter(pk=self.row.pk).update(record_cid=written.cid, record_fingerprint=fingerprint, updated_at=timezone.now(), **learned)
+        if learned:
+            self.row.content = learned["content"]
         self.row.record_cid = self.rewritten_cid = written.cid
         transfer_note(self.row, actor=self.actor, message=f"compare: rewrote {written.uri} from MongoDB's fields (new cid {written.cid}).")
 

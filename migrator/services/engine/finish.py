@@ -85,18 +85,18 @@ def migrated_fields(row, *, rkey, uri, cid, blob, kind: RecordKind, thumbnail=No
     fields = {
         "rkey": rkey, "record_uri": uri, "record_cid": cid,
         "last_error": "", "error_kind": "", "skip_reason": "", "skip_detail": "", "claimed_by": "",
-        "thumbnail_cid": blob_link(blob), "record_fingerprint": row.source_fingerprint, "migrated_at": timezone.now(),
+        "blob_cid": blob_link(blob), "record_fingerprint": row.source_fingerprint, "migrated_at": timezone.now(),
         "written_by": written_for.get()[:150], "record_shape": kind.record_shape(),
     }  # fmt: skip
     if thumbnail is not None:
-        fields.update(thumbnail_size=thumbnail.size, thumbnail_mime=thumbnail.mime_type, thumbnail_fallback=thumbnail.fallback)
+        fields.update(blob_size=thumbnail.size, blob_mime=thumbnail.mime_type, blob_fallback=thumbnail.fallback)
     else:  # adopted, or written keeping its blob: the blob's size and type as the record has them, else what the row knew
         # (the fallback that made it is known only to the attempt that made it); every change sets the same fields
         size, mime = (blob.get("size"), blob.get("mimeType")) if isinstance(blob, dict) and blob_link(blob) else (None, None)
         fields.update(
-            thumbnail_size=size if isinstance(size, int) and size >= 0 else row.thumbnail_size,
-            thumbnail_mime=mime[:32] if isinstance(mime, str) else row.thumbnail_mime,
-            thumbnail_fallback=row.thumbnail_fallback,
+            blob_size=size if isinstance(size, int) and size >= 0 else row.blob_size,
+            blob_mime=mime[:32] if isinstance(mime, str) else row.blob_mime,
+            blob_fallback=row.blob_fallback,
         )
     return fields
 
@@ -105,10 +105,10 @@ def migrated(row, fields: dict, *, message, actor, result: BatchResult) -> bool:
     """Mark the document migrated with the record just written (or adopted),
     unless MongoDB changed its fields since the batch loaded it: then it goes
     back to pending, knowing its record, to be rewritten. Returns whether it
-    is migrated. ``fields``: from ``migrated_fields``, with ``has_recording``
-    when the attempt learned it."""
+    is migrated. ``fields``: from ``migrated_fields``, with ``recording_learned``'s
+    when the attempt looked for a recording."""
     fields = dict(fields)
-    learned = {"has_recording": fields.pop("has_recording")} if "has_recording" in fields else {}
+    learned = {"content": fields.pop("content")} if "content" in fields else {}
     holder = row.claimed_by
     if transfer_transition(
         row, to=Status.MIGRATED, actor=actor, message=message, holder=holder,
@@ -122,6 +122,16 @@ def migrated(row, fields: dict, *, message, actor, result: BatchResult) -> bool:
     if end(row, to=Status.PENDING, message=message, actor=actor, result=result, **fields):
         result.changed += 1
     return False
+
+
+def recording_learned(row: Transfer, found: bool, *, kind: RecordKind) -> dict:
+    """The row's fields that keep whether the attempt found the document's
+    recording (a kind with recordings: its content, ``recording`` set or
+    cleared); nothing for a kind without."""
+    if not kind.recordings:
+        return {}
+    content = {name: value for name, value in row.content.items() if name != "recording"}
+    return {"content": (content | {"recording": True}) if found else content}
 
 
 def blob_link(blob) -> str:

@@ -14,8 +14,8 @@ from .writeback import adopt
 def prepare(row: Transfer, *, kind: RecordKind) -> Work:
     """The row's way through the batch. Raises Outcome (skipped) for a row
     that cannot make a record, whatever its fields hold."""
-    if not all(getattr(row, name) for name in kind.required_columns):
-        names = ["date" if name == "when" else name for name in kind.required_columns]
+    if not (row.when and all(row.content.get(name) for name in kind.required)):
+        names = ["date", *kind.required]
         lacks = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
         raise Outcome(f"The {kind.name} lacks a {lacks}; re-run manage.py seed {kind.plural}.", skip_reason=SkipReason.INVALID_RECORD)
     if kept_unpublished(row, kind=kind):
@@ -94,7 +94,7 @@ def look_up_earlier_attempts(repo, works: list[Work], *, actor: str, result: Bat
             try:
                 work.blob = _blob_still_held(repo, work)
             except pds.PdsError as error:
-                finish(work.row, pds_outcome(f"Could not look up the {work.kind.blob_field} {work.row.thumbnail_cid}", error), actor=actor, result=result)
+                finish(work.row, pds_outcome(f"Could not look up the {work.kind.blob_field} {work.row.blob_cid}", error), actor=actor, result=result)
                 continue
             remaining.append(work)
         elif stored.value.get("ref") != work.row.ref:
@@ -116,11 +116,11 @@ def _blob_still_held(repo, work: Work) -> dict | None:
     the same thumbnail): written again with it, nothing is fetched or
     uploaded. None when the row knows of no blob or the PDS lacks it."""
     row, kind = work.row, work.kind
-    if not (kind.blob_field and row.thumbnail_cid and row.thumbnail_mime and row.thumbnail_size):
+    if not (kind.blob_field and row.blob_cid and row.blob_mime and row.blob_size):
         return None
-    if not repo.blob_has(row.thumbnail_cid):
+    if not repo.blob_has(row.blob_cid):
         return None
-    return {"$type": "blob", "ref": {"$link": row.thumbnail_cid}, "mimeType": row.thumbnail_mime, "size": row.thumbnail_size}
+    return {"$type": "blob", "ref": {"$link": row.blob_cid}, "mimeType": row.blob_mime, "size": row.blob_size}
 
 
 def _reusable_blob(row: Transfer, value: dict, *, kind: RecordKind) -> dict | None:

@@ -10,7 +10,7 @@ from migrator.models import ErrorKind, SkipReason, Status
 from migrator.services.lifecycle import UNKNOWN_RUN
 from migrator.services.state import Change, transfers_transition_each
 
-from .finish import UNCHANGED_WHILE_RUNNING, blob_link, finish, migrated, migrated_fields, pds_outcome, skip_removed
+from .finish import UNCHANGED_WHILE_RUNNING, blob_link, finish, migrated, migrated_fields, pds_outcome, recording_learned, skip_removed
 from .work import BatchResult, Outcome, Work
 
 
@@ -40,7 +40,7 @@ def written(repo, works: list[Work], refs, *, actor: str, result: BatchResult) -
                 message = f"{verb} record {ref.uri}; MongoDB has {kind.migrated_field}."
             blob = work.record.get(kind.blob_field) if kind.blob_field else None
             fields = migrated_fields(work.row, rkey=work.rkey, uri=ref.uri, cid=ref.cid, blob=blob, thumbnail=work.thumbnail, kind=kind)
-            changes.append(Change(work.row, message, {**fields, "has_recording": work.has_recording}))
+            changes.append(Change(work.row, message, {**fields, **recording_learned(work.row, work.has_recording, kind=kind)}))
     # All at once when nothing moved under us (the usual case); any document
     # MongoDB changed meanwhile, or whose claim ran out, one by one.
     holder = works[0].row.claimed_by
@@ -69,7 +69,7 @@ def adopt(repo, work: Work, stored, *, actor: str, result: BatchResult) -> None:
     if work.row.written_by.startswith(UNKNOWN_RUN):  # written before the state table knew of it: not by this run
         fields["written_by"] = work.row.written_by
     adopted = migrated(
-        work.row, {**fields, "has_recording": work.kind.recording_in(stored.value)},
+        work.row, {**fields, **recording_learned(work.row, work.kind.recording_in(stored.value), kind=work.kind)},
         message=f"Found record {stored.uri} from an earlier attempt; adopted it without writing.", actor=actor, result=result,
     )  # fmt: skip
     result.adopted += adopted

@@ -41,7 +41,7 @@ def postcard_problem(document: dict, fields: PostcardFields, *, duplicate_of: st
 
 
 def row_values(fields: PostcardFields) -> dict:
-    return {"slug": "", "code": "", "label": f"to {fields.to}: {fields.greeting}"[:255], "content": {"greeting": fields.greeting, "to": fields.to}}
+    return {"label": f"to {fields.to}: {fields.greeting}"[:255], "content": {"greeting": fields.greeting, "to": fields.to}}
 
 
 def fingerprint(values: Mapping[str, Any]) -> str:
