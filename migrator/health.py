@@ -20,6 +20,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from migrator import pds, source
+from migrator.kinds import PAINTING
 from migrator.models import SyncCursor
 from migrator.selectors import duration_text
 from migrator.services.lifecycle import known_sample
@@ -93,7 +94,7 @@ def _known_sample() -> list[str]:
     """Some paintings the state table knows, read on the request's thread
     (its connection): MongoDB must have one of them to be the right database."""
     try:
-        return known_sample()
+        return known_sample(kind=PAINTING)
     except Exception:  # noqa: BLE001 - the database check says what is wrong with it
         return []
 
@@ -102,7 +103,7 @@ def _mongodb(timeout: float, known: list[str]) -> str:
     try:
         with pymongo.timeout(timeout):
             source.server_ping(timeout=timeout)
-            source.database_check(known_refs=known)
+            source.database_check(known_refs=known, kind=PAINTING)
     except source.WrongDatabase:
         return "answers, but is not the migration's database (no paintings collection, or none of the known paintings): check MONGODB_DB"
     except Exception as error:  # noqa: BLE001 - PyMongoError and whatever a broken URI raises

@@ -106,7 +106,7 @@ def documents_query(
     migrated: bool | None = None,
     refs: Iterable[str] | None = None,
     after_ref: str | None = None,
-    kind: RecordKind = PAINTING,
+    kind: RecordKind,
 ) -> dict:
     """The MongoDB filter for paintings.
 
@@ -149,7 +149,7 @@ def is_object_id(ref: str) -> bool:
     return True
 
 
-def documents_stream(*, batch_size: int = BATCH_SIZE, limit: int = 0, kind: RecordKind = PAINTING, **filters) -> Iterator[dict]:
+def documents_stream(*, batch_size: int = BATCH_SIZE, limit: int = 0, kind: RecordKind, **filters) -> Iterator[dict]:
     """Yield ``kind``'s documents (its fields only) in ``_id`` order, fetched
     ``batch_size`` at a time. Takes the filters of ``documents_query``."""
     cursor = (
@@ -162,7 +162,7 @@ def documents_stream(*, batch_size: int = BATCH_SIZE, limit: int = 0, kind: Reco
         yield from cursor
 
 
-def documents_batches(*, batch_size: int = BATCH_SIZE, kind: RecordKind = PAINTING, **filters) -> Iterator[list[dict]]:
+def documents_batches(*, batch_size: int = BATCH_SIZE, kind: RecordKind, **filters) -> Iterator[list[dict]]:
     """``documents_stream`` in lists of at most ``batch_size`` documents."""
     batch: list[dict] = []
     for document in documents_stream(batch_size=batch_size, kind=kind, **filters):
@@ -174,7 +174,7 @@ def documents_batches(*, batch_size: int = BATCH_SIZE, kind: RecordKind = PAINTI
         yield batch
 
 
-def refs_present(refs: Iterable[str], *, kind: RecordKind = PAINTING) -> set[str]:
+def refs_present(refs: Iterable[str], *, kind: RecordKind) -> set[str]:
     """The refs among ``refs`` whose document (of ``kind``) MongoDB has
     (served by the ``_id`` index). Refs that are not ObjectIds are never
     present."""
@@ -184,7 +184,7 @@ def refs_present(refs: Iterable[str], *, kind: RecordKind = PAINTING) -> set[str
     return {str(document["_id"]) for document in kind_collection(kind).find({"_id": {"$in": ids}}, {"_id": 1})}
 
 
-def database_check(*, known_refs: list[str], kind: RecordKind = PAINTING) -> None:
+def database_check(*, known_refs: list[str], kind: RecordKind) -> None:
     """Refuse a database that cannot be aesthetic.computer's: one without
     ``kind``'s collection, or one that has none of ``known_refs`` (a sample
     of the documents the state table knows). Raises WrongDatabase naming the
@@ -202,7 +202,7 @@ def database_check(*, known_refs: list[str], kind: RecordKind = PAINTING) -> Non
         )
 
 
-def documents_count(*, kind: RecordKind = PAINTING, **filters) -> int:
+def documents_count(*, kind: RecordKind, **filters) -> int:
     return kind_collection(kind).count_documents(documents_query(kind=kind, **filters))
 
 
@@ -272,7 +272,7 @@ def user_did_write_back(owner: str, did: str) -> None:
     database().users.update_one({"_id": owner}, {"$set": {"atproto.did": did}})
 
 
-def duplicate_codes(*, codes: Iterable[str] | None = None, kind: RecordKind = PAINTING) -> dict[str, str]:
+def duplicate_codes(*, codes: Iterable[str] | None = None, kind: RecordKind) -> dict[str, str]:
     """Values of ``kind``'s unique field (the painting's ``code``) used by
     more than one document, each mapped to the ref of the document that
     keeps it (the oldest ``_id``). ``codes`` limits the look-up to those
@@ -305,7 +305,7 @@ class WriteBack:
         return self.uri.removeprefix("at://").split("/", 1)[0]
 
 
-def rkeys_write_back(write_backs: Iterable[WriteBack], *, kind: RecordKind = PAINTING) -> set[str]:
+def rkeys_write_back(write_backs: Iterable[WriteBack], *, kind: RecordKind) -> set[str]:
     """Write each record's key back where ``kind`` keeps it (the painting:
     ``atproto.rkey`` and ``atproto.uri``), in one bulk write. Returns the
     refs no document matched (deleted meanwhile), which is empty when every
@@ -325,7 +325,7 @@ def rkeys_write_back(write_backs: Iterable[WriteBack], *, kind: RecordKind = PAI
     return {item.ref for item in items} - present
 
 
-def rkeys_clear(refs: Iterable[str], *, kind: RecordKind = PAINTING) -> int:
+def rkeys_clear(refs: Iterable[str], *, kind: RecordKind) -> int:
     """Remove the written-back key (the painting's ``atproto``) from the
     documents whose record was deleted."""
     ids = [object_id(ref) for ref in refs]

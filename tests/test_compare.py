@@ -23,6 +23,7 @@ from migrator.services.compare import ACTOR, DifferenceKind, documents_compare, 
 from migrator.services.seed import documents_seed
 from migrator.services.state import transfer_transition
 from migrator.tid import tid_for_painting
+from migrator.kinds import PAINTING
 from tests.plugins.pds import create_test_account
 
 pytestmark = pytest.mark.pds
@@ -103,7 +104,7 @@ def world(mongo_db, pds, settings) -> World:
         document = {"_id": ObjectId(), "code": f"c{n}x", "slug": slug(n), "when": when(n), "bucket": "art", **extra}
         mongo_db.paintings.insert_one(document)
         world.refs[name] = str(document["_id"])
-    documents_seed(actor="test")
+    documents_seed(actor="test", kind=PAINTING)
     migrate(world)
     return world
 
@@ -121,7 +122,7 @@ def migrate(world: World) -> None:
         )  # fmt: skip
         rkey = tid_for_painting(when=row.when, ref=row.ref)
         (written,) = repo.apply_writes([pds.Write("create", COLLECTION, rkey, record)])
-        source.rkeys_write_back([source.WriteBack(ref=row.ref, rkey=rkey, uri=written.uri)])
+        source.rkeys_write_back([source.WriteBack(ref=row.ref, rkey=rkey, uri=written.uri)], kind=PAINTING)
         transfer_transition(
             row, to=Status.MIGRATED, actor="test", rkey=rkey, record_uri=written.uri, record_cid=written.cid,
             migrated_at=dt.datetime.now(dt.UTC), blob_cid=blob.ref.link, blob_mime="image/png", blob_size=len(PNG),
@@ -147,7 +148,7 @@ def kinds(report) -> dict[str, int]:
 
 
 def test_a_finished_migration_compares_clean(world):
-    report = documents_compare()
+    report = documents_compare(kind=PAINTING)
 
     assert report.clean
     assert report.documents == 8 and report.records == 8
@@ -183,7 +184,7 @@ def test_a_deleted_record_is_missing_and_repair_writes_it_back_under_its_key_wit
     assert steps == [("migrated", "running"), ("running", "pending"), ("pending", "running"), ("running", "migrated")]
     assert set(row.events.order_by("-id")[:4].values_list("actor", flat=True)) == {ACTOR}
     assert "the PDS still held" in row.events.order_by("-id").first().message
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_a_missing_record_that_cannot_be_written_again_says_why(world):
@@ -217,7 +218,7 @@ def test_a_record_whose_painting_is_gone_is_reported_and_never_deleted(world):
     orphan = result["examples"]["orphan_record"][0]
     assert (orphan["ref"], orphan["did"], orphan["rkey"], orphan["repair"]) == (ghost, world.anonymous_did, rkey, "")
     assert repo.record_get(collection=COLLECTION, rkey=rkey) is not None
-    assert kinds(documents_compare()) == {"orphan_record": 1}
+    assert kinds(documents_compare(kind=PAINTING)) == {"orphan_record": 1}
 
 
 def test_a_second_record_for_one_ref_is_a_duplicate_and_repair_keeps_the_one_at_the_paintings_tid(world):
@@ -227,15 +228,15 @@ def test_a_second_record_for_one_ref_is_a_duplicate_and_repair_keeps_the_one_at_
     later = tid_for_painting(when=when(99), ref=row.ref)  # what a clock-based retry would have written
     repo.record_create(collection=COLLECTION, rkey=later, record=original.value)
 
-    report = documents_compare()
+    report = documents_compare(kind=PAINTING)
     assert kinds(report) == {"duplicate_record": 1}
     assert report.examples[DifferenceKind.DUPLICATE_RECORD][0].rkey == later
 
-    documents_compare(repair=True)
+    documents_compare(repair=True, kind=PAINTING)
 
     assert [record.rkey for record in world.records(row.account_did) if record.value["ref"] == row.ref] == [row.rkey]
     assert row.events.filter(actor=ACTOR, message__contains=f"deleted the duplicate record at://{row.account_did}/{COLLECTION}/{later}").exists()
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_duplicates_with_no_record_at_the_tid_keep_the_oldest(world):
@@ -247,13 +248,13 @@ def test_duplicates_with_no_record_at_the_tid_keep_the_oldest(world):
     for rkey in (newer, older):
         repo.record_create(collection=COLLECTION, rkey=rkey, record=value)
 
-    report = documents_compare(repair=True)
+    report = documents_compare(repair=True, kind=PAINTING)
 
     assert report.counts[DifferenceKind.DUPLICATE_RECORD] == 1 and report.examples[DifferenceKind.DUPLICATE_RECORD][0].rkey == newer
     assert report.counts[DifferenceKind.RKEY_MISMATCH] == 1 and report.counts[DifferenceKind.STATE_MISMATCH] == 1
     assert world.document("guest-1")["atproto"]["rkey"] == older
     assert world.row("guest-1").rkey == older
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_a_record_field_that_differs_from_mongodb_is_a_mismatch_and_repair_rewrites_it_keeping_the_thumbnail(world):
@@ -264,21 +265,21 @@ def test_a_record_field_that_differs_from_mongodb_is_a_mismatch_and_repair_rewri
     del tampered["recordingUrl"]
     repo.record_put(collection=COLLECTION, rkey=row.rkey, record=tampered)
 
-    report = documents_compare()
+    report = documents_compare(kind=PAINTING)
     (difference,) = report.examples[DifferenceKind.FIELD_MISMATCH]
     assert kinds(report) == {"field_mismatch": 1, "state_mismatch": 1}  # the cid changed too
     assert "code: record 'zzz', MongoDB 'c6x'" in difference.detail
     assert "nuked: record True, MongoDB False" in difference.detail
     assert "recordingUrl: record None, MongoDB 'http://" in difference.detail
 
-    documents_compare(repair=True)
+    documents_compare(repair=True, kind=PAINTING)
 
     rewritten = world.record("guest-2")
     assert rewritten.value["code"] == "c6x" and rewritten.value["nuked"] is False
     assert rewritten.value["recordingUrl"].endswith(f"{slug(8)}.zip")
     assert rewritten.value["thumbnail"] == stored.value["thumbnail"]
     assert world.row("guest-2").record_cid == rewritten.cid
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_a_recording_the_record_has_and_the_row_does_not_know_is_kept_and_learned(world):
@@ -293,23 +294,23 @@ def test_a_recording_the_record_has_and_the_row_does_not_know_is_kept_and_learne
     recording = painting_recording_url(handle="jeffrey", slug=row.content["slug"])
     repo.record_put(collection=COLLECTION, rkey=row.rkey, record={**stored.value, "recordingUrl": recording})
     Transfer.objects.filter(pk=row.pk).update(record_cid="")
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
     world.mongo.paintings.update_one({"_id": ObjectId(row.ref)}, {"$set": {"code": "new1"}})
-    report = documents_compare(repair=True)
+    report = documents_compare(repair=True, kind=PAINTING)
 
     assert kinds(report) == {"field_mismatch": 1} and report.repaired[DifferenceKind.FIELD_MISMATCH] == 1
     rewritten = world.record("jeffrey-1")
     assert rewritten.value["code"] == "new1" and rewritten.value["recordingUrl"] == recording
     assert world.row("jeffrey-1").has_recording
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_a_nuked_painting_is_migrated_with_the_flag_and_un_nuking_it_is_a_mismatch(world):
     assert world.record("jeffrey-2").value["nuked"] is True
     world.mongo.paintings.update_one({"_id": ObjectId(world.refs["jeffrey-2"])}, {"$unset": {"nuked": ""}})
 
-    report = documents_compare()
+    report = documents_compare(kind=PAINTING)
     assert "nuked: record True, MongoDB False" in report.examples[DifferenceKind.FIELD_MISMATCH][0].detail
 
 
@@ -324,7 +325,7 @@ def test_an_rkey_in_mongodb_that_differs_from_the_record_is_written_back(world):
     assert world.document("amelia-2")["atproto"] == {"rkey": row.rkey, "uri": row.record_uri}
     assert world.document("guest-3")["atproto"]["uri"] == world.row("guest-3").record_uri
     assert row.events.filter(actor=ACTOR, message__contains="wrote atproto.rkey").exists()
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_a_state_row_that_disagrees_with_the_record_is_corrected(world):
@@ -332,7 +333,7 @@ def test_a_state_row_that_disagrees_with_the_record_is_corrected(world):
     pending = world.row("amelia-1")
     transfer_transition(pending, to=Status.PENDING, actor="test", rkey="", record_uri="")  # a crash before the state write
 
-    report = documents_compare(repair=True)
+    report = documents_compare(repair=True, kind=PAINTING)
 
     assert report.counts == {DifferenceKind.STATE_MISMATCH: 2} and report.repaired == {DifferenceKind.STATE_MISMATCH: 2}
     corrected = world.row("jeffrey-3")
@@ -341,14 +342,14 @@ def test_a_state_row_that_disagrees_with_the_record_is_corrected(world):
     pending.refresh_from_db()
     assert pending.status == Status.MIGRATED and pending.record_uri.endswith(pending.rkey)
     assert pending.events.first().actor == ACTOR
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_a_skipped_painting_with_a_record_is_reported_only(world):
     row = world.row("amelia-2")
     transfer_transition(row, to=Status.SKIPPED, actor="test", skip_reason="manual")
 
-    report = documents_compare(repair=True)
+    report = documents_compare(repair=True, kind=PAINTING)
 
     (difference,) = report.examples[DifferenceKind.STATE_MISMATCH]
     assert "skipped (Skipped by staff)" in difference.detail and not difference.repaired
@@ -358,7 +359,7 @@ def test_a_skipped_painting_with_a_record_is_reported_only(world):
 def test_a_migrated_row_whose_painting_left_mongodb_is_reported(world):
     world.mongo.paintings.delete_one({"_id": ObjectId(world.refs["guest-1"])})
 
-    report = documents_compare(repair=True)
+    report = documents_compare(repair=True, kind=PAINTING)
 
     assert kinds(report) == {"orphan_record": 1, "state_mismatch": 1}
     assert report.examples[DifferenceKind.STATE_MISMATCH][0].detail.startswith("The state says migrated, but MongoDB has no such painting. The next full seed")
@@ -381,7 +382,7 @@ def test_dry_run_shows_the_repairs_and_changes_nothing(world):
     assert TransferEvent.objects.count() == events
     assert list(world.mongo.paintings.find()) == documents
     assert world.row("jeffrey-1").status == Status.MIGRATED
-    assert kinds(documents_compare()) == {"missing_record": 1, "rkey_mismatch": 1}
+    assert kinds(documents_compare(kind=PAINTING)) == {"missing_record": 1, "rkey_mismatch": 1}
 
 
 def test_repair_does_what_the_dry_run_showed_and_then_compares_clean(world):
@@ -436,12 +437,12 @@ def test_a_record_in_another_users_repo_is_in_the_wrong_account(world):
     stored = world.record("amelia-1")
     world.repo(jeffrey).record_create(collection=COLLECTION, rkey=stored.uri.rsplit("/", 1)[1], record=stored.value)
 
-    assert kinds(documents_compare()) == {"duplicate_record": 1}
-    narrowed = documents_compare(handle="@jeffrey")
+    assert kinds(documents_compare(kind=PAINTING)) == {"duplicate_record": 1}
+    narrowed = documents_compare(handle="@jeffrey", kind=PAINTING)
     assert kinds(narrowed) == {"wrong_account": 1}
 
-    documents_compare(repair=True)
-    assert documents_compare().clean
+    documents_compare(repair=True, kind=PAINTING)
+    assert documents_compare(kind=PAINTING).clean
     assert world.record("amelia-1") is not None
 
 
@@ -457,7 +458,7 @@ def test_listing_pages_through_more_than_100_records(world):
         writes.append(pds.Write("create", COLLECTION, tid_for_painting(when=when(n), ref=str(document["_id"])), record))
     repo.apply_writes(writes)
 
-    report = documents_compare(batch_size=50)
+    report = documents_compare(batch_size=50, kind=PAINTING)
 
     assert report.records == 138 and report.documents == 138
     assert kinds(report) == {"state_mismatch": 130}  # records for paintings never seeded
@@ -481,7 +482,7 @@ def test_verify_notes_each_painting_and_names_what_differs(world):
 def test_verify_of_a_pending_painting_expects_no_record(world):
     row = world.row("guest-3")
     world.repo(row.account_did).record_delete(collection=COLLECTION, rkey=row.rkey)
-    source.rkeys_clear([row.ref])
+    source.rkeys_clear([row.ref], kind=PAINTING)
     transfer_transition(row, to=Status.PENDING, actor="test", rkey="")
 
     report = transfers_verify(Transfer.objects.filter(pk=row.pk), actor="admin:alice")
@@ -493,6 +494,6 @@ def test_verify_of_a_pending_painting_expects_no_record(world):
 def test_compare_logs_in_at_most_once_per_account(world):
     pds.forget_sessions()
     before = sum(pds.LOGINS.values())
-    documents_compare()
-    documents_compare()
+    documents_compare(kind=PAINTING)
+    documents_compare(kind=PAINTING)
     assert sum(pds.LOGINS.values()) - before <= 3

@@ -36,7 +36,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 from migrator import pds, source
 from atproto import models as atproto_models
 
-from migrator.kinds import KINDS
+from migrator.kinds import PAINTING, KINDS
 from migrator.models import Transfer, RemovalHold, SkipReason, Status
 from migrator.pds.client import admin_client
 from migrator.records import painting_fingerprint, record_shape, source_fields
@@ -281,7 +281,7 @@ def machine_for(world: World, settings):
             def edit_midway(real):
                 def step(works, **kwargs):
                     self._edit(ref, edit)
-                    documents_seed(actor="test:seed")
+                    documents_seed(actor="test:seed", kind=PAINTING)
                     return real(works, **kwargs)
 
                 return step
@@ -363,7 +363,7 @@ def machine_for(world: World, settings):
 
         @rule()
         def rewrite_stale_records(self):
-            lifecycle.transfers_reshape(actor="test:staff")
+            lifecycle.transfers_reshape(actor="test:staff", kind=PAINTING)
             lifecycle.transfers_reshape(actor="test:staff", kind=MOOD)
 
         # --- What must always hold -------------------------------------------
@@ -461,9 +461,9 @@ def machine_for(world: World, settings):
             )
             if row.record_fingerprint != current or row.record_shape != record_shape() or row.unpublished_at is not None:
                 return  # stale or going down, and known to be: the next seed or run deals with it
-            expected, complete = expected_fields(fields, handle, has_recording=row.has_recording)
+            expected, complete = expected_fields(fields, handle, has_recording=row.has_recording, kind=PAINTING)
             assert complete
-            assert field_differences(record.value, expected, complete=True) == [], ref
+            assert field_differences(record.value, expected, complete=True, kind=PAINTING) == [], ref
 
         def _handle_of(self, owner):
             if not owner:
@@ -480,7 +480,7 @@ def machine_for(world: World, settings):
                 self._forget()
 
         def _settle(self):
-            lifecycle.transfers_reshape(actor="test:staff")  # a person confirms the rewrite
+            lifecycle.transfers_reshape(actor="test:staff", kind=PAINTING)  # a person confirms the rewrite
             if self.records_lost:  # the verification names them; a person runs compare --repair
                 self.compare_repair()
             for _ in range(6):

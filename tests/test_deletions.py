@@ -17,6 +17,7 @@ from migrator.models import TransferEvent, Transfer, RemovalHold, SkipReason, St
 from migrator.services import lifecycle, sync
 from migrator.services.compare import documents_compare
 from migrator.tid import tid_for_painting
+from migrator.kinds import PAINTING
 from tests.test_engine import migrate_all
 
 pytestmark = [pytest.mark.pds, pytest.mark.django_db]
@@ -48,7 +49,7 @@ def test_a_deleted_painting_loses_its_record_and_says_so(world):
     assert TransferEvent.objects.filter(transfer=row, message__contains=uri).exists()
     records = world.records()
     assert deleted not in records and len(records[kept]) == 1
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_live_sync_finds_deletions_at_its_full_re_read(world, settings):
@@ -86,7 +87,7 @@ def test_a_restored_painting_is_migrated_again_under_the_same_key_once(world):
     row = Transfer.objects.get(ref=ref)
     assert (row.status, row.rkey) == (Status.MIGRATED, rkey)
     assert [record.rkey for record in world.records()[ref]] == [rkey]
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_a_painting_back_before_its_removal_keeps_its_record(world):
@@ -165,14 +166,14 @@ def test_a_confirmed_hold_removes_exactly_what_was_shown(world, settings):
     refs = tripwire_world(world, settings)
     delete(world, *refs[:3])
     call_command("seed_paintings", stdout=io.StringIO())
-    shown = [row.id for batch in lifecycle.transfers_missing() for row in batch]
+    shown = [row.id for batch in lifecycle.transfers_missing(kind=PAINTING) for row in batch]
 
     delete(world, refs[3])  # one more since the page was shown: refused, nothing removed
-    assert lifecycle.removal_hold_confirm(digest=lifecycle.removals_digest(shown), actor="admin:test").changed
+    assert lifecycle.removal_hold_confirm(digest=lifecycle.removals_digest(shown), actor="admin:test", kind=PAINTING).changed
     assert Transfer.objects.filter(gone_since__isnull=False).count() == 0
 
     restore(world, refs[3])
-    confirmed = lifecycle.removal_hold_confirm(digest=lifecycle.removals_digest(shown), actor="admin:test")
+    confirmed = lifecycle.removal_hold_confirm(digest=lifecycle.removals_digest(shown), actor="admin:test", kind=PAINTING)
     migrate_all()
 
     assert confirmed.removing == 3 and lifecycle.removal_hold() is None

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from migrator import source
+from migrator.kinds import PAINTING
 from migrator.models import ErrorKind, TransferEvent, Transfer, SkipReason, Status
 from migrator.services import engine
 from migrator.services.engine import batch as engine_batch
@@ -20,7 +21,7 @@ pytestmark = [pytest.mark.pds, pytest.mark.django_db]
 
 
 def migrate_all() -> engine.BatchResult:
-    documents_seed(actor="test")
+    documents_seed(actor="test", kind=PAINTING)
     result = engine.BatchResult()
     for batch in engine.batches_for(Transfer.objects.filter(status__in=engine.RUNNABLE)):
         result.add(engine.transfers_migrate(batch, actor="test"))
@@ -130,12 +131,12 @@ def test_a_user_recording_found_on_storage_gets_its_url(world):
     assert world.records()[ref][0].value["recordingUrl"].endswith(f"{document['slug']}.zip")
     assert Transfer.objects.get(ref=ref).has_recording
     # MongoDB knows nothing of it; the comparison trusts what the migration found.
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_a_second_worker_never_takes_a_claimed_painting(world):
     ref = world.add_painting(handle=names(world)[0])
-    documents_seed(actor="test")
+    documents_seed(actor="test", kind=PAINTING)
     ids = list(Transfer.objects.values_list("id", flat=True))
     first = engine.transfers_migrate(ids, actor="worker:1")
     second = engine.transfers_migrate(ids, actor="worker:2")
@@ -244,7 +245,7 @@ def test_backfill_filters_by_user_and_anonymous(world):
 def test_dry_run_writes_nothing_anywhere(world):
     ann = names(world)[0]
     refs = [world.add_painting(handle=ann), world.add_painting()]
-    documents_seed(actor="test")
+    documents_seed(actor="test", kind=PAINTING)
     events = TransferEvent.objects.count()
     out = io.StringIO()
 
@@ -259,7 +260,7 @@ def test_dry_run_writes_nothing_anywhere(world):
 
 def test_preview_shows_the_record_and_validates_it(world):
     ref = world.add_painting(handle=names(world)[0])
-    documents_seed(actor="test")
+    documents_seed(actor="test", kind=PAINTING)
     (preview,) = engine.transfers_preview(Transfer.objects.filter(ref=ref))
     assert preview.outcome == "migrate" and preview.problems == []
     assert preview.record["ref"] == ref
@@ -283,7 +284,7 @@ def test_an_unexpected_error_fails_that_accounts_paintings_and_the_batch_goes_on
         return real(repo, works, **kwargs)
 
     monkeypatch.setattr(engine_batch, "look_up_earlier_attempts", broken_for_ann)
-    documents_seed(actor="test")
+    documents_seed(actor="test", kind=PAINTING)
     result = engine.transfers_migrate(Transfer.objects.values_list("id", flat=True), actor="test")
 
     assert result.migrated == 1
@@ -327,7 +328,7 @@ def test_a_record_written_meanwhile_makes_the_batch_fall_back_to_single_writes(w
 
     ann = names(world)[0]
     refs = [world.add_painting(handle=ann) for _ in range(3)]
-    documents_seed(actor="test")
+    documents_seed(actor="test", kind=PAINTING)
     taken = Transfer.objects.get(ref=refs[1])
     user = world.users[ann]
     repo = pds.repo_for(did=user.did, password=user.password)

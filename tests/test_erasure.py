@@ -12,6 +12,7 @@ from migrator.models import Transfer, SkipReason, Status
 from migrator.pds.client import admin_client
 from migrator.services import sync
 from migrator.services.compare import documents_compare
+from migrator.kinds import PAINTING
 from tests.test_engine import migrate_all
 
 pytestmark = [pytest.mark.pds, pytest.mark.django_db]
@@ -43,8 +44,8 @@ def test_an_erased_user_settles_with_no_login_and_compare_clean(world):
         assert (row.status, row.skip_reason, row.rkey) == (Status.SKIPPED, SkipReason.GONE, "")
         assert "is deleted on the PDS" in row.skip_detail
     assert pds.login_count(world.users[erased].did) == logins
-    assert documents_compare().clean
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def set_status(did: str, *, takedown: bool) -> None:

@@ -24,6 +24,7 @@ from migrator.services.engine.claims import Lease, claimant_gone, claimant_new, 
 from migrator.records import painting_fingerprint
 from migrator.services.seed import documents_seed
 from migrator.services.state import transfers_transition
+from migrator.kinds import PAINTING
 from tests.plugins.world import add_user
 from tests.test_engine import migrate_all, names
 
@@ -73,7 +74,7 @@ def test_an_edit_that_lands_mid_batch_is_rewritten(world, monkeypatch, edit):
 
     def change():
         world.mongo.paintings.update_one({"_id": document["_id"]}, {"$set": edit})
-        documents_seed(actor="test")
+        documents_seed(actor="test", kind=PAINTING)
 
     edit_during_thumbnails(monkeypatch, change)
     first = migrate_all()
@@ -92,7 +93,7 @@ def test_an_edit_that_lands_mid_batch_is_rewritten(world, monkeypatch, edit):
     assert row.status == Status.MIGRATED and row.rkey == rkey  # rewritten under the same key
     assert (value["slug"], value["code"], value["nuked"]) == (current["slug"], current["code"], current.get("nuked", False))
     assert value["imageUrl"].endswith(f"/@{ann}/painting/{current['slug']}.png")
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_a_nuke_that_lands_mid_batch_unpublishes_under_skip(world, monkeypatch, settings):
@@ -104,7 +105,7 @@ def test_a_nuke_that_lands_mid_batch_unpublishes_under_skip(world, monkeypatch, 
 
     def change():
         world.mongo.paintings.update_one({"_id": document["_id"]}, {"$set": {"nuked": True}})
-        documents_seed(actor="test")
+        documents_seed(actor="test", kind=PAINTING)
 
     edit_during_thumbnails(monkeypatch, change)
     migrate_all()
@@ -137,7 +138,7 @@ def test_a_painting_nuked_after_an_attempt_died_midway_is_unpublished(world, mon
     assert len(world.records()[ref]) == 1
     engine.transfers_release_stale(actor="test", lease=dt.timedelta(0))
     world.mongo.paintings.update_one({"_id": document["_id"]}, {"$set": {"nuked": True}})
-    documents_seed(actor="test")
+    documents_seed(actor="test", kind=PAINTING)
 
     migrate_all()
 
@@ -145,7 +146,7 @@ def test_a_painting_nuked_after_an_attempt_died_midway_is_unpublished(world, mon
     row = Transfer.objects.get(ref=ref)
     assert (row.status, row.skip_reason, row.rkey) == (Status.SKIPPED, SkipReason.NUKED, "")
     assert "Removed record" in row.skip_detail
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_a_record_left_stale_by_a_race_is_caught_by_any_later_seed(world):
@@ -160,12 +161,12 @@ def test_a_record_left_stale_by_a_race_is_caught_by_any_later_seed(world):
     fingerprint = painting_fingerprint(slug=row.content["slug"], code="late1", when=row.when, nuked=row.nuked, owner=row.owner, owner_handle=row.owner_handle)
     Transfer.objects.filter(pk=row.pk).update(content={**row.content, "code": "late1"}, source_fingerprint=fingerprint)  # what the late seed wrote
 
-    documents_seed(actor="test", after_ref=ref)  # live sync's minute: nothing new in MongoDB
+    documents_seed(actor="test", after_ref=ref, kind=PAINTING)  # live sync's minute: nothing new in MongoDB
 
     assert Transfer.objects.get(ref=ref).status == Status.PENDING
     migrate_all()
     assert the_record(world, ref)["code"] == "late1"
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_a_handle_change_rewrites_the_record(world):
@@ -182,7 +183,7 @@ def test_a_handle_change_rewrites_the_record(world):
     value = the_record(world, ref)
     assert value["imageUrl"].endswith(f"/@renamed/painting/{document['slug']}.png")
     assert Transfer.objects.get(ref=ref).status == Status.MIGRATED
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_a_recording_found_on_storage_survives_a_reseed_and_compare_stays_clean(world):
@@ -192,8 +193,8 @@ def test_a_recording_found_on_storage_survives_a_reseed_and_compare_stays_clean(
     (world.images / "media" / f"@{ann}" / "painting" / f"{slug}.zip").write_bytes(b"PK\x05\x06" + bytes(18))
     migrate_all()
 
-    documents_seed(actor="test")  # what live sync does every minute
-    report = documents_compare(repair=True)
+    documents_seed(actor="test", kind=PAINTING)  # what live sync does every minute
+    report = documents_compare(repair=True, kind=PAINTING)
 
     assert report.clean
     assert "recordingUrl" in the_record(world, ref)
@@ -204,7 +205,7 @@ def test_a_worker_only_finishes_paintings_it_still_holds(world, monkeypatch):
     """A slow batch whose claim ran out: another worker holds the painting
     now. The slow worker's late failure must not touch it."""
     ref = world.add_painting(handle=names(world)[0])
-    documents_seed(actor="test")
+    documents_seed(actor="test", kind=PAINTING)
     row_id = Transfer.objects.get(ref=ref).pk
     other = "elsewhere:4242/otherboot-1#0f0f"
 
@@ -231,7 +232,7 @@ def test_a_worker_only_finishes_paintings_it_still_holds(world, monkeypatch):
 def test_a_lease_is_renewed_while_the_batch_works(world, settings):
     settings.MIGRATION_LEASE_SECONDS = 3
     ref = world.add_painting()
-    documents_seed(actor="test")
+    documents_seed(actor="test", kind=PAINTING)
     holder = claimant_new()
     long_ago = timezone.now() - dt.timedelta(hours=1)
     Transfer.objects.filter(ref=ref).update(status=Status.RUNNING, claimed_by=holder, claimed_at=long_ago)
@@ -261,7 +262,7 @@ def test_rows_seeded_before_the_checks_spare_their_neighbours(world):
     earlier version, or edited in the table): it alone is skipped."""
     ann = names(world)[0]
     bad, good = world.add_painting(handle=ann), world.add_painting(handle=ann)
-    documents_seed(actor="test")
+    documents_seed(actor="test", kind=PAINTING)
     Transfer.objects.filter(ref=bad).update(when=dt.datetime(3000, 1, 1, tzinfo=dt.UTC))
 
     result = engine.transfers_migrate(Transfer.objects.values_list("id", flat=True), actor="test")
@@ -313,12 +314,12 @@ def test_a_user_without_a_did_who_can_log_in_keeps_the_learned_did(world):
     ref = world.add_painting(handle="nodid")
     migrate_all()
 
-    documents_seed(actor="test")
+    documents_seed(actor="test", kind=PAINTING)
 
     row = Transfer.objects.get(ref=ref)
     assert (row.status, row.account_did) == (Status.MIGRATED, account.did)
-    assert documents_compare().clean
-    assert documents_compare(handle="@nodid").clean
+    assert documents_compare(kind=PAINTING).clean
+    assert documents_compare(handle="@nodid", kind=PAINTING).clean
 
 
 def test_a_painting_deleted_from_mongodb_mid_batch_leaves_no_record(world, monkeypatch):
@@ -356,7 +357,7 @@ def test_compare_repair_never_undoes_what_a_worker_did_meanwhile(world, monkeypa
         return iter(found)
 
     monkeypatch.setattr(compare_judge.Judge, "differences", a_worker_runs_right_after_judging)
-    report = documents_compare(repair=True)
+    report = documents_compare(repair=True, kind=PAINTING)
     monkeypatch.undo()
 
     assert report.repair_failures and not report.repaired
@@ -364,7 +365,7 @@ def test_compare_repair_never_undoes_what_a_worker_did_meanwhile(world, monkeypa
     assert row.status == Status.MIGRATED
     assert world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]})["atproto"]["rkey"] == row.rkey
     assert len(world.records()[ref]) == 1
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def pds_repo(world, did):
@@ -402,7 +403,7 @@ def test_a_missing_image_can_be_rechecked_from_the_dashboard_once_the_cdn_has_it
 
 def test_skips_that_come_from_mongodb_are_not_rechecked(world):
     ref = world.add_painting(nuked="yes")
-    documents_seed(actor="test")
+    documents_seed(actor="test", kind=PAINTING)
     assert engine.transfers_recheck(Transfer.objects.filter(ref=ref), actor="test") == 0
     assert Transfer.objects.get(ref=ref).skip_reason == SkipReason.BAD_NUKED
 

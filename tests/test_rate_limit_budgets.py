@@ -23,6 +23,7 @@ from migrator.selectors import binding_limits, dashboard
 from migrator.services import sync
 from migrator.services.compare import documents_compare
 from migrator.services.report import migration_status, migration_status_markdown
+from migrator.kinds import PAINTING
 from tests.plugins.pds import RestartablePds, _point_settings_at
 from tests.plugins.world import make_world
 from tests.test_engine import migrate_all, names
@@ -123,7 +124,7 @@ def test_a_spent_upload_budget_makes_paintings_wait_and_the_next_day_finishes_th
     assert sum(pds.LOGINS.values()) == logins_before  # stored sessions survive the restart: no new login
     assert Transfer.objects.filter(ref__in=refs, status=Status.MIGRATED).count() == 5
     assert all(len(world.records()[ref]) == 1 for ref in refs)
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_uploads_stop_where_the_accounts_write_budget_ends(limited_pds, limited_world, settings):

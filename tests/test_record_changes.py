@@ -17,6 +17,7 @@ from django.urls import reverse
 from migrator.models import Transfer, SkipReason, Status
 from migrator.services import lifecycle
 from migrator.services.compare import documents_compare
+from migrator.kinds import PAINTING
 from tests.test_engine import migrate_all
 
 pytestmark = [pytest.mark.pds, pytest.mark.django_db]
@@ -56,7 +57,7 @@ def test_a_renamed_user_gets_new_image_urls_with_no_image_fetched_or_uploaded(wo
         assert (row.status, row.rkey) == (Status.MIGRATED, before[ref].rkey)
         assert "/@ann-renamed/painting/" in record.value["imageUrl"]
         assert record.value["thumbnail"] == before[ref].value["thumbnail"]
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_a_new_media_url_makes_records_stale_until_staff_confirm_the_rewrite(world, settings, lexicon_dir, uploads, client, runner):
@@ -67,7 +68,7 @@ def test_a_new_media_url_makes_records_stale_until_staff_confirm_the_rewrite(wor
     settings.USER_MEDIA_URL = settings.USER_MEDIA_URL.replace("/media", "/cdn/media")
 
     migrate_all()  # nothing happens by itself: the rewrite waits for a person
-    assert lifecycle.transfers_stale_shape().count() == 2
+    assert lifecycle.transfers_stale_shape(kind=PAINTING).count() == 2
     client.force_login(runner)
     page = client.get(reverse("admin:migrator_rewrite"))
     assert page.context["count"] == 2
@@ -77,9 +78,9 @@ def test_a_new_media_url_makes_records_stale_until_staff_confirm_the_rewrite(wor
     client.post(reverse("admin:migrator_rewrite"))
     migrate_all()
 
-    assert lifecycle.transfers_stale_shape().count() == 0 and uploads == []
+    assert lifecycle.transfers_stale_shape(kind=PAINTING).count() == 0 and uploads == []
     assert "/cdn/media/" in world.records()[refs[0]][0].value["imageUrl"]
-    assert documents_compare().clean
+    assert documents_compare(kind=PAINTING).clean
 
 
 def test_a_new_lexicon_is_published_before_records_take_its_shape_and_lifts_skips(world, lexicon_dir, uploads):
@@ -96,7 +97,7 @@ def test_a_new_lexicon_is_published_before_records_take_its_shape_and_lifts_skip
     migrate_all()  # the skip lifts at the next seed
     row = Transfer.objects.get(ref=long_slug)
     assert row.status == Status.MIGRATED and len(world.records()[long_slug]) == 1
-    assert list(lifecycle.transfers_stale_shape().values_list("ref", flat=True)) == [ref]
+    assert list(lifecycle.transfers_stale_shape(kind=PAINTING).values_list("ref", flat=True)) == [ref]
     with pytest.raises(CommandError, match="deploy_lexicon first"):
         call_command("rewrite_stale_records", confirm=True, stdout=io.StringIO())
     assert Transfer.objects.get(ref=ref).status == Status.MIGRATED
@@ -106,5 +107,5 @@ def test_a_new_lexicon_is_published_before_records_take_its_shape_and_lifts_skip
     call_command("rewrite_stale_records", confirm=True, stdout=io.StringIO())
     migrate_all()
 
-    assert lifecycle.transfers_stale_shape().count() == 0 and uploads == []
-    assert documents_compare().clean
+    assert lifecycle.transfers_stale_shape(kind=PAINTING).count() == 0 and uploads == []
+    assert documents_compare(kind=PAINTING).clean

@@ -6,6 +6,7 @@ import pytest
 from bson import ObjectId
 
 from migrator import source
+from migrator.kinds import PAINTING
 
 
 @pytest.fixture
@@ -31,23 +32,23 @@ def refs(documents):
 
 
 def test_it_streams_in_id_order_in_batches(paintings):
-    batches = list(source.documents_batches(batch_size=3))
+    batches = list(source.documents_batches(batch_size=3, kind=PAINTING))
     assert [len(batch) for batch in batches] == [3, 3, 2]
     assert refs(sum(batches, [])) == sorted(refs(paintings))
 
 
 def test_it_filters_anonymous_owner_and_migrated(paintings):
-    assert len(list(source.documents_stream(anonymous=True))) == 4
-    assert len(list(source.documents_stream(anonymous=False))) == 4
-    assert len(list(source.documents_stream(owner=source.owner_for_handle("@jeffrey")))) == 3
-    assert refs(source.documents_stream(migrated=True)) == refs(paintings[:1])
-    assert source.documents_count(migrated=False) == 7
-    assert len(list(source.documents_stream(limit=2))) == 2
+    assert len(list(source.documents_stream(anonymous=True, kind=PAINTING))) == 4
+    assert len(list(source.documents_stream(anonymous=False, kind=PAINTING))) == 4
+    assert len(list(source.documents_stream(owner=source.owner_for_handle("@jeffrey"), kind=PAINTING))) == 3
+    assert refs(source.documents_stream(migrated=True, kind=PAINTING)) == refs(paintings[:1])
+    assert source.documents_count(migrated=False, kind=PAINTING) == 7
+    assert len(list(source.documents_stream(limit=2, kind=PAINTING))) == 2
 
 
 def test_it_resumes_after_a_ref(paintings):
     ordered = sorted(refs(paintings))
-    assert refs(source.documents_stream(after_ref=ordered[4])) == ordered[5:]
+    assert refs(source.documents_stream(after_ref=ordered[4], kind=PAINTING)) == ordered[5:]
 
 
 def test_credentials_hide_the_password(paintings):
@@ -65,32 +66,32 @@ def test_handles_are_looked_up_in_bulk(paintings):
 def test_write_back_sets_rkey_and_uri_in_bulk(paintings, mongo_db):
     targets = paintings[4:6]
     written = source.rkeys_write_back(
-        source.WriteBack(ref=str(document["_id"]), rkey=f"rkey{n}", uri=f"at://did:plc:anon/computer.aesthetic.painting/rkey{n}")
-        for n, document in enumerate(targets)
+        [source.WriteBack(ref=str(document["_id"]), rkey=f"rkey{n}", uri=f"at://did:plc:anon/computer.aesthetic.painting/rkey{n}") for n, document in enumerate(targets)],
+        kind=PAINTING,
     )
     assert written == set()  # every write-back matched its painting
     stored = mongo_db.paintings.find_one({"_id": targets[1]["_id"]})
     assert stored["atproto"] == {"rkey": "rkey1", "uri": "at://did:plc:anon/computer.aesthetic.painting/rkey1"}
-    assert source.rkeys_clear([str(targets[1]["_id"])]) == 1
+    assert source.rkeys_clear([str(targets[1]["_id"])], kind=PAINTING) == 1
     assert "atproto" not in mongo_db.paintings.find_one({"_id": targets[1]["_id"]})
 
 
 def test_duplicate_codes_name_the_oldest_painting(mongo_db):
     first, second = ObjectId(), ObjectId()
     mongo_db.paintings.insert_many([{"_id": second, "code": "dup"}, {"_id": first, "code": "dup"}, {"_id": ObjectId(), "code": "one"}])
-    assert source.duplicate_codes() == {"dup": str(first)}
+    assert source.duplicate_codes(kind=PAINTING) == {"dup": str(first)}
 
 
 def test_a_bad_ref_is_a_value_error():
     with pytest.raises(ValueError, match="not a MongoDB ObjectId"):
-        source.documents_query(refs=["nope"])
+        source.documents_query(refs=["nope"], kind=PAINTING)
 
 
 def test_write_back_names_the_paintings_it_could_not_find(paintings, mongo_db):
     kept, deleted = paintings[4], paintings[5]
     mongo_db.paintings.delete_one({"_id": deleted["_id"]})
     unmatched = source.rkeys_write_back(
-        [source.WriteBack(ref=str(document["_id"]), rkey="3k2yihcrp6f2c", uri="at://x/y/3k2yihcrp6f2c") for document in (kept, deleted)]
+        [source.WriteBack(ref=str(document["_id"]), rkey="3k2yihcrp6f2c", uri="at://x/y/3k2yihcrp6f2c") for document in (kept, deleted)], kind=PAINTING
     )
     assert unmatched == {str(deleted["_id"])}
     assert mongo_db.paintings.find_one({"_id": kept["_id"]})["atproto"]["rkey"] == "3k2yihcrp6f2c"
@@ -98,8 +99,8 @@ def test_write_back_names_the_paintings_it_could_not_find(paintings, mongo_db):
 
 def test_guests_are_paintings_whose_user_is_missing_or_null(paintings, mongo_db):
     mongo_db.paintings.insert_many([{"_id": ObjectId(), "user": None}, {"_id": ObjectId(), "user": 42}])
-    assert len(list(source.documents_stream(anonymous=True))) == 5  # 4 without user, 1 null
-    assert len(list(source.documents_stream(anonymous=False))) == 5  # 4 owned, 1 with a user that is not an id
+    assert len(list(source.documents_stream(anonymous=True, kind=PAINTING))) == 5  # 4 without user, 1 null
+    assert len(list(source.documents_stream(anonymous=False, kind=PAINTING))) == 5  # 4 owned, 1 with a user that is not an id
 
 
 def test_unusable_credentials_say_why_without_the_password(mongo_db):

@@ -49,7 +49,7 @@ _verified: dict[tuple, float] = {}
 # -- The database guard ------------------------------------------------------
 
 
-def mongodb_verify(*, cache_seconds: float = 0, kind: RecordKind = PAINTING) -> None:
+def mongodb_verify(*, cache_seconds: float = 0, kind: RecordKind) -> None:
     """Refuse to go on when MONGODB_DB is not the database the migration
     came from: no collection of ``kind`` (``paintings``), or none of a
     sample of the paintings the state table knows. Every command and task
@@ -73,7 +73,7 @@ def kind_in_use(kind: RecordKind) -> bool:
     return kind is PAINTING or Transfer.objects.filter(kind=kind.name).exists() or source.collection_exists(kind)
 
 
-def known_sample(*, kind: RecordKind = PAINTING) -> list[str]:
+def known_sample(*, kind: RecordKind) -> list[str]:
     """A sample of the documents of ``kind`` the state table holds as
     present in MongoDB: the newest and a random spread, so that documents
     legitimately deleted together (an erased user's) never make up all of it."""
@@ -110,7 +110,7 @@ def removal_bound(known: int) -> int:
     return max(settings.REMOVAL_TRIPWIRE_MIN, math.floor(known * settings.REMOVAL_TRIPWIRE_PERCENT / 100))
 
 
-def transfers_missing(*, batch_size: int = 1000, kind: RecordKind = PAINTING) -> Iterator[list[Transfer]]:
+def transfers_missing(*, batch_size: int = 1000, kind: RecordKind) -> Iterator[list[Transfer]]:
     """The rows of paintings MongoDB no longer has, in batches, looked up by
     ``_id`` (rows are read a batch at a time: memory stays flat). Rows staff
     unpublished are left out: they have no record to remove."""
@@ -127,7 +127,7 @@ def transfers_missing(*, batch_size: int = 1000, kind: RecordKind = PAINTING) ->
             yield missing
 
 
-def documents_detect_gone(*, actor: str, kind: RecordKind = PAINTING) -> GoneReport:
+def documents_detect_gone(*, actor: str, kind: RecordKind) -> GoneReport:
     """After a full seed: find the paintings deleted from MongoDB and let
     their removal through, unless there are more than ``removal_bound``;
     then remove none and open (or update) the RemovalHold. An open hold
@@ -203,7 +203,7 @@ class HoldConfirmation:
     changed: bool = False  # what is missing now differs from what was shown
 
 
-def removal_hold_confirm(*, digest: str, actor: str, kind: RecordKind = PAINTING) -> HoldConfirmation:
+def removal_hold_confirm(*, digest: str, actor: str, kind: RecordKind) -> HoldConfirmation:
     """A person with the run permission confirms the held removals of
     ``kind`` they were shown (``digest`` of them, from ``removals_digest``):
     looked up in MongoDB again, and removed only if they are still the same
@@ -218,7 +218,7 @@ def removal_hold_confirm(*, digest: str, actor: str, kind: RecordKind = PAINTING
     return HoldConfirmation(removing=removing)
 
 
-def transfers_mark_gone(transfers: QuerySet, *, actor: str, confirmed: bool = False, kind: RecordKind = PAINTING) -> int:
+def transfers_mark_gone(transfers: QuerySet, *, actor: str, confirmed: bool = False, kind: RecordKind) -> int:
     """The documents of ``transfers`` are gone from MongoDB: those that never
     had a record are skipped at once; the others go to the engine, which
     removes their record (it looks MongoDB up once more first). Returns how
@@ -355,7 +355,7 @@ def transfers_written_by(*, run: str = "", actor: str = "", since=None, until=No
 # -- Records of an older shape ----------------------------------------------
 
 
-def transfers_stale_shape(*, kind: RecordKind = PAINTING) -> QuerySet:
+def transfers_stale_shape(*, kind: RecordKind) -> QuerySet:
     """Migrated paintings whose record was written in another shape than the
     console would write now (a new lexicon, a change to how a field is
     built, a new USER_MEDIA_URL): stale though MongoDB did not change."""
@@ -367,7 +367,7 @@ class LexiconNotPublished(Exception):
     shape must wait for ``manage.py deploy_lexicon``."""
 
 
-def lexicon_published_check(*, kind: RecordKind = PAINTING) -> None:
+def lexicon_published_check(*, kind: RecordKind) -> None:
     """Raise LexiconNotPublished unless the painting lexicon the console
     validates against is the one published on the PDS (a public read), so
     that no record is rewritten to a shape the network cannot look up."""
@@ -382,7 +382,7 @@ def lexicon_published_check(*, kind: RecordKind = PAINTING) -> None:
         )
 
 
-def transfers_reshape(*, actor: str, limit: int | None = None, kind: RecordKind = PAINTING) -> list[int]:
+def transfers_reshape(*, actor: str, limit: int | None = None, kind: RecordKind) -> list[int]:
     """Staff confirmed: every migrated painting whose record is of an older
     shape goes back to pending, to be rewritten in place under its key
     (an update: 2 write points, within the rate limits), keeping the
@@ -425,7 +425,7 @@ class ShapeExample:
     after: dict
 
 
-def stale_shape_example(*, kind: RecordKind = PAINTING) -> ShapeExample | None:
+def stale_shape_example(*, kind: RecordKind) -> ShapeExample | None:
     """One record of an older shape, as the PDS holds it and as the console
     would rewrite it (keeping its thumbnail), or None when none is stale."""
     row = transfers_stale_shape(kind=kind).order_by("id").first()

@@ -128,7 +128,7 @@ def migration_status(*, now: dt.datetime | None = None, top_accounts: int = 20) 
         thumbnail_mimes=dict(thumbnails.values_list("blob_mime").annotate(n=Count("id")).order_by("-n")),
         limits=binding_limits(now=now),
         hold=lifecycle.removal_hold(),
-        stale_shape=lifecycle.transfers_stale_shape().count(),
+        stale_shape=lifecycle.transfers_stale_shape(kind=PAINTING).count(),
         taken_down=rows.exclude(unpublished_at=None).count(),
         verification=verification_summary(now=now),
         kinds=_kinds(),

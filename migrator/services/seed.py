@@ -55,7 +55,7 @@ from pymongo.errors import BulkWriteError
 from django.utils import timezone
 
 from migrator import source
-from migrator.kinds import PAINTING, Problem, RecordKind
+from migrator.kinds import Problem, RecordKind
 from migrator.models import DATA_REASONS, Account, TransferEvent, Transfer, SkipReason, Status
 from django.db.models import F
 
@@ -118,7 +118,7 @@ def documents_seed(
     on_batch: Callable[[SeedReport], None] | None = None,
     after_ref: str | None = None,
     refs: list[str] | None = None,
-    kind: RecordKind = PAINTING,
+    kind: RecordKind,
 ) -> SeedReport:
     """Upsert the state table from MongoDB and return the counts.
 
@@ -156,7 +156,7 @@ def documents_seed(
     return report
 
 
-def blobs_appeared(*, actor: str, refs: list[str] | None = None, kind: RecordKind = PAINTING) -> int:
+def blobs_appeared(*, actor: str, refs: list[str] | None = None, kind: RecordKind) -> int:
     """Put back to pending the rows of ``kind`` skipped because their blob's
     source did not exist yet (a tape's MP4 before the oven made it) whose
     source exists now. Returns how many. A kind without such a skip has none."""
@@ -174,7 +174,7 @@ def blobs_appeared(*, actor: str, refs: list[str] | None = None, kind: RecordKin
     )
 
 
-def gone_lines(gone: GoneReport | None, *, kind: RecordKind = PAINTING) -> list[str]:
+def gone_lines(gone: GoneReport | None, *, kind: RecordKind) -> list[str]:
     """What a command says of a full seed's look for deleted documents."""
     if gone is None:
         return []
@@ -189,7 +189,7 @@ def gone_lines(gone: GoneReport | None, *, kind: RecordKind = PAINTING) -> list[
     return lines
 
 
-def documents_unseeded(*, batch_size: int = 1000, kind: RecordKind = PAINTING, **filters) -> list[Transfer]:
+def documents_unseeded(*, batch_size: int = 1000, kind: RecordKind, **filters) -> list[Transfer]:
     """The rows a seed would add for MongoDB's paintings that are not in the
     state table yet, unsaved, with the status a seed would give them: what a
     dry run previews on a console that has not seeded. Takes the filters of
@@ -203,7 +203,7 @@ def documents_unseeded(*, batch_size: int = 1000, kind: RecordKind = PAINTING, *
     return rows
 
 
-def transfers_mark_stale(*, actor: str, refs: list[str] | None = None, kind: RecordKind = PAINTING) -> int:
+def transfers_mark_stale(*, actor: str, refs: list[str] | None = None, kind: RecordKind) -> int:
     """Put back to pending every migrated painting whose record was written
     from other fields than MongoDB now has (an edit that landed while it
     was being migrated, or since). Returns how many. The engine rewrites

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from migrator.kinds import KINDS, PAINTING, RecordKind
+from migrator.kinds import KINDS, RecordKind
 from migrator.models import ErrorKind, Transfer, Status, SyncCursor
 from migrator.services.engine import transfers_enqueue, transfers_release_stale, transfers_requeue_lost
 from migrator.services.lifecycle import alert, kind_in_use
@@ -109,7 +109,7 @@ def _retry_due():
     return Transfer.objects.filter(status=Status.FAILED, error_kind__in=[ErrorKind.TRANSIENT, ErrorKind.RATE_LIMITED]).filter(due)
 
 
-def document_sync(ref: str, *, actor: str, kind: RecordKind = PAINTING) -> Transfer | None:
+def document_sync(ref: str, *, actor: str, kind: RecordKind) -> Transfer | None:
     """Seed one document of ``kind`` from MongoDB and queue it. None when
     MongoDB has no such document."""
     documents_seed(actor=actor, refs=[ref], kind=kind)

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from migrator import source
+from migrator.kinds import PAINTING
 from migrator.services.seed import documents_seed
 
 EDITS = ("nuke", "un-nuke", "code", "when", "delete", "restore")
@@ -26,7 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, seconds, every, seed_every, seed, **options):
         rng = random.Random(seed)
-        documents = list(source.documents_stream())
+        documents = list(source.documents_stream(kind=PAINTING))
         refs = [str(document["_id"]) for document in documents if source.is_object_id(str(document["_id"]))]
         owners = sorted({document["user"] for document in documents if isinstance(document.get("user"), str)})
         deleted: list[dict] = []
@@ -50,9 +51,9 @@ class Command(BaseCommand):
                 source.painting_fields_set(ref, _change(edit, rng, edits))
             edits += 1
             if edits % seed_every == 0:
-                documents_seed(actor="command:edit_sample_paintings")
+                documents_seed(actor="command:edit_sample_paintings", kind=PAINTING)
             time.sleep(every)
-        documents_seed(actor="command:edit_sample_paintings")
+        documents_seed(actor="command:edit_sample_paintings", kind=PAINTING)
         self.stdout.write(f"Made {edits} edits to {len(refs)} paintings in MongoDB ({len(deleted)} left deleted), seeding every {seed_every}.")
 
     def _rename(self, owner: str) -> None:

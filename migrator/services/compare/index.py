@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 
 from migrator import pds, source
-from migrator.kinds import PAINTING, RecordKind
+from migrator.kinds import RecordKind
 from migrator.models import Account, Transfer, Status
 
 from .report import CompareError
@@ -94,7 +94,7 @@ class Scope:
         return pds.repo_for(did=did, password=self._passwords[did])
 
 
-def compare_scope(*, handle: str | None = None, anonymous: bool = False, kind: RecordKind = PAINTING) -> Scope:
+def compare_scope(*, handle: str | None = None, anonymous: bool = False, kind: RecordKind) -> Scope:
     """The accounts and paintings a comparison covers. Raises CompareError."""
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
     if handle:

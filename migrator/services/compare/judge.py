@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from migrator import pds, source
 from migrator.images import ImageError
-from migrator.kinds import PAINTING, RecordKind
+from migrator.kinds import RecordKind
 from migrator.lexicon import record_validate
 from migrator.models import Transfer, Status
 from migrator.services.engine.batch import transfers_migrate
@@ -33,8 +33,8 @@ class Judge:
     handle: str
     scope: Scope
     actor: str
+    kind: RecordKind
     rewritten_cid: str = ""  # set when --repair rewrote the record
-    kind: RecordKind = PAINTING
 
     @property
     def expected_did(self) -> str:
@@ -243,7 +243,7 @@ class Judge:
             yield self._diff(DifferenceKind.STATE_MISMATCH, f"The state says {row.status}{reason}, but the PDS has the record {keeper.uri}.", keeper)
 
 
-def expected_fields(fields, handle: str, *, has_recording: bool = False, kind: RecordKind = PAINTING) -> tuple[dict, bool]:
+def expected_fields(fields, handle: str, *, has_recording: bool = False, kind: RecordKind) -> tuple[dict, bool]:
     """The compared fields of the record MongoDB's document makes, and
     whether that is all of them (False when the URL or date cannot be known).
 
@@ -261,7 +261,7 @@ def expected_fields(fields, handle: str, *, has_recording: bool = False, kind: R
     return {name: record[name] for name in kind.compared_fields if name in record}, True
 
 
-def field_differences(value: dict, expected: dict, *, complete: bool, kind: RecordKind = PAINTING) -> list[str]:
+def field_differences(value: dict, expected: dict, *, complete: bool, kind: RecordKind) -> list[str]:
     """Readable "field: record X, MongoDB Y" lines; an absent deleted flag
     (the painting's ``nuked``) reads as false."""
     names = kind.compared_fields if complete else tuple(expected)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pymongo.errors import PyMongoError
 
 from migrator import pds, source
-from migrator.kinds import PAINTING, RecordKind
+from migrator.kinds import RecordKind
 from migrator.lexicon import InvalidRecord
 from migrator.models import Transfer, Status
 
@@ -26,7 +26,7 @@ def documents_compare(
     actor: str = ACTOR,
     examples: int | None = 10,
     batch_size: int = 500,
-    kind: RecordKind = PAINTING,
+    kind: RecordKind,
 ) -> CompareReport:
     """Compare MongoDB, the state table and the PDS, for one user (``handle``),
     the guests (``anonymous``) or everyone. With ``repair`` (and not
