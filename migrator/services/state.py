@@ -27,7 +27,7 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     # or claimed by a run an operator starts.
     Status.WAITING: frozenset({Status.QUEUED, Status.RUNNING, Status.PENDING, Status.SKIPPED}),
     Status.SKIPPED: frozenset({Status.PENDING, Status.QUEUED, Status.MIGRATED}),
-    # A migrated painting runs again when its source changes (nuked or
+    # A migrated document runs again when its source changes (nuked or
     # un-nuked): its record is rewritten under the same key, or removed.
     Status.MIGRATED: frozenset({Status.QUEUED, Status.RUNNING, Status.PENDING, Status.SKIPPED}),
 }
@@ -50,7 +50,7 @@ class IllegalTransition(ValueError):
 
 def _check_transition(from_status: str, to_status: str) -> None:
     if to_status not in ALLOWED_TRANSITIONS.get(from_status, frozenset()):
-        raise IllegalTransition(f"A painting cannot go from {from_status} to {to_status}.")
+        raise IllegalTransition(f"A document cannot go from {from_status} to {to_status}.")
 
 
 def transfer_transition(
@@ -63,10 +63,10 @@ def transfer_transition(
     expect: dict | None = None,
     **fields,
 ) -> bool:
-    """Move one painting from its current status to ``to``.
+    """Move one document from its current status to ``to``.
 
     Returns False, changing nothing, when the row's status in the database is
-    no longer ``painting.status`` (another worker or staff member moved it),
+    no longer ``transfer.status`` (another worker or staff member moved it),
     when ``holder`` is given and the row is no longer claimed by it (its
     lease ran out and another worker took it), or when a field named in
     ``expect`` no longer has the value given there.
@@ -111,7 +111,7 @@ def transfers_transition(
 
     Rows are locked while they move (``SKIP LOCKED`` on PostgreSQL; SQLite
     takes the database write lock), so two workers calling this at once never
-    move the same painting. Returns the ids that moved.
+    move the same document. Returns the ids that moved.
     """
     from_statuses = [str(status) for status in from_statuses]
     for from_status in from_statuses:
@@ -154,15 +154,15 @@ class Change:
 
 
 def transfers_transition_each(changes: list[Change], *, to: str, actor: str, holder: str, expect: tuple[str, ...] = ()) -> list[Change]:
-    """Move each painting of ``changes`` from its status to ``to`` with its
+    """Move each document of ``changes`` from its status to ``to`` with its
     own fields and event, as ``transfer_transition`` would one by one, in one
     transaction and a few statements whatever their number.
 
-    A painting moves only if its row is still in the status it has in
+    A document moves only if its row is still in the status it has in
     memory, claimed by ``holder``, with the ``expect`` fields still as they
     are in memory; the rows are locked while they are checked and updated.
     Every change must set the same fields, to plain values. Returns the
-    changes that were not made (their paintings moved under us).
+    changes that were not made (their documents moved under us).
     """
     if not changes:
         return []

@@ -48,7 +48,7 @@ GUARD_SECONDS = 300
 def memory_release() -> None:
     """Give freed memory back to the operating system after a batch.
 
-    Decoded paintings are large and threads each get a malloc arena, so
+    Decoded images are large and threads each get a malloc arena, so
     glibc would otherwise keep a worker's peak for good and its RSS would
     creep up run after run. A no-op where there is no glibc.
     """

@@ -1,15 +1,15 @@
-"""Who holds a running painting, and for how long.
+"""Who holds a running document, and for how long.
 
-Each batch claims its paintings under a claimant of its own:
+Each batch claims its documents under a claimant of its own:
 ``host:pid/machine#nonce``, where ``machine`` names the kernel boot and the
 PID namespace the pid lives in. A pid means something only there: two
 containers that share a hostname have different PID namespaces, so neither
 ever takes the other's live workers for dead. The nonce tells two batches of
-one process apart, so a batch can only finish the paintings it still holds.
+one process apart, so a batch can only finish the documents it still holds.
 
 While a batch works, ``Lease`` renews its claim on a thread; a claim that
 stops being renewed (the worker hung, or its machine vanished) expires after
-MIGRATION_LEASE_SECONDS and the paintings are released to others.
+MIGRATION_LEASE_SECONDS and the documents are released to others.
 """
 
 import logging
@@ -100,7 +100,7 @@ def process_alive(pid: int) -> bool:
 
 
 def lease_renew(holder: str) -> int:
-    """Mark the paintings ``holder`` runs as still worked on. Returns how many."""
+    """Mark the documents ``holder`` runs as still worked on. Returns how many."""
     return Transfer.objects.filter(status=Status.RUNNING, claimed_by=holder).update(claimed_at=timezone.now())
 
 

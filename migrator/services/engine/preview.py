@@ -19,7 +19,7 @@ from .work import Outcome, Work
 
 @dataclass
 class Preview:
-    """What migrating one painting would do, computed by the real code path
+    """What migrating one document would do, computed by the real code path
     with every external write switched off."""
 
     transfer: Transfer

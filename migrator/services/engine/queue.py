@@ -1,5 +1,5 @@
 """What staff and commands call around the batches: queue, retry, skip, split
-into batches, and release the paintings a dead worker held."""
+into batches, and release the documents a dead worker held."""
 
 import logging
 from collections.abc import Iterator
@@ -24,7 +24,7 @@ log = logging.getLogger("migrator.services.engine")
 
 
 def transfers_enqueue(transfers: QuerySet, *, actor: str, run: str = "") -> int:
-    """Queue pending, failed and waiting paintings as django-q2 jobs (after
+    """Queue pending, failed and waiting documents as django-q2 jobs (after
     commit). ``run`` names the run their records are written for (default:
     ``actor`` and the time). Returns how many were queued."""
     ids = transfers_transition(
@@ -36,7 +36,7 @@ def transfers_enqueue(transfers: QuerySet, *, actor: str, run: str = "") -> int:
 
 
 def transfers_retry(transfers: QuerySet, *, actor: str) -> int:
-    """Queue failed paintings again. Returns how many were queued."""
+    """Queue failed documents again. Returns how many were queued."""
     ids = transfers_transition(
         transfers, from_statuses=[Status.FAILED], to=Status.QUEUED, actor=actor, message="Retry queued.",
         claimed_by="", claimed_at=timezone.now(),
@@ -46,7 +46,7 @@ def transfers_retry(transfers: QuerySet, *, actor: str) -> int:
 
 
 def transfers_skip(transfers: QuerySet, *, actor: str, detail: str) -> int:
-    """Skip pending, queued or failed paintings on a person's word."""
+    """Skip pending, queued or failed documents on a person's word."""
     detail = detail.strip() or "Skipped by staff."
     ids = transfers_transition(
         transfers,
@@ -61,7 +61,7 @@ def transfers_skip(transfers: QuerySet, *, actor: str, detail: str) -> int:
 
 
 def transfers_recheck(transfers: QuerySet, *, actor: str) -> int:
-    """Queue skipped paintings again to look at them afresh: an image a CDN
+    """Queue skipped documents again to look at them afresh: an image a CDN
     had not yet published, an account completed since, a skip by staff.
     Skips that come from MongoDB's data are left alone: the seed lifts
     them when the document is fixed. Returns how many were queued."""
@@ -129,7 +129,7 @@ def _jobs_enqueue(ids: list[int], *, actor: str, run: str = "") -> None:
             try:
                 async_task("migrator.tasks.batch_migrate", batch, run, group="migrate", q_options={"ack_failure": True})
             except Exception as error:  # noqa: BLE001 - any broker failure: the rows must not stay queued
-                log.warning("Could not queue a job for %d paintings (%s); they go back to pending.", len(batch), type(error).__name__)
+                log.warning("Could not queue a job for %d documents (%s); they go back to pending.", len(batch), type(error).__name__)
                 transfers_transition(
                     Transfer.objects.filter(id__in=batch), from_statuses=[Status.QUEUED], to=Status.PENDING, actor=actor,
                     message=f"Could not queue the job ({type(error).__name__}); the live-sync schedule queues it again.",
@@ -139,7 +139,7 @@ def _jobs_enqueue(ids: list[int], *, actor: str, run: str = "") -> None:
 
 
 def transfers_release_stale(*, actor: str, lease: timedelta | None = None) -> int:
-    """Put back to pending the paintings left running by a worker that died:
+    """Put back to pending the documents left running by a worker that died:
     one whose process, in this process's PID namespace, is gone, or any whose
     claim has not been renewed for the lease. Their next run reconciles with
     what the PDS already has. Returns how many."""
@@ -160,11 +160,11 @@ def transfers_release_stale(*, actor: str, lease: timedelta | None = None) -> in
 
 
 def transfers_requeue_lost(*, actor: str, lease: timedelta | None = None) -> int:
-    """Put back to pending the paintings queued for longer than the lease
+    """Put back to pending the documents queued for longer than the lease
     whose job is gone: a broker without acknowledgement (Redis) loses the
     jobs a killed cluster had fetched. A job is taken as gone once the
     broker has nothing waiting; should it still run, its claim finds the
-    paintings taken and does nothing. Returns how many."""
+    documents taken and does nothing. Returns how many."""
     if lease is None:
         lease = timedelta(seconds=settings.MIGRATION_LEASE_SECONDS)
     lost = Transfer.objects.filter(status=Status.QUEUED).filter(Q(claimed_at__lt=timezone.now() - lease) | Q(claimed_at=None))
