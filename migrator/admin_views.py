@@ -1,5 +1,5 @@
 """The console's own admin pages: the dashboard, its polling endpoint, the
-retry of a failure group, and the dry-run preview's per-painting context.
+retry of a failure group, and the dry-run preview's per-document context.
 Mounted by TransferAdmin.get_urls (behind admin_site.admin_view)."""
 
 import base64

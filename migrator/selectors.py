@@ -29,7 +29,7 @@ log = logging.getLogger("migrator.selectors")
 # What a verification that never finished is said to have met.
 ABANDONED = "It did not finish: its process stopped, or it ran past the job timeout."
 
-# Statuses whose paintings still have work ahead of them.
+# Statuses whose documents still have work ahead of them.
 REMAINING = (Status.PENDING, Status.QUEUED, Status.RUNNING, Status.FAILED, Status.WAITING)
 # Statuses that mean a migration is under way: the dashboard keeps refreshing.
 IN_FLIGHT = (Status.QUEUED, Status.RUNNING)
@@ -138,29 +138,29 @@ class FailureGroup:
 
 
 def failure_groups(*, limit: int = 20) -> list[FailureGroup]:
-    """Failed paintings grouped by error class (error_kind and the normalized
+    """Failed documents grouped by error class (error_kind and the normalized
     first line of last_error), largest group first, at most ``limit``."""
     groups: dict[str, FailureGroup] = {}
     secrets = logs.secrets_known()
     failed = Transfer.objects.filter(status=Status.FAILED).order_by("id")
-    for painting_id, error_kind, last_error in failed.values_list("id", "error_kind", "last_error").iterator(2000):
+    for transfer_id, error_kind, last_error in failed.values_list("id", "error_kind", "last_error").iterator(2000):
         signature = error_signature(last_error, secrets)
         key = failure_group_key(error_kind, signature)
         group = groups.get(key)
         if group is None:
-            groups[key] = FailureGroup(key, error_kind, signature, 1, painting_id, last_error[:500])
+            groups[key] = FailureGroup(key, error_kind, signature, 1, transfer_id, last_error[:500])
         else:
             group.count += 1
     return sorted(groups.values(), key=lambda group: (-group.count, group.signature))[:limit]
 
 
 def failure_group_transfers(key: str) -> QuerySet:
-    """The failed paintings of the group ``key`` (see ``failure_groups``)."""
+    """The failed documents of the group ``key`` (see ``failure_groups``)."""
     failed = Transfer.objects.filter(status=Status.FAILED)
     secrets = logs.secrets_known()
     ids = [
-        painting_id
-        for painting_id, error_kind, last_error in failed.values_list("id", "error_kind", "last_error").iterator(2000)
+        transfer_id
+        for transfer_id, error_kind, last_error in failed.values_list("id", "error_kind", "last_error").iterator(2000)
         if failure_group_key(error_kind, error_signature(last_error, secrets)) == key
     ]
     return Transfer.objects.filter(id__in=ids)
@@ -188,7 +188,7 @@ class AccountProgress:
 
 
 def accounts_progress(*, limit: int = 15) -> list[AccountProgress]:
-    """The accounts with the most paintings still to migrate, first."""
+    """The accounts with the most documents still to migrate, first."""
     rows = (
         Transfer.objects.order_by()
         .values("account_did")
@@ -276,7 +276,7 @@ class Dashboard:
     @property
     def in_flight(self) -> bool:
         """A migration is running: something is queued or running, or
-        paintings were migrated in the last minute."""
+        documents were migrated in the last minute."""
         return any(self.by_status[status] for status in IN_FLIGHT) or bool(self.throughput.counts[1])
 
     @property
@@ -321,14 +321,14 @@ def duration_text(duration: dt.timedelta | None) -> str:
 
 @dataclass(frozen=True)
 class BindingLimit:
-    """A PDS rate limit paintings wait for: which, until when, and what the
+    """A PDS rate limit documents wait for: which, until when, and what the
     rest of the migration takes at that limit."""
 
     name: str
     scope: str
     waiting: int
     resets_at: dt.datetime
-    left: int  # paintings still to go through this limit (for a per-IP limit: all remaining)
+    left: int  # documents still to go through this limit (for a per-IP limit: all remaining)
     rest_takes: dt.timedelta | None  # at this limit, from now; None when the limit's size is unknown
 
     @property
@@ -347,7 +347,7 @@ class BindingLimit:
 
 
 def binding_limits(*, now: dt.datetime | None = None) -> list[BindingLimit]:
-    """The rate limits paintings wait for now, latest reset first."""
+    """The rate limits documents wait for now, latest reset first."""
     now = now or timezone.now()
     waiting = (
         Transfer.objects.filter(status=Status.WAITING).order_by().values("waiting_for")
@@ -378,7 +378,7 @@ class SkipGroup:
 
 
 def skips_by_reason() -> list[SkipGroup]:
-    """Skipped paintings counted by reason, largest first."""
+    """Skipped documents counted by reason, largest first."""
     rows = Transfer.objects.filter(status=Status.SKIPPED).values("skip_reason").annotate(count=Count("id")).order_by("-count", "skip_reason")
     return [
         SkipGroup(
@@ -428,7 +428,7 @@ def dashboard(*, now: dt.datetime | None = None, with_details: bool = True) -> D
 
 @dataclass(frozen=True)
 class RecordAsWritten:
-    """The record the PDS holds for a painting: ``value`` (JSON) and ``cid``,
+    """The record the PDS holds for a document: ``value`` (JSON) and ``cid``,
     or ``problem`` saying why it could not be read."""
 
     value: dict | None = None
@@ -437,10 +437,10 @@ class RecordAsWritten:
 
 
 def transfer_record_as_written(transfer: Transfer) -> RecordAsWritten:
-    """Read the painting's record from the PDS (a public getRecord: no login).
+    """Read the document's record from the PDS (a public getRecord: no login).
     Fails soft: an unreachable PDS or a missing record becomes ``problem``."""
     if not (transfer.account_did and transfer.rkey):
-        return RecordAsWritten(problem="No record has been written for this painting yet.")
+        return RecordAsWritten(problem="No record has been written for this document yet.")
     # One attempt, no waiting: a console page must not hang on a slow PDS.
     policy = RetryPolicy(attempts=1, base_delay=0, max_delay=0, rate_limit_max_wait=0, low_water=0)
     try:

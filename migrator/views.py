@@ -44,7 +44,8 @@ def signature_for(body: bytes, timestamp: str, secret: str) -> str:
 @csrf_exempt
 @require_POST
 def painting_hook(request: HttpRequest) -> JsonResponse:
-    """Seed and queue the one painting named by a signed call. Every refusal
+    """Seed and queue the one document (a painting unless the call names
+    another kind) named by a signed call. Every refusal
     is a 4xx with its reason; a signature is accepted once (replays are
     refused for as long as its timestamp is valid)."""
     secret = settings.SYNC_WEBHOOK_SECRET
@@ -73,13 +74,13 @@ def painting_hook(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": f'Expected a JSON body {{"ref": "<24-hex ObjectId>", "kind": "{kinds}" (default painting)}}.'}, status=400)
     ref, kind = ref.lower(), KINDS[kind_name]
     try:
-        painting = document_sync(ref, actor=f"hook:{kind.name}", kind=kind)
+        transfer = document_sync(ref, actor=f"hook:{kind.name}", kind=kind)
     except WrongDatabase as error:
         return JsonResponse({"error": str(error)}, status=503)
-    if painting is None:
+    if transfer is None:
         return JsonResponse({"error": f"MongoDB has no {kind.name} {ref}."}, status=404)
     named = {"kind": kind.name} if "kind" in body else {}  # said back when the call named it
-    return JsonResponse({"ref": ref, **named, "status": painting.status}, status=202)
+    return JsonResponse({"ref": ref, **named, "status": transfer.status}, status=202)
 
 
 @never_cache

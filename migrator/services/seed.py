@@ -1,4 +1,4 @@
-"""Seeding: mirror MongoDB's documents of a kind (paintings by default)
+"""Seeding: mirror MongoDB's documents of a kind
 into the state table.
 
 Idempotent and cheap to re-run: documents are read in batches, compared with
@@ -68,7 +68,7 @@ INVALID_OWNER = "(invalid user)"
 MIRRORED_FIELDS = (
     "label", "content", "owner", "owner_handle", "account_did", "when", "nuked", "source_fingerprint", "gone_since",
 )  # fmt: skip
-# Reasons a painting whose record may exist is skipped for only after the
+# Reasons a document whose record may exist is skipped for only after the
 # engine removed that record: it must not stay published.
 UNPUBLISHING_REASONS = frozenset({SkipReason.NUKED, SkipReason.TAKEN_DOWN})
 
@@ -87,7 +87,7 @@ class SeedReport:
     problems: Counter = field(default_factory=Counter)
     keys_restored: int = 0  # keys MongoDB had lost, written back from the state table
     last_ref: str = ""
-    gone: GoneReport | None = None  # a full seed's look for deleted paintings
+    gone: GoneReport | None = None  # a full seed's look for deleted documents
 
     @property
     def users(self) -> int:
@@ -122,21 +122,21 @@ def documents_seed(
 ) -> SeedReport:
     """Upsert the state table from MongoDB and return the counts.
 
-    ``after_ref`` reads only paintings inserted after that ObjectId (live
-    sync); ``refs`` only those paintings (the upload hook). A full seed
-    (neither) also finds the paintings deleted from MongoDB since, and lets
+    ``after_ref`` reads only documents inserted after that ObjectId (live
+    sync); ``refs`` only those documents (the upload hook). A full seed
+    (neither) also finds the documents deleted from MongoDB since, and lets
     their removal through within the tripwire (``report.gone``).
 
     ``kind`` says what the documents are and how each is read, judged and
-    fingerprinted (the painting by default).
+    fingerprinted.
 
     Raises source.WrongDatabase, changing nothing, when MONGODB_DB is not
     the database the state table came from.
     """
     mongodb_verify(kind=kind)
     report = SeedReport()
-    # A seed of chosen paintings (the upload hook) looks up only their codes,
-    # so a call costs work proportional to its paintings, not the collection.
+    # A seed of chosen documents (the upload hook) looks up only their codes,
+    # so a call costs work proportional to its documents, not the collection.
     duplicates = None if refs is not None else source.duplicate_codes(kind=kind)
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
     for documents in source.documents_batches(batch_size=batch_size, after_ref=after_ref, refs=refs, kind=kind):
@@ -190,7 +190,7 @@ def gone_lines(gone: GoneReport | None, *, kind: RecordKind) -> list[str]:
 
 
 def documents_unseeded(*, batch_size: int = 1000, kind: RecordKind, **filters) -> list[Transfer]:
-    """The rows a seed would add for MongoDB's paintings that are not in the
+    """The rows a seed would add for MongoDB's documents that are not in the
     state table yet, unsaved, with the status a seed would give them: what a
     dry run previews on a console that has not seeded. Takes the filters of
     ``source.documents_query``. Writes nothing anywhere."""
@@ -204,7 +204,7 @@ def documents_unseeded(*, batch_size: int = 1000, kind: RecordKind, **filters) -
 
 
 def transfers_mark_stale(*, actor: str, refs: list[str] | None = None, kind: RecordKind) -> int:
-    """Put back to pending every migrated painting whose record was written
+    """Put back to pending every migrated document whose record was written
     from other fields than MongoDB now has (an edit that landed while it
     was being migrated, or since). Returns how many. The engine rewrites
     each record under its key (or removes it, for a nuked painting under
@@ -452,7 +452,7 @@ def _update(changed: list[tuple[Transfer, Desired]], *, actor: str) -> None:
         if action is None:
             continue
         to, message, fields = action
-        if to == row.status:  # a skipped painting whose reason changed
+        if to == row.status:  # a skipped document whose reason changed
             Transfer.objects.filter(pk=row.pk).update(**fields)
             transfer_note(row, actor=actor, message=message)
         else:

@@ -126,17 +126,17 @@ def transfers_transition(
         moving = list(candidates.values_list("id", "status", "kind", "ref"))
         if not moving:
             return []
-        ids = [painting_id for painting_id, *_ in moving]
+        ids = [transfer_id for transfer_id, *_ in moving]
         Transfer.objects.filter(id__in=ids).update(status=to, updated_at=now, **fields)
         TransferEvent.objects.bulk_create(
             TransferEvent(
-                transfer_id=painting_id,
+                transfer_id=transfer_id,
                 from_status=from_status,
                 to_status=to,
                 message=message,
                 actor=actor,
             )
-            for painting_id, from_status, *_ in moving
+            for transfer_id, from_status, *_ in moving
         )
     for _, from_status, kind, ref in moving:
         _log(kind, ref, from_status, to, message, actor)

@@ -1,16 +1,16 @@
-"""Live sync: paintings (and moods, programs, ...: every kind) uploaded or
+"""Live sync: documents of every kind (paintings, moods, programs, ...) uploaded or
 changed after the backfill reach ATProto without staff action.
 
 The django-q2 schedule ``live_sync`` runs every minute: for each kind it
 reads the documents inserted since the last run (and, every
 SYNC_FULL_EVERY_MINUTES, all of them, to catch edits such as nuking), a
 cursor per kind; then it queues what is pending,
-re-queues paintings that failed for a passing reason, releases paintings
-a dead worker left running and re-queues paintings whose job the broker
-lost. Every seed also puts back to pending the migrated paintings whose
+re-queues documents that failed for a passing reason, releases documents
+a dead worker left running and re-queues documents whose job the broker
+lost. Every seed also puts back to pending the migrated documents whose
 record MongoDB has changed since (see migrator.services.seed). The upload function
 can also call ``/hooks/painting`` right after its insert, which seeds and
-queues that one painting at once (``document_sync``).
+queues that one document at once (``document_sync``).
 """
 
 from dataclasses import dataclass
@@ -99,7 +99,7 @@ def waiting_due():
 
 
 def _retry_due():
-    """Failed paintings whose error was passing and whose wait is over."""
+    """Failed documents whose error was passing and whose wait is over."""
     now = timezone.now()
     due = Q()
     for attempts in range(1, 8):

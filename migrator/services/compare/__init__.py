@@ -1,7 +1,7 @@
 """MongoDB, the state table and the PDS side by side (the plan's comparison tool).
 
 ``documents_compare`` lists every record of the accounts concerned (page by
-page) into a temporary SQLite index on disk, then streams MongoDB's paintings
+page) into a temporary SQLite index on disk, then streams MongoDB's documents
 in batches and judges each against its state row and its records. Memory
 stays flat whatever the corpus size: only one page or one batch is held at a
 time, plus the first few examples of each kind of difference.

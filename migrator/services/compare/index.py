@@ -56,7 +56,7 @@ class RecordIndex:
         return found
 
     def unseen_records(self, batch_size: int) -> Iterator[list[tuple[str, str, str]]]:
-        """(ref, did, rkey) of records whose ref no compared painting has, in batches."""
+        """(ref, did, rkey) of records whose ref no compared document has, in batches."""
         cursor = self.db.execute("SELECT ref, did, rkey FROM records WHERE ref NOT IN (SELECT ref FROM seen) ORDER BY ref")
         while batch := cursor.fetchmany(batch_size):
             yield batch
@@ -95,7 +95,7 @@ class Scope:
 
 
 def compare_scope(*, handle: str | None = None, anonymous: bool = False, kind: RecordKind) -> Scope:
-    """The accounts and paintings a comparison covers. Raises CompareError."""
+    """The accounts and documents a comparison covers. Raises CompareError."""
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
     if handle:
         owner = source.owner_for_handle(handle)

@@ -91,7 +91,7 @@ class Judge:
         return Difference(kind, ref=self.document.ref, did=did, rkey=rkey, detail=detail, repair=repair, fix=fix)
 
     def _held(self, fix):
-        """``fix``, run while compare holds the painting as a worker would:
+        """``fix``, run while compare holds the document as a worker would:
         claimed from exactly the state compare judged (status and last
         change), so no worker can take it meanwhile, and refused with
         RepairSkipped when one took it or changed it since."""
@@ -116,7 +116,7 @@ class Judge:
         return held_fix
 
     def _keeper(self) -> tuple[IndexedRecord, list[IndexedRecord]]:
-        """The record to keep (the one at the painting's own TID, else in the
+        """The record to keep (the one at the document's own TID, else in the
         right account, else the oldest) and the others."""
         ordered = sorted(self.records, key=lambda r: (r.rkey != self.expected_rkey, r.did != self.expected_did, r.rkey))
         return ordered[0], ordered[1:]

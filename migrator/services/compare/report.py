@@ -15,7 +15,7 @@ class CompareError(Exception):
 
 
 class RepairSkipped(Exception):
-    """A repair left undone because the engine (or staff) moved the painting
+    """A repair left undone because the engine (or staff) moved the document
     since compare looked at it; the next comparison sees the new state."""
 
 

@@ -1,5 +1,5 @@
-"""``documents_compare``: every painting in scope against the state table and
-the listed records, then the records and state rows no painting claimed."""
+"""``documents_compare``: every document of a kind in scope against the state
+table and the listed records, then the records and state rows no document claimed."""
 
 from collections.abc import Iterator
 
@@ -36,7 +36,7 @@ def documents_compare(
     compared, source.WrongDatabase for a MONGODB_DB that is not the
     migration's, pymongo errors when MongoDB cannot be read; an account whose
     records cannot be listed is a difference, not an exception. ``kind``:
-    which documents and records (the painting by default).
+    which documents and records.
     """
     mongodb_verify(kind=kind)
     scope = compare_scope(handle=handle, anonymous=anonymous, kind=kind)

@@ -100,7 +100,7 @@ def _batches_of(transfers: QuerySet, *, size: int) -> Iterator[list[int]]:
     batch = []
     rows = transfers.order_by("owner", "when", "id").values_list("id", "owner").iterator(chunk_size=2000)
     for _, account_rows in groupby(rows, key=itemgetter(1)):
-        ids = [painting_id for painting_id, _ in account_rows]
+        ids = [transfer_id for transfer_id, _ in account_rows]
         if batch and len(batch) + len(ids) > size:
             yield batch
             batch = []
