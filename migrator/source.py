@@ -184,6 +184,16 @@ def refs_present(refs: Iterable[str], *, kind: RecordKind) -> set[str]:
     return {str(document["_id"]) for document in kind_collection(kind).find({"_id": {"$in": ids}}, {"_id": 1})}
 
 
+def refs_in_order(*, kind: RecordKind, batch_size: int = 5000) -> Iterator[str]:
+    """The ref of every document of ``kind`` whose ``_id`` is an ObjectId,
+    in ascending order (the hex of an ObjectId sorts as its bytes do): one
+    read of the collection's ids, streamed in batches (served by the ``_id``
+    index on MongoDB), to be merged with the state table's refs."""
+    documents = kind_collection(kind).find({"_id": {"$type": "objectId"}}, {"_id": 1}).sort("_id", 1).batch_size(batch_size)
+    for document in documents:
+        yield str(document["_id"])
+
+
 def database_check(*, known_refs: list[str], kind: RecordKind) -> None:
     """Refuse a database that cannot be aesthetic.computer's: one without
     ``kind``'s collection, or one that has none of ``known_refs`` (a sample

@@ -248,3 +248,41 @@ def test_while_removals_are_held_paintings_mongodb_lacks_are_neither_migrated_no
     migrate_all()
     assert lifecycle.removal_hold() is None
     assert Transfer.objects.filter(status=Status.MIGRATED).count() == 8
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 1000])
+def test_missing_documents_are_found_by_one_ordered_pass_whatever_the_batches(mongo_db, monkeypatch, batch_size):
+    """The rows, in the order of their refs, merged with MongoDB's ids read
+    once in the same order: every deleted document is found, at the first,
+    last and batch-edge places alike, and no batch asks MongoDB for its refs
+    (an ``$in`` per batch scans the collection on a server without the
+    ``_id`` index); documents the table does not know yet are passed over,
+    and a ref that is not an ObjectId is never missing."""
+    import random
+
+    from bson import ObjectId
+
+    from migrator import source
+
+    ids = sorted(ObjectId() for _ in range(25))
+    mongo_db.paintings.insert_many([{"_id": one, "slug": f"2024.1.1.0.0.{n:02d}.000", "code": f"c{n}"} for n, one in enumerate(ids)])
+    unseeded = set(ids[7:11]) | {ids[20]}  # inserted since the last seed: no rows
+    rows = [str(one) for one in ids if one not in unseeded] + ["guest-1"]
+    random.Random(3).shuffle(rows)  # the table's ids in another order than the refs
+    Transfer.objects.bulk_create(Transfer(kind="painting", ref=ref) for ref in rows)
+    gone = [ids[0], ids[3], ids[4], ids[12], ids[24]]
+    mongo_db.paintings.delete_many({"_id": {"$in": gone}})
+    asked = []
+    real = source.refs_present
+
+    def spy(refs, *, kind):
+        refs = list(refs)
+        asked.extend(refs)
+        return real(refs, kind=kind)
+
+    monkeypatch.setattr(source, "refs_present", spy)
+
+    missing = [row.ref for batch in lifecycle.transfers_missing(batch_size=batch_size, kind=PAINTING) for row in batch]
+
+    assert sorted(missing) == sorted(str(one) for one in gone)
+    assert asked == ["guest-1"]  # the one ref that is not as MongoDB's ids are read, asked for by id

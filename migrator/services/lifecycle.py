@@ -1,4 +1,4 @@
-"""Life after the backfill: paintings deleted from MongoDB (and restored),
+"""Life after the backfill: documents deleted from MongoDB (and restored),
 the tripwire that holds a mass removal for a person, staff take-downs and
 republishing, and the undo of a run.
 
@@ -19,6 +19,7 @@ MongoDB to have the documents again, which clears the hold by itself).
 import hashlib
 import logging
 import math
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -36,9 +37,10 @@ from migrator.services.state import transfer_note, transfers_transition
 
 log = logging.getLogger("migrator.services.lifecycle")
 
-SAMPLE_SIZE = 200  # known paintings looked for in MongoDB before trusting it
+OBJECT_ID_HEX = re.compile(r"[0-9a-f]{24}")  # a ref as MongoDB's ObjectIds are read
+SAMPLE_SIZE = 200  # known documents looked for in MongoDB before trusting it
 EXAMPLES = 10
-# Statuses a painting whose record may exist is sent back to pending from,
+# Statuses a document whose record may exist is sent back to pending from,
 # for the engine to remove the record (queued and running ones meet the
 # change at their claim or their write).
 SETTLED = (Status.MIGRATED, Status.FAILED, Status.WAITING, Status.SKIPPED)
@@ -52,7 +54,7 @@ _verified: dict[tuple, float] = {}
 def mongodb_verify(*, cache_seconds: float = 0, kind: RecordKind) -> None:
     """Refuse to go on when MONGODB_DB is not the database the migration
     came from: no collection of ``kind`` (``paintings``), or none of a
-    sample of the paintings the state table knows. Every command and task
+    sample of the documents of it the state table knows. Every command and task
     that reads MongoDB calls this first. Raises source.WrongDatabase
     (nothing has been changed), or PyMongoError when MongoDB is out of reach.
 
@@ -93,9 +95,9 @@ def _present_rows(kind: RecordKind) -> QuerySet:
 
 @dataclass
 class GoneReport:
-    """What one look for deleted paintings found and did."""
+    """What one look for deleted documents found and did."""
 
-    missing: int = 0  # paintings MongoDB no longer has, newly found
+    missing: int = 0  # documents MongoDB no longer has, newly found
     known: int = 0
     bound: int = 0
     removing: int = 0  # let through: their records are removed
@@ -106,32 +108,50 @@ class GoneReport:
 
 def removal_bound(known: int) -> int:
     """The most removals one seed may make without a person: the larger of
-    REMOVAL_TRIPWIRE_MIN and REMOVAL_TRIPWIRE_PERCENT of the known paintings."""
+    REMOVAL_TRIPWIRE_MIN and REMOVAL_TRIPWIRE_PERCENT of the known documents."""
     return max(settings.REMOVAL_TRIPWIRE_MIN, math.floor(known * settings.REMOVAL_TRIPWIRE_PERCENT / 100))
 
 
 def transfers_missing(*, batch_size: int = 1000, kind: RecordKind) -> Iterator[list[Transfer]]:
-    """The rows of paintings MongoDB no longer has, in batches, looked up by
-    ``_id`` (rows are read a batch at a time: memory stays flat). Rows staff
-    unpublished are left out: they have no record to remove."""
-    rows = _present_rows(kind).filter(unpublished_at=None).order_by("id")
-    last = 0
+    """The rows of documents MongoDB no longer has, in batches. The rows are
+    read in the order of their ref, a batch at a time, and merged with the
+    ids MongoDB has, read once in the same order: one pass over each, so the
+    cost grows with the collection, not with the collection times the
+    batches (an ``$in`` per batch is a scan each on a server without an
+    ``_id`` index), and memory stays flat. Rows staff unpublished are left
+    out: they have no record to remove."""
+    rows = _present_rows(kind).filter(unpublished_at=None).order_by("ref")
+    present = source.refs_in_order(kind=kind)
+    current, previous, last = next(present, None), "", ""
     while True:
-        batch = list(rows.filter(id__gt=last)[:batch_size])
+        batch = list(rows.filter(ref__gt=last)[:batch_size])
         if not batch:
             return
-        last = batch[-1].id
-        present = source.refs_present((row.ref for row in batch), kind=kind)
-        missing = [row for row in batch if row.ref not in present and source.is_object_id(row.ref)]
+        last = batch[-1].ref
+        missing, unordered = [], []
+        for row in batch:
+            if not OBJECT_ID_HEX.fullmatch(row.ref) or row.ref < previous:
+                # Not a ref MongoDB's ids are read as, or the database orders
+                # refs otherwise than their bytes: asked for by id instead.
+                unordered.append(row)
+                continue
+            previous = row.ref
+            while current is not None and current < row.ref:
+                current = next(present, None)
+            if current != row.ref:
+                missing.append(row)
+        if unordered:
+            found = source.refs_present((row.ref for row in unordered), kind=kind)
+            missing += [row for row in unordered if row.ref not in found and source.is_object_id(row.ref)]
         if missing:
             yield missing
 
 
 def documents_detect_gone(*, actor: str, kind: RecordKind) -> GoneReport:
-    """After a full seed: find the paintings deleted from MongoDB and let
+    """After a full seed: find the documents deleted from MongoDB and let
     their removal through, unless there are more than ``removal_bound``;
     then remove none and open (or update) the RemovalHold. An open hold
-    whose paintings MongoDB has again clears by itself."""
+    whose documents MongoDB has again clears by itself."""
     report = GoneReport(known=_present_rows(kind).count())
     report.bound = removal_bound(report.known)
     missing_ids = []
@@ -243,7 +263,7 @@ def transfers_mark_gone(transfers: QuerySet, *, actor: str, confirmed: bool = Fa
 
 
 def transfers_unpublish(transfers: QuerySet, *, actor: str, reason: str) -> list[int]:
-    """Take paintings down: their records are removed (by the engine) and
+    """Take documents down: their records are removed (by the engine) and
     ``atproto.rkey`` cleared, and they stay unpublished across seeds and
     syncs until ``transfers_republish``. ``reason`` is required. Returns
     the ids that now wait for the engine (queued and running ones meet
@@ -266,7 +286,7 @@ def transfers_unpublish(transfers: QuerySet, *, actor: str, reason: str) -> list
 
 
 def _without_record(rows: QuerySet, *, actor: str, reason: str, detail: str, message: str, note, to_engine: str) -> list[int]:
-    """End ``rows`` as paintings that must have no record (gone, taken
+    """End ``rows`` as documents that must have no record (gone, taken
     down): those never written are skipped for ``reason`` at once (already
     skipped ones take the reason, with ``note(row)`` in their trail); the
     others go to the engine, which removes their record. Returns the ids
@@ -284,7 +304,7 @@ def _without_record(rows: QuerySet, *, actor: str, reason: str, detail: str, mes
 
 
 def _to_engine(rows: QuerySet, *, actor: str, message: str) -> list[int]:
-    """Send paintings whose record may exist to the engine (back to pending),
+    """Send documents whose record may exist to the engine (back to pending),
     with ``message`` in each one's trail. Returns the ids that now wait for
     it, queued and running ones included (they meet the change at their
     claim or their write)."""
@@ -296,7 +316,7 @@ def _to_engine(rows: QuerySet, *, actor: str, message: str) -> list[int]:
 
 
 def transfers_republish(transfers: QuerySet, *, actor: str) -> list[int]:
-    """Undo take-downs: the paintings go back to pending and are migrated
+    """Undo take-downs: the documents go back to pending and are migrated
     again under the same record key. Returns their ids."""
     rows = transfers.exclude(unpublished_at=None)
     ids = list(rows.values_list("id", flat=True))
@@ -335,7 +355,7 @@ def transfers_of_unknown_runs() -> QuerySet:
 
 
 def transfers_written_by(*, run: str = "", actor: str = "", since=None, until=None) -> QuerySet:
-    """The paintings whose record on the PDS was written by one run
+    """The documents whose record on the PDS was written by one run
     (``run``, a ``written_by`` label), or by ``actor``'s runs in a time
     window (``since``/``until`` bound ``migrated_at``)."""
     if not run and not actor:
@@ -356,7 +376,7 @@ def transfers_written_by(*, run: str = "", actor: str = "", since=None, until=No
 
 
 def transfers_stale_shape(*, kind: RecordKind) -> QuerySet:
-    """Migrated paintings whose record was written in another shape than the
+    """Migrated documents whose record was written in another shape than the
     console would write now (a new lexicon, a change to how a field is
     built, a new USER_MEDIA_URL): stale though MongoDB did not change."""
     return Transfer.objects.filter(kind=kind.name, status=Status.MIGRATED).exclude(record_shape=kind.record_shape())
@@ -383,7 +403,7 @@ def lexicon_published_check(*, kind: RecordKind) -> None:
 
 
 def transfers_reshape(*, actor: str, limit: int | None = None, kind: RecordKind) -> list[int]:
-    """Staff confirmed: every migrated painting whose record is of an older
+    """Staff confirmed: every migrated document whose record is of an older
     shape goes back to pending, to be rewritten in place under its key
     (an update: 2 write points, within the rate limits), keeping the
     thumbnail blob it holds when its image is the same. Raises
