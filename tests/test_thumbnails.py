@@ -98,6 +98,20 @@ def test_a_flat_painting_stays_a_lossless_png():
     assert (thumbnail.mime_type, thumbnail.fallback) == ("image/png", "png")
 
 
+def test_pixel_art_of_many_colours_keeps_every_colour_when_it_needs_a_palette():
+    """200 colours whose plain PNG is over the limit: the palette PNG that
+    fits keeps each pixel's colour exactly (a faster palette search moves
+    colours by a level)."""
+    chance = random.Random(1)
+    colours = [(chance.randrange(256), chance.randrange(256), chance.randrange(256)) for _ in range(200)]
+    art = Image.new("RGB", (128, 128))
+    art.putdata([colours[chance.randrange(200)] for _ in range(128 * 128)])
+    thumbnail = make_thumbnail(encode(art), max_bytes=50_000)
+    assert thumbnail.fallback == "png-quantized-256"
+    with Image.open(io.BytesIO(thumbnail.content)) as decoded:
+        assert decoded.convert("RGB").tobytes() == art.resize((512, 512), Image.NEAREST).tobytes()
+
+
 def test_enlarged_pixel_art_stays_crisp():
     checkerboard = Image.new("RGB", (2, 2), (255, 255, 255))
     checkerboard.putpixel((0, 0), (0, 0, 0))
