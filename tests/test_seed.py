@@ -330,3 +330,34 @@ def test_a_nuked_painting_found_with_a_key_is_told_what_becomes_of_its_record(mo
     row = Transfer.objects.get()
     assert (row.status, row.rkey) == (Status.PENDING, "3k2yihcrp6f2c")
     assert words in row.events.get().message
+
+
+@pytest.mark.parametrize("kept", [1, 2, 10_000])
+def test_a_seed_looks_each_owner_up_once_and_keeps_no_more_owners_than_it_may(mongo_db, monkeypatch, kept):
+    """Owners are looked up in users and @handles once per seed, not once
+    per batch; past OWNERS_KEPT the seed forgets them and looks them up
+    again, and every painting still gets its own owner's handle and DID."""
+    from migrator import source
+    from migrator.kinds import PAINTING
+    from migrator.services import seed
+
+    owners = [f"auth0|owner{n}" for n in range(3)]
+    for n, owner in enumerate(owners):
+        mongo_db.users.insert_one({"_id": owner, "atproto": {"did": f"did:plc:owner{n}", "handle": f"owner{n}.test", "password": "p"}})
+        mongo_db["@handles"].insert_one({"_id": owner, "handle": f"owner{n}"})
+    mongo_db.paintings.insert_many([painting(user=owners[n % 3], code=f"c{n}", slug=f"2023.8.24.16.21.{n:02d}.123") for n in range(9)])
+    looked_up = []
+    real = source.handles_for
+    monkeypatch.setattr(source, "handles_for", lambda subs: looked_up.append(sorted(subs)) or real(subs))
+    monkeypatch.setattr(seed, "OWNERS_KEPT", kept)
+
+    seed.documents_seed(actor="test", batch_size=2, kind=PAINTING)
+
+    rows = Transfer.objects.order_by("when")
+    assert [(row.owner_handle, row.account_did) for row in rows] == [(f"owner{int(row.owner[-1])}", f"did:plc:owner{row.owner[-1]}") for row in rows]
+    assert {row.owner for row in rows} == set(owners) and all(row.status == Status.PENDING for row in rows)
+    asked = [sub for call in looked_up for sub in call]
+    if kept >= len(owners):
+        assert sorted(asked) == owners  # each once
+    else:
+        assert len(asked) > len(owners) and all(len(call) <= max(kept, 2) for call in looked_up)
