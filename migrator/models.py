@@ -177,6 +177,12 @@ class Transfer(models.Model):
         says: named by MongoDB, or found on storage by the engine."""
         return self.content.get("recording") is True if isinstance(self.content, dict) else False
 
+    def content_with_recording(self, found: bool) -> dict:
+        """The row's content saying whether the document's recording was
+        found: ``recording`` set, or taken out."""
+        content = {name: value for name, value in self.content.items() if name != "recording"}
+        return (content | {"recording": True}) if found else content
+
     @property
     def is_anonymous(self) -> bool:
         return not self.owner

@@ -6,9 +6,9 @@ columns are the record's blob's (``blob_cid``, ``blob_size``, ``blob_mime``,
 
 Each kind's ``content`` gets the keys its ``row_values`` writes, so the next
 seed finds every row as it would write it and changes nothing; no
-fingerprint changes (they are digests of the same values). A kind this
-migration does not know (one added after it) keeps a slug or code that is
-not empty. Reversible: migrating back to 0010 moves the values back into
+fingerprint changes (they are digests of the same values). A slug or code
+that is not empty is kept whatever the kind (a kind this migration does not
+know, a row made by hand): nothing is dropped. Reversible: migrating back to 0010 moves the values back into
 their columns and takes the keys out of ``content``.
 """
 
@@ -41,7 +41,7 @@ def forwards(apps, schema_editor):
     for batch in _in_chunks(rows.only("pk", "kind", "content", "slug", "code", "has_recording")):
         for row in batch:
             content = dict(row.content) if isinstance(row.content, dict) else {}
-            names = KEYS.get(row.kind) or [name for name in MOVED if getattr(row, name)]
+            names = [name for name in MOVED if name in KEYS.get(row.kind, ()) or getattr(row, name)]
             content.update({name: getattr(row, name) for name in names})
             if row.has_recording:
                 content["recording"] = True

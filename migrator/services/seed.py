@@ -373,7 +373,7 @@ def _recording_found(row, values: dict) -> bool:
     recording) is the kind's ``row_values``'."""
     if row is None or not row.has_recording or row.owner_handle != values["owner_handle"]:
         return False
-    return {name: value for name, value in row.content.items() if name != "recording"} == values["content"]
+    return row.content_with_recording(False) == values["content"]
 
 
 def _count(report: SeedReport, fields, desired: Desired, credentials, handles) -> None:

@@ -128,10 +128,7 @@ def recording_learned(row: Transfer, found: bool, *, kind: RecordKind) -> dict:
     """The row's fields that keep whether the attempt found the document's
     recording (a kind with recordings: its content, ``recording`` set or
     cleared); nothing for a kind without."""
-    if not kind.recordings:
-        return {}
-    content = {name: value for name, value in row.content.items() if name != "recording"}
-    return {"content": (content | {"recording": True}) if found else content}
+    return {"content": row.content_with_recording(found)} if kind.recordings else {}
 
 
 def blob_link(blob) -> str:
