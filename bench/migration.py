@@ -21,8 +21,14 @@ the plan's method for that kind, one createRecord at a time (a tape's MP4
 uploaded first) with the same 100 ms pause, and the ratio.
 
     .venv/bin/python bench/migration.py [--kind paintings] [--scale 1.0] [--naive 60] [--workers N]
-                                        [--rate-limits | --bypass] [--cold] [--latency]
+                                        [--together] [--rate-limits | --bypass] [--cold] [--latency]
                                         [--profile FILE]
+
+--together runs the named kinds (several, or all but the painting and the
+tape: the kinds without a blob) in one ``backfill all`` instead of in turn,
+as a first production run would: each account's records of all of them are
+written together. Every kind's report gives the commits the PDS made per
+record (counted in its own sequencer, so the same count whatever code runs).
 
 --rate-limits runs against the PDS's production rate limits with no bypass
 key: the run stops when this IP's 1,000 uploadBlob a day are spent, with the
@@ -45,6 +51,7 @@ import json
 import multiprocessing
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -144,6 +151,11 @@ def naive_apart(env: dict[str, str], count: int, *, kind_name: str = "painting",
         return pool.apply(naive, (env, count), {"kind_name": kind_name, "pds_pid": pds_pid})
 
 
+def naive_sum(runs: list[Naive]) -> Naive:
+    """The plan's method over several kinds, one after the other."""
+    return Naive(*(sum(getattr(run, name) for run in runs) for name in ("done", "seconds", "cpu_seconds", "pds_cpu_seconds")))
+
+
 PAINTINGS = "paintings"  # the kind whose benchmark prints what it always has
 
 
@@ -163,7 +175,25 @@ class Kind:
         painting benchmark has always timed."""
         if self.plural == PAINTINGS:
             return ("seed_paintings",), ("backfill_paintings",)
+        if self.plural == TOGETHER:  # each kind named was seeded on its own: all means them
+            return (), ("backfill", "all")
         return ("seed", self.plural), ("backfill", self.plural)
+
+
+TOGETHER = "documents"  # several kinds in one run, as `backfill all` names them
+
+
+def together(kinds: list[Kind]) -> Kind:
+    """The kinds named, migrated in one run."""
+    return Kind(name="+".join(kind.name for kind in kinds), plural=TOGETHER, collection="", blob=",".join(kind.blob for kind in kinds if kind.blob))
+
+
+def pds_commits(data_dir: str) -> int:
+    """Commits the PDS has made to its repositories so far: its sequencer's
+    events of a commit ("append"), one per applyWrites, createRecord,
+    putRecord or deleteRecord, whatever number of records it holds."""
+    with sqlite3.connect(f"file:{data_dir}/sequencer.sqlite?mode=ro", uri=True) as database:
+        return database.execute("SELECT count(*) FROM repo_seq WHERE eventType = 'append'").fetchone()[0]
 
 
 def kinds_declared(env: dict[str, str]) -> list[Kind]:
@@ -210,16 +240,20 @@ class Measured:
     cpu: dict[str, float]
     pds_thread: tuple[float, float]  # the PDS's one JavaScript thread: (seconds on a core, seconds waiting for one)
     machine_cpu: float  # CPU seconds every process on the machine used, this benchmark's and others'
+    commits: int  # commits the PDS made to repositories meanwhile
 
 
-def backfill_measured(kind: Kind, *, env: dict[str, str], services: dict[str, int], workers: int | None, profile: Path | None) -> Measured:
+def backfill_measured(
+    kind: Kind, *, env: dict[str, str], services: dict[str, int], workers: int | None, profile: Path | None, pds_data: str
+) -> Measured:
     cpu_before = {name: cpu_seconds(pid) for name, pid in services.items()}
-    thread_before, machine_before = thread_schedstat(services["PDS"]), machine_cpu_seconds()
+    thread_before, machine_before, commits_before = thread_schedstat(services["PDS"]), machine_cpu_seconds(), pds_commits(pds_data)
     options = [f"--workers={workers}"] if workers else []
     run = manage(*kind.commands[1], "--no-seed", *options, env=env, profile=profile)
     cpu = {"migration": run.cpu_seconds, **{name: cpu_seconds(pid) - cpu_before[name] for name, pid in services.items()}}
     pds_thread = tuple(after - before for after, before in zip(thread_schedstat(services["PDS"]), thread_before, strict=True))
-    return Measured(run, Summary.of(run.output, kind.plural), cpu, pds_thread, machine_cpu_seconds() - machine_before)
+    summary = Summary.of(run.output, kind.plural)
+    return Measured(run, summary, cpu, pds_thread, machine_cpu_seconds() - machine_before, pds_commits(pds_data) - commits_before)
 
 
 def main() -> None:
@@ -228,6 +262,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="Corpus scale (1.0 = 3,903 paintings, 2,730 moods, ...).")
     parser.add_argument("--naive", type=int, default=60, help="Records the naive method writes per kind (0 to skip).")
     parser.add_argument("--workers", type=int, help="Passed to backfill (default: its own, cores + 1).")
+    parser.add_argument("--together", action="store_true", help="Migrate the kinds named in one `backfill all`, not in turn (not with paintings or tapes).")
     limits = parser.add_mutually_exclusive_group()
     limits.add_argument("--rate-limits", action="store_true", help="The PDS's production rate limits, no bypass key; a restart stands in for each next day (paintings only).")
     limits.add_argument("--bypass", action="store_true", help="Production rate limits, with the operator's bypass key set.")
@@ -260,6 +295,10 @@ def main() -> None:
         if unknown:
             parser.error(f"--kind {', '.join(unknown)}: there is no such kind; there are {', '.join(kind.plural for kind in declared)} (or all).")
         kinds = [kind for kind in declared if "all" in named or kind.name in named or kind.plural in named]
+        if args.together:
+            kinds = [kind for kind in kinds if not kind.blob] if "all" in named else kinds
+            if len(kinds) < 2 or any(kind.blob for kind in kinds):
+                parser.error("--together migrates several kinds without a blob in one run: name two or more of them (or all).")
         bypass_key = os.urandom(16).hex() if args.bypass else ""
         if bypass_key:
             env["PDS_RATE_LIMIT_BYPASS_KEY"] = bypass_key
@@ -287,12 +326,17 @@ def main() -> None:
                 env = {**env, **with_latency(env)}
                 print("latency: PDS 50 ms, images 100 ms, MongoDB 20 ms a round trip (bench/latency_proxy.py)")
             services = {"PDS": pds.pid, "image server": images.pid, "MongoDB": mongo_pid}
-            for kind in kinds:
+            runs = [together(kinds)] if args.together else kinds
+            for kind in runs:
                 profile = args.profile
-                if profile and len(kinds) > 1:
+                if profile and len(runs) > 1:
                     profile = profile.with_name(f"{profile.stem}-{kind.plural}{profile.suffix}")
-                measured = backfill_measured(kind, env=env, services=services, workers=args.workers, profile=profile)
-                plan = naive_apart(env, args.naive, kind_name=kind.name, pds_pid=pds.pid) if args.naive else None
+                measured = backfill_measured(kind, env=env, services=services, workers=args.workers, profile=profile, pds_data=f"{folder}/pds")
+                plan = None
+                if args.naive and kind.plural == TOGETHER:  # each kind's share, one after the other
+                    plan = naive_sum([naive_apart(env, args.naive // len(kinds), kind_name=one.name, pds_pid=pds.pid) for one in kinds])
+                elif args.naive:
+                    plan = naive_apart(env, args.naive, kind_name=kind.name, pds_pid=pds.pid)
                 report = paintings_report if kind.plural == PAINTINGS else kind_report
                 report(kind, measured, plan, profile=profile)
         finally:
@@ -315,6 +359,7 @@ def paintings_report(kind: Kind, measured: Measured, plan: Naive | None, *, prof
     print(f"\nbackfill_paintings --workers {summary.workers}: {total} paintings in {run.seconds:.1f}s wall "
           f"= {rate:,.0f} paintings/min; {logins} logins; {requests} PDS requests; peak RSS {run.peak_rss_mb:.0f} MB")
     print("CPU per painting: " + ", ".join(f"{name} {seconds / total * 1000:.1f} ms" for name, seconds in cpu.items()))
+    print(f"PDS commits: {measured.commits} = {measured.commits / max(summary.migrated, 1):.2f} per painting migrated")
     # Every process here shares the machine's cores: the fastest any
     # schedule could go is all cores busy all the time.
     cores = os.cpu_count() or 1
@@ -330,7 +375,7 @@ def paintings_report(kind: Kind, measured: Measured, plan: Naive | None, *, prof
         print(ten_times(cpu, total=total, cores=cores, naive_rate=naive_rate, used=rate / ceiling))
     profile_report(profile)
     print(json.dumps({"paintings": total, "seconds": round(run.seconds, 1), "per_minute": round(rate), "logins": logins,
-                      "pds_requests": requests, "peak_rss_mb": round(run.peak_rss_mb)}))
+                      "pds_requests": requests, "pds_commits": measured.commits, "peak_rss_mb": round(run.peak_rss_mb)}))
 
 
 def kind_report(kind: Kind, measured: Measured, plan: Naive | None, *, profile: Path | None) -> None:
@@ -342,9 +387,11 @@ def kind_report(kind: Kind, measured: Measured, plan: Naive | None, *, profile: 
     records = max(summary.migrated, 1)
     rate = summary.migrated / run.seconds * 60
     print(summary.text.rstrip())
-    print(f"\nbackfill {kind.plural} --workers {summary.workers}: {summary.migrated} records migrated ({summary.total} {kind.plural} handled) "
+    command = f"all ({kind.name.replace('+', ', ')} together)" if kind.plural == TOGETHER else kind.plural
+    print(f"\nbackfill {command} --workers {summary.workers}: {summary.migrated} records migrated ({summary.total} {kind.plural} handled) "
           f"in {run.seconds:.1f}s wall = {rate:,.0f} records/min; {summary.logins} logins; {summary.requests} PDS requests "
-          f"({summary.requests / records:.2f} per record); peak RSS {run.peak_rss_mb:.0f} MB")
+          f"({summary.requests / records:.2f} per record); {measured.commits} PDS commits ({measured.commits / records:.2f} per record); "
+          f"peak RSS {run.peak_rss_mb:.0f} MB")
     print(f"  of which the batches {summary.seconds:.1f}s = {summary.migrated / max(summary.seconds, 0.1) * 60:,.0f} records/min; "
           f"the command's start and summary {run.seconds - summary.seconds:.1f}s")
     shown = {"console" if name == "migration" else name: seconds for name, seconds in cpu.items()}
@@ -363,7 +410,7 @@ def kind_report(kind: Kind, measured: Measured, plan: Naive | None, *, profile: 
           f"{max(others, 0) / (cores * run.seconds):.0%} with processes other than the console, the PDS, MongoDB and the image server")
     figures = {"kind": kind.plural, "records": summary.migrated, "handled": summary.total, "failed": summary.failed,
                "seconds": round(run.seconds, 1), "per_minute": round(rate), "logins": summary.logins, "pds_requests": summary.requests,
-               "peak_rss_mb": round(run.peak_rss_mb), **{f"{name.replace(' ', '_')}_cpu_ms": round(seconds / records * 1000, 2) for name, seconds in shown.items()},
+               "pds_commits": measured.commits, "commits_per_record": round(measured.commits / records, 3), "peak_rss_mb": round(run.peak_rss_mb), **{f"{name.replace(' ', '_')}_cpu_ms": round(seconds / records * 1000, 2) for name, seconds in shown.items()},
                "pds_thread_on_core": round(on_core / run.seconds, 2), "pds_thread_waiting": round(waiting / run.seconds, 2),
                "others_share": round(max(others, 0) / (cores * run.seconds), 2)}  # fmt: skip
     if plan:

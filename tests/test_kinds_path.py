@@ -129,6 +129,50 @@ def test_records_without_a_blob_go_two_hundred_to_an_apply_writes(world):
     assert len(world.records(mood)) == 250
 
 
+def test_an_accounts_records_of_every_kind_without_a_blob_go_in_one_commit(world):
+    """One author's mood, three programs and a piece, another's mood and
+    program, a guest's piece: `backfill all` writes each account's records of
+    every blob-less kind in one applyWrites (three commits, not six), and each
+    kind's keys still go back to its own collection."""
+    from tests.plugins.kinds import document_fields
+
+    from migrator import pds
+
+    first, second = list(world.users)[:2]
+    owned = {
+        first: [("mood", 0), ("kidlisp", 0), ("kidlisp", 1), ("kidlisp", 2), ("piece", 0)],
+        second: [("mood", 1), ("kidlisp", 3)],
+        None: [("piece", 1)],
+    }
+    refs = {handle: [(name, world.add_document(KINDS[name], handle=handle, **document_fields(KINDS[name], number))) for name, number in documents]
+            for handle, documents in owned.items()}  # fmt: skip
+    calls = []
+    real = pds.Repo.apply_writes
+
+    def counted(self, writes, **kwargs):
+        calls.append((self.did, sorted(write.collection for write in writes)))
+        return real(self, writes, **kwargs)
+
+    pds.Repo.apply_writes = counted
+    try:
+        out = run("backfill", "all", workers=1)
+    finally:
+        pds.Repo.apply_writes = real
+    assert "migrated: 8" in out and "repository commits: 3" in out, out
+    assert sorted(collections for _, collections in calls) == sorted(
+        [sorted(KINDS[name].nsid for name, _ in documents) for documents in owned.values()]
+    ), calls
+    assert len({did for did, _ in calls}) == 3
+    for handle, documents in refs.items():
+        for name, ref in documents:
+            kind = KINDS[name]
+            (record,) = world.records(kind)[ref]
+            row = Transfer.objects.get(kind=name, ref=ref)
+            assert row.status == Status.MIGRATED and row.record_uri == record.uri
+            assert world.mongo[kind.mongodb_collection].find_one({"_id": source.object_id(ref)})[kind.key_document]["rkey"] == record.rkey
+            assert (row.account_did == world.anonymous_did) == (handle is None)
+
+
 def world_when(number: int):
     import datetime as dt
 

@@ -46,9 +46,14 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
-# Requests this process has sent to the PDS (retries included), for the
-# benchmark and the run summaries.
+# Requests this process has sent to the PDS (retries included), and the
+# commits they made to repositories (each a signed revision of one repo,
+# whatever number of records it holds), for the benchmark and the run summaries.
 REQUESTS = [0]
+COMMITS = [0]
+COMMIT_ROUTES = frozenset({
+    "com.atproto.repo.applyWrites", "com.atproto.repo.createRecord", "com.atproto.repo.putRecord", "com.atproto.repo.deleteRecord",
+})  # fmt: skip
 
 
 def call(
@@ -69,9 +74,12 @@ def call(
         meter.spend(cost)
         REQUESTS[0] += 1
         try:
-            return request()
+            response = request()
         except (AtProtocolError, PdsError, pydantic.ValidationError) as exc:  # anything else is a bug: let it through
             error = classify(exc, action)
+        else:
+            COMMITS[0] += cost.route in COMMIT_ROUTES
+            return response
         attempt += 1
         if renew_session and not renewed and is_token_error(error):
             renewed = True

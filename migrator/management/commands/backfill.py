@@ -232,7 +232,7 @@ class Command(BaseCommand):
             out(f"  changed in MongoDB while migrating: {result.changed} (back to pending: their records are rewritten on the next run)")
         if result.lost:
             out(f"  left to another worker (this one's lease ran out): {result.lost}")
-        out(f"  PDS requests: {result.pds_requests}; logins: {result.logins}")
+        out(f"  PDS requests: {result.pds_requests}; logins: {result.logins}; repository commits: {result.commits}")
         if written := Transfer.objects.filter(written_by=self.run_name).count():
             out(f"The {written} records this run wrote are kept as {self.run_name!r}; to take them all down again: manage.py undo_run --run {self.run_name!r}")
         for limit in selectors.binding_limits():

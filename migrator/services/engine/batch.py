@@ -31,7 +31,7 @@ from .claims import Lease, claimant_new
 from .finish import finish, pds_outcome
 from .prepare import kept_unpublished, look_up_earlier_attempts, prepare, tried_before, unpublished_because, wait_for_uploads
 from .removals import gone_settle, record_remove
-from .work import BatchResult, Outcome, written_for
+from .work import BatchResult, Outcome, Work, written_for
 from .write import chunk_write
 
 log = logging.getLogger("migrator.services.engine")
@@ -100,7 +100,7 @@ def transfers_migrate(ids: Iterable[int], *, actor: str, run: str = "") -> Batch
 
 
 def _transfers_migrate(ids: list[int], *, actor: str, result: BatchResult) -> BatchResult:
-    requests_before, logins_before = pds_calls.REQUESTS[0], sum(pds.LOGINS.values())
+    requests_before, commits_before, logins_before = pds_calls.REQUESTS[0], pds_calls.COMMITS[0], sum(pds.LOGINS.values())
     holder = claimant_new()
     ids = _not_held(ids)
     claimed = transfers_transition(
@@ -124,14 +124,28 @@ def _transfers_migrate(ids: list[int], *, actor: str, result: BatchResult) -> Ba
             for rows in groups.values():
                 _fail_unfinished(rows, error, actor=actor, result=result)
             known, groups = {}, {}
+        # An account's records of every kind without a blob go to the PDS
+        # together: one commit for its mood, its programs and its piece.
+        together: dict[str, tuple[pds.Repo, list[Work]]] = {}
         for (owner, kind), rows in groups.items():
             try:
-                _account_migrate(owner, rows, credentials=known.get(owner), actor=actor, result=result, kind=kind_for(kind))
+                prepared = _account_prepare(owner, rows, credentials=known.get(owner), actor=actor, result=result, kind=kind_for(kind))
+                if prepared is None:
+                    continue
+                repo, works = prepared
+                if kind_for(kind).blob_make:
+                    _account_write(repo, works, actor=actor, result=result)
+                else:
+                    together.setdefault(owner, (repo, []))[1].extend(works)
             except Exception as error:  # noqa: BLE001 - a bug must not strand documents as running
-                batch = {"kind": kind, "refs": [row.ref for row in rows]}  # each row's own failure is a line of its own too
-                log.exception("Unexpected error migrating a batch of %s's %s", owner or "anonymous", kind_for(kind).plural, extra=batch)
-                _fail_unfinished(rows, error, actor=actor, result=result)
+                _unexpected(owner, rows, error, actor=actor, result=result)
+        for owner, (repo, works) in together.items():
+            try:
+                _account_write(repo, works, actor=actor, result=result)
+            except Exception as error:  # noqa: BLE001 - a bug must not strand documents as running
+                _unexpected(owner, [work.row for work in works], error, actor=actor, result=result)
     result.pds_requests = pds_calls.REQUESTS[0] - requests_before
+    result.commits = pds_calls.COMMITS[0] - commits_before
     result.logins = sum(pds.LOGINS.values()) - logins_before
     memory_release()
     return result
@@ -174,13 +188,24 @@ def _fail_unfinished(rows: list[Transfer], error: Exception, *, actor: str, resu
         finish(row, Outcome(message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
 
 
-def _account_migrate(
+def _unexpected(owner: str, rows: list[Transfer], error: Exception, *, actor: str, result: BatchResult) -> None:
+    kinds = sorted({row.kind for row in rows})
+    batch = {"kind": ",".join(kinds), "refs": [row.ref for row in rows]}  # each row's own failure is a line of its own too
+    log.exception("Unexpected error migrating a batch of %s's %s", owner or "anonymous", " and ".join(kind_for(name).plural for name in kinds), extra=batch)
+    _fail_unfinished(rows, error, actor=actor, result=result)
+
+
+def _account_prepare(
     owner: str, rows: list[Transfer], *, credentials: "source.Credentials | None", actor: str, result: BatchResult, kind: RecordKind
-) -> None:
+) -> tuple[pds.Repo, list[Work]] | None:
+    """Everything before one account's records of ``kind`` are written: the
+    removals, the account opened, each record made, earlier attempts looked
+    up and the blobs made. Returns the repository and what is left to
+    write, or None when nothing is (each row finished already)."""
     rows = gone_settle(owner, rows, credentials=credentials, actor=actor, result=result, kind=kind)
     rows = wait_for_uploads(rows, actor=actor, result=result, kind=kind)
     if not rows:
-        return
+        return None
     try:
         repo = repo_for(owner, rows, credentials=credentials)
     except Outcome as outcome:
@@ -191,7 +216,7 @@ def _account_migrate(
                 finish(row, Outcome(outcome.message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
             else:
                 finish(row, outcome, actor=actor, result=result)
-        return
+        return None
     works = []
     for row in rows:
         if kept_unpublished(row, kind=kind) and tried_before(row):
@@ -207,9 +232,15 @@ def _account_migrate(
     if blocked:  # known before any thumbnail is made or request spent
         for work in works:
             finish(work.row, pds_outcome(f"Uploading the {kind.blob_field}", blocked), actor=actor, result=result)
-        return
+        return None
     if kind.blob_make:
         works = blobs_make(works, actor=actor, result=result)
+    return (repo, works) if works else None
+
+
+def _account_write(repo: pds.Repo, works: list[Work], *, actor: str, result: BatchResult) -> None:
+    """One account's records, of one kind or several, in as few applyWrites
+    as the PDS takes."""
     for chunk in _chunks(works, pds.MAX_WRITES_PER_CALL):
         chunk_write(repo, chunk, actor=actor, result=result)
 

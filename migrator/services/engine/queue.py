@@ -85,15 +85,23 @@ def batch_size_for(kind: RecordKind) -> int:
 
 
 def batches_for(transfers: QuerySet, *, size: int | None = None) -> Iterator[list[int]]:
-    """Ids of ``transfers`` in batches of one kind each, at most ``size``
-    rows (default: ``batch_size_for`` the kind), oldest first within each
-    account. Small accounts are packed together whole while they fit, so
-    that they share a batch's fixed costs (the claim, the lease, the job, a
-    worker's round trip); an account with more rows than that fills batches
-    of its own."""
-    names = transfers.order_by().values_list("kind", flat=True).distinct()
-    for kind in [kind for kind in KINDS.values() if kind.name in set(names)]:
-        yield from _batches_of(transfers.filter(kind=kind.name), size=size or batch_size_for(kind))
+    """Ids of ``transfers`` in batches of at most ``size`` rows (default:
+    ``batch_size_for`` the kind), oldest first within each account. A kind
+    with a blob has batches of its own; the kinds without one share theirs,
+    so that an account's records of all of them are written in the same
+    ``applyWrites`` (a mood, three programs and a piece: one commit). Small
+    accounts are packed together whole while they fit, so that they share a
+    batch's fixed costs (the claim, the lease, the job, a worker's round
+    trip); an account with more rows than that fills batches of its own."""
+    names = set(transfers.order_by().values_list("kind", flat=True).distinct())
+    kinds = [kind for kind in KINDS.values() if kind.name in names]
+    for kind in kinds:
+        if kind.blob_make is not None:
+            yield from _batches_of(transfers.filter(kind=kind.name), size=size or batch_size_for(kind))
+    blobless = [kind for kind in kinds if kind.blob_make is None]
+    if blobless:
+        together = transfers.filter(kind__in=[kind.name for kind in blobless])
+        yield from _batches_of(together, size=size or min(batch_size_for(kind) for kind in blobless))
 
 
 def _batches_of(transfers: QuerySet, *, size: int) -> Iterator[list[int]]:

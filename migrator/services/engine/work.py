@@ -22,6 +22,7 @@ class BatchResult:
     waiting: Counter = field(default_factory=Counter)  # rate limit -> documents that wait for its reset
     resume_at: dict = field(default_factory=dict)  # rate limit -> when it resets (ISO 8601)
     pds_requests: int = 0
+    commits: int = 0  # repository commits the PDS made for these requests
     logins: int = 0
 
     def add(self, other: "BatchResult") -> None:
@@ -35,6 +36,7 @@ class BatchResult:
         for limit, at in other.resume_at.items():
             self.resume_at[limit] = max(at, self.resume_at.get(limit, at))
         self.pds_requests += other.pds_requests
+        self.commits += other.commits
         self.logins += other.logins
 
     @classmethod
@@ -49,7 +51,7 @@ class BatchResult:
         return {
             "migrated": self.migrated, "adopted": self.adopted, "skipped": dict(self.skipped), "failed": dict(self.failed),
             "changed": self.changed, "lost": self.lost, "waiting": dict(self.waiting), "resume_at": dict(self.resume_at),
-            "pds_requests": self.pds_requests, "logins": self.logins,
+            "pds_requests": self.pds_requests, "commits": self.commits, "logins": self.logins,
         }
 
 

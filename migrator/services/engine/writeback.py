@@ -1,5 +1,5 @@
 """After the write: each record's key back to MongoDB (``atproto``) in one
-bulk write, then the rows migrated. A document MongoDB lost meanwhile has
+bulk write per kind, then the rows migrated. A document MongoDB lost meanwhile has
 its new record removed; one MongoDB changed meanwhile goes back to pending,
 to be rewritten from its new fields."""
 
@@ -15,6 +15,16 @@ from .work import BatchResult, Outcome, Work
 
 
 def written(repo, works: list[Work], refs, *, actor: str, result: BatchResult) -> None:
+    """The records of ``works`` are written (``refs``, in the same order):
+    each kind's keys back to its own collection, then the rows migrated."""
+    by_kind: dict[str, list] = {}
+    for work, ref in zip(works, refs, strict=True):
+        by_kind.setdefault(work.kind.name, []).append((work, ref))
+    for pairs in by_kind.values():
+        _written_of_kind(repo, [work for work, _ in pairs], [ref for _, ref in pairs], actor=actor, result=result)
+
+
+def _written_of_kind(repo, works: list[Work], refs, *, actor: str, result: BatchResult) -> None:
     kind = works[0].kind
     try:
         gone = source.rkeys_write_back(
