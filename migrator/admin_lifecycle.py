@@ -121,7 +121,7 @@ def rewrite_view(request: HttpRequest) -> HttpResponse:
     written in an older shape: how many of each kind, one before and after,
     and the button that rewrites them in place."""
     _require(request, "view_transfer")
-    stale = {kind.name: lifecycle.transfers_stale_shape(kind=kind).count() for kind in KINDS.values()}
+    stale = lifecycle.after_backfill_counts().stale_shape
     first = next((KINDS[name] for name, count in stale.items() if count), PAINTING)
     kind = kind_asked(request, default=first)
     if request.method == "POST":

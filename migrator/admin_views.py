@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from migrator import alerts, selectors
 from migrator.kinds import KINDS
-from migrator.models import Transfer, SkipReason, Status
+from migrator.models import Transfer, Status
 from migrator.selectors import duration_text
 from migrator.services import lifecycle
 from migrator.services.engine import transfers_recheck, transfers_retry
@@ -73,15 +73,15 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
 
 def after_backfill() -> dict:
     """What the dashboard shows of life after the backfill: the removal
-    hold, records of an older shape, take-downs and deletions."""
-    skipped = Transfer.objects.filter(status=Status.SKIPPED)
+    hold, records of an older shape, take-downs and deletions (two queries)."""
     hold = lifecycle.removal_hold()
+    counts = lifecycle.after_backfill_counts()
     return {
         "hold": hold,
         "hold_kind": KINDS.get(hold.kind) if hold else None,
-        "stale_shape": sum(lifecycle.transfers_stale_shape(kind=kind).count() for kind in KINDS.values()),
-        "taken_down": Transfer.objects.exclude(unpublished_at=None).count(),
-        "gone": skipped.filter(skip_reason=SkipReason.GONE).count(),
+        "stale_shape": sum(counts.stale_shape.values()),
+        "taken_down": counts.taken_down,
+        "gone": counts.gone,
     }
 
 

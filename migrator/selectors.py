@@ -5,6 +5,7 @@ the PDS holds it. Nothing here writes; writes go through migrator.services.
 
 import datetime as dt
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -66,19 +67,31 @@ class KindProgress:
         return self.count(Status.PENDING, Status.QUEUED, Status.RUNNING)
 
 
-def kinds_progress() -> list[KindProgress]:
-    """Every kind the state table has, by status (one GROUP BY), in the
-    registry's order."""
-    counts: dict[str, dict[str, int]] = {}
-    for kind, status, count in Transfer.objects.order_by().values_list("kind", "status").annotate(n=Count("id")):
-        counts.setdefault(kind, {})[status] = count
+def kinds_progress(counts: dict[str, dict[str, int]] | None = None) -> list[KindProgress]:
+    """Every kind the state table has, by status, in the registry's order,
+    from ``counts`` (``counts_by_kind_and_status``; read when not given)."""
+    counts = counts_by_kind_and_status() if counts is None else counts
     return [KindProgress(kind.name, kind.plural, counts[kind.name]) for kind in KINDS.values() if kind.name in counts]
 
 
-def transfers_by_status() -> dict[str, int]:
-    """Transfers by status (zero included), in the machine's order."""
-    counts = dict(Transfer.objects.order_by().values_list("status").annotate(n=Count("id")))
-    return {status: counts.get(status, 0) for status in Status.values}
+def counts_by_kind_and_status() -> dict[str, dict[str, int]]:
+    """Rows by kind, then by status (one GROUP BY)."""
+    counts: dict[str, dict[str, int]] = {}
+    for kind, status, count in Transfer.objects.order_by().values_list("kind", "status").annotate(n=Count("id")):
+        counts.setdefault(kind, {})[status] = count
+    return counts
+
+
+def transfers_by_status(counts: dict[str, dict[str, int]] | None = None) -> dict[str, int]:
+    """Transfers by status (zero included), in the machine's order, from
+    ``counts`` (``counts_by_kind_and_status``) when given."""
+    if counts is None:
+        totals = dict(Transfer.objects.order_by().values_list("status").annotate(n=Count("id")))
+    else:
+        totals = Counter()
+        for by_status in counts.values():
+            totals.update(by_status)
+    return {status: totals.get(status, 0) for status in Status.values}
 
 
 @dataclass(frozen=True)
@@ -346,19 +359,21 @@ class BindingLimit:
         }  # fmt: skip
 
 
-def binding_limits(*, now: dt.datetime | None = None) -> list[BindingLimit]:
-    """The rate limits documents wait for now, latest reset first."""
+def binding_limits(*, now: dt.datetime | None = None, remaining: int | None = None) -> list[BindingLimit]:
+    """The rate limits documents wait for now, latest reset first.
+    ``remaining``: the documents left to migrate, when the caller knows."""
     now = now or timezone.now()
     waiting = (
         Transfer.objects.filter(status=Status.WAITING).order_by().values("waiting_for")
         .annotate(count=Count("id"), resets_at=Max("not_before"))
     )  # fmt: skip
     windows = {window.name: window for window in RateLimitWindow.objects.filter(name__in=[row["waiting_for"] for row in waiting])}
-    remaining = Transfer.objects.filter(status__in=REMAINING).count()
     limits = []
     for row in waiting:
         window = windows.get(row["waiting_for"])
         scope = window.scope if window else ""
+        if scope == "ip" and remaining is None:  # a budget every document draws from
+            remaining = Transfer.objects.filter(status__in=REMAINING).count()
         left = remaining if scope == "ip" else row["count"]
         resets_at = row["resets_at"] or now
         rest = None
@@ -407,7 +422,8 @@ def dashboard(*, now: dt.datetime | None = None, with_details: bool = True) -> D
     """Everything the dashboard shows. ``with_details=False`` leaves out the
     failure groups and per-account rows (the polling endpoint needs neither)."""
     now = now or timezone.now()
-    by_status = transfers_by_status()
+    counts = counts_by_kind_and_status()  # the status bar and each kind's, from one GROUP BY
+    by_status = transfers_by_status(counts)
     throughput = transfers_throughput(now=now)
     remaining = sum(by_status[status] for status in REMAINING)
     return Dashboard(
@@ -419,10 +435,10 @@ def dashboard(*, now: dt.datetime | None = None, with_details: bool = True) -> D
         accounts=accounts_progress() if with_details else [],
         cluster=cluster_health(),
         at=now,
-        limits=binding_limits(now=now),
+        limits=binding_limits(now=now, remaining=remaining),
         verification=verification_summary(now=now) if with_details else None,
         alerts=alerts_open() if with_details else [],
-        kinds=kinds_progress(),
+        kinds=kinds_progress(counts),
     )
 
 

@@ -2,6 +2,7 @@
 action, as a staff member who may run the migration and as one who may only
 watch."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -126,6 +127,39 @@ def test_the_dashboard_shows_progress_failures_accounts_and_the_cluster(as_runne
     assert "Retry 2" in html
     assert "@painter" in html and "anonymous" in html
     assert "No cluster is running" in html
+
+
+def test_the_dashboard_reads_the_same_few_queries_whatever_it_counts(as_runner, corpus):
+    """Each figure comes from a query of its own kind, not one per kind,
+    status or row: more kinds, stale shapes, take-downs, deletions and a
+    per-IP rate limit add no query, and each figure is still right."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from migrator.kinds import KINDS
+    from migrator.models import RateLimitWindow
+
+    def shown():
+        with CaptureQueriesContext(connection) as captured:
+            html = as_runner.get(DASHBOARD).content.decode()
+        return html, len(captured)
+
+    RateLimitWindow.objects.create(name="uploads a day", scope="ip", limit=1000, window_seconds=86400, reset_at=timezone.now())
+    make_painting(status=Status.WAITING, waiting_for="uploads a day", not_before=timezone.now() + dt.timedelta(hours=1))
+    as_runner.get(DASHBOARD)  # the session's first reads
+    _, few = shown()
+    for number, kind in enumerate(KINDS.values()):
+        make_migrated(kind=kind.name, ref=f"{number:024x}", rkey=f"3kabcdefghi{number}2", record_shape="an older shape")
+    make_painting(status=Status.SKIPPED, skip_reason=SkipReason.GONE, skip_detail="gone")
+    make_painting(status=Status.SKIPPED, skip_reason=SkipReason.TAKEN_DOWN, unpublished_at=timezone.now(), unpublished_by="staff")
+    make_painting(status=Status.WAITING, waiting_for="uploads a day", not_before=timezone.now() + dt.timedelta(hours=1))
+    html, many = shown()
+    # The session, its user, its two permission reads and the dashboard's 13.
+    assert many == few <= 17, (few, many)
+    # One of each kind, and the corpus's migrated painting (made with no shape).
+    assert f'id="stale-shape">{len(KINDS) + 1}<' in html and 'id="taken-down">1<' in html and 'id="gone">1<' in html, html
+    assert "<td>7 documents: about" in html, html  # a per-IP limit holds every document left: 3 pending, 2 failed, 2 waiting
 
 
 def test_the_dashboard_json_reports_counts_and_whether_work_is_in_flight(as_runner, corpus):

@@ -30,7 +30,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from migrator import alerts, pds, source
-from migrator.kinds import PAINTING, RecordKind, kind_for
+from migrator.kinds import KINDS, PAINTING, RecordKind, kind_for
 from migrator.lexicon import lexicons_load
 from migrator.models import Transfer, RemovalHold, SkipReason, Status
 from migrator.services.state import transfer_note, transfers_transition
@@ -380,6 +380,30 @@ def transfers_stale_shape(*, kind: RecordKind) -> QuerySet:
     console would write now (a new lexicon, a change to how a field is
     built, a new USER_MEDIA_URL): stale though MongoDB did not change."""
     return Transfer.objects.filter(kind=kind.name, status=Status.MIGRATED).exclude(record_shape=kind.record_shape())
+
+
+@dataclass(frozen=True)
+class AfterBackfill:
+    """How many documents life after the backfill touched: records of an
+    older shape (by kind), documents staff took down, documents gone from
+    MongoDB."""
+
+    stale_shape: dict[str, int]
+    taken_down: int
+    gone: int
+
+
+def after_backfill_counts() -> AfterBackfill:
+    """``AfterBackfill`` in one query (the dashboard's)."""
+    stale = {
+        kind.name: Count("id", filter=Q(kind=kind.name, status=Status.MIGRATED) & ~Q(record_shape=kind.record_shape())) for kind in KINDS.values()
+    }
+    counts = Transfer.objects.aggregate(
+        **{f"stale_{name}": count for name, count in stale.items()},
+        taken_down=Count("id", filter=Q(unpublished_at__isnull=False)),
+        gone=Count("id", filter=Q(status=Status.SKIPPED, skip_reason=SkipReason.GONE)),
+    )
+    return AfterBackfill(stale_shape={name: counts[f"stale_{name}"] for name in stale}, taken_down=counts["taken_down"], gone=counts["gone"])
 
 
 class LexiconNotPublished(Exception):
