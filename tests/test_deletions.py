@@ -286,3 +286,60 @@ def test_missing_documents_are_found_by_one_ordered_pass_whatever_the_batches(mo
 
     assert sorted(missing) == sorted(str(one) for one in gone)
     assert asked == ["guest-1"]  # the one ref that is not as MongoDB's ids are read, asked for by id
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 1000])
+def test_a_full_seed_finds_the_deleted_documents_as_it_reads_the_rest(mongo_db, monkeypatch, settings, batch_size):
+    """A full seed reads every document in ``_id`` order, so each batch
+    bounds a range of refs: a row in that range whose ref the batch lacked
+    is a deleted document. Found at the first, last and batch-edge places
+    alike, with no second read of MongoDB's ids, and MongoDB asked once, for
+    those refs alone (a document inserted behind the read is not removed)."""
+    from bson import ObjectId
+
+    from migrator import source
+    from migrator.services.seed import documents_seed
+
+    settings.REMOVAL_TRIPWIRE_MIN = 100
+    ids = sorted(ObjectId() for _ in range(25))
+    mongo_db.paintings.insert_many([{"_id": one, "slug": f"2024.1.1.0.0.{n:02d}.000", "code": f"c{n}"} for n, one in enumerate(ids)])
+    documents_seed(actor="test", batch_size=batch_size, kind=PAINTING)
+    gone = [ids[0], ids[3], ids[4], ids[12], ids[24]]
+    mongo_db.paintings.delete_many({"_id": {"$in": gone}})
+    asked, read_again = [], []
+    real = source.refs_present
+
+    def spy(refs, *, kind):
+        refs = list(refs)
+        asked.append(refs)
+        return real(refs, kind=kind)
+
+    monkeypatch.setattr(source, "refs_present", spy)
+    monkeypatch.setattr(source, "refs_in_order", lambda **kwargs: read_again.append(kwargs) or iter(()))
+
+    report = documents_seed(actor="test", batch_size=batch_size, kind=PAINTING)
+
+    assert (report.gone.missing, report.gone.removing, report.gone.held) == (5, 5, False)
+    expected = sorted(str(one) for one in gone)
+    assert sorted(Transfer.objects.filter(skip_reason=SkipReason.GONE).values_list("ref", flat=True)) == expected
+    assert [example["ref"] for example in report.gone.examples] == expected
+    assert asked == [expected] and read_again == []
+
+
+def test_a_row_the_seed_did_not_read_is_missing_only_if_mongodb_lacks_it(mongo_db):
+    """Rows inside a range the seed read and after its last document, whose
+    documents MongoDB has (inserted behind the read) or lacks."""
+    from bson import ObjectId
+
+    ids = sorted(ObjectId() for _ in range(8))
+    kept = [0, 1, 3, 4, 5, 6]  # in MongoDB; 2 and 7 are not
+    mongo_db.paintings.insert_many([{"_id": ids[n]} for n in kept])
+    Transfer.objects.bulk_create(Transfer(kind="painting", ref=str(one)) for one in ids)
+    finder = lifecycle.MissingFinder(kind=PAINTING)
+    finder.read([{"_id": ids[0]}, {"_id": ids[1]}])
+    finder.read([{"_id": ids[4]}])  # 3 was inserted behind the read; 2 is gone
+    finder.read([{"_id": "a string id"}, {"_id": ids[5]}])  # 6 inserted after the read ended; 7 gone
+
+    missing = Transfer.objects.filter(id__in=finder.missing_ids()).values_list("ref", flat=True)
+
+    assert sorted(missing) == [str(ids[2]), str(ids[7])]

@@ -23,8 +23,10 @@ import re
 import secrets
 import time
 from collections.abc import Iterator
+from itertools import chain, pairwise
 from dataclasses import dataclass, field
 
+from bson import ObjectId
 from django.conf import settings
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
@@ -120,7 +122,7 @@ def transfers_missing(*, batch_size: int = 1000, kind: RecordKind) -> Iterator[l
     batches (an ``$in`` per batch is a scan each on a server without an
     ``_id`` index), and memory stays flat. Rows staff unpublished are left
     out: they have no record to remove."""
-    rows = _present_rows(kind).filter(unpublished_at=None).order_by("ref")
+    rows = _missing_rows(kind).order_by("ref")
     present = source.refs_in_order(kind=kind)
     current, previous, last = next(present, None), "", ""
     while True:
@@ -147,17 +149,64 @@ def transfers_missing(*, batch_size: int = 1000, kind: RecordKind) -> Iterator[l
             yield missing
 
 
-def documents_detect_gone(*, actor: str, kind: RecordKind) -> GoneReport:
-    """After a full seed: find the documents deleted from MongoDB and let
-    their removal through, unless there are more than ``removal_bound``;
-    then remove none and open (or update) the RemovalHold. An open hold
-    whose documents MongoDB has again clears by itself."""
+class MissingFinder:
+    """The rows of documents MongoDB no longer has, found as a full seed
+    reads every document of ``kind`` in ``_id`` order (``read`` each batch,
+    then ``missing_ids``), with no second read of the collection: a batch's
+    ObjectIds bound a range of refs, and a row in that range whose ref the
+    batch lacks is missing, unless MongoDB has its document when asked at
+    the end (one inserted behind the read). Each batch costs one indexed
+    range read of the state table; what is kept is the rows not found. Read
+    out of ``_id`` order, it falls back to ``transfers_missing``."""
+
+    def __init__(self, *, kind: RecordKind) -> None:
+        self.kind = kind
+        self.read_to = ""  # the highest ObjectId read so far, as hex
+        self.candidates: list[tuple[int, str]] = []  # (row id, ref) not read
+        self.in_order = True
+
+    def read(self, documents: list[dict]) -> None:
+        refs = [str(document["_id"]) for document in documents if isinstance(document["_id"], ObjectId)]
+        if not refs or not self.in_order:
+            return
+        if any(before >= after for before, after in pairwise([self.read_to, *refs])):
+            self.in_order = False
+            return
+        rows = _missing_rows(self.kind).filter(ref__gt=self.read_to, ref__lte=refs[-1]).order_by("ref").values_list("id", "ref")
+        seen = set(refs)
+        self.candidates += [(row_id, ref) for row_id, ref in rows if ref not in seen]
+        self.read_to = refs[-1]
+
+    def missing_ids(self) -> list[int]:
+        if not self.in_order:
+            return [row.id for batch in transfers_missing(kind=self.kind) for row in batch]
+        after = _missing_rows(self.kind).filter(ref__gt=self.read_to).order_by("ref").values_list("id", "ref").iterator(chunk_size=1000)
+        candidates = [(row_id, ref) for row_id, ref in chain(self.candidates, after) if OBJECT_ID_HEX.fullmatch(ref)]
+        missing = []
+        for start in range(0, len(candidates), 1000):
+            chunk = candidates[start : start + 1000]
+            present = source.refs_present((ref for _, ref in chunk), kind=self.kind)
+            missing += [row_id for row_id, ref in chunk if ref not in present]
+        return missing
+
+
+def _missing_rows(kind: RecordKind) -> QuerySet:
+    """The rows that can be found missing: present ones staff did not
+    unpublish (those have no record to remove)."""
+    return _present_rows(kind).filter(unpublished_at=None)
+
+
+def documents_detect_gone(*, actor: str, kind: RecordKind, finder: MissingFinder | None = None) -> GoneReport:
+    """After a full seed: find the documents deleted from MongoDB (what
+    ``finder`` found while the seed read them, else one ordered pass) and
+    let their removal through, unless there are more than
+    ``removal_bound``; then remove none and open (or update) the
+    RemovalHold. An open hold whose documents MongoDB has again clears by
+    itself."""
     report = GoneReport(known=_present_rows(kind).count())
     report.bound = removal_bound(report.known)
-    missing_ids = []
-    for batch in transfers_missing(kind=kind):
-        missing_ids += [row.id for row in batch]
-        report.examples += [_example(row) for row in batch[: EXAMPLES - len(report.examples)]]
+    missing_ids = finder.missing_ids() if finder is not None else [row.id for batch in transfers_missing(kind=kind) for row in batch]
+    report.examples = [_example(row) for row in Transfer.objects.filter(id__in=missing_ids[:EXAMPLES]).order_by("ref")]
     report.missing = len(missing_ids)
     hold = removal_hold(kind=kind)
     if report.missing > report.bound:

@@ -59,15 +59,16 @@ from migrator.kinds import Problem, RecordKind
 from migrator.models import DATA_REASONS, Account, TransferEvent, Transfer, SkipReason, Status
 from django.db.models import F
 
-from migrator.services.lifecycle import GoneReport, mongodb_verify, documents_detect_gone, unknown_run
+from migrator.services.lifecycle import GoneReport, MissingFinder, mongodb_verify, documents_detect_gone, unknown_run
 from migrator.services.state import transfer_note, transfer_transition, transfers_transition
 
 # The owner of a painting whose ``user`` names no one: not "" (which means a
 # guest painting), so it is never counted or migrated as one.
 INVALID_OWNER = "(invalid user)"
 # The most owners one seed keeps the handles and credentials of (about 980
-# have paintings); past it, it forgets them and looks them up again.
-OWNERS_KEPT = 10_000
+# have paintings; each takes well under 1 KB); past it, it forgets them and
+# looks them up again.
+OWNERS_KEPT = 50_000
 MIRRORED_FIELDS = (
     "label", "content", "owner", "owner_handle", "account_did", "when", "nuked", "source_fingerprint", "gone_since",
 )  # fmt: skip
@@ -143,11 +144,18 @@ def documents_seed(
     duplicates = None if refs is not None else source.duplicate_codes(kind=kind)
     anonymous_did = Account.objects.filter(is_anonymous=True).values_list("did", flat=True).first() or ""
     owners = Owners()
+    # A full seed reads every document: it meets most users, and what it did
+    # not read is what MongoDB deleted.
+    finder = MissingFinder(kind=kind) if refs is None and after_ref is None else None
+    if finder is not None:
+        owners.learn_everyone()
     for documents in source.documents_batches(batch_size=batch_size, after_ref=after_ref, refs=refs, kind=kind):
         if refs is not None:
             values = [value for document in documents if isinstance(value := document.get(kind.unique_field or ""), str)]
             duplicates = source.duplicate_codes(codes=values, kind=kind)
         _seed_batch(documents, duplicates=duplicates, anonymous_did=anonymous_did, owners=owners, actor=actor, report=report, kind=kind)
+        if finder is not None:
+            finder.read(documents)
         object_ids = [str(document["_id"]) for document in documents if isinstance(document["_id"], ObjectId)]
         report.last_ref = max([report.last_ref, *object_ids])
         if on_batch:
@@ -155,8 +163,8 @@ def documents_seed(
     transfers_mark_stale(actor=actor, refs=refs, kind=kind)
     if after_ref is None:
         blobs_appeared(actor=actor, refs=refs, kind=kind)
-    if refs is None and after_ref is None:
-        report.gone = documents_detect_gone(actor=actor, kind=kind)
+    if finder is not None:
+        report.gone = documents_detect_gone(actor=actor, kind=kind, finder=finder)
     return report
 
 
@@ -238,14 +246,27 @@ class Plan:
 class Owners:
     """The handles and credentials of the owners one seed met, each looked
     up in MongoDB once rather than once per batch (on a server without the
-    ``_id`` index every ``$in`` scans ``users`` and ``@handles``: 0.2 s a
-    batch, 40 s of a re-seed of 100,000 paintings). At most OWNERS_KEPT."""
+    ``_id`` index every ``$in`` scans ``users`` and ``@handles``: 0.3 s a
+    batch, 29 s of a re-seed of 100,000 paintings by 25,000 users on
+    SecantusDB). A full seed, which meets most of them, reads every user at
+    once instead (``learn_everyone``): one read of each collection. At most
+    OWNERS_KEPT."""
 
     handles: dict = field(default_factory=dict)
     credentials: dict = field(default_factory=dict)
     known: set = field(default_factory=set)
+    everyone: bool = False  # every user was read: one not found has no handle or account
+
+    def learn_everyone(self) -> None:
+        """Read every user's handle and credentials, while there are at most
+        OWNERS_KEPT of them (else each batch's owners are looked up)."""
+        if source.users_estimate() > OWNERS_KEPT:
+            return
+        self.handles, self.credentials, self.everyone = source.handles_for(None), source.credentials_for(None), True
 
     def learn(self, owners: set[str]) -> None:
+        if self.everyone:
+            return
         unknown = owners - self.known
         if not unknown:
             return
