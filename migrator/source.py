@@ -223,25 +223,26 @@ def owner_for_handle(handle: str) -> str | None:
     return document["_id"] if document and isinstance(document["_id"], str) else None
 
 
-def handles_for(owners: Iterable[str]) -> dict[str, str]:
-    """Map auth0 subs to their handles (without ``@``). Unknown subs, and
-    handles that are not non-empty text, are absent (the owner then has no
-    handle, a reason to skip their paintings)."""
-    owners = list(set(owners))
-    if not owners:
+def handles_for(owners: Iterable[str] | None) -> dict[str, str]:
+    """Map auth0 subs (None: every user's) to their handles (without ``@``).
+    Unknown subs, and handles that are not non-empty text, are absent (the
+    owner then has no handle, a reason to skip their paintings)."""
+    owners = None if owners is None else list(set(owners))
+    if owners == []:
         return {}
-    cursor = database()["@handles"].find({"_id": {"$in": owners}}, {"handle": 1})
+    cursor = database()["@handles"].find({} if owners is None else {"_id": {"$in": owners}}, {"handle": 1})
     return {document["_id"]: handle for document in cursor if isinstance(handle := document.get("handle"), str) and handle}
 
 
-def credentials_for(owners: Iterable[str]) -> dict[str, Credentials]:
-    """Map auth0 subs to their ATProto credentials. A user with no
-    ``atproto`` entry at all is absent; one whose entry cannot be used (a
-    field missing or not text) has Credentials whose ``problem`` says why."""
-    owners = list(set(owners))
-    if not owners:
+def credentials_for(owners: Iterable[str] | None) -> dict[str, Credentials]:
+    """Map auth0 subs (None: every user's) to their ATProto credentials. A
+    user with no ``atproto`` entry at all is absent; one whose entry cannot
+    be used (a field missing or not text) has Credentials whose ``problem``
+    says why."""
+    owners = None if owners is None else list(set(owners))
+    if owners == []:
         return {}
-    cursor = database().users.find({"_id": {"$in": owners}}, {"atproto": 1})
+    cursor = database().users.find({} if owners is None else {"_id": {"$in": owners}}, {"atproto": 1})
     found = {}
     for document in cursor:
         credentials = _credentials(document.get("atproto"))
@@ -263,6 +264,12 @@ def _credentials(atproto) -> Credentials | None:
     if wrong:
         return Credentials(did="", handle="", password="", problem=f"users.atproto is unusable: {', '.join(wrong)}, not text.")
     return Credentials(did=fields["did"] or "", handle=fields["handle"], password=fields["password"])
+
+
+def users_estimate() -> int:
+    """About how many users and handles MongoDB holds (the larger count;
+    from the collections' metadata, not a scan)."""
+    return max(database().users.estimated_document_count(), database()["@handles"].estimated_document_count())
 
 
 def users_without_account() -> list[dict]:

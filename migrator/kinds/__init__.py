@@ -197,7 +197,13 @@ def lexicon_path(nsid: str):
     """Where the console's lexicon of ``nsid`` is (LEXICON_DIR/computer/aesthetic/mood.json)."""
     from django.conf import settings
 
-    return settings.LEXICON_DIR.joinpath(*nsid.split(".")).with_suffix(".json")
+    return _lexicon_path(settings.LEXICON_DIR, nsid)
+
+
+@functools.cache
+def _lexicon_path(folder, nsid: str):
+    # Asked for each document a seed reads: the path is made once.
+    return folder.joinpath(*nsid.split(".")).with_suffix(".json")
 
 
 def lexicon_limits(nsid: str) -> dict[str, int]:
