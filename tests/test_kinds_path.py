@@ -129,14 +129,21 @@ def test_records_without_a_blob_go_two_hundred_to_an_apply_writes(world):
     assert len(world.records(mood)) == 250
 
 
-def test_an_accounts_records_of_every_kind_without_a_blob_go_in_one_commit(world):
+def test_an_accounts_records_of_every_kind_without_a_blob_go_in_one_commit(world, settings, monkeypatch):
     """One author's mood, three programs and a piece, another's mood and
     program, a guest's piece: `backfill all` writes each account's records of
     every blob-less kind in one applyWrites (three commits, not six), and each
-    kind's keys still go back to its own collection."""
+    kind's keys still go back to its own collection. Each account stays open
+    from its first kind to its write, even with one session kept open."""
     from tests.plugins.kinds import document_fields
 
     from migrator import pds
+    from migrator.pds import sessions
+
+    settings.PDS_OPEN_SESSIONS = 1
+    reopened = []
+    real_reopen = sessions._reopen
+    monkeypatch.setattr(sessions, "_reopen", lambda repo: reopened.append(repo.did) or real_reopen(repo))
 
     first, second = list(world.users)[:2]
     owned = {
@@ -159,6 +166,7 @@ def test_an_accounts_records_of_every_kind_without_a_blob_go_in_one_commit(world
     finally:
         pds.Repo.apply_writes = real
     assert "migrated: 8" in out and "repository commits: 3" in out, out
+    assert reopened == []
     assert sorted(collections for _, collections in calls) == sorted(
         [sorted(KINDS[name].nsid for name, _ in documents) for documents in owned.values()]
     ), calls

@@ -113,37 +113,20 @@ def _transfers_migrate(ids: list[int], *, actor: str, result: BatchResult) -> Ba
         claimed_at=timezone.now(),
         attempts=F("attempts") + 1,
     )
-    groups = defaultdict(list)
+    accounts = defaultdict(lambda: defaultdict(list))  # owner -> kind -> rows, oldest first
     for row in Transfer.objects.filter(id__in=claimed).order_by("when", "id"):
-        groups[row.owner, row.kind].append(row)
+        accounts[row.owner][row.kind].append(row)
     with Lease(holder):
         try:  # one read of users for the batch's accounts, not one each
-            known = source.credentials_for(owner for owner, _ in groups if owner)
+            known = source.credentials_for(owner for owner in accounts if owner)
         except Exception as error:  # noqa: BLE001 - MongoDB unreachable: fail the batch, retryable
             log.exception("Could not read the credentials of a batch's accounts")
-            for rows in groups.values():
-                _fail_unfinished(rows, error, actor=actor, result=result)
-            known, groups = {}, {}
-        # An account's records of every kind without a blob go to the PDS
-        # together: one commit for its mood, its programs and its piece.
-        together: dict[str, tuple[pds.Repo, list[Work]]] = {}
-        for (owner, kind), rows in groups.items():
-            try:
-                prepared = _account_prepare(owner, rows, credentials=known.get(owner), actor=actor, result=result, kind=kind_for(kind))
-                if prepared is None:
-                    continue
-                repo, works = prepared
-                if kind_for(kind).blob_make:
-                    _account_write(repo, works, actor=actor, result=result)
-                else:
-                    together.setdefault(owner, (repo, []))[1].extend(works)
-            except Exception as error:  # noqa: BLE001 - a bug must not strand documents as running
-                _unexpected(owner, rows, error, actor=actor, result=result)
-        for owner, (repo, works) in together.items():
-            try:
-                _account_write(repo, works, actor=actor, result=result)
-            except Exception as error:  # noqa: BLE001 - a bug must not strand documents as running
-                _unexpected(owner, [work.row for work in works], error, actor=actor, result=result)
+            for kinds in accounts.values():
+                for rows in kinds.values():
+                    _fail_unfinished(rows, error, actor=actor, result=result)
+            known, accounts = {}, {}
+        for owner, kinds in accounts.items():
+            _account_migrate(owner, kinds, credentials=known.get(owner), actor=actor, result=result)
     result.pds_requests = pds_calls.REQUESTS[0] - requests_before
     result.commits = pds_calls.COMMITS[0] - commits_before
     result.logins = sum(pds.LOGINS.values()) - logins_before
@@ -186,6 +169,32 @@ def _fail_unfinished(rows: list[Transfer], error: Exception, *, actor: str, resu
     holder = rows[0].claimed_by if rows else ""
     for row in Transfer.objects.filter(pk__in=[row.pk for row in rows], status=Status.RUNNING, claimed_by=holder):
         finish(row, Outcome(message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
+
+
+def _account_migrate(owner: str, kinds: dict[str, list[Transfer]], *, credentials: "source.Credentials | None", actor: str, result: BatchResult) -> None:
+    """One account's rows of the batch, kind by kind: each kind with a blob
+    written on its own, and the records of every kind without one together
+    (a mood, three programs and a piece: one commit). The account stays
+    open from its first kind to its last write."""
+    repo, together = None, []
+    for name, rows in kinds.items():
+        kind = kind_for(name)
+        try:
+            prepared = _account_prepare(owner, rows, credentials=credentials, actor=actor, result=result, kind=kind)
+            if prepared is None:
+                continue
+            repo, works = prepared
+            if kind.blob_make:
+                _account_write(repo, works, actor=actor, result=result)
+            else:
+                together += works
+        except Exception as error:  # noqa: BLE001 - a bug must not strand documents as running
+            _unexpected(owner, rows, error, actor=actor, result=result)
+    if together:
+        try:
+            _account_write(repo, together, actor=actor, result=result)
+        except Exception as error:  # noqa: BLE001 - a bug must not strand documents as running
+            _unexpected(owner, [work.row for work in together], error, actor=actor, result=result)
 
 
 def _unexpected(owner: str, rows: list[Transfer], error: Exception, *, actor: str, result: BatchResult) -> None:
