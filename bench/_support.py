@@ -34,6 +34,23 @@ def thread_schedstat(pid: int) -> tuple[float, float]:
     return int(on_cpu) / 1e9, int(waiting) / 1e9
 
 
+def postgres_cpu_seconds(postmaster: int) -> float:
+    """CPU time PostgreSQL has used so far: the postmaster's own and its
+    children's, live ones and those it has reaped (a connection's backend
+    exits when the connection closes)."""
+    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    total = sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            if int(stat[1]) == postmaster:
+                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def machine_cpu_seconds() -> float:
     """CPU time every process on the machine has used so far, all cores
     together (/proc/stat: all but idle and iowait)."""

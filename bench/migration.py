@@ -21,7 +21,7 @@ the plan's method for that kind, one createRecord at a time (a tape's MP4
 uploaded first) with the same 100 ms pause, and the ratio.
 
     .venv/bin/python bench/migration.py [--kind paintings] [--scale 1.0] [--naive 60] [--workers N]
-                                        [--together] [--rate-limits | --bypass] [--cold] [--latency]
+                                        [--together] [--postgres] [--rate-limits | --bypass] [--cold] [--latency]
                                         [--profile FILE]
 
 --together runs the named kinds (several, or all but the painting and the
@@ -29,6 +29,10 @@ tape: the kinds without a blob) in one ``backfill all`` instead of in turn,
 as a first production run would: each account's records of all of them are
 written together. Every kind's report gives the commits the PDS made per
 record (counted in its own sequencer, so the same count whatever code runs).
+
+--postgres keeps the state table in a throwaway database of the local
+PostgreSQL (127.0.0.1:5432), as production does, instead of SQLite, and
+counts its CPU (the postmaster and every backend) beside the others'.
 
 --rate-limits runs against the PDS's production rate limits with no bypass
 key: the run stops when this IP's 1,000 uploadBlob a day are spent, with the
@@ -47,6 +51,7 @@ then counted in the migration's, so take CPU figures from a run without it.
 """
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -60,7 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import ROOT, Run, cpu_seconds, free_port, local_mongo, machine_cpu_seconds, manage, thread_schedstat  # noqa: E402
+from _support import ROOT, Run, cpu_seconds, free_port, local_mongo, machine_cpu_seconds, manage, postgres_cpu_seconds, thread_schedstat  # noqa: E402
 from pyspy_top import top_lines  # noqa: E402
 
 
@@ -243,14 +248,39 @@ class Measured:
     commits: int  # commits the PDS made to repositories meanwhile
 
 
+def service_cpu(pid: int | str) -> float:
+    """CPU time a service has used so far: a process, or ("postgres:PID")
+    PostgreSQL's postmaster and every backend it started."""
+    if isinstance(pid, str):
+        return postgres_cpu_seconds(int(pid.removeprefix("postgres:")))
+    return cpu_seconds(pid)
+
+
+@contextlib.contextmanager
+def postgres_database():
+    """A throwaway database on the local PostgreSQL (127.0.0.1:5432, user
+    postgres, trust); yields its URL and the postmaster's id."""
+    import psycopg
+
+    name = f"bench_{os.urandom(4).hex()}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        backend = admin.execute("SELECT pg_backend_pid()").fetchone()[0]
+        postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        try:
+            yield f"postgres://postgres@127.0.0.1:5432/{name}", postmaster
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def backfill_measured(
-    kind: Kind, *, env: dict[str, str], services: dict[str, int], workers: int | None, profile: Path | None, pds_data: str
+    kind: Kind, *, env: dict[str, str], services: dict[str, int | str], workers: int | None, profile: Path | None, pds_data: str
 ) -> Measured:
-    cpu_before = {name: cpu_seconds(pid) for name, pid in services.items()}
+    cpu_before = {name: service_cpu(pid) for name, pid in services.items()}
     thread_before, machine_before, commits_before = thread_schedstat(services["PDS"]), machine_cpu_seconds(), pds_commits(pds_data)
     options = [f"--workers={workers}"] if workers else []
     run = manage(*kind.commands[1], "--no-seed", *options, env=env, profile=profile)
-    cpu = {"migration": run.cpu_seconds, **{name: cpu_seconds(pid) - cpu_before[name] for name, pid in services.items()}}
+    cpu = {"migration": run.cpu_seconds, **{name: service_cpu(pid) - cpu_before[name] for name, pid in services.items()}}
     pds_thread = tuple(after - before for after, before in zip(thread_schedstat(services["PDS"]), thread_before, strict=True))
     summary = Summary.of(run.output, kind.plural)
     return Measured(run, summary, cpu, pds_thread, machine_cpu_seconds() - machine_before, pds_commits(pds_data) - commits_before)
@@ -262,6 +292,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="Corpus scale (1.0 = 3,903 paintings, 2,730 moods, ...).")
     parser.add_argument("--naive", type=int, default=60, help="Records the naive method writes per kind (0 to skip).")
     parser.add_argument("--workers", type=int, help="Passed to backfill (default: its own, cores + 1).")
+    parser.add_argument("--postgres", action="store_true", help="The state table on the local PostgreSQL (127.0.0.1:5432), as in production, its CPU counted; default SQLite.")
     parser.add_argument("--together", action="store_true", help="Migrate the kinds named in one `backfill all`, not in turn (not with paintings or tapes).")
     limits = parser.add_mutually_exclusive_group()
     limits.add_argument("--rate-limits", action="store_true", help="The PDS's production rate limits, no bypass key; a restart stands in for each next day (paintings only).")
@@ -275,78 +306,87 @@ def main() -> None:
     if args.rate_limits:
         args.naive = 0  # the naive method would meet the same daily limit: its rate means nothing there
 
-    with local_mongo() as (mongodb_uri, mongo_pid), tempfile.TemporaryDirectory() as folder:
-        images_port, pds_port = free_port(), free_port()
-        admin_password = os.urandom(12).hex()
-        env = {
-            "MONGODB_URI": mongodb_uri,
-            "DATABASE_URL": f"sqlite:///{folder}/bench.sqlite3",
-            "VAR_DIR": folder,
-            "USER_MEDIA_URL": f"http://127.0.0.1:{images_port}/media",
-            "GUEST_MEDIA_URL": f"http://127.0.0.1:{images_port}/guest",
-            "TAPE_MEDIA_URL": f"http://127.0.0.1:{images_port}/tapes",
-            "PDS_URL": f"http://127.0.0.1:{pds_port}",
-            "PDS_ADMIN_PASSWORD": admin_password,
-            "ANON_HANDLE": "anon-paintings.test",
-        }
-        declared = kinds_declared(env)
-        named = [name.strip() for name in args.kind.split(",")]
-        unknown = [name for name in named if name != "all" and not any(name in (kind.name, kind.plural) for kind in declared)]
-        if unknown:
-            parser.error(f"--kind {', '.join(unknown)}: there is no such kind; there are {', '.join(kind.plural for kind in declared)} (or all).")
-        kinds = [kind for kind in declared if "all" in named or kind.name in named or kind.plural in named]
-        if args.together:
-            kinds = [kind for kind in kinds if not kind.blob] if "all" in named else kinds
-            if len(kinds) < 2 or any(kind.blob for kind in kinds):
-                parser.error("--together migrates several kinds without a blob in one run: name two or more of them (or all).")
-        bypass_key = os.urandom(16).hex() if args.bypass else ""
-        if bypass_key:
-            env["PDS_RATE_LIMIT_BYPASS_KEY"] = bypass_key
-        images = start_images(images_port)
-        # With --rate-limits the accounts are made first, limits off (createAccount allows 100 per 5 minutes).
-        pds = start_pds(pds_port, f"{folder}/pds", admin_password, bypass_key=bypass_key)
-        try:
-            manage("migrate", "-v0", env=env)
-            made = manage("make_sample_data", f"--scale={args.scale}", env=env)
-            print(made.output.splitlines()[0])
-            for kind in kinds:
-                if kind.plural != PAINTINGS:  # the painting's line is the first
-                    print(next(line for line in made.output.splitlines() if line.startswith("Wrote ") and f" {kind.collection} (" in line))
-            manage("create_sample_accounts", env=env)
-            manage("create_anon_account", env=env)
-            for kind in kinds:
-                manage(*kind.commands[0], env=env)
-            if args.cold:
-                manage("shell", "-c", "from migrator.models import Account; print(Account.objects.filter(is_anonymous=False).update(session=''))", env=env)
-            if args.rate_limits:
-                pds.stdin.close(); pds.terminate(); pds.wait(timeout=30)
-                pds = start_pds(pds_port, f"{folder}/pds", admin_password, rate_limits=True)
-                return days(env, pds_port, f"{folder}/pds", admin_password, workers=args.workers, pds=pds)
-            if args.latency:
-                env = {**env, **with_latency(env)}
-                print("latency: PDS 50 ms, images 100 ms, MongoDB 20 ms a round trip (bench/latency_proxy.py)")
-            services = {"PDS": pds.pid, "image server": images.pid, "MongoDB": mongo_pid}
-            runs = [together(kinds)] if args.together else kinds
-            for kind in runs:
-                profile = args.profile
-                if profile and len(runs) > 1:
-                    profile = profile.with_name(f"{profile.stem}-{kind.plural}{profile.suffix}")
-                measured = backfill_measured(kind, env=env, services=services, workers=args.workers, profile=profile, pds_data=f"{folder}/pds")
-                plan = None
-                if args.naive and kind.plural == TOGETHER:  # each kind's share, one after the other
-                    plan = naive_sum([naive_apart(env, args.naive // len(kinds), kind_name=one.name, pds_pid=pds.pid) for one in kinds])
-                elif args.naive:
-                    plan = naive_apart(env, args.naive, kind_name=kind.name, pds_pid=pds.pid)
-                report = paintings_report if kind.plural == PAINTINGS else kind_report
-                report(kind, measured, plan, profile=profile)
-        finally:
-            images.terminate()
-            for process in (pds, *_restarted):
-                if process.poll() is None:
-                    if process.stdin:
-                        process.stdin.close()
-                    process.terminate()
-                    process.wait(timeout=30)
+    with contextlib.ExitStack() as stack:
+        mongodb_uri, mongo_pid = stack.enter_context(local_mongo())
+        folder = stack.enter_context(tempfile.TemporaryDirectory())
+        database_url, postmaster = stack.enter_context(postgres_database()) if args.postgres else (f"sqlite:///{folder}/bench.sqlite3", None)
+        run_benchmark(args, parser, mongodb_uri, mongo_pid, folder, database_url, postmaster)
+
+
+def run_benchmark(args, parser, mongodb_uri: str, mongo_pid: int, folder: str, database_url: str, postmaster: int | None) -> None:
+    images_port, pds_port = free_port(), free_port()
+    admin_password = os.urandom(12).hex()
+    env = {
+        "MONGODB_URI": mongodb_uri,
+        "DATABASE_URL": database_url,
+        "VAR_DIR": folder,
+        "USER_MEDIA_URL": f"http://127.0.0.1:{images_port}/media",
+        "GUEST_MEDIA_URL": f"http://127.0.0.1:{images_port}/guest",
+        "TAPE_MEDIA_URL": f"http://127.0.0.1:{images_port}/tapes",
+        "PDS_URL": f"http://127.0.0.1:{pds_port}",
+        "PDS_ADMIN_PASSWORD": admin_password,
+        "ANON_HANDLE": "anon-paintings.test",
+    }
+    declared = kinds_declared(env)
+    named = [name.strip() for name in args.kind.split(",")]
+    unknown = [name for name in named if name != "all" and not any(name in (kind.name, kind.plural) for kind in declared)]
+    if unknown:
+        parser.error(f"--kind {', '.join(unknown)}: there is no such kind; there are {', '.join(kind.plural for kind in declared)} (or all).")
+    kinds = [kind for kind in declared if "all" in named or kind.name in named or kind.plural in named]
+    if args.together:
+        kinds = [kind for kind in kinds if not kind.blob] if "all" in named else kinds
+        if len(kinds) < 2 or any(kind.blob for kind in kinds):
+            parser.error("--together migrates several kinds without a blob in one run: name two or more of them (or all).")
+    bypass_key = os.urandom(16).hex() if args.bypass else ""
+    if bypass_key:
+        env["PDS_RATE_LIMIT_BYPASS_KEY"] = bypass_key
+    images = start_images(images_port)
+    # With --rate-limits the accounts are made first, limits off (createAccount allows 100 per 5 minutes).
+    pds = start_pds(pds_port, f"{folder}/pds", admin_password, bypass_key=bypass_key)
+    try:
+        manage("migrate", "-v0", env=env)
+        made = manage("make_sample_data", f"--scale={args.scale}", env=env)
+        print(made.output.splitlines()[0])
+        for kind in kinds:
+            if kind.plural != PAINTINGS:  # the painting's line is the first
+                print(next(line for line in made.output.splitlines() if line.startswith("Wrote ") and f" {kind.collection} (" in line))
+        manage("create_sample_accounts", env=env)
+        manage("create_anon_account", env=env)
+        for kind in kinds:
+            manage(*kind.commands[0], env=env)
+        if args.cold:
+            manage("shell", "-c", "from migrator.models import Account; print(Account.objects.filter(is_anonymous=False).update(session=''))", env=env)
+        if args.rate_limits:
+            pds.stdin.close(); pds.terminate(); pds.wait(timeout=30)
+            pds = start_pds(pds_port, f"{folder}/pds", admin_password, rate_limits=True)
+            return days(env, pds_port, f"{folder}/pds", admin_password, workers=args.workers, pds=pds)
+        if args.latency:
+            env = {**env, **with_latency(env)}
+            print("latency: PDS 50 ms, images 100 ms, MongoDB 20 ms a round trip (bench/latency_proxy.py)")
+        services = {"PDS": pds.pid, "image server": images.pid, "MongoDB": mongo_pid}
+        if postmaster:
+            services["PostgreSQL"] = f"postgres:{postmaster}"
+        runs = [together(kinds)] if args.together else kinds
+        for kind in runs:
+            profile = args.profile
+            if profile and len(runs) > 1:
+                profile = profile.with_name(f"{profile.stem}-{kind.plural}{profile.suffix}")
+            measured = backfill_measured(kind, env=env, services=services, workers=args.workers, profile=profile, pds_data=f"{folder}/pds")
+            plan = None
+            if args.naive and kind.plural == TOGETHER:  # each kind's share, one after the other
+                plan = naive_sum([naive_apart(env, args.naive // len(kinds), kind_name=one.name, pds_pid=pds.pid) for one in kinds])
+            elif args.naive:
+                plan = naive_apart(env, args.naive, kind_name=kind.name, pds_pid=pds.pid)
+            report = paintings_report if kind.plural == PAINTINGS else kind_report
+            report(kind, measured, plan, profile=profile)
+    finally:
+        images.terminate()
+        for process in (pds, *_restarted):
+            if process.poll() is None:
+                if process.stdin:
+                    process.stdin.close()
+                process.terminate()
+                process.wait(timeout=30)
 
 
 def paintings_report(kind: Kind, measured: Measured, plan: Naive | None, *, profile: Path | None) -> None:
@@ -407,7 +447,7 @@ def kind_report(kind: Kind, measured: Measured, plan: Naive | None, *, profile: 
     others = measured.machine_cpu - sum(cpu.values())
     print(f"PDS thread: on a core {on_core / run.seconds:.0%} of the wall time, waiting for one {waiting / run.seconds:.0%}, "
           f"the rest waiting for requests (or the disk); the machine's cores were {measured.machine_cpu / (cores * run.seconds):.0%} busy, "
-          f"{max(others, 0) / (cores * run.seconds):.0%} with processes other than the console, the PDS, MongoDB and the image server")
+          f"{max(others, 0) / (cores * run.seconds):.0%} with processes other than the {', '.join(shown)}")
     figures = {"kind": kind.plural, "records": summary.migrated, "handled": summary.total, "failed": summary.failed,
                "seconds": round(run.seconds, 1), "per_minute": round(rate), "logins": summary.logins, "pds_requests": summary.requests,
                "pds_commits": measured.commits, "commits_per_record": round(measured.commits / records, 3), "peak_rss_mb": round(run.peak_rss_mb), **{f"{name.replace(' ', '_')}_cpu_ms": round(seconds / records * 1000, 2) for name, seconds in shown.items()},
