@@ -272,6 +272,11 @@ def users_estimate() -> int:
     return max(database().users.estimated_document_count(), database()["@handles"].estimated_document_count())
 
 
+def documents_estimate(*, kind: RecordKind) -> int:
+    """About how many documents ``kind``'s collection holds (its metadata)."""
+    return kind_collection(kind).estimated_document_count()
+
+
 def users_without_account() -> list[dict]:
     """Users with ATProto credentials (``atproto.handle`` and ``password``)
     but no account yet (no ``atproto.did``): the sample corpus's, before

@@ -332,12 +332,14 @@ def test_a_nuked_painting_found_with_a_key_is_told_what_becomes_of_its_record(mo
     assert words in row.events.get().message
 
 
+@pytest.mark.parametrize("bystanders", [0, 20], ids=["few users", "more users than paintings"])
 @pytest.mark.parametrize("kept", [1, 2, 3, 10_000])
-def test_a_seed_looks_each_owner_up_once_and_keeps_no_more_owners_than_it_may(mongo_db, monkeypatch, kept):
+def test_a_seed_looks_each_owner_up_once_and_keeps_no_more_owners_than_it_may(mongo_db, monkeypatch, kept, bystanders):
     """A full seed reads users and @handles once each, every user at once,
-    while there are at most OWNERS_KEPT; past that it looks each batch's
-    owners up, each once, forgetting them all past OWNERS_KEPT and looking
-    them up again. Every painting gets its own owner's handle and DID."""
+    while there are at most OWNERS_KEPT and no more users than documents;
+    else it looks each batch's owners up, each once, forgetting them all
+    past OWNERS_KEPT and looking them up again. Every painting gets its own
+    owner's handle and DID."""
     from migrator import source
     from migrator.kinds import PAINTING
     from migrator.services import seed
@@ -347,6 +349,8 @@ def test_a_seed_looks_each_owner_up_once_and_keeps_no_more_owners_than_it_may(mo
         mongo_db.users.insert_one({"_id": owner, "atproto": {"did": f"did:plc:owner{n}", "handle": f"owner{n}.test", "password": "p"}})
         mongo_db["@handles"].insert_one({"_id": owner, "handle": f"owner{n}"})
     mongo_db.paintings.insert_many([painting(user=owners[n % 3], code=f"c{n}", slug=f"2023.8.24.16.21.{n:02d}.123") for n in range(9)])
+    for n in range(bystanders):  # users with no painting
+        mongo_db.users.insert_one({"_id": f"auth0|bystander{n}"})
     looked_up = []
     real = source.handles_for
     monkeypatch.setattr(source, "handles_for", lambda subs: looked_up.append(None if subs is None else sorted(subs)) or real(subs))
@@ -357,8 +361,11 @@ def test_a_seed_looks_each_owner_up_once_and_keeps_no_more_owners_than_it_may(mo
     rows = Transfer.objects.order_by("when")
     assert [(row.owner_handle, row.account_did) for row in rows] == [(f"owner{int(row.owner[-1])}", f"did:plc:owner{row.owner[-1]}") for row in rows]
     assert {row.owner for row in rows} == set(owners) and all(row.status == Status.PENDING for row in rows)
-    if kept >= len(owners):
+    if kept >= len(owners) and not bystanders:
         assert looked_up == [None]  # every user, in one read
         return
     asked = [sub for call in looked_up for sub in call]
+    if kept >= len(owners):
+        assert sorted(asked) == owners  # each owner once, no one else
+        return
     assert len(asked) > len(owners) and all(len(call) <= max(kept, 2) for call in looked_up)

@@ -148,7 +148,7 @@ def documents_seed(
     # not read is what MongoDB deleted.
     finder = MissingFinder(kind=kind) if refs is None and after_ref is None else None
     if finder is not None:
-        owners.learn_everyone()
+        owners.learn_everyone(kind=kind)
     for documents in source.documents_batches(batch_size=batch_size, after_ref=after_ref, refs=refs, kind=kind):
         if refs is not None:
             values = [value for document in documents if isinstance(value := document.get(kind.unique_field or ""), str)]
@@ -257,10 +257,13 @@ class Owners:
     known: set = field(default_factory=set)
     everyone: bool = False  # every user was read: one not found has no handle or account
 
-    def learn_everyone(self) -> None:
-        """Read every user's handle and credentials, while there are at most
-        OWNERS_KEPT of them (else each batch's owners are looked up)."""
-        if source.users_estimate() > OWNERS_KEPT:
+    def learn_everyone(self, *, kind: RecordKind) -> None:
+        """Read every user's handle and credentials when a full seed of
+        ``kind`` will meet many of them: its documents are at least as many
+        as the users, and the users at most OWNERS_KEPT. Else each batch's
+        owners are looked up (the 40 news items need 5 users, not all)."""
+        users = source.users_estimate()
+        if users > OWNERS_KEPT or source.documents_estimate(kind=kind) < users:
             return
         self.handles, self.credentials, self.everyone = source.handles_for(None), source.credentials_for(None), True
 
