@@ -82,15 +82,12 @@ def counts_by_kind_and_status() -> dict[str, dict[str, int]]:
     return counts
 
 
-def transfers_by_status(counts: dict[str, dict[str, int]] | None = None) -> dict[str, int]:
+def transfers_by_status(counts: dict[str, dict[str, int]]) -> dict[str, int]:
     """Transfers by status (zero included), in the machine's order, from
-    ``counts`` (``counts_by_kind_and_status``) when given."""
-    if counts is None:
-        totals = dict(Transfer.objects.order_by().values_list("status").annotate(n=Count("id")))
-    else:
-        totals = Counter()
-        for by_status in counts.values():
-            totals.update(by_status)
+    ``counts`` (``counts_by_kind_and_status``)."""
+    totals = Counter()
+    for by_status in counts.values():
+        totals.update(by_status)
     return {status: totals.get(status, 0) for status in Status.values}
 
 

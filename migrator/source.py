@@ -223,14 +223,22 @@ def owner_for_handle(handle: str) -> str | None:
     return document["_id"] if document and isinstance(document["_id"], str) else None
 
 
+def _owners_filter(owners: Iterable[str] | None) -> dict | None:
+    """The filter on ``_id`` for these auth0 subs ({} for None: every user),
+    or None when there are none to look for."""
+    if owners is None:
+        return {}
+    owners = list(set(owners))
+    return {"_id": {"$in": owners}} if owners else None
+
+
 def handles_for(owners: Iterable[str] | None) -> dict[str, str]:
     """Map auth0 subs (None: every user's) to their handles (without ``@``).
     Unknown subs, and handles that are not non-empty text, are absent (the
     owner then has no handle, a reason to skip their paintings)."""
-    owners = None if owners is None else list(set(owners))
-    if owners == []:
+    if (query := _owners_filter(owners)) is None:
         return {}
-    cursor = database()["@handles"].find({} if owners is None else {"_id": {"$in": owners}}, {"handle": 1})
+    cursor = database()["@handles"].find(query, {"handle": 1})
     return {document["_id"]: handle for document in cursor if isinstance(handle := document.get("handle"), str) and handle}
 
 
@@ -239,10 +247,9 @@ def credentials_for(owners: Iterable[str] | None) -> dict[str, Credentials]:
     user with no ``atproto`` entry at all is absent; one whose entry cannot
     be used (a field missing or not text) has Credentials whose ``problem``
     says why."""
-    owners = None if owners is None else list(set(owners))
-    if owners == []:
+    if (query := _owners_filter(owners)) is None:
         return {}
-    cursor = database().users.find({} if owners is None else {"_id": {"$in": owners}}, {"atproto": 1})
+    cursor = database().users.find(query, {"atproto": 1})
     found = {}
     for document in cursor:
         credentials = _credentials(document.get("atproto"))

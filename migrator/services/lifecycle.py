@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from itertools import chain, pairwise
 from dataclasses import dataclass, field
 
-from bson import ObjectId
 from django.conf import settings
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
@@ -165,8 +164,8 @@ class MissingFinder:
         self.candidates: list[tuple[int, str]] = []  # (row id, ref) not read
         self.in_order = True
 
-    def read(self, documents: list[dict]) -> None:
-        refs = [str(document["_id"]) for document in documents if isinstance(document["_id"], ObjectId)]
+    def read(self, refs: list[str]) -> None:
+        """``refs``: the hex of the ObjectIds of one batch of documents, as read."""
         if not refs or not self.in_order:
             return
         if any(before >= after for before, after in pairwise([self.read_to, *refs])):
@@ -196,16 +195,15 @@ def _missing_rows(kind: RecordKind) -> QuerySet:
     return _present_rows(kind).filter(unpublished_at=None)
 
 
-def documents_detect_gone(*, actor: str, kind: RecordKind, finder: MissingFinder | None = None) -> GoneReport:
-    """After a full seed: find the documents deleted from MongoDB (what
-    ``finder`` found while the seed read them, else one ordered pass) and
-    let their removal through, unless there are more than
-    ``removal_bound``; then remove none and open (or update) the
-    RemovalHold. An open hold whose documents MongoDB has again clears by
-    itself."""
+def documents_detect_gone(*, actor: str, kind: RecordKind, finder: MissingFinder) -> GoneReport:
+    """After a full seed: take the documents deleted from MongoDB that
+    ``finder`` found while the seed read the others, and let their removal
+    through, unless there are more than ``removal_bound``; then remove none
+    and open (or update) the RemovalHold. An open hold whose documents
+    MongoDB has again clears by itself."""
     report = GoneReport(known=_present_rows(kind).count())
     report.bound = removal_bound(report.known)
-    missing_ids = finder.missing_ids() if finder is not None else [row.id for batch in transfers_missing(kind=kind) for row in batch]
+    missing_ids = finder.missing_ids()
     report.examples = [_example(row) for row in Transfer.objects.filter(id__in=missing_ids[:EXAMPLES]).order_by("ref")]
     report.missing = len(missing_ids)
     hold = removal_hold(kind=kind)
@@ -428,7 +426,11 @@ def transfers_stale_shape(*, kind: RecordKind) -> QuerySet:
     """Migrated documents whose record was written in another shape than the
     console would write now (a new lexicon, a change to how a field is
     built, a new USER_MEDIA_URL): stale though MongoDB did not change."""
-    return Transfer.objects.filter(kind=kind.name, status=Status.MIGRATED).exclude(record_shape=kind.record_shape())
+    return Transfer.objects.filter(_stale_shape(kind))
+
+
+def _stale_shape(kind: RecordKind) -> Q:
+    return Q(kind=kind.name, status=Status.MIGRATED) & ~Q(record_shape=kind.record_shape())
 
 
 @dataclass(frozen=True)
@@ -444,9 +446,7 @@ class AfterBackfill:
 
 def after_backfill_counts() -> AfterBackfill:
     """``AfterBackfill`` in one query (the dashboard's)."""
-    stale = {
-        kind.name: Count("id", filter=Q(kind=kind.name, status=Status.MIGRATED) & ~Q(record_shape=kind.record_shape())) for kind in KINDS.values()
-    }
+    stale = {kind.name: Count("id", filter=_stale_shape(kind)) for kind in KINDS.values()}
     counts = Transfer.objects.aggregate(
         **{f"stale_{name}": count for name, count in stale.items()},
         taken_down=Count("id", filter=Q(unpublished_at__isnull=False)),

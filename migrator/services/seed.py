@@ -154,9 +154,9 @@ def documents_seed(
             values = [value for document in documents if isinstance(value := document.get(kind.unique_field or ""), str)]
             duplicates = source.duplicate_codes(codes=values, kind=kind)
         _seed_batch(documents, duplicates=duplicates, anonymous_did=anonymous_did, owners=owners, actor=actor, report=report, kind=kind)
-        if finder is not None:
-            finder.read(documents)
         object_ids = [str(document["_id"]) for document in documents if isinstance(document["_id"], ObjectId)]
+        if finder is not None:
+            finder.read(object_ids)
         report.last_ref = max([report.last_ref, *object_ids])
         if on_batch:
             on_batch(report)

@@ -6,7 +6,7 @@ from migrator import pds
 from migrator.kinds import KINDS
 from migrator.models import Transfer
 from migrator.services.engine import transfers_enqueue
-from migrator.services.lifecycle import LexiconNotPublished, transfers_reshape, transfers_stale_shape, stale_shape_example
+from migrator.services.lifecycle import LexiconNotPublished, after_backfill_counts, transfers_reshape, stale_shape_example
 
 ACTOR = "command:rewrite_stale_records"
 
@@ -25,8 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--queue", action="store_true", help="With --confirm: queue django-q2 jobs for them now.")
 
     def handle(self, *args, confirm, queue, **options):
-        stale = [(kind, transfers_stale_shape(kind=kind).count()) for kind in KINDS.values()]
-        stale = [(kind, count) for kind, count in stale if count]
+        stale = [(KINDS[name], count) for name, count in after_backfill_counts().stale_shape.items() if count]
         total = sum(count for _, count in stale)
         self.stdout.write(f"{total} records were written in an older shape." + (
             " (" + ", ".join(f"{count} {kind.plural}" for kind, count in stale) + ")" if len(stale) > 1 else ""
