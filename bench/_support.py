@@ -21,9 +21,14 @@ class Run:
     cpu_seconds: float = 0.0  # user + system, the process and the children it waited for
 
 
+def proc_stat(pid: int | str) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state first)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) process ``pid`` has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = proc_stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -38,16 +43,15 @@ def postgres_cpu_seconds(postmaster: int) -> float:
     """CPU time PostgreSQL has used so far: the postmaster's own and its
     children's, live ones and those it has reaped (a connection's backend
     exits when the connection closes)."""
-    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
-    total = sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime, stime, cutime, cstime
+    reaped = sum(int(value) for value in proc_stat(postmaster)[13:15]) / os.sysconf("SC_CLK_TCK")  # cutime, cstime
+    total = cpu_seconds(postmaster) + reaped
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
+                if int(proc_stat(entry.name)[1]) == postmaster:
+                    total += cpu_seconds(int(entry.name))
+            except (OSError, IndexError, ValueError):
                 continue  # gone meanwhile
-            if int(stat[1]) == postmaster:
-                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
 

@@ -65,7 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import ROOT, Run, cpu_seconds, free_port, local_mongo, machine_cpu_seconds, manage, postgres_cpu_seconds, thread_schedstat  # noqa: E402
+from _support import ROOT, Run, cpu_seconds, free_port, local_mongo, machine_cpu_seconds, manage, postgres_cpu_seconds, proc_stat, thread_schedstat  # noqa: E402
 from pyspy_top import top_lines  # noqa: E402
 
 
@@ -266,7 +266,7 @@ def postgres_database():
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         backend = admin.execute("SELECT pg_backend_pid()").fetchone()[0]
-        postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        postmaster = int(proc_stat(backend)[1])  # its parent
         try:
             yield f"postgres://postgres@127.0.0.1:5432/{name}", postmaster
         finally:

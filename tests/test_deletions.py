@@ -262,8 +262,6 @@ def test_missing_documents_are_found_by_one_ordered_pass_whatever_the_batches(mo
 
     from bson import ObjectId
 
-    from migrator import source
-
     ids = sorted(ObjectId() for _ in range(25))
     mongo_db.paintings.insert_many([{"_id": one, "slug": f"2024.1.1.0.0.{n:02d}.000", "code": f"c{n}"} for n, one in enumerate(ids)])
     unseeded = set(ids[7:11]) | {ids[20]}  # inserted since the last seed: no rows
@@ -272,20 +270,29 @@ def test_missing_documents_are_found_by_one_ordered_pass_whatever_the_batches(mo
     Transfer.objects.bulk_create(Transfer(kind="painting", ref=ref) for ref in rows)
     gone = [ids[0], ids[3], ids[4], ids[12], ids[24]]
     mongo_db.paintings.delete_many({"_id": {"$in": gone}})
+    asked = refs_present_asked(monkeypatch)
+
+    missing = [row.ref for batch in lifecycle.transfers_missing(batch_size=batch_size, kind=PAINTING) for row in batch]
+
+    assert sorted(missing) == sorted(str(one) for one in gone)
+    assert [ref for refs in asked for ref in refs] == ["guest-1"]  # the one ref that is not as MongoDB's ids are read, asked for by id
+
+
+def refs_present_asked(monkeypatch) -> list[list[str]]:
+    """The refs each question to MongoDB by id asks about from now on
+    (``source.refs_present``), each still answered."""
+    from migrator import source
+
     asked = []
     real = source.refs_present
 
     def spy(refs, *, kind):
         refs = list(refs)
-        asked.extend(refs)
+        asked.append(refs)
         return real(refs, kind=kind)
 
     monkeypatch.setattr(source, "refs_present", spy)
-
-    missing = [row.ref for batch in lifecycle.transfers_missing(batch_size=batch_size, kind=PAINTING) for row in batch]
-
-    assert sorted(missing) == sorted(str(one) for one in gone)
-    assert asked == ["guest-1"]  # the one ref that is not as MongoDB's ids are read, asked for by id
+    return asked
 
 
 @pytest.mark.parametrize("batch_size", [1, 4, 1000])
@@ -306,15 +313,8 @@ def test_a_full_seed_finds_the_deleted_documents_as_it_reads_the_rest(mongo_db, 
     documents_seed(actor="test", batch_size=batch_size, kind=PAINTING)
     gone = [ids[0], ids[3], ids[4], ids[12], ids[24]]
     mongo_db.paintings.delete_many({"_id": {"$in": gone}})
-    asked, read_again = [], []
-    real = source.refs_present
-
-    def spy(refs, *, kind):
-        refs = list(refs)
-        asked.append(refs)
-        return real(refs, kind=kind)
-
-    monkeypatch.setattr(source, "refs_present", spy)
+    read_again = []
+    asked = refs_present_asked(monkeypatch)
     monkeypatch.setattr(source, "refs_in_order", lambda **kwargs: read_again.append(kwargs) or iter(()))
 
     report = documents_seed(actor="test", batch_size=batch_size, kind=PAINTING)
@@ -336,9 +336,9 @@ def test_a_row_the_seed_did_not_read_is_missing_only_if_mongodb_lacks_it(mongo_d
     mongo_db.paintings.insert_many([{"_id": ids[n]} for n in kept])
     Transfer.objects.bulk_create(Transfer(kind="painting", ref=str(one)) for one in ids)
     finder = lifecycle.MissingFinder(kind=PAINTING)
-    finder.read([{"_id": ids[0]}, {"_id": ids[1]}])
-    finder.read([{"_id": ids[4]}])  # 3 was inserted behind the read; 2 is gone
-    finder.read([{"_id": "a string id"}, {"_id": ids[5]}])  # 6 inserted after the read ended; 7 gone
+    finder.read([str(ids[0]), str(ids[1])])
+    finder.read([str(ids[4])])  # 3 was inserted behind the read; 2 is gone
+    finder.read([str(ids[5])])  # 6 inserted after the read ended; 7 gone
 
     missing = Transfer.objects.filter(id__in=finder.missing_ids()).values_list("ref", flat=True)
 

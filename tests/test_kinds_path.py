@@ -103,29 +103,17 @@ def test_the_painting_commands_stay_the_paintings_own(world):
     assert not Transfer.objects.filter(kind="mood").exists()
 
 
-def test_records_without_a_blob_go_two_hundred_to_an_apply_writes(world):
+def test_records_without_a_blob_go_two_hundred_to_an_apply_writes(world, monkeypatch):
     """250 moods of one author: two calls (200 and 50), not one per mood, nor
     one per painting-sized batch of 50."""
-    from migrator import pds
-
     mood = KINDS["mood"]
     author = next(iter(world.users))
     world.mongo.moods.insert_many([{"mood": f"m{number}", "when": world_when(number), "user": world.users[author].sub} for number in range(250)])
     run("seed", "moods")
-    calls = []
-    real = pds.Repo.apply_writes
-
-    def counted(self, writes, **kwargs):
-        calls.append(len(writes))
-        return real(self, writes, **kwargs)
-
-    pds.Repo.apply_writes = counted
-    try:
-        out = run("backfill", "moods", workers=1)
-    finally:
-        pds.Repo.apply_writes = real
+    calls = apply_writes_recorded(monkeypatch)
+    out = run("backfill", "moods", workers=1)
     assert "migrated: 250" in out, out
-    assert sorted(calls) == [50, 200], calls
+    assert sorted(len(writes) for _, writes in calls) == [50, 200], calls
     assert len(world.records(mood)) == 250
 
 
@@ -137,7 +125,6 @@ def test_an_accounts_records_of_every_kind_without_a_blob_go_in_one_commit(world
     from its first kind to its write, even with one session kept open."""
     from tests.plugins.kinds import document_fields
 
-    from migrator import pds
     from migrator.pds import sessions
 
     settings.PDS_OPEN_SESSIONS = 1
@@ -153,21 +140,11 @@ def test_an_accounts_records_of_every_kind_without_a_blob_go_in_one_commit(world
     }
     refs = {handle: [(name, world.add_document(KINDS[name], handle=handle, **document_fields(KINDS[name], number))) for name, number in documents]
             for handle, documents in owned.items()}  # fmt: skip
-    calls = []
-    real = pds.Repo.apply_writes
-
-    def counted(self, writes, **kwargs):
-        calls.append((self.did, sorted(write.collection for write in writes)))
-        return real(self, writes, **kwargs)
-
-    pds.Repo.apply_writes = counted
-    try:
-        out = run("backfill", "all", workers=1)
-    finally:
-        pds.Repo.apply_writes = real
+    calls = apply_writes_recorded(monkeypatch)
+    out = run("backfill", "all", workers=1)
     assert "migrated: 8" in out and "repository commits: 3" in out, out
     assert reopened == []
-    assert sorted(collections for _, collections in calls) == sorted(
+    assert sorted(sorted(write.collection for write in writes) for _, writes in calls) == sorted(
         [sorted(KINDS[name].nsid for name, _ in documents) for documents in owned.values()]
     ), calls
     assert len({did for did, _ in calls}) == 3
@@ -179,6 +156,22 @@ def test_an_accounts_records_of_every_kind_without_a_blob_go_in_one_commit(world
             assert row.status == Status.MIGRATED and row.record_uri == record.uri
             assert world.mongo[kind.mongodb_collection].find_one({"_id": source.object_id(ref)})[kind.key_document]["rkey"] == record.rkey
             assert (row.account_did == world.anonymous_did) == (handle is None)
+
+
+def apply_writes_recorded(monkeypatch) -> list[tuple[str, list]]:
+    """Every applyWrites the engine sends from now on, as (repo DID, writes),
+    each still sent to the PDS."""
+    from migrator import pds
+
+    calls = []
+    real = pds.Repo.apply_writes
+
+    def recorded(self, writes, **kwargs):
+        calls.append((self.did, list(writes)))
+        return real(self, writes, **kwargs)
+
+    monkeypatch.setattr(pds.Repo, "apply_writes", recorded)
+    return calls
 
 
 def world_when(number: int):
