@@ -84,8 +84,29 @@ async function startPds() {
   const env = readEnv()
   const pds = await PDS.create(envToCfg(env), envToSecrets(env))
   bindToLoopback(pds.app)
-  await pds.start()
+  try {
+    await pds.start()
+  } catch (err) {
+    await pds.destroy().catch(() => {})
+    throw err
+  }
   return pds
+}
+
+// A port found free can be taken before the PDS listens on it (by any
+// process's outgoing connection, or another server started meanwhile): when
+// the port was ours to pick, pick another and start again.
+async function startPdsOnFreePort({ requested, plcUrl, dataDir }) {
+  for (let attempt = 1; ; attempt++) {
+    const port = requested || (await freePort())
+    preparePdsEnv({ port, plcUrl, dataDir })
+    try {
+      return { pds: await startPds(), port }
+    } catch (err) {
+      if (requested || err.code !== 'EADDRINUSE' || attempt >= 5) throw err
+      console.error(`local-pds: port ${port} was taken before the PDS listened on it; trying another`)
+    }
+  }
 }
 
 function stopOn(stop) {
@@ -105,11 +126,8 @@ async function main() {
   const dataDir = process.env.PDS_DATA_DIRECTORY
   if (!dataDir) throw new Error('PDS_DATA_DIRECTORY is not set')
   fs.mkdirSync(dataDir, { recursive: true })
-  const port = Number(process.env.PDS_PORT || 0) || (await freePort())
-
   const { plc, url: plcUrl } = await startPlc(Number(process.env.PLC_PORT || 0))
-  preparePdsEnv({ port, plcUrl, dataDir })
-  const pds = await startPds()
+  const { pds, port } = await startPdsOnFreePort({ requested: Number(process.env.PDS_PORT || 0), plcUrl, dataDir })
 
   let stopping = false
   stopOn(async () => {
