@@ -16,11 +16,11 @@ import threading
 import time
 from urllib.parse import urljoin, urlsplit
 
-import requests
 import urllib3
 from django.conf import settings
 
 from migrator.models import ErrorKind, SkipReason
+from migrator.tls import tls_context
 
 MAX_REDIRECTS = 5
 CHUNK_BYTES = 64 * 1024
@@ -112,20 +112,30 @@ def _invalid(message: str) -> ImageError:
 
 # --- Fetching ----------------------------------------------------------------
 
-_sessions = threading.local()
+# A redirect answer, as requests and browsers read one: any of these with a Location.
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+
+_pools = threading.local()
 
 
-def _session() -> requests.Session:
-    """One pooled session per thread, recreated in a forked worker process
-    (sockets inherited across fork must not be shared)."""
-    if getattr(_sessions, "pid", None) != os.getpid():
-        session = requests.Session()
-        # No proxies, .netrc credentials or CA overrides from the environment:
-        # a fetch goes exactly where the settings say.
-        session.trust_env = False
-        session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
-        _sessions.session, _sessions.pid = session, os.getpid()
-    return _sessions.session
+def _pool() -> urllib3.PoolManager:
+    """One keep-alive connection pool per thread, recreated in a forked
+    worker process (sockets inherited across fork must not be shared).
+
+    urllib3 itself, the transport under requests: a painting costs two
+    requests here (its image and the look for its recording), and requests'
+    own layer (cookies, hooks, its Request and Response models) was half
+    their CPU. Nothing from the environment (proxies, .netrc, CA overrides)
+    applies: a fetch goes exactly where the settings say, never retried or
+    redirected but by the code below."""
+    if getattr(_pools, "pid", None) != os.getpid():
+        _pools.manager = urllib3.PoolManager(
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+            retries=False,
+            ssl_context=tls_context(),
+        )
+        _pools.pid = os.getpid()
+    return _pools.manager
 
 
 def fetch_image(url: str, *, max_bytes: int | None = None, too_big: str | None = None) -> bytes:
@@ -145,12 +155,17 @@ def fetch_image(url: str, *, max_bytes: int | None = None, too_big: str | None =
     for _ in range(MAX_REDIRECTS + 1):
         url = _vetted(url, origins)
         response = _get(url, deadline)
-        with response:
-            if response.is_redirect:
+        try:
+            if _is_redirect(response):
                 url = _redirect_target(url, response.headers["Location"])
                 continue
             _check_status(response, url)
-            return _read_body(response, url, max_bytes, deadline, too_big)
+            body = _read_body(response, url, max_bytes, deadline, too_big)
+        except BaseException:
+            response.close()  # the connection, with whatever is left unread, is not reused
+            raise
+        response.release_conn()
+        return body
     raise ImageError(f"More than {MAX_REDIRECTS} redirects fetching {url}.", ErrorKind.PERMANENT, url=url)
 
 
@@ -159,19 +174,23 @@ def resource_exists(url: str) -> bool:
     Recordings are optional: a 404 means none. Other failures raise
     ImageError as fetch_image does."""
     url = _vetted(url, _allowed_origins())
-    timeout = (settings.IMAGE_FETCH_CONNECT_TIMEOUT, settings.IMAGE_FETCH_READ_TIMEOUT)
+    timeout = urllib3.Timeout(connect=settings.IMAGE_FETCH_CONNECT_TIMEOUT, read=settings.IMAGE_FETCH_READ_TIMEOUT)
     try:
-        response = _session().head(url, allow_redirects=False, timeout=timeout)
-    except requests.RequestException as error:
-        raise ImageError(f"Could not look up {url}: {error}", ErrorKind.TRANSIENT, url=url) from error
-    if response.status_code in (404, 410):
+        response = _pool().request("HEAD", url, redirect=False, timeout=timeout)  # no body: read, and the connection kept
+    except urllib3.exceptions.HTTPError as error:
+        raise ImageError(f"Could not look up {url}: {error}", _failure_kind(error), url=url) from error
+    if response.status in (404, 410):
         return False
-    if response.status_code in (405, 501):  # storage that cannot answer HEAD: none known
+    if response.status in (405, 501):  # storage that cannot answer HEAD: none known
         return False
-    if response.is_redirect:  # storage that redirects: the object is there
+    if _is_redirect(response):  # storage that redirects: the object is there
         return True
     _check_status(response, url)
     return True
+
+
+def _is_redirect(response: urllib3.BaseHTTPResponse) -> bool:
+    return response.status in REDIRECT_STATUSES and "Location" in response.headers
 
 
 def _redirect_target(url: str, location: str) -> str:
@@ -185,26 +204,27 @@ def _redirect_target(url: str, location: str) -> str:
 
 
 def _vetted(url: str, origins: set) -> str:
-    """``url`` as requests will send it, if that is on an allowed origin.
+    """``url`` as it will be sent, if that is on an allowed origin.
 
-    The origin is read from the prepared request's URL with urllib3's own
-    parser (the one that opens the connection), so a URL that one parser
-    reads as an allowed host and another as a different one cannot slip
-    through; a URL with credentials (userinfo) is refused outright.
-    Raises a permanent ImageError."""
+    The origin is read with urllib3's own parser, the one that opens the
+    connection, from the very text it is then given, so a URL that one
+    parser reads as an allowed host and another as a different one cannot
+    slip through; a URL with credentials (userinfo) or anything but ASCII
+    is refused outright. Raises a permanent ImageError."""
     refused = ImageError(f"Refusing to fetch {url}: not on a configured image host.", ErrorKind.PERMANENT, url=url)
+    if not url.isascii() or "\\" in url:
+        raise refused
     try:
-        prepared = requests.Request("GET", url).prepare().url
-        parts = urllib3.util.parse_url(prepared)
-    except (requests.RequestException, urllib3.exceptions.LocationParseError, ValueError, UnicodeError):
+        parts = urllib3.util.parse_url(url)
+    except (urllib3.exceptions.LocationParseError, ValueError, UnicodeError):
         raise refused from None
-    if not prepared.isascii() or parts.auth or "\\" in prepared or not parts.host:
+    if parts.auth or not parts.host:
         raise refused
     scheme = (parts.scheme or "").lower()
     origin = (scheme, parts.host.lower(), parts.port or {"http": 80, "https": 443}.get(scheme))
     if origin not in origins:
         raise refused
-    return prepared
+    return parts.url
 
 
 def _allowed_origins() -> set[tuple[str, str, int | None]]:
@@ -221,28 +241,35 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
 
 
-def _get(url: str, deadline: float) -> requests.Response:
+def _get(url: str, deadline: float) -> urllib3.BaseHTTPResponse:
+    """The answer to a GET of ``url``, its body not read yet."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise _timed_out(url)
-    timeout = (
-        min(settings.IMAGE_FETCH_CONNECT_TIMEOUT, remaining),
-        min(settings.IMAGE_FETCH_READ_TIMEOUT, remaining),
+    timeout = urllib3.Timeout(
+        connect=min(settings.IMAGE_FETCH_CONNECT_TIMEOUT, remaining),
+        read=min(settings.IMAGE_FETCH_READ_TIMEOUT, remaining),
     )
     try:
-        return _session().get(url, stream=True, allow_redirects=False, timeout=timeout)
-    except requests.Timeout as error:
-        raise ImageError(f"Timed out fetching {url}: {error}", ErrorKind.TRANSIENT, url=url) from error
-    except requests.ConnectionError as error:
+        return _pool().request("GET", url, redirect=False, timeout=timeout, preload_content=False, decode_content=False)
+    except urllib3.exceptions.NewConnectionError as error:  # a TimeoutError to urllib3, but nothing waited
         raise ImageError(f"Could not connect to fetch {url}: {error}", ErrorKind.TRANSIENT, url=url) from error
-    except requests.RequestException as error:
-        raise ImageError(f"Could not fetch {url}: {error}", ErrorKind.PERMANENT, url=url) from error
-    except UnicodeError as error:  # requests decoding a redirect's non-UTF-8 Location
-        raise ImageError(f"Refusing a redirect from {url}: its Location is malformed.", ErrorKind.PERMANENT, url=url) from error
+    except urllib3.exceptions.TimeoutError as error:
+        raise ImageError(f"Timed out fetching {url}: {error}", ErrorKind.TRANSIENT, url=url) from error
+    except urllib3.exceptions.HTTPError as error:
+        raise ImageError(f"Could not fetch {url}: {error}", _failure_kind(error), url=url) from error
 
 
-def _check_status(response: requests.Response, url: str) -> None:
-    status = response.status_code
+def _failure_kind(error: urllib3.exceptions.HTTPError) -> str:
+    """A request that got no answer: worth retrying, unless the URL itself
+    could never be requested."""
+    if isinstance(error, urllib3.exceptions.LocationValueError):
+        return ErrorKind.PERMANENT
+    return ErrorKind.TRANSIENT
+
+
+def _check_status(response: urllib3.BaseHTTPResponse, url: str) -> None:
+    status = response.status
     if status == 200:
         return
     described = f"{url} answered {status} {response.reason or ''}".strip()
@@ -255,7 +282,7 @@ def _check_status(response: requests.Response, url: str) -> None:
     raise ImageError(f"Unexpected answer: {described}.", ErrorKind.PERMANENT, url=url)
 
 
-def _read_body(response: requests.Response, url: str, max_bytes: int, deadline: float, too_big: str | None = None) -> bytes:
+def _read_body(response: urllib3.BaseHTTPResponse, url: str, max_bytes: int, deadline: float, too_big: str | None = None) -> bytes:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise _too_big(url, max_bytes, too_big, size=int(declared))
@@ -263,13 +290,13 @@ def _read_body(response: requests.Response, url: str, max_bytes: int, deadline: 
     try:
         # read1 returns after one socket read, so a server dripping bytes
         # cannot hold a read past the deadline for longer than one read timeout.
-        while chunk := response.raw.read1(CHUNK_BYTES):
+        while chunk := response.read1(CHUNK_BYTES):
             body += chunk
             if len(body) > max_bytes:
                 raise _too_big(url, max_bytes, too_big)
             if time.monotonic() > deadline:
                 raise _timed_out(url)
-    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
+    except (urllib3.exceptions.HTTPError, OSError) as error:
         raise ImageError(f"The connection broke while reading {url}: {error}", ErrorKind.TRANSIENT, url=url) from error
     return bytes(body)
 

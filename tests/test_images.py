@@ -17,6 +17,7 @@ from migrator.images import (
     painting_image_url,
     painting_recording_url,
     parse_painting_address,
+    resource_exists,
 )
 
 SLUG = "2023.8.24.16.21.09.123"
@@ -40,6 +41,8 @@ class ImageServer:
                 else:
                     answer(self)
 
+            do_HEAD = do_GET  # a route answers a HEAD with its headers alone
+
             def log_message(self, *args):
                 pass
 
@@ -56,7 +59,8 @@ class ImageServer:
             for name, value in headers:
                 handler.send_header(name, value)
             handler.end_headers()
-            handler.wfile.write(body)
+            if handler.command != "HEAD":
+                handler.wfile.write(body)
 
         self.routes[path] = answer
 
@@ -320,6 +324,44 @@ def test_it_refuses_a_url_off_the_configured_hosts(image_server, other_server):
     assert caught.value.kind == "permanent"
     with pytest.raises(ImageError):
         fetch_image("file:///etc/passwd")
+    assert other_server.requests == []
+
+
+def test_a_recording_is_looked_up_with_a_head_request(image_server):
+    recording = painting_recording_url(handle="jeffrey", slug=SLUG)
+    image_server.serve(f"/media/@jeffrey/painting/{SLUG}.zip", b"PK" + b"\0" * 5000, content_type="application/zip")
+    assert resource_exists(recording) is True
+    assert resource_exists(painting_recording_url(handle="jeffrey", slug="1.2")) is False  # 404: no recording
+    image_server.serve(f"/media/@jeffrey/painting/{SLUG}.png", png_bytes())
+    assert fetch_image(painting_image_url(handle="jeffrey", slug=SLUG)) == png_bytes()  # the kept connection still answers
+    assert image_server.requests == [f"/media/@jeffrey/painting/{SLUG}.zip", "/media/@jeffrey/painting/1.2.zip", f"/media/@jeffrey/painting/{SLUG}.png"]
+
+
+@pytest.mark.parametrize("status, exists", [(410, False), (405, False), (501, False), (302, True), (307, True)])
+def test_a_recording_lookup_reads_what_storage_answers(image_server, status, exists):
+    image_server.serve(f"/guest/{SLUG}.zip", status=status, headers=[("Location", "/elsewhere.zip")] if status in (302, 307) else ())
+    assert resource_exists(painting_recording_url(handle=None, slug=SLUG)) is exists
+    assert image_server.requests == [f"/guest/{SLUG}.zip"]  # a redirect is the object's, not followed
+
+
+@pytest.mark.parametrize("status, kind", [(500, "transient"), (429, "rate_limited"), (403, "permanent")])
+def test_a_failed_recording_lookup_is_an_image_error(image_server, status, kind):
+    image_server.serve(f"/guest/{SLUG}.zip", status=status)
+    with pytest.raises(ImageError) as caught:
+        resource_exists(painting_recording_url(handle=None, slug=SLUG))
+    assert caught.value.kind == kind
+
+
+def test_a_recording_lookup_with_nothing_listening_is_transient_and_off_host_is_refused(settings, other_server):
+    with ImageServer() as server:
+        url = server.url
+    settings.GUEST_MEDIA_URL = f"{url}/guest"
+    with pytest.raises(ImageError) as caught:
+        resource_exists(painting_recording_url(handle=None, slug=SLUG))
+    assert caught.value.kind == "transient"
+    with pytest.raises(ImageError) as caught:
+        resource_exists(f"{other_server.url}/{SLUG}.zip")
+    assert caught.value.kind == "permanent" and "not on a configured image host" in caught.value.message
     assert other_server.requests == []
 
 

@@ -1,13 +1,12 @@
 """SDK clients: one per account (its session) and one for admin calls."""
 
 import base64
-import ssl
-from functools import cache
 
-import certifi
 from atproto import Client
 from atproto_client.request import Request
 from django.conf import settings
+
+from migrator.tls import tls_context
 
 from .limits import Meter
 from .errors import PdsError
@@ -32,21 +31,10 @@ def sdk_client(meter: Meter | None = None, *, base_url: str = "", timeout: float
     ``meter``'s budgets. ``timeout``: seconds for each step of a request
     (settings.PDS_TIMEOUT when None)."""
     hooks = {"response": [meter.observe]} if meter else {}
-    request = Request(timeout=timeout or settings.PDS_TIMEOUT, event_hooks=hooks, verify=_tls())
+    request = Request(timeout=timeout or settings.PDS_TIMEOUT, event_hooks=hooks, verify=tls_context())
     if settings.PDS_RATE_LIMIT_BYPASS_KEY:
         request.add_additional_header("x-ratelimit-bypass", settings.PDS_RATE_LIMIT_BYPASS_KEY)
     return PdsClient(base_url=base_url or settings.PDS_URL, request=request)
-
-
-@cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context per process, shared by every account's client.
-
-    Left to itself each new HTTP client loads the CA bundle again, ~35 ms of
-    CPU: with an account per few paintings that was a quarter of the
-    migration's own CPU time. (Same trust store as httpx's default.)
-    """
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 def admin_client() -> Client:
