@@ -419,6 +419,28 @@ def test_small_accounts_share_a_batch_and_a_large_one_fills_its_own(db):
     assert batches == [large[:5], large[5:] + small_a, small_b]
 
 
+@pytest.mark.parametrize("open_sessions, steps", [
+    (16, ["thumbnails", "thumbnails", "write", "thumbnails", "write", "write"]),  # each account's ahead of the last one's write
+    (1, ["thumbnails", "write", "thumbnails", "write", "thumbnails", "write"]),  # one session kept: one account at a time
+])  # fmt: skip
+def test_the_next_accounts_thumbnails_are_made_while_this_account_is_written(world, monkeypatch, settings, open_sessions, steps):
+    settings.PDS_OPEN_SESSIONS = open_sessions
+    ann, bo = names(world)
+    refs = [world.add_painting(handle=ann), world.add_painting(handle=bo), world.add_painting()]
+    seen = []
+    start, write = engine_batch.blobs_start, engine_batch._account_write
+    monkeypatch.setattr(engine_batch, "blobs_start", lambda works: seen.append(("thumbnails", works[0].row.owner)) or start(works))
+    monkeypatch.setattr(engine_batch, "_account_write", lambda repo, works, **kw: seen.append(("write", works[0].row.owner)) or write(repo, works, **kw))
+
+    assert migrate_all().migrated == 3
+
+    assert [step for step, _ in seen] == steps
+    owners = [owner for step, owner in seen if step == "thumbnails"]
+    assert sorted(owners) == sorted(Transfer.objects.get(ref=ref).owner for ref in refs)
+    assert [owner for step, owner in seen if step == "write"] == owners  # written in the order they were started
+    assert_exactly_one_record_each(world, refs)
+
+
 def test_a_thumbnail_an_account_repeats_is_uploaded_once(world, monkeypatch):
     from migrator import pds
 

@@ -13,7 +13,9 @@ import os
 import socket
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 from pymongo.errors import PyMongoError
@@ -26,7 +28,7 @@ from migrator.services.lifecycle import mongodb_verify, removal_hold
 from migrator.services.state import transfers_transition
 
 from .accounts import account_outcome, repo_for
-from .blobs import blobs_make
+from .blobs import blobs_make, blobs_start
 from .claims import Lease, claimant_new
 from .finish import finish, pds_outcome
 from .prepare import kept_unpublished, look_up_earlier_attempts, prepare, tried_before, unpublished_because, wait_for_uploads
@@ -125,8 +127,7 @@ def _transfers_migrate(ids: list[int], *, actor: str, result: BatchResult) -> Ba
                 for rows in kinds.values():
                     _fail_unfinished(rows, error, actor=actor, result=result)
             known, accounts = {}, {}
-        for owner, kinds in accounts.items():
-            _account_migrate(owner, kinds, credentials=known.get(owner), actor=actor, result=result)
+        _accounts_migrate(accounts, known, actor=actor, result=result)
     result.pds_requests = pds_calls.REQUESTS[0] - requests_before
     result.commits = pds_calls.COMMITS[0] - commits_before
     result.logins = sum(pds.LOGINS.values()) - logins_before
@@ -171,30 +172,84 @@ def _fail_unfinished(rows: list[Transfer], error: Exception, *, actor: str, resu
         finish(row, Outcome(message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
 
 
-def _account_migrate(owner: str, kinds: dict[str, list[Transfer]], *, credentials: "source.Credentials | None", actor: str, result: BatchResult) -> None:
-    """One account's rows of the batch, kind by kind: each kind with a blob
-    written on its own, and the records of every kind without one together
-    (a mood, three programs and a piece: one commit). The account stays
-    open from its first kind to its last write."""
-    repo, together = None, []
+def _accounts_migrate(accounts: dict, known: dict, *, actor: str, result: BatchResult) -> None:
+    """The batch's accounts in turn, each one's blobs started before the
+    account ahead of it is written: the blob threads fetch images and make
+    thumbnails while the worker waits on the PDS for that account's uploads
+    and commit, instead of in turn with them. No more than two accounts are
+    open at once, and only when the session cache keeps two; an account
+    with no blob to make is opened after the one ahead is done, as before."""
+    ahead = None
+    for owner, kinds in accounts.items():
+        overlap = settings.PDS_OPEN_SESSIONS > 1 and any(kind_for(name).blob_make for name in kinds)
+        if ahead is not None and not overlap:
+            _account_finish(ahead, actor=actor, result=result)
+            ahead = None
+        started = _account_start(owner, kinds, credentials=known.get(owner), actor=actor, result=result)
+        if ahead is not None:
+            _account_finish(ahead, actor=actor, result=result)
+        ahead = started
+    if ahead is not None:
+        _account_finish(ahead, actor=actor, result=result)
+
+
+@dataclass
+class KindStarted:
+    """One kind of an account's rows, prepared, its blobs being made."""
+
+    kind: RecordKind
+    rows: list[Transfer]
+    repo: "pds.Repo | None" = None
+    works: list[Work] = field(default_factory=list)
+
+
+@dataclass
+class AccountStarted:
+    owner: str
+    kinds: list[KindStarted]
+
+
+def _account_start(owner: str, kinds: dict[str, list[Transfer]], *, credentials: "source.Credentials | None", actor: str, result: BatchResult) -> AccountStarted:
+    """Everything before an account's records are written, kind by kind:
+    the removals, the account opened, each record made, earlier attempts
+    looked up, and its blobs started."""
+    started = AccountStarted(owner, [])
     for name, rows in kinds.items():
         kind = kind_for(name)
         try:
             prepared = _account_prepare(owner, rows, credentials=credentials, actor=actor, result=result, kind=kind)
-            if prepared is None:
-                continue
-            repo, works = prepared
-            if kind.blob_make:
-                _account_write(repo, works, actor=actor, result=result)
-            else:
-                together += works
         except Exception as error:  # noqa: BLE001 - a bug must not strand documents as running
             _unexpected(owner, rows, error, actor=actor, result=result)
+            continue
+        if prepared is not None:
+            repo, works = prepared
+            if kind.blob_make:
+                blobs_start(works)
+            started.kinds.append(KindStarted(kind, rows, repo, works))
+    return started
+
+
+def _account_finish(started: AccountStarted, *, actor: str, result: BatchResult) -> None:
+    """An account's records written: each kind with a blob on its own once
+    its blobs are made, and the records of every kind without one together
+    (a mood, three programs and a piece: one commit)."""
+    repo, together = None, []
+    for one in started.kinds:
+        repo = one.repo
+        if not one.kind.blob_make:
+            together += one.works
+            continue
+        try:
+            works = blobs_make(one.works, actor=actor, result=result)
+            if works:
+                _account_write(one.repo, works, actor=actor, result=result)
+        except Exception as error:  # noqa: BLE001 - a bug must not strand documents as running
+            _unexpected(started.owner, one.rows, error, actor=actor, result=result)
     if together:
         try:
             _account_write(repo, together, actor=actor, result=result)
         except Exception as error:  # noqa: BLE001 - a bug must not strand documents as running
-            _unexpected(owner, [work.row for work in together], error, actor=actor, result=result)
+            _unexpected(started.owner, [work.row for work in together], error, actor=actor, result=result)
 
 
 def _unexpected(owner: str, rows: list[Transfer], error: Exception, *, actor: str, result: BatchResult) -> None:
@@ -207,9 +262,9 @@ def _unexpected(owner: str, rows: list[Transfer], error: Exception, *, actor: st
 def _account_prepare(
     owner: str, rows: list[Transfer], *, credentials: "source.Credentials | None", actor: str, result: BatchResult, kind: RecordKind
 ) -> tuple[pds.Repo, list[Work]] | None:
-    """Everything before one account's records of ``kind`` are written: the
-    removals, the account opened, each record made, earlier attempts looked
-    up and the blobs made. Returns the repository and what is left to
+    """Everything before one account's records of ``kind`` are written and
+    their blobs made: the removals, the account opened, each record made,
+    earlier attempts looked up. Returns the repository and what is left to
     write, or None when nothing is (each row finished already)."""
     rows = gone_settle(owner, rows, credentials=credentials, actor=actor, result=result, kind=kind)
     rows = wait_for_uploads(rows, actor=actor, result=result, kind=kind)
@@ -242,8 +297,6 @@ def _account_prepare(
         for work in works:
             finish(work.row, pds_outcome(f"Uploading the {kind.blob_field}", blocked), actor=actor, result=result)
         return None
-    if kind.blob_make:
-        works = blobs_make(works, actor=actor, result=result)
     return (repo, works) if works else None
 
 

@@ -1,5 +1,5 @@
 """Blobs: made on a few threads (a painting's thumbnail, a tape's video),
-then uploaded right before the records that hold them; each record is built
+started before they are needed, then uploaded right before the records that hold them; each record is built
 and checked against its lexicon here, so a record that does not match never
 reaches the PDS."""
 
@@ -18,11 +18,24 @@ from .finish import finish, pds_outcome
 from .work import BatchResult, Outcome, Work
 
 
+def blobs_start(works: list[Work]) -> None:
+    """Start making the works' blobs (fetch the image, make the thumbnail)
+    on the blob threads, for ``blobs_make`` to collect. The batch starts
+    them before it writes the account ahead, so that the threads work while
+    that account waits on the PDS."""
+    for work in works:
+        work.making = blob_pool().submit(blob_make, work)
+
+
 def blobs_make(works: list[Work], *, actor: str, result: BatchResult) -> list[Work]:
-    """Fetch images and make thumbnails on a few threads (libvips and the
-    network release the GIL); drop the documents that fail."""
+    """The works whose blobs are made, once they are (any not started yet
+    start now, on the blob threads: libvips and the network release the
+    GIL); the documents whose blob failed are finished (skipped or failed)
+    and dropped."""
+    blobs_start([work for work in works if work.making is None])
     ready = []
-    for work, outcome in zip(works, blob_pool().map(blob_make, works), strict=True):
+    for work in works:
+        outcome = work.making.result()
         if isinstance(outcome, Outcome):
             finish(work.row, outcome, actor=actor, result=result)
         else:
@@ -47,7 +60,7 @@ def blob_pool() -> ThreadPoolExecutor:
 
 def blob_make(work: Work) -> Work | Outcome:
     """Make the work's blob (a thumbnail, a fetched video) and learn whether
-    the storage has its recording."""
+    the storage has its recording. On a blob thread: no database here."""
     row, kind = work.row, work.kind
     if work.blob is not None:  # the stored record's blob is kept: nothing to fetch
         work.has_recording = row.has_recording or kind.recording_in(work.stored or {})

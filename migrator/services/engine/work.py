@@ -3,6 +3,7 @@ that ends one early, and the ``BatchResult`` that counts them."""
 
 import contextvars
 from collections import Counter
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from migrator import pds
@@ -70,6 +71,9 @@ class Work:
     # The thumbnail blob the stored record holds, when its image is the
     # same: a rewrite reuses it, with no image fetched and nothing uploaded.
     blob: dict | None = None
+    # The blob being made on the blob threads (engine.blobs): the work
+    # itself when it is ready, or the Outcome that ends the document.
+    making: "Future[Work | Outcome] | None" = field(default=None, repr=False)
 
 
 class Outcome(Exception):
