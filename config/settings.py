@@ -190,6 +190,10 @@ NUKED_PAINTINGS = env_choice("NUKED_PAINTINGS", "flag", ("flag", "skip"))
 MIGRATION_BATCH_SIZE = env_int("MIGRATION_BATCH_SIZE", 50, minimum=1)
 # Threads fetching images and making thumbnails within a batch.
 THUMBNAIL_THREADS = env_int("THUMBNAIL_THREADS", 4, minimum=1)
+# The CPU priority (nice) of the processes that run batches: background
+# work, it yields the cores to what serves (the admin; a PDS or MongoDB on
+# the same machine). 0 leaves it as started; the kernel caps it at 19.
+WORKER_NICENESS = env_int("WORKER_NICENESS", 10, minimum=0)
 # A painting claimed longer than this by a worker that went silent is
 # released for another to take (its next run reconciles with the PDS).
 MIGRATION_LEASE_SECONDS = env_int("MIGRATION_LEASE_SECONDS", 900, minimum=60)

@@ -8,9 +8,20 @@ class MigratorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django_q.signals import post_spawn
+
         from migrator import checks  # noqa: F401  (registers the system checks)
 
         post_migrate.connect(verify_schedule_align, sender=self)
+        post_spawn.connect(cluster_worker_start)
+
+
+def cluster_worker_start(sender, **kwargs) -> None:
+    """In each django-q2 worker process as it starts: the jobs it runs
+    (batches, live sync, verification) are background work."""
+    from migrator.services.engine import priority_lower
+
+    priority_lower()
 
 
 def verify_schedule_align(sender, *, using, apps=None, **kwargs) -> None:

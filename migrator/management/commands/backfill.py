@@ -36,6 +36,7 @@ def _worker_start() -> None:
             _inherited.append(connection.connection)
             connection.connection = None
     pds.forget_sessions()
+    engine.priority_lower()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
 
 

@@ -19,13 +19,13 @@ updated in place.
 A failure of one document fails only that document; the batch goes on.
 """
 
-from .batch import RUNNABLE, memory_release, transfers_migrate, worker_name
+from .batch import RUNNABLE, memory_release, priority_lower, transfers_migrate, worker_name
 from .preview import Preview, blob_cid, transfers_preview
 from .work import BatchResult
 from .queue import batches_for, jobs_waiting, transfers_enqueue, transfers_recheck, transfers_release_stale, transfers_requeue_lost, transfers_retry, transfers_skip
 
 __all__ = [
-    "RUNNABLE", "BatchResult", "Preview", "batches_for", "blob_cid", "jobs_waiting", "memory_release", "transfers_enqueue",
+    "RUNNABLE", "BatchResult", "Preview", "batches_for", "blob_cid", "jobs_waiting", "memory_release", "priority_lower", "transfers_enqueue",
     "transfers_migrate", "transfers_preview", "transfers_recheck", "transfers_release_stale", "transfers_requeue_lost", "transfers_retry",
     "transfers_skip", "worker_name",
 ]

@@ -68,6 +68,18 @@ def _libc():
         return None
 
 
+def priority_lower() -> None:
+    """Run this process's work from now on at WORKER_NICENESS (never at a
+    higher priority than it has): a batch is background work, and on a
+    machine it shares, its thumbnails should wait for a core rather than
+    the admin's requests, or a PDS whose one thread every upload waits on.
+    Threads inherit it from the thread that starts them, so call it in a
+    worker's main thread before its first batch."""
+    wanted = settings.WORKER_NICENESS
+    if wanted > os.getpriority(os.PRIO_PROCESS, 0):
+        os.setpriority(os.PRIO_PROCESS, 0, wanted)
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
