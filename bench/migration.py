@@ -398,6 +398,8 @@ def paintings_report(kind: Kind, measured: Measured, plan: Naive | None, *, prof
     print(summary.text.rstrip())
     print(f"\nbackfill_paintings --workers {summary.workers}: {total} paintings in {run.seconds:.1f}s wall "
           f"= {rate:,.0f} paintings/min; {logins} logins; {requests} PDS requests; peak RSS {run.peak_rss_mb:.0f} MB")
+    print(f"  of which the batches {summary.seconds:.1f}s = {total / max(summary.seconds, 0.1) * 60:,.0f} paintings/min; "
+          f"the command's start and summary {run.seconds - summary.seconds:.1f}s")
     print("CPU per painting: " + ", ".join(f"{name} {seconds / total * 1000:.1f} ms" for name, seconds in cpu.items()))
     print(f"PDS commits: {measured.commits} = {measured.commits / max(summary.migrated, 1):.2f} per painting migrated")
     # Every process here shares the machine's cores: the fastest any
@@ -407,6 +409,7 @@ def paintings_report(kind: Kind, measured: Measured, plan: Naive | None, *, prof
     ceiling = cores / cpu_per_painting * 60
     print(f"CPU ceiling: {cores} cores / {cpu_per_painting * 1000:.1f} ms per painting in all = {ceiling:,.0f} paintings/min "
           f"(this run used {rate / ceiling:.0%} of it)")
+    print(pds_thread_line(measured, cpu, cores))
     if plan:
         naive_rate = plan.per_minute
         print(f"naive method: {plan.done} paintings in {plan.seconds:.1f}s = {naive_rate:,.0f} paintings/min")
@@ -416,6 +419,19 @@ def paintings_report(kind: Kind, measured: Measured, plan: Naive | None, *, prof
     profile_report(profile)
     print(json.dumps({"paintings": total, "seconds": round(run.seconds, 1), "per_minute": round(rate), "logins": logins,
                       "pds_requests": requests, "pds_commits": measured.commits, "peak_rss_mb": round(run.peak_rss_mb)}))
+
+
+def pds_thread_line(measured: Measured, cpu: dict[str, float], cores: int) -> str:
+    """How much of the run the PDS's one JavaScript thread had a core or
+    waited for one (when it always has or waits, the PDS holds the rate),
+    and how busy the machine was, with other processes' share."""
+    seconds = measured.run.seconds
+    on_core, waiting = measured.pds_thread
+    others = measured.machine_cpu - sum(cpu.values())
+    names = ", ".join("console" if name == "migration" else name for name in cpu)
+    return (f"PDS thread: on a core {on_core / seconds:.0%} of the wall time, waiting for one {waiting / seconds:.0%}, "
+            f"the rest waiting for requests (or the disk); the machine's cores were {measured.machine_cpu / (cores * seconds):.0%} busy, "
+            f"{max(others, 0) / (cores * seconds):.0%} with processes other than the {names}")
 
 
 def kind_report(kind: Kind, measured: Measured, plan: Naive | None, *, profile: Path | None) -> None:
@@ -441,13 +457,9 @@ def kind_report(kind: Kind, measured: Measured, plan: Naive | None, *, profile: 
     pds_ms = cpu["PDS"] / records * 1000
     print(f"CPU ceiling: {cores} cores / {sum(cpu.values()) / records * 1000:.2f} ms per record in all = {ceiling:,.0f} records/min "
           f"(this run used {rate / ceiling:.0%} of it); the PDS on a core of its own: {60_000 / pds_ms if pds_ms else 0:,.0f} records/min")
-    # The PDS runs its JavaScript on one thread: when that thread is always
-    # on a core or waiting for one, the PDS is what holds the rate.
+    print(pds_thread_line(measured, cpu, cores))
     on_core, waiting = measured.pds_thread
     others = measured.machine_cpu - sum(cpu.values())
-    print(f"PDS thread: on a core {on_core / run.seconds:.0%} of the wall time, waiting for one {waiting / run.seconds:.0%}, "
-          f"the rest waiting for requests (or the disk); the machine's cores were {measured.machine_cpu / (cores * run.seconds):.0%} busy, "
-          f"{max(others, 0) / (cores * run.seconds):.0%} with processes other than the {', '.join(shown)}")
     figures = {"kind": kind.plural, "records": summary.migrated, "handled": summary.total, "failed": summary.failed,
                "seconds": round(run.seconds, 1), "per_minute": round(rate), "logins": summary.logins, "pds_requests": summary.requests,
                "pds_commits": measured.commits, "commits_per_record": round(measured.commits / records, 3), "peak_rss_mb": round(run.peak_rss_mb), **{f"{name.replace(' ', '_')}_cpu_ms": round(seconds / records * 1000, 2) for name, seconds in shown.items()},
