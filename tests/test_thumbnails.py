@@ -98,6 +98,23 @@ def test_a_flat_painting_stays_a_lossless_png():
     assert (thumbnail.mime_type, thumbnail.fallback) == ("image/png", "png")
 
 
+def test_a_painting_whose_quick_png_is_over_the_limit_stays_lossless_when_a_smaller_one_fits():
+    """The first lossless try is quick and a little larger: a limit just
+    under its size still gets every pixel, in a PNG compressed harder."""
+    chance = random.Random(2)
+    colours = [(chance.randrange(256), chance.randrange(256), chance.randrange(256)) for _ in range(40)]
+    art = Image.new("RGB", (128, 128))
+    art.putdata([colours[min(39, int(chance.expovariate(0.15)))] for _ in range(128 * 128)])
+    quick = make_thumbnail(encode(art))
+    assert quick.fallback == "png"
+
+    thumbnail = make_thumbnail(encode(art), max_bytes=quick.size - 1)
+
+    assert (thumbnail.mime_type, thumbnail.fallback) == ("image/png", "png")
+    with Image.open(io.BytesIO(thumbnail.content)) as decoded:
+        assert decoded.convert("RGB").tobytes() == art.resize((512, 512), Image.NEAREST).tobytes()
+
+
 def test_pixel_art_of_many_colours_keeps_every_colour_when_it_needs_a_palette():
     """200 colours whose plain PNG is over the limit: the palette PNG that
     fits keeps each pixel's colour exactly (a faster palette search moves
