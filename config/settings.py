@@ -188,8 +188,9 @@ NUKED_PAINTINGS = env_choice("NUKED_PAINTINGS", "flag", ("flag", "skip"))
 # --- The migration run -------------------------------------------------------
 # Paintings per job (one account each). A batch's records go in one applyWrites.
 MIGRATION_BATCH_SIZE = env_int("MIGRATION_BATCH_SIZE", 50, minimum=1)
-# Threads fetching images and making thumbnails within a batch.
-THUMBNAIL_THREADS = env_int("THUMBNAIL_THREADS", 4, minimum=1)
+# Threads fetching images and making thumbnails within a batch: a fetch is
+# mostly waiting on the storage, so more of them than cores.
+THUMBNAIL_THREADS = env_int("THUMBNAIL_THREADS", 8, minimum=1)
 # The CPU priority (nice) of the processes that run batches: background
 # work, it yields the cores to what serves (the admin; a PDS or MongoDB on
 # the same machine). 0 leaves it as started; the kernel caps it at 19.
