@@ -155,17 +155,23 @@ def fetch_image(url: str, *, max_bytes: int | None = None, too_big: str | None =
     for _ in range(MAX_REDIRECTS + 1):
         url = _vetted(url, origins)
         response = _get(url, deadline)
+        read = False
         try:
             if _is_redirect(response):
                 url = _redirect_target(url, response.headers["Location"])
                 continue
             _check_status(response, url)
             body = _read_body(response, url, max_bytes, deadline, too_big)
-        except BaseException:
-            response.close()  # the connection, with whatever is left unread, is not reused
-            raise
-        response.release_conn()
-        return body
+            read = True
+            return body
+        finally:
+            # A body read to its end leaves the connection for the next
+            # request; any other (a redirect's, an error page, one cut
+            # short) is closed with whatever is left unread.
+            if read:
+                response.release_conn()
+            else:
+                response.close()
     raise ImageError(f"More than {MAX_REDIRECTS} redirects fetching {url}.", ErrorKind.PERMANENT, url=url)
 
 

@@ -184,7 +184,9 @@ def _fail_unfinished(rows: list[Transfer], error: Exception, *, actor: str, resu
         finish(row, Outcome(message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
 
 
-def _accounts_migrate(accounts: dict, known: dict, *, actor: str, result: BatchResult) -> None:
+def _accounts_migrate(
+    accounts: dict[str, dict[str, list[Transfer]]], known: dict[str, "source.Credentials"], *, actor: str, result: BatchResult
+) -> None:
     """The batch's accounts in turn, each one's blobs started before the
     account ahead of it is written: the blob threads fetch images and make
     thumbnails while the worker waits on the PDS for that account's uploads

@@ -1,7 +1,7 @@
 """Blobs: made on a few threads (a painting's thumbnail, a tape's video),
-started before they are needed, then uploaded right before the records that hold them; each record is built
-and checked against its lexicon here, so a record that does not match never
-reaches the PDS."""
+started before they are needed, then uploaded right before the records
+that hold them; each record is built and checked against its lexicon
+here, so a record that does not match never reaches the PDS."""
 
 import os
 from concurrent.futures import ThreadPoolExecutor
