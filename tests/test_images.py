@@ -218,12 +218,17 @@ def test_a_dripping_server_is_cut_off_at_the_total_time_limit(image_server, sett
     assert time.monotonic() - started < 2
 
 
-def test_nothing_listening_is_transient(settings):
+@pytest.mark.parametrize(
+    "ask",
+    [lambda: fetch_image(painting_image_url(handle=None, slug=SLUG)), lambda: resource_exists(painting_recording_url(handle=None, slug=SLUG))],
+    ids=["image", "recording"],
+)
+def test_nothing_listening_is_transient(settings, ask):
     with ImageServer() as server:
         url = server.url
     settings.GUEST_MEDIA_URL = f"{url}/guest"
     with pytest.raises(ImageError) as caught:
-        fetch_image(painting_image_url(handle=None, slug=SLUG))
+        ask()
     assert caught.value.kind == "transient"
 
 
@@ -352,13 +357,7 @@ def test_a_failed_recording_lookup_is_an_image_error(image_server, status, kind)
     assert caught.value.kind == kind
 
 
-def test_a_recording_lookup_with_nothing_listening_is_transient_and_off_host_is_refused(settings, other_server):
-    with ImageServer() as server:
-        url = server.url
-    settings.GUEST_MEDIA_URL = f"{url}/guest"
-    with pytest.raises(ImageError) as caught:
-        resource_exists(painting_recording_url(handle=None, slug=SLUG))
-    assert caught.value.kind == "transient"
+def test_a_recording_lookup_off_the_configured_hosts_is_refused(image_server, other_server):
     with pytest.raises(ImageError) as caught:
         resource_exists(f"{other_server.url}/{SLUG}.zip")
     assert caught.value.kind == "permanent" and "not on a configured image host" in caught.value.message
