@@ -13,7 +13,7 @@ import os
 import socket
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import F
@@ -213,8 +213,8 @@ class KindStarted:
 
     kind: RecordKind
     rows: list[Transfer]
-    repo: "pds.Repo | None" = None
-    works: list[Work] = field(default_factory=list)
+    repo: pds.Repo
+    works: list[Work]
 
 
 @dataclass
