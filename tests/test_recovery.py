@@ -39,9 +39,9 @@ def calls(monkeypatch):
     seen = Counter()
     real = pds.limits.Meter.observe
 
-    def counting(self, response):
-        seen[response.request.url.path.removeprefix("/xrpc/")] += 1
-        return real(self, response)
+    def counting(self, path, headers):
+        seen[path.removeprefix("/xrpc/")] += 1
+        return real(self, path, headers)
 
     monkeypatch.setattr(pds.limits.Meter, "observe", counting)
     pds.forget_sessions()  # clients made from now on count

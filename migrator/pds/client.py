@@ -3,13 +3,11 @@
 import base64
 
 from atproto import Client
-from atproto_client.request import Request
 from django.conf import settings
-
-from migrator.tls import tls_context
 
 from .limits import Meter
 from .errors import PdsError
+from .transport import Transport
 
 
 class PdsClient(Client):
@@ -30,8 +28,7 @@ def sdk_client(meter: Meter | None = None, *, base_url: str = "", timeout: float
     when one is configured. Every response's rate-limit headers teach
     ``meter``'s budgets. ``timeout``: seconds for each step of a request
     (settings.PDS_TIMEOUT when None)."""
-    hooks = {"response": [meter.observe]} if meter else {}
-    request = Request(timeout=timeout or settings.PDS_TIMEOUT, event_hooks=hooks, verify=tls_context())
+    request = Transport(timeout=timeout or settings.PDS_TIMEOUT, on_response=meter.observe if meter else None)
     if settings.PDS_RATE_LIMIT_BYPASS_KEY:
         request.add_additional_header("x-ratelimit-bypass", settings.PDS_RATE_LIMIT_BYPASS_KEY)
     return PdsClient(base_url=base_url or settings.PDS_URL, request=request)

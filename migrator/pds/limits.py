@@ -229,10 +229,9 @@ class Meter:
     def __init__(self, *, did: str = "", identifier: str = "", budgets: Budgets = BUDGETS) -> None:
         self.did, self.identifier, self.budgets = did, identifier, budgets
 
-    def observe(self, response) -> None:
-        path = response.request.url.path
+    def observe(self, path: str, headers) -> None:
         route = path.rsplit("/", 1)[-1] if path.startswith("/xrpc/") else path
-        self.budgets.observe(route=route, headers=response.headers, did=self.did, identifier=self.identifier)
+        self.budgets.observe(route=route, headers=headers, did=self.did, identifier=self.identifier)
 
     def wait(self, cost: Cost, *, low_water: int = 0, max_spread: float = 0.0) -> tuple[float, Budget | None]:
         return self.budgets.wait(cost, did=self.did, identifier=self.identifier, low_water=low_water, max_spread=max_spread)
