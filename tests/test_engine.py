@@ -458,3 +458,18 @@ def test_a_thumbnail_an_account_repeats_is_uploaded_once(world, monkeypatch):
     records = world.records()
     thumbnails = [records[ref][0].value["thumbnail"]["ref"]["$link"] for ref in refs]
     assert thumbnails[0] == thumbnails[1] != thumbnails[2]
+
+
+def test_a_chunk_reads_the_lexicon_files_once_not_once_a_record(world, monkeypatch):
+    from migrator.services.engine import blobs
+
+    ann, _ = names(world)
+    refs = [world.add_painting(handle=ann) for _ in range(4)]
+    loads = []
+    real = blobs.lexicons_load
+    monkeypatch.setattr(blobs, "lexicons_load", lambda *arguments: loads.append(1) or real(*arguments))
+
+    assert migrate_all().migrated == 4
+
+    assert len(loads) == 1  # one account, one chunk
+    assert_exactly_one_record_each(world, refs)

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from migrator import pds
 from migrator.images import ImageError
-from migrator.lexicon import InvalidRecord, record_validate
+from migrator.lexicon import InvalidRecord, lexicons_load, record_validate
 from migrator.models import SkipReason
 from migrator.thumbnails import ThumbnailError
 
@@ -79,8 +79,9 @@ def blobs_upload(repo, works: list[Work], *, actor: str, result: BatchResult) ->
     """Upload each blob (none for a kind without one) and build and validate
     its record. A record that does not match the lexicon never reaches the
     PDS. A blob the account already uploaded in this chunk (the same bytes
-    make the same CID) is not uploaded again."""
-    ready, uploaded = [], {}
+    make the same CID) is not uploaded again. The lexicons are read once
+    for the chunk (listing their folder cost ~0.1 ms, 7% of a mood's CPU)."""
+    ready, uploaded, lexicons = [], {}, lexicons_load()
     for work in works:
         row = work.row
         try:
@@ -90,7 +91,7 @@ def blobs_upload(repo, works: list[Work], *, actor: str, result: BatchResult) ->
             if blob is None and work.thumbnail is not None:
                 blob = uploaded[work.thumbnail.content] = repo.blob_upload(work.thumbnail.content, mime_type=work.thumbnail.mime_type)
             work.record = work.kind.record_from_row(row, has_recording=work.has_recording, blob=blob)
-            record_validate(work.record, nsid=work.kind.nsid)
+            record_validate(work.record, nsid=work.kind.nsid, lexicons=lexicons)
         except pds.PdsError as error:
             finish(row, pds_outcome(f"Uploading the {work.kind.blob_field} failed", error), actor=actor, result=result)
             continue
