@@ -30,7 +30,8 @@ log = logging.getLogger("migrator.pds")
 
 # Logins per DID in this process, so tests and reports can count them.
 LOGINS: Counter = Counter()
-# Repos whose HTTP client is open, least recently used first. Past
+# Repos whose SDK client is open, least recently used first (their
+# connections are the process's, migrator.pds.transport). Past
 # PDS_OPEN_SESSIONS the oldest is closed, so a run over thousands of accounts
 # keeps its memory flat; one a call is using is closed only when that call
 # ends, and a closed Repo still held somewhere (a comparison keeps one per
