@@ -61,6 +61,16 @@ def database() -> Database:
     return client[settings.MONGODB_DB]
 
 
+def clients_close() -> None:
+    """Close this process's MongoDB client; the next read opens another.
+    Its monitor threads then stop while the process works on: a client left
+    open makes the interpreter's exit wait for them (up to half a second)."""
+    with _clients_lock:
+        client = _clients.pop((os.getpid(), settings.MONGODB_URI), None)
+    if client is not None:
+        client.close()
+
+
 def kind_collection(kind: RecordKind) -> Collection:
     """The MongoDB collection that holds ``kind``'s documents."""
     return database()[kind.mongodb_collection]

@@ -140,3 +140,21 @@ def test_a_date_outside_pythons_range_decodes_instead_of_breaking_the_cursor(mon
 
     document = bson.decode(bson.encode({"when": DatetimeMS(2**62)}), codec_options=source.database().codec_options)
     assert isinstance(document["when"], DatetimeMS)
+
+
+def test_a_closed_client_stops_its_threads_and_the_next_read_opens_another(paintings):
+    import threading
+    import time
+
+    source.clients_close()
+    others = set(threading.enumerate())  # the test's own client's among them
+    source.database().command("ping")
+    monitors = [thread for thread in threading.enumerate() if thread not in others]
+    assert monitors  # a client watches its server from threads of its own
+    source.clients_close()
+    deadline = time.monotonic() + 5
+    while any(thread.is_alive() for thread in monitors) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Left running, they would hold up the interpreter's exit (pymongo joins them then).
+    assert not any(thread.is_alive() for thread in monitors)
+    assert len(list(source.documents_batches(batch_size=10, kind=PAINTING))[0]) == len(paintings)

@@ -1,3 +1,4 @@
+import gc
 import logging
 import signal
 import sys
@@ -178,9 +179,15 @@ class Command(BaseCommand):
                     record(_batch(batch, self.run_name, self.actor))
                 return self._summary(result, time.monotonic() - started, stopped=stopping)
             # The parent reads nothing more while workers run (they fork as
-            # batches are submitted): its connection is closed before the first.
+            # batches are submitted): its connections are closed before the
+            # first. Its objects (the SDK's models, Django's) are frozen out
+            # of the garbage collector's reach: a worker's collections then
+            # neither walk them nor copy the pages they are on, and the
+            # parent's exit does not walk them either.
             batches = iter(list(batches))
             connections.close_all()
+            source.clients_close()
+            gc.freeze()
             with ProcessPoolExecutor(max_workers=workers, initializer=_worker_start) as pool:
                 running = set()
                 while True:
