@@ -85,9 +85,9 @@ def server():
 @pytest.fixture(autouse=True)
 def fresh_pool():
     """Each test starts as a new process does: no connection open."""
-    transport._process_pool.clear()
+    transport._process_pool = None
     yield
-    transport._process_pool.clear()
+    transport._process_pool = None
 
 
 def describe(url: str, meter: limits.Meter | None = None, *, timeout: float = 5.0):

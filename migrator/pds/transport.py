@@ -37,24 +37,22 @@ from migrator.tls import tls_context
 # waits for a connection to come back (at most the request's timeout).
 POOL_CONNECTIONS = 8
 
-_pools_lock = threading.Lock()
-_process_pool: dict[int, urllib3.PoolManager] = {}
+_pool_lock = threading.Lock()
+_process_pool: tuple[int, urllib3.PoolManager] | None = None  # (pid, pool)
 
 
 def _pool() -> urllib3.PoolManager:
     """The process's pool; a forked worker makes its own (sockets inherited
     across a fork must not be shared with the parent)."""
-    pid = os.getpid()
-    pool = _process_pool.get(pid)
-    if pool is None:
-        with _pools_lock:
-            pool = _process_pool.get(pid)
-            if pool is None:
-                _process_pool.clear()
-                pool = _process_pool[pid] = urllib3.PoolManager(
-                    num_pools=4, maxsize=POOL_CONNECTIONS, block=True, retries=False, ssl_context=tls_context()
-                )
-    return pool
+    global _process_pool
+    current = _process_pool
+    if current is None or current[0] != os.getpid():
+        with _pool_lock:  # only to make it: no lock on the way of every call
+            if _process_pool is None or _process_pool[0] != os.getpid():
+                manager = urllib3.PoolManager(num_pools=4, maxsize=POOL_CONNECTIONS, block=True, retries=False, ssl_context=tls_context())
+                _process_pool = (os.getpid(), manager)
+            current = _process_pool
+    return current[1]
 
 
 class Transport(RequestBase):
