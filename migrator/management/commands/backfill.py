@@ -18,6 +18,7 @@ from migrator.services import engine
 from migrator.services.lifecycle import mongodb_verify, run_label
 from migrator.services.seed import gone_lines, documents_seed, documents_unseeded
 from migrator.source import SourceError
+from migrator.tls import tls_context
 from pymongo.errors import PyMongoError
 
 PROGRESS_EVERY = 500
@@ -183,10 +184,12 @@ class Command(BaseCommand):
             # first. Its objects (the SDK's models, Django's) are frozen out
             # of the garbage collector's reach: a worker's collections then
             # neither walk them nor copy the pages they are on, and the
-            # parent's exit does not walk them either.
+            # parent's exit does not walk them either. The TLS context is built
+            # here, once, for every worker to inherit.
             batches = iter(list(batches))
             connections.close_all()
             source.clients_close()
+            tls_context()
             gc.freeze()
             with ProcessPoolExecutor(max_workers=workers, initializer=_worker_start) as pool:
                 running = set()
