@@ -258,6 +258,22 @@ def test_dry_run_writes_nothing_anywhere(world):
     assert not any("atproto" in world.mongo.paintings.find_one({"_id": world.paintings[ref]["_id"]}) for ref in refs)
 
 
+def test_a_dry_run_reads_the_lexicon_files_once_a_chunk_as_the_batch_does(world, monkeypatch):
+    from migrator.services.engine import preview
+
+    ann, _ = names(world)
+    refs = [world.add_painting(handle=ann) for _ in range(4)]
+    documents_seed(actor="test", kind=PAINTING)
+    loads = []
+    real = preview.lexicons_load
+    monkeypatch.setattr(preview, "lexicons_load", lambda *arguments: loads.append(1) or real(*arguments))
+
+    previews = engine.transfers_preview(Transfer.objects.filter(ref__in=refs))
+
+    assert [item.outcome for item in previews] == ["migrate"] * 4
+    assert len(loads) == 1
+
+
 def test_preview_shows_the_record_and_validates_it(world):
     ref = world.add_painting(handle=names(world)[0])
     documents_seed(actor="test", kind=PAINTING)

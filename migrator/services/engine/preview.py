@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from migrator.images import ImageError
 from migrator.kinds import kind_for
-from migrator.lexicon import InvalidRecord, record_validate
+from migrator.lexicon import InvalidRecord, lexicons_load, record_validate
 from migrator.models import Transfer
 from migrator.thumbnails import Thumbnail
 
@@ -43,14 +43,15 @@ def transfers_preview(transfers: Iterable[Transfer]) -> list[Preview]:
         except Outcome as outcome:
             previews[id(transfer)] = _preview_of(transfer, outcome)
     with_blob = [work for work in works if work.kind.blob_make]
+    lexicons = lexicons_load()  # once for the chunk, as a batch reads them
     for work in works:
         if not work.kind.blob_make:
-            previews[id(work.row)] = _record_preview(work)
+            previews[id(work.row)] = _record_preview(work, lexicons)
     for work, made in zip(with_blob, blob_pool().map(blob_make, with_blob), strict=True):
         if isinstance(made, Outcome):
             previews[id(work.row)] = _preview_of(work.row, made)
         else:
-            previews[id(work.row)] = _record_preview(work)
+            previews[id(work.row)] = _record_preview(work, lexicons)
     return list(previews.values())
 
 
@@ -59,7 +60,7 @@ def _preview_of(transfer: Transfer, outcome: Outcome) -> Preview:
     return Preview(transfer=transfer, outcome=verb, message=outcome.message)
 
 
-def _record_preview(work: Work) -> Preview:
+def _record_preview(work: Work, lexicons: dict[str, dict]) -> Preview:
     row, thumbnail, kind = work.row, work.thumbnail, work.kind
     blob = None
     if thumbnail is not None:
@@ -69,7 +70,7 @@ def _record_preview(work: Work) -> Preview:
     except ImageError as error:
         return Preview(transfer=row, outcome="skip", message=error.message, thumbnail=thumbnail, rkey=work.rkey)
     try:
-        record_validate(record, nsid=work.kind.nsid)
+        record_validate(record, nsid=work.kind.nsid, lexicons=lexicons)
     except InvalidRecord as error:
         return Preview(transfer=row, outcome="skip", message="The record does not match the lexicon.", record=record, thumbnail=thumbnail, problems=error.problems, rkey=work.rkey)
     verb = "update" if row.rkey else "create"
