@@ -34,6 +34,14 @@ def chromium():
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+        # While its loop runs, Django keeps this thread's database connections
+        # apart (asgiref's Local uses a context variable when a loop is
+        # running), so the ones opened meanwhile are closed while it still
+        # runs. Left open, one held the PostgreSQL leg's test database when
+        # the session went to drop it ("being accessed by other users").
+        from django.db import connections
+
+        connections.close_all()
 
 
 @pytest.fixture
