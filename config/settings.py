@@ -214,10 +214,16 @@ REMOVAL_TRIPWIRE_PERCENT = env_float("REMOVAL_TRIPWIRE_PERCENT", 5.0, minimum=0.
 
 # --- Jobs (django-q2) --------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss"))
-# Migrating processes, for backfill_paintings and a cluster: one more than the
-# cores, so both stay busy while a worker waits on the PDS (measured 7-8%
-# faster than one per core on the 2-core benchmark machine).
-DEFAULT_WORKERS = (os.cpu_count() or 1) + 1
+# Migrating processes, for backfill and a cluster: two per core and one more.
+# A worker spends much of each batch waiting (on the PDS's one thread, on
+# MongoDB's write-back, on the state table), and the cores are busy only while
+# some other worker has work. On the 2-core benchmark machine, against
+# cores + 1 (3 runs each): moods and KidLisp together used 84% of the cores'
+# ceiling instead of 80% at the same CPU per record; paintings 94% instead of
+# 91%, but their console CPU rose by about as much (more threads share the
+# cores), so their rate stayed the same. Across a network, as in production,
+# a worker waits longer still (README, Workers).
+DEFAULT_WORKERS = 2 * (os.cpu_count() or 1) + 1
 Q_CLUSTER = {
     # Clusters with one name share one queue: that is how several machines
     # split the work.

@@ -65,7 +65,7 @@ class Command(BaseCommand):
         parser.add_argument("--anonymous", action="store_true", help="Only anonymous (guest) documents.")
         parser.add_argument(
             "--workers", type=int, default=settings.DEFAULT_WORKERS,
-            help=f"Processes migrating at once (default {settings.DEFAULT_WORKERS}: one more than the cores).",
+            help=f"Processes migrating at once (default {settings.DEFAULT_WORKERS}: two per core and one more).",
         )
         parser.add_argument("--queue", action="store_true", help="Enqueue django-q2 jobs instead of running here (run manage.py qcluster).")
         parser.add_argument("--no-seed", action="store_true", help="Do not re-read MongoDB into the state table first.")
