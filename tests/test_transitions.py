@@ -67,3 +67,45 @@ def test_transition_each_moves_only_rows_still_held_and_unchanged_with_their_own
     for number in (1, 2, 3):
         assert stored[rows[number].pk].status != Status.MIGRATED and stored[rows[number].pk].rkey == ""
     assert TransferEvent.objects.filter(to_status=Status.MIGRATED).count() == 2
+
+
+def test_transition_each_gives_every_row_its_own_values_where_values_repeat():
+    """The rows' repeated plain values are converted once: each row still
+    ends with exactly its own (None, 0 and a number; equal and unequal strings)."""
+    from datetime import UTC, datetime
+
+    from migrator.services.state import Change, transfers_transition_each
+
+    rows = [make_painting(ref=f"{number:024x}", status=Status.RUNNING) for number in range(4)]
+    Transfer.objects.update(claimed_by="worker:1")
+    for row in rows:
+        row.refresh_from_db()
+    sizes, mimes = [None, 0, 7, 7], ["", "image/png", "", "image/jpeg"]
+    changes = [
+        Change(row, "wrote", {"blob_size": sizes[number], "blob_mime": mimes[number], "migrated_at": datetime(2026, 1, 1 + number, tzinfo=UTC)})
+        for number, row in enumerate(rows)
+    ]
+    assert transfers_transition_each(changes, to=Status.MIGRATED, actor="worker:1", holder="worker:1") == []
+    stored = [Transfer.objects.get(pk=row.pk) for row in rows]
+    assert [row.blob_size for row in stored] == sizes
+    assert [row.blob_mime for row in stored] == mimes
+    assert [row.migrated_at.day for row in stored] == [1, 2, 3, 4]
+
+
+def test_events_add_writes_what_the_orm_would():
+    from django.utils import timezone
+
+    from migrator.services.state import events_add
+
+    first, second = make_painting(ref="a" * 24), make_painting(ref="b" * 24)
+    before = timezone.now()
+    events_add([(first.pk, "running", "running", "Writing record 3k (create)."), (second.pk, "", "pending", "Seeded: ünïcode ✓")], actor="command:backfill:w1")
+    events = list(TransferEvent.objects.order_by("id"))
+    assert [(event.transfer_id, event.from_status, event.to_status, event.message, event.actor) for event in events] == [
+        (first.pk, "running", "running", "Writing record 3k (create).", "command:backfill:w1"),
+        (second.pk, "", "pending", "Seeded: ünïcode ✓", "command:backfill:w1"),
+    ]
+    assert all(before <= event.at <= timezone.now() for event in events)  # an aware moment, as auto_now_add sets it
+    assert list(first.events.all()) == events[:1]
+    events_add([], actor="nobody")  # nothing to write: no statement
+    assert TransferEvent.objects.count() == 2

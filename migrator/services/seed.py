@@ -56,11 +56,11 @@ from django.utils import timezone
 
 from migrator import source
 from migrator.kinds import Problem, RecordKind
-from migrator.models import DATA_REASONS, Account, TransferEvent, Transfer, SkipReason, Status
+from migrator.models import DATA_REASONS, Account, Transfer, SkipReason, Status
 from django.db.models import F
 
 from migrator.services.lifecycle import GoneReport, MissingFinder, mongodb_verify, documents_detect_gone, unknown_run
-from migrator.services.state import transfer_note, transfer_transition, transfers_transition
+from migrator.services.state import events_add, transfer_note, transfer_transition, transfers_transition
 
 # The owner of a painting whose ``user`` names no one: not "" (which means a
 # guest painting), so it is never counted or migrated as one.
@@ -342,8 +342,8 @@ def _keys_restore(plan: "Plan", *, actor: str, kind: RecordKind) -> int:
             )
         else:
             continue
-        events.append(TransferEvent(transfer=row, from_status=row.status, to_status=row.status, actor=actor, message=message))
-    TransferEvent.objects.bulk_create(events)
+        events.append((row.pk, row.status, row.status, message))
+    events_add(events, actor=actor)
     return len(lost) - len(refused) - len(gone)
 
 
@@ -446,10 +446,7 @@ def _create(rows: list[Transfer], *, actor: str, kind: RecordKind) -> None:
             ids = dict(Transfer.objects.filter(kind=kind.name, ref__in=[row.ref for row in rows]).values_list("ref", "id"))
             for row in rows:
                 row.pk = ids[row.ref]
-        TransferEvent.objects.bulk_create(
-            TransferEvent(transfer=row, from_status="", to_status=row.status, message=_seed_message(row, kind=kind), actor=actor)
-            for row in rows
-        )
+        events_add(((row.pk, "", row.status, _seed_message(row, kind=kind)) for row in rows), actor=actor)
 
 
 def _seed_message(row: Transfer, *, kind: RecordKind) -> str:

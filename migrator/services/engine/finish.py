@@ -10,8 +10,8 @@ from django.utils import timezone
 from migrator import pds
 from migrator.failures import error_signature
 from migrator.kinds import RecordKind
-from migrator.models import ErrorKind, TransferEvent, Transfer, RateLimitWindow, SkipReason, Status
-from migrator.services.state import transfer_note, transfer_transition
+from migrator.models import ErrorKind, Transfer, RateLimitWindow, SkipReason, Status
+from migrator.services.state import events_add, transfer_note, transfer_transition
 
 from .work import BatchResult, Outcome, Work, written_for
 
@@ -138,10 +138,7 @@ def blob_link(blob) -> str:
 
 
 def notes(works: list[Work], *, actor: str, message) -> None:
-    TransferEvent.objects.bulk_create(
-        TransferEvent(transfer=work.row, from_status=work.row.status, to_status=work.row.status, message=message(work), actor=actor)
-        for work in works
-    )
+    events_add(((work.row.pk, work.row.status, work.row.status, message(work)) for work in works), actor=actor)
 
 
 # What the PDS answers for an account that cannot be written to (deleted,
