@@ -14,21 +14,32 @@ pytestmark = [pytest.mark.pds, pytest.mark.django_db, pytest.mark.slow]
 
 # Each claimer, once Django is up and its ids are read, says it is ready and
 # waits for the go (a barrier on events, not on a clock, so a loaded machine
-# only makes the start later).
+# only makes the start later). They take the same overlapping batches from
+# opposite ends, and each waits after its first claim until the other has
+# made its own: however late one of them is scheduled, both then run towards
+# each other at once and contend for the batches where they meet (a claim
+# takes a few milliseconds, so a claimer scheduled first could otherwise take
+# all 18 batches before the other started).
 CLAIMER = """
 import json, pathlib, time
 from migrator.models import Transfer, Status
 from migrator.services.state import transfers_transition
-barrier, name = pathlib.Path("{barrier}"), "{name}"
+barrier, name, other = pathlib.Path("{barrier}"), "{name}", "{other}"
 ids = list(Transfer.objects.order_by("id").values_list("id", flat=True))
-mine = ids  # the same batches in the same order: every claim is contested
+batches = [ids[at : at + 14] for at in range(0, len(ids), 7)]  # each batch overlaps the next
+if name == "b":
+    batches.reverse()
 (barrier / name).touch()
 while not (barrier / "go").exists():
     time.sleep(0.001)
 claimed = []
-for at in range(0, len(mine), 7):
-    batch = Transfer.objects.filter(id__in=mine[at : at + 14])  # each batch overlaps the next
-    claimed += transfers_transition(batch, from_statuses=[Status.PENDING], to=Status.RUNNING, actor=name, claimed_by=name)
+for number, batch in enumerate(batches):
+    claimed += transfers_transition(Transfer.objects.filter(id__in=batch), from_statuses=[Status.PENDING], to=Status.RUNNING, actor=name, claimed_by=name)
+    if number == 0:
+        (barrier / f"{{name}}-started").touch()
+        deadline = time.monotonic() + 60
+        while not (barrier / f"{{other}}-started").exists() and time.monotonic() < deadline:
+            time.sleep(0.001)
 print(json.dumps({{"claimed": claimed}}))
 """
 
@@ -39,7 +50,7 @@ def test_two_workers_racing_never_claim_one_painting_twice(world, console, tmp_p
     console.run("seed_paintings")
     barrier = tmp_path / "barrier"
     barrier.mkdir()
-    claimers = {name: console.start("shell", "-c", CLAIMER.format(barrier=barrier, name=name)) for name in ("a", "b")}
+    claimers = {name: console.start("shell", "-c", CLAIMER.format(barrier=barrier, name=name, other=other)) for name, other in (("a", "b"), ("b", "a"))}
     wait_for(
         lambda: all((barrier / name).exists() or process.poll() is not None for name, process in claimers.items()),
         timeout=120, what="both claimers to be ready",
@@ -52,7 +63,7 @@ def test_two_workers_racing_never_claim_one_painting_twice(world, console, tmp_p
         claimed[name] = set(json.loads(output.strip().splitlines()[-1])["claimed"])
 
     if console.env["DATABASE_URL"].startswith("postgres"):
-        # SKIP LOCKED: the loser of a row lock takes the next rows, so both progress.
+        # SKIP LOCKED: the loser of a row lock takes the batch's other rows, so both progress.
         assert claimed["a"] and claimed["b"], f"no race happened: {[len(ids) for ids in claimed.values()]}"
     assert not claimed["a"] & claimed["b"]
     everything = {row[0] for row in console.query("select id from migrator_transfer")}
