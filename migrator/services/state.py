@@ -188,8 +188,10 @@ def _rows_update(changes: list[Change], common: dict, names: list[str]) -> None:
     """One UPDATE statement, executed for each row with its own values (the
     ORM would compile one per row, or a CASE per field for bulk_update,
     slower still). ``common``'s values are converted for the database once,
-    and so is each plain value (a string, a number, None) the rows repeat:
-    most of a migrated row's fields are the same empty strings."""
+    and so is each plain value (a string, a number, None) the rows repeat
+    in one of Django's own fields: most of a migrated row's fields are the
+    same empty strings. (A field of ours may convert a value differently
+    each time: an encrypted one draws a nonce per value.)"""
     meta = Transfer._meta
     quote = connection.ops.quote_name
     fields = [meta.get_field(name) for name in names]
@@ -199,7 +201,8 @@ def _rows_update(changes: list[Change], common: dict, names: list[str]) -> None:
     converted: dict = {}
 
     def prepared(field, value):
-        if value is not None and type(value) not in (str, int, bool):
+        plain = value is None or type(value) in (str, int, bool)
+        if not plain or not type(field).__module__.startswith("django."):
             return field.get_db_prep_save(value, connection)
         key = (field.name, type(value), value)
         if key not in converted:
