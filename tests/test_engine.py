@@ -312,6 +312,63 @@ def test_an_unexpected_error_fails_that_accounts_paintings_and_the_batch_goes_on
     assert Transfer.objects.get(ref=ref_bo).status == Status.MIGRATED
 
 
+def test_an_unexpected_error_after_a_chunk_was_written_fails_only_what_was_not(world, monkeypatch):
+    """Fault injection (a bug cannot be produced on demand): an account's
+    second applyWrites chunk raises. The first chunk's records were written,
+    so they are settled with the batch (migrated, keys in MongoDB); only the
+    rest fails, retryable, and the next run writes it once."""
+    from migrator import pds
+
+    ann, bo = names(world)
+    refs_ann = [world.add_painting(handle=ann) for _ in range(3)]
+    ref_bo = world.add_painting(handle=bo)
+    monkeypatch.setattr(pds, "MAX_WRITES_PER_CALL", 2)
+    real, chunks = engine_batch.chunk_write, []
+
+    def second_chunk_breaks(repo, works, **kwargs):
+        chunks.append([work.row.ref for work in works])
+        if len(chunks) == 2:
+            raise RuntimeError("a bug")
+        return real(repo, works, **kwargs)
+
+    monkeypatch.setattr(engine_batch, "chunk_write", second_chunk_breaks)
+    documents_seed(actor="test", kind=PAINTING)
+    result = engine.transfers_migrate(Transfer.objects.values_list("id", flat=True), actor="test")
+
+    assert chunks[:2] == [refs_ann[:2], refs_ann[2:]] and result.migrated == 3
+    assert [Transfer.objects.get(ref=ref).status for ref in refs_ann] == [Status.MIGRATED, Status.MIGRATED, Status.FAILED]
+    assert Transfer.objects.get(ref=ref_bo).status == Status.MIGRATED
+    assert_exactly_one_record_each(world, [*refs_ann[:2], ref_bo])
+    monkeypatch.setattr(engine_batch, "chunk_write", real)
+    assert migrate_all().migrated == 1
+    assert_exactly_one_record_each(world, [*refs_ann, ref_bo])
+
+
+def test_an_unexpected_error_settling_a_batch_fails_its_documents_and_the_next_run_adopts_their_records(world, monkeypatch):
+    """Fault injection: marking the batch's written records migrated
+    raises. Their documents fail, retryable, rather than stay running; the
+    records exist, so the next run adopts them without writing again."""
+    from migrator.services.engine import writeback
+
+    refs = [world.add_painting(handle=handle) for handle in names(world)]
+
+    def broken(changes, **kwargs):
+        raise RuntimeError("a bug")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(writeback, "transfers_transition_each", broken)
+        documents_seed(actor="test", kind=PAINTING)
+        engine.transfers_migrate(Transfer.objects.values_list("id", flat=True), actor="test")
+    for ref in refs:
+        row = Transfer.objects.get(ref=ref)
+        assert (row.status, row.error_kind) == (Status.FAILED, ErrorKind.TRANSIENT)
+
+    result = migrate_all()
+
+    assert (result.migrated, result.adopted) == (2, 2)
+    assert_exactly_one_record_each(world, refs)
+
+
 def test_a_dry_run_on_a_console_that_never_seeded_previews_what_the_run_will_do(world):
     """The README's fifth production step, on a fresh console: the dry run
     reads MongoDB for what the real run would seed, writes nothing, and
@@ -446,7 +503,7 @@ def test_the_next_accounts_thumbnails_are_made_while_this_account_is_written(wor
     seen = []
     start, write = engine_batch.blobs_start, engine_batch._account_write
     monkeypatch.setattr(engine_batch, "blobs_start", lambda works: seen.append(("thumbnails", works[0].row.owner)) or start(works))
-    monkeypatch.setattr(engine_batch, "_account_write", lambda repo, works, **kw: seen.append(("write", works[0].row.owner)) or write(repo, works, **kw))
+    monkeypatch.setattr(engine_batch, "_account_write", lambda repo, works, *rest, **kw: seen.append(("write", works[0].row.owner)) or write(repo, works, *rest, **kw))
 
     assert migrate_all().migrated == 3
 

@@ -14,7 +14,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from migrator.models import ErrorKind, Transfer, SkipReason, Status
+from migrator.models import ErrorKind, Transfer, TransferEvent, SkipReason, Status
 from migrator.services import engine
 from migrator.services.compare import documents_compare
 from migrator.services.engine import batch as engine_batch
@@ -332,6 +332,25 @@ def test_a_painting_deleted_from_mongodb_mid_batch_leaves_no_record(world, monke
     edit_during_thumbnails(monkeypatch, change)
     migrate_all()
 
+    assert world.records().keys() == {kept}
+    row = Transfer.objects.get(ref=deleted)
+    assert (row.status, row.skip_reason, row.rkey) == (Status.SKIPPED, SkipReason.GONE, "")
+    assert Transfer.objects.get(ref=kept).status == Status.MIGRATED
+
+
+@pytest.mark.parametrize("deleted_of", [0, 1], ids=["first account", "second account"])
+def test_a_painting_deleted_mid_batch_loses_its_record_in_its_own_account(world, monkeypatch, deleted_of):
+    """A batch settles its accounts' records together, after all of them are
+    written: a document MongoDB lost meanwhile has its new record removed
+    from its own account's repository, whichever account of the batch it is."""
+    refs = [world.add_painting(handle=handle) for handle in names(world)[:2]]
+    deleted, kept = refs[deleted_of], refs[1 - deleted_of]
+    edit_during_thumbnails(monkeypatch, lambda: world.mongo.paintings.delete_one({"_id": world.paintings[deleted]["_id"]}))
+
+    migrate_all()
+
+    claims = TransferEvent.objects.filter(message__startswith="Claimed by").values_list("message", flat=True)
+    assert len(claims) == 2 and len(set(claims)) == 1  # one batch
     assert world.records().keys() == {kept}
     row = Transfer.objects.get(ref=deleted)
     assert (row.status, row.skip_reason, row.rkey) == (Status.SKIPPED, SkipReason.GONE, "")

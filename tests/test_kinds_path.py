@@ -121,11 +121,14 @@ def test_an_accounts_records_of_every_kind_without_a_blob_go_in_one_commit(world
     """One author's mood, three programs and a piece, another's mood and
     program, a guest's piece: `backfill all` writes each account's records of
     every blob-less kind in one applyWrites (three commits, not six), and each
-    kind's keys still go back to its own collection. Each account stays open
-    from its first kind to its write, even with one session kept open."""
+    kind's keys still go back to its own collection, once for the batch (one
+    bulk write and one transition per kind, not one per account and kind).
+    Each account stays open from its first kind to its write, even with one
+    session kept open."""
     from tests.plugins.kinds import document_fields
 
     from migrator.pds import sessions
+    from migrator.services.engine import writeback
 
     settings.PDS_OPEN_SESSIONS = 1
     reopened = []
@@ -141,8 +144,14 @@ def test_an_accounts_records_of_every_kind_without_a_blob_go_in_one_commit(world
     refs = {handle: [(name, world.add_document(KINDS[name], handle=handle, **document_fields(KINDS[name], number))) for name, number in documents]
             for handle, documents in owned.items()}  # fmt: skip
     calls = apply_writes_recorded(monkeypatch)
+    write_backs, transitions = [], []
+    real_write_back, real_transition = source.rkeys_write_back, writeback.transfers_transition_each
+    monkeypatch.setattr(source, "rkeys_write_back", lambda items, *, kind: write_backs.append(kind.name) or real_write_back(items, kind=kind))
+    monkeypatch.setattr(writeback, "transfers_transition_each", lambda changes, **kw: transitions.append(len(changes)) or real_transition(changes, **kw))
     out = run("backfill", "all", workers=1)
     assert "migrated: 8" in out and "repository commits: 3" in out, out
+    assert sorted(write_backs) == ["kidlisp", "mood", "piece"]  # one batch: once per kind
+    assert sorted(transitions) == [2, 2, 4]
     assert reopened == []
     assert sorted(sorted(write.collection for write in writes) for _, writes in calls) == sorted(
         [sorted(KINDS[name].nsid for name, _ in documents) for documents in owned.values()]

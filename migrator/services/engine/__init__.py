@@ -5,8 +5,9 @@ packed together. For each batch the engine claims the rows (a conditional
 update: a row another worker holds is left alone), makes the blobs that
 need making on a few threads (a painting's thumbnail), uploads each blob
 right before the records that use it, writes each account's records with
-``applyWrites``, writes ``atproto.rkey`` back to MongoDB in bulk, and marks
-the rows migrated. ``batch`` runs those steps in order, one module each:
+``applyWrites``, and then, once for the whole batch, writes each kind's
+keys (``atproto.rkey``) back to MongoDB in one bulk write and marks its
+rows migrated. ``batch`` runs those steps in order, one module each:
 ``prepare``, ``removals``, ``accounts``, ``blobs``, ``write``, ``writeback``
 and ``finish``, over the types in ``work``.
 

@@ -1,5 +1,6 @@
-"""One batch: claim, prepare, blobs, write, write-back, finish; a failure
-of one document ends only that document.
+"""One batch: claim, prepare, blobs, write, then settle (the write-back and
+the rows migrated, once for the batch); a failure of one document ends
+only that document.
 
 What is particular to a kind of record (its NSID, record, key, blob and
 write-back) comes from each row's kind (migrator.kinds): a batch may hold
@@ -33,8 +34,9 @@ from .claims import Lease, claimant_new
 from .finish import finish, pds_outcome
 from .prepare import kept_unpublished, look_up_earlier_attempts, prepare, tried_before, unpublished_because, wait_for_uploads
 from .removals import gone_settle, record_remove
-from .work import BatchResult, Outcome, Work, written_for
+from .work import BatchResult, Outcome, Work, Written, written_for
 from .write import chunk_write
+from .writeback import settle
 
 log = logging.getLogger("migrator.services.engine")
 
@@ -192,19 +194,33 @@ def _accounts_migrate(
     thumbnails while the worker waits on the PDS for that account's uploads
     and commit, instead of in turn with them. No more than two accounts are
     open at once, and only when the session cache keeps two; an account
-    with no blob to make is opened after the one ahead is done, as before."""
-    ahead = None
-    for owner, kinds in accounts.items():
-        overlap = settings.PDS_OPEN_SESSIONS > 1 and any(kind_for(name).blob_make for name in kinds)
-        if ahead is not None and not overlap:
-            _account_finish(ahead, actor=actor, result=result)
-            ahead = None
-        started = _account_start(owner, kinds, credentials=known.get(owner), actor=actor, result=result)
+    with no blob to make is opened after the one ahead is done, as before.
+    What the accounts wrote is settled once, at the end, whatever happened
+    on the way."""
+    written: list[Written] = []
+    try:
+        ahead = None
+        for owner, kinds in accounts.items():
+            overlap = settings.PDS_OPEN_SESSIONS > 1 and any(kind_for(name).blob_make for name in kinds)
+            if ahead is not None and not overlap:
+                _account_finish(ahead, written, actor=actor, result=result)
+                ahead = None
+            started = _account_start(owner, kinds, credentials=known.get(owner), actor=actor, result=result)
+            if ahead is not None:
+                _account_finish(ahead, written, actor=actor, result=result)
+            ahead = started
         if ahead is not None:
-            _account_finish(ahead, actor=actor, result=result)
-        ahead = started
-    if ahead is not None:
-        _account_finish(ahead, actor=actor, result=result)
+            _account_finish(ahead, written, actor=actor, result=result)
+    finally:
+        _settle(written, actor=actor, result=result)
+
+
+def _settle(written: list[Written], *, actor: str, result: BatchResult) -> None:
+    try:
+        settle(written, actor=actor, result=result)
+    except Exception as error:  # noqa: BLE001 - a bug must not strand documents as running
+        log.exception("Unexpected error settling a batch's %d written records", len(written))
+        _fail_unfinished([one.work.row for one in written], error, actor=actor, result=result)
 
 
 @dataclass
@@ -243,10 +259,11 @@ def _account_start(owner: str, kinds: dict[str, list[Transfer]], *, credentials:
     return started
 
 
-def _account_finish(started: AccountStarted, *, actor: str, result: BatchResult) -> None:
-    """An account's records written: each kind with a blob on its own once
-    its blobs are made, and the records of every kind without one together
-    (a mood, three programs and a piece: one commit)."""
+def _account_finish(started: AccountStarted, written: list[Written], *, actor: str, result: BatchResult) -> None:
+    """An account's records written, and added to ``written``: each kind
+    with a blob on its own once its blobs are made, and the records of
+    every kind without one together (a mood, three programs and a piece:
+    one commit)."""
     repo, together = None, []
     for one in started.kinds:
         repo = one.repo
@@ -256,14 +273,21 @@ def _account_finish(started: AccountStarted, *, actor: str, result: BatchResult)
         try:
             works = blobs_make(one.works, actor=actor, result=result)
             if works:
-                _account_write(one.repo, works, actor=actor, result=result)
+                _account_write(one.repo, works, written, actor=actor, result=result)
         except Exception as error:  # noqa: BLE001 - a bug must not strand documents as running
-            _unexpected(started.owner, one.rows, error, actor=actor, result=result)
+            _unexpected(started.owner, _unwritten(one.rows, written), error, actor=actor, result=result)
     if together:
         try:
-            _account_write(repo, together, actor=actor, result=result)
+            _account_write(repo, together, written, actor=actor, result=result)
         except Exception as error:  # noqa: BLE001 - a bug must not strand documents as running
-            _unexpected(started.owner, [work.row for work in together], error, actor=actor, result=result)
+            _unexpected(started.owner, _unwritten([work.row for work in together], written), error, actor=actor, result=result)
+
+
+def _unwritten(rows: list[Transfer], written: list[Written]) -> list[Transfer]:
+    """The rows whose record was not written: those to fail after an
+    unexpected error (the written ones are settled with the batch)."""
+    done = {one.work.row.pk for one in written}
+    return [row for row in rows if row.pk not in done]
 
 
 def _unexpected(owner: str, rows: list[Transfer], error: Exception, *, actor: str, result: BatchResult) -> None:
@@ -314,11 +338,11 @@ def _account_prepare(
     return (repo, works) if works else None
 
 
-def _account_write(repo: pds.Repo, works: list[Work], *, actor: str, result: BatchResult) -> None:
+def _account_write(repo: pds.Repo, works: list[Work], written: list[Written], *, actor: str, result: BatchResult) -> None:
     """One account's records, of one kind or several, in as few applyWrites
-    as the PDS takes."""
+    as the PDS takes, each chunk added to ``written`` as it is written."""
     for chunk in _chunks(works, pds.MAX_WRITES_PER_CALL):
-        chunk_write(repo, chunk, actor=actor, result=result)
+        written.extend(chunk_write(repo, chunk, actor=actor, result=result))
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -1,5 +1,6 @@
-"""What a batch carries: each claimed document's ``Work``, the ``Outcome``
-that ends one early, and the ``BatchResult`` that counts them."""
+"""What a batch carries: each claimed document's ``Work``, the ``Written``
+record it becomes, the ``Outcome`` that ends one early, and the
+``BatchResult`` that counts them."""
 
 import contextvars
 from collections import Counter
@@ -74,6 +75,17 @@ class Work:
     # The blob being made on the blob threads (engine.blobs): the work
     # itself when it is ready, or the Outcome that ends the document.
     making: "Future[Work | Outcome] | None" = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Written:
+    """A record the batch wrote whose document is not settled yet: its key
+    goes back to MongoDB and its row to migrated with the batch's others
+    (engine.writeback.settle)."""
+
+    repo: pds.Repo  # the account the record is in
+    work: Work
+    ref: pds.RecordRef
 
 
 class Outcome(Exception):

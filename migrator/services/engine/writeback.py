@@ -1,7 +1,12 @@
-"""After the write: each record's key back to MongoDB (``atproto``) in one
-bulk write per kind, then the rows migrated. A document MongoDB lost meanwhile has
-its new record removed; one MongoDB changed meanwhile goes back to pending,
-to be rewritten from its new fields."""
+"""After the write: the batch's records settled together, each kind's keys
+back to MongoDB (``atproto``) in one bulk write, then its rows migrated in
+one transition, rather than once per account: a batch of small accounts
+asks MongoDB and the state table once, not once each. A document MongoDB
+lost meanwhile has its new record removed; one MongoDB changed meanwhile
+goes back to pending, to be rewritten from its new fields.
+
+Until then a written record's row stays claimed: should the worker die
+first, the next attempt finds the record and adopts it."""
 
 from pymongo.errors import PyMongoError
 
@@ -11,33 +16,34 @@ from migrator.services.lifecycle import UNKNOWN_RUN
 from migrator.services.state import Change, transfers_transition_each
 
 from .finish import UNCHANGED_WHILE_RUNNING, blob_link, finish, migrated, migrated_fields, pds_outcome, recording_learned, skip_removed
-from .work import BatchResult, Outcome, Work
+from .work import BatchResult, Outcome, Work, Written
 
 
-def written(repo, works: list[Work], refs, *, actor: str, result: BatchResult) -> None:
-    """The records of ``works`` are written (``refs``, in the same order):
-    each kind's keys back to its own collection, then the rows migrated."""
-    by_kind: dict[str, list] = {}
-    for work, ref in zip(works, refs, strict=True):
-        by_kind.setdefault(work.kind.name, []).append((work, ref))
-    for pairs in by_kind.values():
-        _written_of_kind(repo, [work for work, _ in pairs], [ref for _, ref in pairs], actor=actor, result=result)
+def settle(written: list[Written], *, actor: str, result: BatchResult) -> None:
+    """Settle the records a batch wrote, of any kinds and accounts: each
+    kind's keys back to its own collection, then its rows migrated."""
+    by_kind: dict[str, list[Written]] = {}
+    for one in written:
+        by_kind.setdefault(one.work.kind.name, []).append(one)
+    for of_kind in by_kind.values():
+        _settle_kind(of_kind, actor=actor, result=result)
 
 
-def _written_of_kind(repo, works: list[Work], refs, *, actor: str, result: BatchResult) -> None:
-    kind = works[0].kind
+def _settle_kind(written: list[Written], *, actor: str, result: BatchResult) -> None:
+    kind = written[0].work.kind
     try:
         gone = source.rkeys_write_back(
-            (source.WriteBack(ref=work.row.ref, rkey=work.rkey, uri=ref.uri, cid=ref.cid) for work, ref in zip(works, refs, strict=True)), kind=kind
+            (source.WriteBack(ref=one.work.row.ref, rkey=one.work.rkey, uri=one.ref.uri, cid=one.ref.cid) for one in written), kind=kind
         )
     except PyMongoError as error:
         # The records exist; the next attempt finds and adopts them.
-        for work, ref in zip(works, refs, strict=True):
-            message = f"Record {ref.uri} written, but the MongoDB write-back failed ({type(error).__name__}); the next attempt adopts the record."
-            finish(work.row, Outcome(message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
+        for one in written:
+            message = f"Record {one.ref.uri} written, but the MongoDB write-back failed ({type(error).__name__}); the next attempt adopts the record."
+            finish(one.work.row, Outcome(message, kind=ErrorKind.TRANSIENT), actor=actor, result=result)
         return
     changes = []
-    for work, ref in zip(works, refs, strict=True):
+    for one in written:
+        work, ref = one.work, one.ref
         if work.row.ref not in gone:
             verb = "Updated" if work.action == "update" else "Wrote"
             if work.blob is not None and work.action == "create":
@@ -53,14 +59,14 @@ def _written_of_kind(repo, works: list[Work], refs, *, actor: str, result: Batch
             changes.append(Change(work.row, message, {**fields, **recording_learned(work.row, work.has_recording, kind=kind)}))
     # All at once when nothing moved under us (the usual case); any document
     # MongoDB changed meanwhile, or whose claim ran out, one by one.
-    holder = works[0].row.claimed_by
+    holder = written[0].work.row.claimed_by
     unmade = transfers_transition_each(changes, to=Status.MIGRATED, actor=actor, holder=holder, expect=UNCHANGED_WHILE_RUNNING)
     result.migrated += len(changes) - len(unmade)
     for change in unmade:
         migrated(change.transfer, change.fields, message=change.message, actor=actor, result=result)
-    for work in works:
-        if work.row.ref in gone:
-            gone_meanwhile(repo, work, actor=actor, result=result)
+    for one in written:
+        if one.work.row.ref in gone:
+            gone_meanwhile(one.repo, one.work, actor=actor, result=result)
 
 
 def adopt(repo, work: Work, stored, *, actor: str, result: BatchResult) -> None:
