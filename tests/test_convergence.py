@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule, run_state_machine_as_test
 
 from migrator import pds, source
-from atproto import models as atproto_models
+from atproto_client import models as atproto_models
 
 from migrator.kinds import PAINTING, KINDS
 from migrator.models import Transfer, RemovalHold, SkipReason, Status

@@ -97,7 +97,7 @@ def test_a_breaking_change_is_refused(lexicon_dir, change, problem):
 
 def pds_accounts() -> set[str]:
     """Every repository on the PDS (a public listing, through the SDK)."""
-    from atproto import Client, models
+    from atproto_client import Client, models
     from django.conf import settings
 
     client, dids, cursor = Client(base_url=settings.PDS_URL), set(), None

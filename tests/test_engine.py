@@ -448,7 +448,7 @@ def test_a_record_that_cannot_be_removed_fails_and_a_retry_removes_it(world, set
     """The PDS refuses the delete (the account is deactivated, for real):
     the painting fails with the PDS's error, MongoDB keeps its key (nothing
     half done), and once the account is back a retry removes the record."""
-    from atproto import models
+    from atproto_client import models
 
     from migrator import pds
 

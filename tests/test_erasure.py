@@ -5,7 +5,7 @@ account the PDS reports deactivated or taken down is a readable skip, not a
 retry loop. Real PDS (its admin API), SecantusDB and images."""
 
 import pytest
-from atproto import models
+from atproto_client import models
 
 from migrator import pds
 from migrator.models import Transfer, SkipReason, Status

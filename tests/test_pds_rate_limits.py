@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import time
 
 import pytest
-from atproto import Client, models
+from atproto_client import Client, models
 from atproto_client.exceptions import RequestErrorBase
 
 from migrator import pds

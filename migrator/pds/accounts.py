@@ -4,7 +4,7 @@ requires one), lookup by handle, and the operator's password reset."""
 import logging
 import secrets
 
-from atproto import models
+from atproto_client import models
 from atproto_client.client.session import Session
 from django.conf import settings
 from django.utils import timezone

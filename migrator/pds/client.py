@@ -2,7 +2,7 @@
 
 import base64
 
-from atproto import Client
+from atproto_client import Client
 from django.conf import settings
 
 from .limits import Meter

@@ -5,7 +5,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager, Sequence
 
-from atproto import Client, models
+from atproto_client import Client, models
 from atproto_core.exceptions import AtProtocolError
 from atproto_client.models.blob_ref import BlobRef
 from atproto_client.models.utils import get_model_as_json
