@@ -272,7 +272,7 @@ class RemovalHold(models.Model):
     count = models.PositiveIntegerField()  # documents that would lose their record
     known = models.PositiveIntegerField()  # documents of the kind the state table knows
     bound = models.PositiveIntegerField()
-    examples = models.JSONField(default=list)  # [{"ref", "painting", "status", "uri"}, ...]
+    examples = models.JSONField(default=list)  # [{"ref", "document", "status", "uri"}, ...]
     database = models.CharField(max_length=255)  # MONGODB_DB when it opened
     cleared_at = models.DateTimeField(null=True, blank=True)
     cleared_by = models.CharField(max_length=150, blank=True)

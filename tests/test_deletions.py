@@ -11,6 +11,7 @@ import io
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils.html import escape
 
 from migrator import tasks
 from migrator.models import TransferEvent, Transfer, RemovalHold, SkipReason, Status
@@ -143,6 +144,8 @@ def test_a_mass_deletion_is_held_for_a_person(world, settings, mailoutbox):
     assert [message.subject for message in mailoutbox if "Removal held" in message.subject] == ["[painting console] Removal held: 3 paintings gone from MongoDB"]
     hold = lifecycle.removal_hold()
     assert (hold.count, hold.bound, len(hold.examples)) == (3, 2, 3)
+    held = Transfer.objects.filter(ref__in=refs[:3]).order_by("ref")
+    assert hold.examples == [{"ref": row.ref, "document": str(row), "status": row.status, "uri": row.record_uri} for row in held]
     assert Transfer.objects.filter(status=Status.MIGRATED).count() == 6
     assert all(len(world.records()[ref]) == 1 for ref in refs)
 
@@ -221,6 +224,8 @@ def test_a_hold_is_said_by_the_dashboard_migration_status_and_check(world, setti
     client.force_login(runner)
     dashboard = client.get(reverse("admin:migrator_dashboard")).content.decode()
     assert 'id="removal-hold"' in dashboard and "3 of 6 paintings gone" in dashboard
+    held = dashboard.split('id="removal-hold"', 1)[1].split("</div>", 1)[0]
+    assert all(escape(str(row)) in held for row in Transfer.objects.filter(ref__in=refs[:3]))  # the examples, by name
     page = client.get(reverse("admin:migrator_removals"))
     assert page.context["count"] == 3 and b"Remove the records of these 3 paintings" in page.content
 

@@ -219,7 +219,7 @@ def documents_detect_gone(*, actor: str, kind: RecordKind, finder: MissingFinder
 
 
 def _example(row: Transfer) -> dict:
-    return {"ref": row.ref, "painting": str(row), "status": row.status, "uri": row.record_uri}
+    return {"ref": row.ref, "document": str(row), "status": row.status, "uri": row.record_uri}
 
 
 def _tripwire(kind: RecordKind) -> str:
@@ -239,7 +239,7 @@ def _hold_open(hold: RemovalHold | None, report: GoneReport, *, kind: RecordKind
         f"Removal held: {report.missing} {kind.plural} gone from MongoDB",
         f"A seed found {report.missing} of {report.known} {kind.plural} gone from MongoDB database {settings.MONGODB_DB!r}, more than the "
         f"{report.bound} it may remove at once, so it removed none. Confirm on the dashboard if they were really deleted, or restore them "
-        "(the hold then clears by itself). Examples: " + ", ".join(example["painting"] for example in report.examples[:5]),
+        "(the hold then clears by itself). Examples: " + ", ".join(example["document"] for example in report.examples[:5]),
     )
 
 
