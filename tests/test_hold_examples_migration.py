@@ -6,9 +6,8 @@ on PostgreSQL (bin/test's two legs)."""
 import datetime as dt
 
 import pytest
-from django.core.management import call_command
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.migration_steps import migrate, state_at
 
 BEFORE, AFTER = ("migrator", "0011_kind_neutral_columns"), ("migrator", "0012_hold_examples_document")
 OLD = [{"ref": "a" * 24, "painting": "@amy 2024.1.1.0.0.00.000", "status": "migrated", "uri": "at://did:plc:x/computer.aesthetic.painting/3k"}]
@@ -17,16 +16,9 @@ NEW = [{"ref": "a" * 24, "document": "@amy 2024.1.1.0.0.00.000", "status": "migr
 ODD = [["a list"], {"ref": "b" * 24}, "text"]
 
 
-def migrate(target):
-    call_command("migrate", *target, verbosity=0)
-    return MigrationExecutor(connection).loader.project_state([target]).apps
-
-
 @pytest.fixture
 def at_0011(transactional_db):
-    apps = migrate(BEFORE)
-    yield apps
-    call_command("migrate", verbosity=0)
+    yield from state_at(BEFORE)
 
 
 def test_stored_examples_are_renamed_in_place_and_back(at_0011):

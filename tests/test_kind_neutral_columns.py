@@ -12,11 +12,10 @@ import io
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from migrator.kinds import KINDS
 from migrator.models import Status, Transfer
+from tests.migration_steps import migrate, state_at
 
 BEFORE, AFTER = ("migrator", "0010_transfer"), ("migrator", "0011_kind_neutral_columns")
 RENAMED = {"thumbnail_cid": "blob_cid", "thumbnail_size": "blob_size", "thumbnail_mime": "blob_mime", "thumbnail_fallback": "blob_fallback"}
@@ -32,16 +31,9 @@ OLD_ROW = {
 }
 
 
-def migrate(target):
-    call_command("migrate", *target, verbosity=0)
-    return MigrationExecutor(connection).loader.project_state([target]).apps
-
-
 @pytest.fixture
 def at_0010(transactional_db):
-    apps = migrate(BEFORE)
-    yield apps
-    call_command("migrate", verbosity=0)
+    yield from state_at(BEFORE)
 
 
 def rows_of(apps) -> list[dict]:

@@ -13,13 +13,11 @@ import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Permission, User
 from django.contrib.contenttypes.models import ContentType
-from django.core.management import call_command
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from migrator.kinds import KINDS
 from migrator.models import Status
+from tests.migration_steps import migrate, state_at
 
 BEFORE, AFTER = ("migrator", "0009_kinds"), ("migrator", "0010_transfer")
 # The columns that changed name, old to new, by model (old name).
@@ -29,23 +27,9 @@ MODELS = {"PaintingMigration": "Transfer", "MigrationEvent": "TransferEvent", "A
 SCHEDULES = {"paintings_sync": "live_sync", "paintings_verify": "verification"}
 
 
-def migrate(target):
-    """``manage.py migrate migrator <target>``, as an operator runs it (the
-    command, not the executor alone: it is what renames the content types);
-    the models of that state."""
-    call_command("migrate", *target, verbosity=0)
-    ContentType.objects.clear_cache()
-    return MigrationExecutor(connection).loader.project_state([target]).apps
-
-
 @pytest.fixture
 def at_0009(transactional_db):
-    """The database at 0009, brought back to the latest schema afterwards
-    for the tests after this one."""
-    apps = migrate(BEFORE)
-    yield apps
-    call_command("migrate", verbosity=0)
-    ContentType.objects.clear_cache()
+    yield from state_at(BEFORE)
 
 
 def fill(apps) -> None:
