@@ -16,18 +16,21 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 
-def migrate(target: tuple[str, str] | None = None):
-    """``manage.py migrate [app migration]``, as an operator runs it (the
+def migrate(target: tuple[str, str]):
+    """``manage.py migrate app migration``, as an operator runs it (the
     command, not the executor alone: it is what renames content types),
-    and the models of the state it reached (``target``, else the latest)."""
-    call_command("migrate", *(target or ()), verbosity=0)
-    ContentType.objects.clear_cache()
-    executor = MigrationExecutor(connection)
-    return executor.loader.project_state(target and [target]).apps
+    and the models of that state."""
+    _command(target)
+    return MigrationExecutor(connection).loader.project_state([target]).apps
 
 
 def state_at(target: tuple[str, str]):
     """For a fixture: the models at ``target``, then the database brought
     back to the latest schema for the tests after this one."""
     yield migrate(target)
-    migrate()
+    _command()
+
+
+def _command(target: tuple[str, ...] = ()) -> None:
+    call_command("migrate", *target, verbosity=0)
+    ContentType.objects.clear_cache()
