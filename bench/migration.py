@@ -471,15 +471,16 @@ def kind_report(kind: Kind, measured: Measured, plan: Naive | None, *, profile: 
     cores = os.cpu_count() or 1
     ceiling = cores / (sum(cpu.values()) / records) * 60
     pds_ms = cpu["PDS"] / records * 1000
+    batches = batches_share(measured, records, cores)
     print(f"CPU ceiling: {cores} cores / {sum(cpu.values()) / records * 1000:.2f} ms per record in all = {ceiling:,.0f} records/min "
-          f"(this run used {rate / ceiling:.0%} of it, its batches alone {batches_share(measured, records, cores):.0%}); "
+          f"(this run used {rate / ceiling:.0%} of it, its batches alone {batches:.0%}); "
           f"the PDS on a core of its own: {60_000 / pds_ms if pds_ms else 0:,.0f} records/min")
     print(pds_thread_line(measured, cpu, cores))
     on_core, waiting = measured.pds_thread
     others = measured.machine_cpu - sum(cpu.values())
     figures = {"kind": kind.plural, "records": summary.migrated, "handled": summary.total, "failed": summary.failed,
                "seconds": round(run.seconds, 1), "per_minute": round(rate), "share": round(rate / ceiling, 3),
-               "batches_share": round(batches_share(measured, records, cores), 3), "logins": summary.logins, "pds_requests": summary.requests,
+               "batches_share": round(batches, 3), "logins": summary.logins, "pds_requests": summary.requests,
                "pds_commits": measured.commits, "commits_per_record": round(measured.commits / records, 3), "peak_rss_mb": round(run.peak_rss_mb), **{f"{name.replace(' ', '_')}_cpu_ms": round(seconds / records * 1000, 2) for name, seconds in shown.items()},
                "pds_thread_on_core": round(on_core / run.seconds, 2), "pds_thread_waiting": round(waiting / run.seconds, 2),
                "others_share": round(max(others, 0) / (cores * run.seconds), 2)}  # fmt: skip
