@@ -6,7 +6,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,39 @@ def thread_schedstat(pid: int) -> tuple[float, float]:
     thread of process ``pid`` so far (the kernel's schedstat)."""
     on_cpu, waiting, _ = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
     return int(on_cpu) / 1e9, int(waiting) / 1e9
+
+
+class ThreadStates:
+    """The states one thread was seen in, sampled every ``interval`` seconds
+    while it runs (the kernel's letters: R running or waiting for a core,
+    S asleep, D waiting on the disk). Sampling, because the kernel counts
+    time blocked on the disk only with delay accounting, which is off here."""
+
+    def __init__(self, pid: int, interval: float = 0.005):
+        self.path = Path(f"/proc/{pid}/task/{pid}/stat")
+        self.interval = interval
+        self.seen: Counter = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="thread-states", daemon=True)
+
+    def __enter__(self) -> "ThreadStates":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def share(self, state: str) -> float:
+        """The fraction of the samples that found the thread in ``state``."""
+        return self.seen[state] / max(sum(self.seen.values()), 1)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.seen[self.path.read_text().rsplit(")", 1)[1].split()[0]] += 1
+            except (OSError, IndexError):
+                return  # the thread is gone
 
 
 def postgres_cpu_seconds(postmaster: int) -> float:

@@ -68,7 +68,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import ROOT, Run, cpu_seconds, free_port, local_mongo, machine_cpu_seconds, manage, postgres_cpu_seconds, proc_stat, thread_schedstat  # noqa: E402
+from _support import ROOT, Run, ThreadStates, cpu_seconds, free_port, local_mongo, machine_cpu_seconds, manage, postgres_cpu_seconds, proc_stat, thread_schedstat  # noqa: E402
 from pyspy_top import top_lines  # noqa: E402
 
 
@@ -247,6 +247,7 @@ class Measured:
     summary: Summary
     cpu: dict[str, float]
     pds_thread: tuple[float, float]  # the PDS's one JavaScript thread: (seconds on a core, seconds waiting for one)
+    pds_disk: float  # the share of the run that thread was seen waiting on the disk (sampled)
     machine_cpu: float  # CPU seconds every process on the machine used, this benchmark's and others'
     commits: int  # commits the PDS made to repositories meanwhile
 
@@ -282,11 +283,14 @@ def backfill_measured(
     cpu_before = {name: service_cpu(pid) for name, pid in services.items()}
     thread_before, machine_before, commits_before = thread_schedstat(services["PDS"]), machine_cpu_seconds(), pds_commits(pds_data)
     options = [f"--workers={workers}"] if workers else []
-    run = manage(*kind.commands[1], "--no-seed", *options, env=env, profile=profile)
+    with ThreadStates(services["PDS"]) as pds_states:
+        run = manage(*kind.commands[1], "--no-seed", *options, env=env, profile=profile)
     cpu = {"migration": run.cpu_seconds, **{name: service_cpu(pid) - cpu_before[name] for name, pid in services.items()}}
     pds_thread = tuple(after - before for after, before in zip(thread_schedstat(services["PDS"]), thread_before, strict=True))
     summary = Summary.of(run.output, kind.plural)
-    return Measured(run, summary, cpu, pds_thread, machine_cpu_seconds() - machine_before, pds_commits(pds_data) - commits_before)
+    return Measured(
+        run, summary, cpu, pds_thread, pds_states.share("D"), machine_cpu_seconds() - machine_before, pds_commits(pds_data) - commits_before
+    )
 
 
 def main() -> None:
@@ -438,15 +442,18 @@ def batches_share(measured: Measured, records: int, cores: int) -> float:
 
 
 def pds_thread_line(measured: Measured, cpu: dict[str, float], cores: int) -> str:
-    """How much of the run the PDS's one JavaScript thread had a core or
-    waited for one (when it always has or waits, the PDS holds the rate),
-    and how busy the machine was, with other processes' share."""
+    """How much of the run the PDS's one JavaScript thread had a core,
+    waited for one, or waited on the disk (when it always does one of
+    these, the PDS holds the rate; the rest it waited for requests), and
+    how busy the machine was, with other processes' share."""
     seconds = measured.run.seconds
     on_core, waiting = measured.pds_thread
     others = measured.machine_cpu - sum(cpu.values())
     names = ", ".join("console" if name == "migration" else name for name in cpu)
+    idle = max(1 - (on_core + waiting) / seconds - measured.pds_disk, 0)
     return (f"PDS thread: on a core {on_core / seconds:.0%} of the wall time, waiting for one {waiting / seconds:.0%}, "
-            f"the rest waiting for requests (or the disk); the machine's cores were {measured.machine_cpu / (cores * seconds):.0%} busy, "
+            f"on the disk {measured.pds_disk:.0%}, for requests {idle:.0%}; "
+            f"the machine's cores were {measured.machine_cpu / (cores * seconds):.0%} busy, "
             f"{max(others, 0) / (cores * seconds):.0%} with processes other than the {names}")
 
 
@@ -483,6 +490,7 @@ def kind_report(kind: Kind, measured: Measured, plan: Naive | None, *, profile: 
                "batches_share": round(batches, 3), "logins": summary.logins, "pds_requests": summary.requests,
                "pds_commits": measured.commits, "commits_per_record": round(measured.commits / records, 3), "peak_rss_mb": round(run.peak_rss_mb), **{f"{name.replace(' ', '_')}_cpu_ms": round(seconds / records * 1000, 2) for name, seconds in shown.items()},
                "pds_thread_on_core": round(on_core / run.seconds, 2), "pds_thread_waiting": round(waiting / run.seconds, 2),
+               "pds_thread_disk": round(measured.pds_disk, 2),
                "others_share": round(max(others, 0) / (cores * run.seconds), 2)}  # fmt: skip
     if plan:
         method = f"upload the {kind.blob}, then createRecord" if kind.blob else "createRecord"
