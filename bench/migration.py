@@ -18,8 +18,9 @@ whatever the corpus, and at scale 1 a kind without a blob migrates in 20 s).
 news; several with commas, or all, in turn on one corpus, the painting
 first), with nothing else migrated before the first, and prints per record
 migrated: the rate, the CPU of the console, the PDS and MongoDB, the PDS
-requests, how much of the run the PDS's one JavaScript thread had a core or
-waited for one, and how much of the machine other processes took; beside it
+requests, how much of the run the PDS's one JavaScript thread had a core,
+waited for one, waited on the disk (sampled) or waited for requests, and how
+much of the machine other processes took; beside it
 the plan's method for that kind, one createRecord at a time (a tape's MP4
 uploaded first) with the same 100 ms pause, and the ratio.
 
@@ -460,8 +461,9 @@ def pds_thread_line(measured: Measured, cpu: dict[str, float], cores: int) -> st
 def kind_report(kind: Kind, measured: Measured, plan: Naive | None, *, profile: Path | None) -> None:
     """A kind's figures, per record migrated (what reaches the PDS): its
     rate, the CPU of the console, the PDS and MongoDB, the requests, how
-    much of the wall time the PDS's one thread had a core or waited for
-    one, and how much of the machine other processes took meanwhile."""
+    much of the wall time the PDS's one thread had a core, waited for
+    one or for the disk, and how much of the machine other processes took
+    meanwhile."""
     run, summary, cpu = measured.run, measured.summary, measured.cpu
     records = max(summary.migrated, 1)
     rate = summary.migrated / run.seconds * 60
